@@ -1,0 +1,55 @@
+//! Field access the rule engine compiles against.
+//!
+//! Rules name fields by dotted path (`process.parent.name`). At compile time a [`Schema`]
+//! turns each path into a [`FieldDef`] (a small id and the field's ECS type) or rejects it as
+//! unknown; at match time a [`Document`] answers by id, without string lookups or allocation.
+
+/// Index of a field within one [`Schema`]. Only meaningful for that schema's documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(pub u16);
+
+/// The ECS data type of a field, as far as EQL semantics care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    /// `keyword`, `wildcard`, `constant_keyword`, `match_only_text`, `text`, `ip`, `date`
+    /// rendered as a string.
+    Keyword,
+    /// `long`, `integer`, `short`, `byte`, `unsigned_long`.
+    Long,
+    Boolean,
+    /// A `date`, stored as an RFC 3339 string.
+    Date,
+}
+
+/// A resolved field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldDef {
+    pub id: FieldId,
+    pub ty: FieldType,
+}
+
+/// A field's value in one document, borrowed from it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldValue<'a> {
+    /// Absent (or JSON `null`): positive tests are false, negations true.
+    Missing,
+    Str(&'a str),
+    /// A multi-valued keyword (`process.args`, `event.type`): a test matches if any element
+    /// does.
+    Strs(&'a [String]),
+    StaticStrs(&'a [&'static str]),
+    Long(i64),
+    Bool(bool),
+}
+
+/// The set of fields a document type can carry: the "mapping" rules are checked against.
+pub trait Schema {
+    /// `None` when the path names no field of this schema (a rule compile error unless the
+    /// rule wrote `?path`).
+    fn resolve(&self, path: &str) -> Option<FieldDef>;
+}
+
+/// A document the compiled rules evaluate.
+pub trait Document {
+    fn field(&self, id: FieldId) -> FieldValue<'_>;
+}

@@ -1,0 +1,3 @@
+//! Typed ECS (Elastic Common Schema 9.x) documents.
+
+pub mod field;

@@ -1,0 +1,70 @@
+//! Owned, typed process events decoded from the kernel's ring-buffer records.
+//!
+//! This is the contract between the sensor (which fills it) and the process model (which
+//! consumes it). Byte strings stay bytes here: argv, paths and cgroup names from containers
+//! may hold any bytes, and only the ECS stage decides how to render them.
+
+/// What happened to the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// A new process (not a thread) was created; the event describes the child.
+    Fork,
+    /// A process replaced its image; the event describes the process after exec.
+    Exec,
+    /// The whole thread group ended; the event carries the exit code.
+    Exit,
+}
+
+/// One process event, as the kernel saw it.
+///
+/// For `Fork` the subject (`pid`, `tgid`, cgroup, start time, namespaces) is the *child*,
+/// and `ppid` is the forking process; for `Exec` and `Exit` it is the current process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessEvent {
+    pub kind: Option<EventKind>,
+    /// `bpf_ktime_get_boot_ns()` when the event fired (CLOCK_BOOTTIME, ns).
+    pub boot_ns: u64,
+    /// Subject's thread id and thread-group id (the "pid" users know is `tgid`).
+    pub pid: u32,
+    pub tgid: u32,
+    /// `real_parent->tgid` of the subject.
+    pub ppid: u32,
+    /// The thread that caused the event (for fork: the parent thread).
+    pub actor_pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    /// `task->comm`, without the trailing NULs.
+    pub comm: Vec<u8>,
+    /// Exec only: the filename passed to execve (as the caller wrote it).
+    pub filename: Vec<u8>,
+    /// The executable's real path (d_path of `mm->exe_file`), as seen in the task's mount
+    /// namespace. Empty when unknown.
+    pub exe_path: Vec<u8>,
+    /// The path walk stopped early (too deep / too long): `exe_path` is a suffix.
+    pub exe_path_partial: bool,
+    /// Exec only: argv as captured (bounded).
+    pub argv: Vec<Vec<u8>>,
+    /// The argv capture hit its bound: more arguments or bytes existed.
+    pub argv_truncated: bool,
+    /// cgroup v2 id (the inode number of the cgroup directory).
+    pub cgroup_id: u64,
+    /// Name of the subject's cgroup v2 directory and of its parent, read in the kernel.
+    pub cgroup_leaf: Vec<u8>,
+    pub cgroup_parent: Vec<u8>,
+    /// Inode numbers of the subject's pid and mount namespaces.
+    pub pid_ns_ino: u32,
+    pub mnt_ns_ino: u32,
+    /// The subject's tgid as seen inside its own pid namespace.
+    pub ns_pid: u32,
+    /// The subject has a controlling terminal; `tty_major`/`tty_minor` name it.
+    pub tty: Option<(u32, u32)>,
+    /// Session id (global pid of the session leader).
+    pub sid: u32,
+    /// `task->start_boottime` of the subject's thread-group leader (ns since boot).
+    pub start_boot_ns: u64,
+    /// Exit only: the `wait(2)` status code (exit code, or 128 + signal like a shell).
+    pub exit_code: Option<i32>,
+}

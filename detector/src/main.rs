@@ -1,0 +1,2 @@
+//! The `detector` command line.
+fn main() {}
