@@ -1,1 +1,3 @@
-//! TODO
+//! Elastic detection rules: TOML files as published, EQL compiled into matchers.
+
+pub mod meta;
