@@ -1,1 +1,394 @@
-//! TODO
+//! The daemon's configuration: one TOML file (shipped commented as `config/detector.toml`).
+//!
+//! Why this shape: an operator's typo must never be silently ignored, so every table denies
+//! unknown keys, and every error names the file, the key path (`sinks.file.rotate_bytes`),
+//! the line and column, and the reason (see [`ConfigError`]). Every key has a default, so an
+//! empty file is a valid configuration equal to [`Config::default`], and the shipped file
+//! spells those defaults out with their documentation.
+//!
+//! Loading is pure (no side effects beyond reading the file): [`Config::load`] parses,
+//! validates values and resolves relative paths against the config file's directory.
+//! [`Config::apply_overrides`] then layers the command line on top, and
+//! [`Config::check_paths`] checks that the rule paths exist once the final set is known.
+
+mod error;
+mod exception;
+mod locate;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use error::{ConfigError, Location};
+pub use exception::{Exception, ExceptionSubject};
+
+/// The whole configuration. Field order follows the shipped file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[rules]`: where the detection rules come from.
+    pub rules: RulesConfig,
+    /// `[sensor]`: kernel-side settings.
+    pub sensor: SensorConfig,
+    /// `[sinks]`: where alerts go.
+    pub sinks: SinksConfig,
+    /// `[alerts]`: alert post-processing (suppression, start-up scan).
+    pub alerts: AlertsConfig,
+    /// `[[exceptions]]`: per-rule exceptions; an alert matching one is dropped (and counted).
+    pub exceptions: Vec<Exception>,
+    /// `[log]`: the daemon's own diagnostics (not alerts).
+    pub log: LogConfig,
+    /// `[stats]`: periodic statistics in the log.
+    pub stats: StatsConfig,
+    /// `[process]`: process-table bounds.
+    pub process: ProcessConfig,
+    /// `[container]`: container-resolution cache bounds.
+    pub container: ContainerConfig,
+}
+
+/// `[rules]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Files or directories of Elastic detection-rule TOML files. Directories are read
+    /// non-recursively (`*.toml`). Relative paths are resolved against the directory of the
+    /// config file by [`Config::load`], so the shipped `rules = ["rules"]` works from the
+    /// source tree (`config/rules`) and when installed (`/etc/detector/rules`).
+    pub paths: Vec<PathBuf>,
+}
+
+/// `[sensor]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorConfig {
+    /// Size of the BPF ring buffer shared by all CPUs, in bytes. The kernel requires a power
+    /// of two that is a multiple of the page size. Larger rings absorb longer exec storms
+    /// before events are lost (every loss is counted and reported).
+    pub ring_buffer_bytes: u64,
+    /// Whether the kernel programs copy the argument vector of each exec (`process.args`).
+    /// Turning it off saves kernel and ring-buffer work; rules that test `process.args` then
+    /// see no arguments.
+    pub argv_capture: bool,
+}
+
+/// `[sinks]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    /// Write each alert as one JSON line on standard output.
+    pub stdout: bool,
+    /// `[sinks.file]`: the append-only NDJSON alert file.
+    pub file: FileSinkConfig,
+}
+
+/// `[sinks.file]`. The file is created with mode 0640 (not configurable: alerts reveal what
+/// runs on the host, so other users must not read them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileSinkConfig {
+    /// Path of the alert file; `None` disables the file sink. A relative path is resolved
+    /// against the config file's directory. Reopened on SIGHUP (for logrotate).
+    pub path: Option<PathBuf>,
+    /// Rotate the file when it would grow beyond this many bytes (`None`: never; leave
+    /// rotation to logrotate).
+    pub rotate_bytes: Option<u64>,
+    /// Number of rotated files kept (`alerts.ndjson.1` … `.N`) when `rotate_bytes` is set.
+    pub keep: u32,
+    /// How many alerts are held in memory while the file cannot be written (disk full);
+    /// beyond that the oldest are dropped and counted.
+    pub queue_max: usize,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Identical alerts (same rule, `container.id` and `process.executable`) within this many
+    /// seconds of the first become one alert carrying a count; 0 turns suppression off.
+    pub suppression_window_secs: u64,
+    /// At start, evaluate the rules against processes already running (an sshd started before
+    /// the daemon) and report matches once, marked as found at start-up.
+    pub startup_scan: bool,
+}
+
+/// Output format of the daemon's own log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+/// Minimum level of the daemon's own log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything, including per-event tracing.
+    Trace,
+    /// Diagnostics for debugging.
+    Debug,
+    /// Start-up, reloads, stats.
+    Info,
+    /// Recoverable problems (losses, sink failures).
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+impl LogLevel {
+    /// The name `tracing` filters understand.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: LogLevel,
+}
+
+/// `[stats]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// Seconds between statistics lines in the log; 0 turns periodic stats off (the summary
+    /// at exit is always written).
+    pub interval_secs: u64,
+}
+
+/// `[process]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessConfig {
+    /// Upper bound of the process table; beyond it the oldest exited entries are evicted first
+    /// (evictions are counted). Bounds memory under pid churn.
+    pub max_processes: usize,
+}
+
+/// `[container]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerConfig {
+    /// Upper bound of the cgroup → container cache.
+    pub cache_max: usize,
+}
+
+/// Default ring buffer: 1 MiB. A 256 KiB ring kept up with a single-worker exec storm on the
+/// build machines; four times that leaves room for parallel storms.
+pub const DEFAULT_RING_BUFFER_BYTES: u64 = 1 << 20;
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            paths: vec![PathBuf::from("rules")],
+        }
+    }
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        SensorConfig {
+            ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
+            argv_capture: true,
+        }
+    }
+}
+
+impl Default for SinksConfig {
+    fn default() -> Self {
+        SinksConfig {
+            stdout: true,
+            file: FileSinkConfig::default(),
+        }
+    }
+}
+
+impl Default for FileSinkConfig {
+    fn default() -> Self {
+        FileSinkConfig {
+            path: None,
+            rotate_bytes: None,
+            keep: 5,
+            queue_max: 10_000,
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            suppression_window_secs: 0,
+            startup_scan: true,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: LogLevel::Info,
+        }
+    }
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig { interval_secs: 60 }
+    }
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        ProcessConfig {
+            max_processes: 131_072,
+        }
+    }
+}
+
+impl Default for ContainerConfig {
+    fn default() -> Self {
+        ContainerConfig { cache_max: 4096 }
+    }
+}
+
+impl Default for Config {
+    /// The documented defaults: what an empty file gives, and what the shipped
+    /// `config/detector.toml` spells out.
+    fn default() -> Self {
+        Config {
+            rules: RulesConfig::default(),
+            sensor: SensorConfig::default(),
+            sinks: SinksConfig::default(),
+            alerts: AlertsConfig::default(),
+            exceptions: Vec::new(),
+            log: LogConfig::default(),
+            stats: StatsConfig::default(),
+            process: ProcessConfig::default(),
+            container: ContainerConfig::default(),
+        }
+    }
+}
+
+/// Command-line settings layered on top of the file by [`Config::apply_overrides`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--rules PATH…`: rule files or directories (relative to the current directory).
+    pub rules: Vec<PathBuf>,
+    /// When true, `rules` replaces the config's `rules.paths`; otherwise it adds to them.
+    pub replace_rules: bool,
+    /// `--alerts-file PATH`: enables the file sink at this path.
+    pub alerts_file: Option<PathBuf>,
+    /// `--stdout`: also write alerts to standard output.
+    pub stdout: bool,
+}
+
+impl Config {
+    /// Reads, parses and validates the config file at `path`, and resolves its relative
+    /// paths against the file's directory. Errors name the file, key, line:column and cause.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::parse(&bytes, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parses and validates config text without touching the file system; relative paths
+    /// stay relative. `origin` only names the source in errors.
+    pub fn parse(bytes: &[u8], origin: &Path) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| ConfigError::Encoding {
+            file: origin.to_path_buf(),
+            location: Location::of_offset(bytes, e.valid_up_to()),
+        })?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| error::from_toml(origin, text, &e))?;
+        validate::validate(&config).map_err(|v| error::from_invalid(origin, text, v))?;
+        Ok(config)
+    }
+
+    /// Makes relative paths absolute against `base` (the config file's directory): rule
+    /// paths and the alert file.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in &mut self.rules.paths {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = &mut self.sinks.file.path
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+    }
+
+    /// Layers the command line on top of the file: `--rules` adds to (or replaces) the rule
+    /// paths, `--alerts-file` enables the file sink there, `--stdout` turns stdout on.
+    pub fn apply_overrides(&mut self, o: &Overrides) {
+        if o.replace_rules {
+            self.rules.paths.clear();
+        }
+        self.rules.paths.extend(o.rules.iter().cloned());
+        if let Some(p) = &o.alerts_file {
+            self.sinks.file.path = Some(p.clone());
+        }
+        if o.stdout {
+            self.sinks.stdout = true;
+        }
+    }
+
+    /// Checks what only the final (file + command line) configuration can tell: there is at
+    /// least one rule path, each exists, and at least one sink is on. Called at start and on
+    /// every reload, after [`Config::apply_overrides`].
+    pub fn check_paths(&self, origin: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            file: origin.to_path_buf(),
+            key,
+            location: None,
+            message,
+        };
+        if self.rules.paths.is_empty() {
+            return Err(invalid(
+                "rules.paths".into(),
+                "no rule files or directories given (set rules.paths or pass --rules)".into(),
+            ));
+        }
+        for (i, p) in self.rules.paths.iter().enumerate() {
+            if let Err(e) = std::fs::metadata(p) {
+                return Err(invalid(
+                    format!("rules.paths[{i}]"),
+                    format!("cannot access {}: {e}", p.display()),
+                ));
+            }
+        }
+        if !self.sinks.stdout && self.sinks.file.path.is_none() {
+            return Err(invalid(
+                "sinks".into(),
+                "no sink enabled: alerts would go nowhere (set sinks.stdout = true or \
+                 sinks.file.path, or pass --stdout / --alerts-file)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}

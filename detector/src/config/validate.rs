@@ -1,0 +1,152 @@
+//! Value checks that types alone cannot express: ranges, powers of two, non-empty strings.
+//!
+//! Each check names the key path; `error::from_invalid` adds the line and column.
+
+use std::path::Path;
+
+use super::{Config, Exception};
+
+/// A value that parsed but is not acceptable.
+#[derive(Debug)]
+pub(super) struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Smallest ring buffer accepted: one page is the kernel's minimum, but a ring that small
+/// loses events under any load; 64 KiB is the floor we consider useful.
+pub const MIN_RING_BUFFER_BYTES: u64 = 64 << 10;
+/// Largest ring buffer accepted (1 GiB): beyond that it is almost certainly a typo.
+pub const MAX_RING_BUFFER_BYTES: u64 = 1 << 30;
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions; it only reads a system constant.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
+
+fn range(key: &str, v: u64, min: u64, max: u64) -> Result<(), Invalid> {
+    if v < min || v > max {
+        return Err(invalid(
+            key,
+            format!("{v} is out of range: must be between {min} and {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn path_ok(key: &str, p: &Path) -> Result<(), Invalid> {
+    let s = p.as_os_str();
+    if s.is_empty() {
+        return Err(invalid(key, "path is empty"));
+    }
+    if s.as_encoded_bytes().contains(&0) {
+        return Err(invalid(key, "path contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// Checks every value of a parsed config.
+pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
+    for (i, p) in c.rules.paths.iter().enumerate() {
+        path_ok(&format!("rules.paths[{i}]"), p)?;
+    }
+
+    let ring = c.sensor.ring_buffer_bytes;
+    let page = page_size();
+    if !ring.is_power_of_two() || ring % page != 0 {
+        return Err(invalid(
+            "sensor.ring_buffer_bytes",
+            format!(
+                "{ring} is not a power of two and a multiple of the page size ({page}); \
+                 try {}",
+                ring.max(MIN_RING_BUFFER_BYTES)
+                    .checked_next_power_of_two()
+                    .unwrap_or(MAX_RING_BUFFER_BYTES)
+                    .min(MAX_RING_BUFFER_BYTES)
+            ),
+        ));
+    }
+    range(
+        "sensor.ring_buffer_bytes",
+        ring,
+        MIN_RING_BUFFER_BYTES,
+        MAX_RING_BUFFER_BYTES,
+    )?;
+
+    let f = &c.sinks.file;
+    if let Some(p) = &f.path {
+        path_ok("sinks.file.path", p)?;
+        if p.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            return Err(invalid(
+                "sinks.file.path",
+                "names a directory (ends with '/'); give the alert file's path",
+            ));
+        }
+    }
+    if let Some(r) = f.rotate_bytes {
+        range("sinks.file.rotate_bytes", r, 4096, u64::MAX)?;
+    }
+    range("sinks.file.keep", f.keep.into(), 1, 1000)?;
+    range("sinks.file.queue_max", f.queue_max as u64, 1, 10_000_000)?;
+
+    range(
+        "alerts.suppression_window_secs",
+        c.alerts.suppression_window_secs,
+        0,
+        86_400,
+    )?;
+
+    for (i, e) in c.exceptions.iter().enumerate() {
+        exception(i, e)?;
+    }
+
+    range("stats.interval_secs", c.stats.interval_secs, 0, 86_400)?;
+    range(
+        "process.max_processes",
+        c.process.max_processes as u64,
+        1024,
+        // The kernel's pid_max ceiling on 64-bit.
+        4_194_304,
+    )?;
+    range(
+        "container.cache_max",
+        c.container.cache_max as u64,
+        16,
+        1_000_000,
+    )?;
+    Ok(())
+}
+
+fn exception(i: usize, e: &Exception) -> Result<(), Invalid> {
+    let key = |k: &str| format!("exceptions[{i}].{k}");
+    for (name, v) in e.fields() {
+        if let Some(v) = v
+            && v.trim().is_empty()
+        {
+            return Err(invalid(key(name), "is empty"));
+        }
+    }
+    if e.rule_id.is_none() && e.rule_name.is_none() {
+        return Err(invalid(
+            format!("exceptions[{i}]"),
+            "names no rule: set rule_id or rule_name (exceptions are per rule)",
+        ));
+    }
+    if e.conditions().next().is_none() {
+        return Err(invalid(
+            format!("exceptions[{i}]"),
+            "has no condition (container_id, container_image_name, process_executable, \
+             process_parent_executable, user_name, user_id): it would silence the whole \
+             rule; remove the rule instead",
+        ));
+    }
+    Ok(())
+}
