@@ -61,7 +61,7 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
 
     let ring = c.sensor.ring_buffer_bytes;
     let page = page_size();
-    if !ring.is_power_of_two() || ring % page != 0 {
+    if !ring.is_power_of_two() || !ring.is_multiple_of(page) {
         return Err(invalid(
             "sensor.ring_buffer_bytes",
             format!(

@@ -1,0 +1,268 @@
+//! Deployment files validated by the tools that consume them: the systemd unit
+//! (`systemd-analyze verify` / `security`), the Kubernetes manifests
+//! (`kubernetes-validate --strict`, from PyPI: `.ci/run` and `cargo xtask setup` install it;
+//! tests never touch the network), the ConfigMap's embedded config (our own loader) and the
+//! logrotate policy (a real rotation in a temporary directory).
+//!
+//! Each check has a negative control that proves the tool would notice a broken file.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use detector::config::Config;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(rel: &str) -> String {
+    fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the tool installed?)"))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+const UNIT: &str = "config/systemd/detector.service";
+const INSTALLED_EXEC: &str = "ExecStart=/usr/local/bin/detector ";
+
+/// The unit with its ExecStart pointed at the detector binary cargo built for this test:
+/// `systemd-analyze verify` checks that the executable exists, and /usr/local/bin/detector
+/// is only there on an installed host. Nothing else of the unit changes.
+fn unit_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = read(UNIT);
+    assert_eq!(
+        text.matches(INSTALLED_EXEC).count(),
+        1,
+        "the unit must have exactly one `{INSTALLED_EXEC}…` line"
+    );
+    let text = text.replace(
+        INSTALLED_EXEC,
+        &format!("ExecStart={} ", env!("CARGO_BIN_EXE_detector")),
+    );
+    let path = dir.join("detector.service");
+    fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+#[test]
+fn systemd_unit_verifies_with_empty_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unit = unit_copy(tmp.path(), |t| t);
+    let out = run(Command::new("systemd-analyze").arg("verify").arg(&unit));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "verify failed: {stderr}");
+    assert!(stderr.is_empty(), "verify complained: {stderr}");
+
+    // Negative control: a misspelt setting must be reported.
+    let bad = tempfile::tempdir().unwrap();
+    let unit = unit_copy(bad.path(), |t| {
+        t.replace("ProtectSystem=strict", "ProtectSystem=stric")
+    });
+    let out = run(Command::new("systemd-analyze").arg("verify").arg(&unit));
+    assert!(
+        !out.stderr.is_empty(),
+        "verify did not notice a bad value: the check cannot fail"
+    );
+}
+
+/// The exposure this unit reached (`systemd-analyze security --offline=true`); what is
+/// left is inherent to a BPF sensor: root, CAP_BPF/CAP_PERFMON/CAP_SYS_PTRACE, bpf(2) in
+/// the syscall filter, and a full view of /proc.
+const MAX_EXPOSURE: f64 = 1.3;
+
+#[test]
+fn systemd_unit_exposure_stays_low() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unit = unit_copy(tmp.path(), |t| t);
+    let out = run(Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Overall exposure level for detector.service:"))
+        .unwrap_or_else(|| panic!("no exposure line in: {stdout}"));
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the score in {line:?}"));
+    println!("systemd-analyze security: exposure {score}");
+    assert!(score <= MAX_EXPOSURE, "exposure rose to {score}: {stdout}");
+
+    // The capability set is exactly what the daemon needs (see the unit's comments).
+    let unit_text = read(UNIT);
+    let caps: Vec<&str> = unit_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .collect();
+    assert_eq!(caps, ["CAP_BPF CAP_PERFMON CAP_SYS_PTRACE"]);
+}
+
+fn manifests() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(repo().join("config/kubernetes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn kubernetes_validate(files: &[PathBuf]) -> Output {
+    Command::new("kubernetes-validate")
+        .arg("--strict")
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run kubernetes-validate ({e}): install it with \
+                 `pip install kubernetes-validate` (.ci/run and cargo xtask setup do)"
+            )
+        })
+}
+
+#[test]
+fn kubernetes_manifests_validate_strict() {
+    let files = manifests();
+    let out = kubernetes_validate(&files);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    for resource in [
+        "namespace/detector",
+        "serviceaccount/detector",
+        "daemonset/detector",
+        "configmap/detector-config",
+    ] {
+        assert!(
+            all.contains(&format!("passed for resource {resource} ")),
+            "{resource} not validated: {all}"
+        );
+    }
+    assert!(!all.contains("ERROR") && !all.contains("WARN"), "{all}");
+
+    // Negative control: an unknown field in the pod spec must be refused under --strict.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yaml");
+    let text = read("config/kubernetes/daemonset.yaml");
+    assert!(text.contains("      hostPID: true\n"));
+    fs::write(
+        &bad,
+        text.replace(
+            "      hostPID: true\n",
+            "      hostPID: true\n      hostPd: true\n",
+        ),
+    )
+    .unwrap();
+    let out = kubernetes_validate(&[bad]);
+    assert!(!out.status.success(), "--strict accepted an unknown field");
+}
+
+/// The `detector.toml: |` block of the ConfigMap, de-indented (a YAML literal block; the
+/// file is ours, so this small reader is enough and needs no YAML dependency).
+fn configmap_toml() -> String {
+    let text = read("config/kubernetes/configmap.yaml");
+    let mut lines = text.lines().skip_while(|l| l.trim() != "detector.toml: |");
+    assert!(lines.next().is_some(), "no `detector.toml: |` block");
+    let mut out = String::new();
+    for l in lines {
+        if l.trim().is_empty() {
+            out.push('\n');
+        } else if let Some(body) = l.strip_prefix("    ") {
+            out.push_str(body);
+            out.push('\n');
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn configmap_holds_a_valid_config_for_the_daemonset() {
+    let toml = configmap_toml();
+    let c = Config::parse(toml.as_bytes(), Path::new("configmap.yaml"))
+        .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(c.rules.paths, [PathBuf::from("/etc/detector/rules")]);
+    assert_eq!(
+        c.sinks.file.path.as_deref(),
+        Some(Path::new("/var/log/detector/alerts.ndjson"))
+    );
+    assert!(!c.sinks.stdout);
+
+    // The DaemonSet mounts that ConfigMap where its args look, and the alert directory.
+    let ds = read("config/kubernetes/daemonset.yaml");
+    assert!(ds.contains(r#"args: ["run", "--config", "/etc/detector-config/detector.toml"]"#));
+    assert!(ds.contains("mountPath: /etc/detector-config\n"));
+    assert!(ds.contains("name: detector-config\n"));
+    assert!(ds.contains("mountPath: /var/log/detector\n"));
+}
+
+#[test]
+fn logrotate_policy_rotates_and_recreates_0640() {
+    if !is_root() {
+        println!(
+            "SKIPPED logrotate_policy_rotates_and_recreates_0640: needs root (create … root root)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let alerts = dir.join("alerts.ndjson");
+    fs::write(&alerts, "{\"a\":1}\n").unwrap();
+    fs::set_permissions(&alerts, fs::Permissions::from_mode(0o640)).unwrap();
+    let marker = dir.join("postrotate-ran");
+
+    // The shipped policy on a temporary path; the postrotate command is replaced so the test
+    // signals nobody (on a shared machine, `pkill -x detector` could hit others' daemons).
+    let policy = read("config/logrotate/detector");
+    assert!(policy.contains("/var/log/detector/alerts.ndjson {"));
+    let start = policy.find("    postrotate\n").expect("postrotate block");
+    let end = policy.find("    endscript\n").expect("endscript");
+    let conf = format!(
+        "{}    postrotate\n        touch {}\n{}",
+        &policy[..start],
+        marker.display(),
+        &policy[end..]
+    )
+    .replace("/var/log/detector/alerts.ndjson", &alerts.to_string_lossy());
+    let conf_path = dir.join("logrotate.conf");
+    fs::write(&conf_path, conf).unwrap();
+    fs::set_permissions(&conf_path, fs::Permissions::from_mode(0o644)).unwrap();
+
+    let out = run(Command::new("logrotate")
+        .arg("--force")
+        .arg("--state")
+        .arg(dir.join("state"))
+        .arg(&conf_path));
+    assert!(
+        out.status.success(),
+        "logrotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated = dir.join("alerts.ndjson.1");
+    assert_eq!(
+        fs::read_to_string(&rotated).unwrap(),
+        "{\"a\":1}\n",
+        "delaycompress"
+    );
+    let fresh = fs::metadata(&alerts).expect("create makes a new alert file");
+    assert_eq!(fresh.len(), 0);
+    assert_eq!(fresh.mode() & 0o7777, 0o640);
+    assert_eq!((fresh.uid(), fresh.gid()), (0, 0));
+    assert!(marker.exists(), "postrotate (the SIGHUP) did not run");
+}
