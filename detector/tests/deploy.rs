@@ -266,3 +266,89 @@ fn logrotate_policy_rotates_and_recreates_0640() {
     assert_eq!((fresh.uid(), fresh.gid()), (0, 0));
     assert!(marker.exists(), "postrotate (the SIGHUP) did not run");
 }
+
+/// The capabilities the unit keeps, as `setpriv --bounding-set` wants them (`+bpf,…`).
+fn unit_capabilities() -> String {
+    let unit = read(UNIT);
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit sets CapabilityBoundingSet=");
+    line.split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_ascii_lowercase()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether `pid` holds a BPF link (its programs are attached): an fd reading
+/// `anon_inode:bpf_link`. Independent of the daemon's log format.
+fn holds_bpf_link(pid: u32) -> bool {
+    fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten().any(|fd| {
+            fs::read_link(fd.path())
+                .is_ok_and(|t| t.to_string_lossy().starts_with("anon_inode:bpf_link"))
+        })
+    })
+}
+
+/// The unit's capability set is enough for the real daemon: started as root with only
+/// those capabilities in its bounding set (as systemd does), it attaches its programs and
+/// stops cleanly on SIGTERM. (Measured separately: a tp_btf program using
+/// bpf_probe_read_kernel loads with CAP_BPF+CAP_PERFMON and not with either alone, and
+/// /proc/<pid>/{exe,ns,root,environ} of other users' and non-dumpable processes need
+/// CAP_SYS_PTRACE, which CAP_DAC_READ_SEARCH does not replace.)
+#[test]
+#[ignore = "needs `detector run` (the daemon issue); the integrator removes this ignore"]
+fn daemon_runs_with_only_the_units_capabilities() {
+    if !is_root() {
+        println!("SKIPPED daemon_runs_with_only_the_units_capabilities: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let caps = unit_capabilities();
+    assert_eq!(caps, "+bpf,+perfmon,+sys_ptrace");
+    let mut child = Command::new("setpriv")
+        .arg(format!("--bounding-set=-all,{caps}"))
+        .args(["--inh-caps=-all", "--no-new-privs", "--"])
+        .arg(env!("CARGO_BIN_EXE_detector"))
+        .args(["run", "--config"])
+        .arg(repo().join("config/detector.toml"))
+        .arg("--alerts-file")
+        .arg(tmp.path().join("alerts.ndjson"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    // Kill our child whatever happens below.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !holds_bpf_link(pid) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("daemon exited ({status}) before attaching: {err}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no BPF link after 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut child = Reap(child);
+    // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "no exit within 5 s of SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
