@@ -18,7 +18,7 @@ RUN apt-get update \
 RUN rustup toolchain install nightly --profile minimal --component rust-src
 # bpf-linker's default feature wants LLVM 23; pin the feature to the LLVM we have.
 RUN PATH=/usr/lib/llvm-22/bin:$PATH LLVM_SYS_221_PREFIX=/usr/lib/llvm-22 \
-    cargo install --locked bpf-linker --no-default-features --features llvm-22
+    cargo install --locked bpf-linker --version "~0.13" --no-default-features --features llvm-22
 
 WORKDIR /src
 COPY . .

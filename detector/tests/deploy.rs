@@ -333,10 +333,18 @@ fn daemon_runs_with_only_the_units_capabilities() {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("daemon exited ({status}) before attaching: {err}");
         }
-        assert!(std::time::Instant::now() < deadline, "no BPF link after 20 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no BPF link after 20 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let mut child = Reap(child);
@@ -347,7 +355,10 @@ fn daemon_runs_with_only_the_units_capabilities() {
         if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "no exit within 5 s of SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 5 s of SIGTERM"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(status.success(), "exit after SIGTERM: {status}");

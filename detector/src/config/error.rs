@@ -53,6 +53,14 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is larger than any sane config (e.g. `--config /dev/zero`).
+    #[error("{}: config is larger than {max} bytes", file.display())]
+    TooLarge {
+        /// The config file.
+        file: PathBuf,
+        /// The limit.
+        max: u64,
+    },
     /// The file is not UTF-8 (TOML must be).
     #[error("{}:{location}: config is not valid UTF-8 (TOML files must be UTF-8)", file.display())]
     Encoding {
@@ -101,7 +109,7 @@ impl ConfigError {
     /// Line and column, when known.
     pub fn location(&self) -> Option<Location> {
         match self {
-            ConfigError::Io { .. } => None,
+            ConfigError::Io { .. } | ConfigError::TooLarge { .. } => None,
             ConfigError::Encoding { location, .. } => Some(*location),
             ConfigError::Syntax { location, .. } | ConfigError::Invalid { location, .. } => {
                 *location

@@ -287,6 +287,9 @@ impl Default for Config {
     }
 }
 
+/// Largest config file accepted (1 MiB; the shipped one is about 5 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Command-line settings layered on top of the file by [`Config::apply_overrides`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
@@ -304,10 +307,24 @@ impl Config {
     /// Reads, parses and validates the config file at `path`, and resolves its relative
     /// paths against the file's directory. Errors name the file, key, line:column and cause.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        use std::io::Read;
+        let io = |source| ConfigError::Io {
             file: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .map_err(io)?
+            // Bounded: `--config /dev/zero` must be an error, not an out-of-memory kill.
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                file: path.to_path_buf(),
+                max: MAX_CONFIG_BYTES,
+            });
+        }
         let mut config = Config::parse(&bytes, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);

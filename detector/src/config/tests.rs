@@ -202,6 +202,7 @@ fn broken_configs_name_key_line_and_cause() {
             Err(e) => e,
         };
         let shown = err.to_string();
+        println!("{name:40} {shown}");
         assert!(shown.starts_with("test.toml:"), "{name}: {shown}");
         assert_eq!(err.key(), *key, "{name}: {shown}");
         assert_eq!(
@@ -256,6 +257,21 @@ fn missing_file_names_the_file() {
     let shown = err.to_string();
     assert!(shown.contains("/nonexistent/detector.toml"), "{shown}");
     assert!(shown.contains("No such file"), "{shown}");
+}
+
+#[test]
+fn endless_or_huge_config_is_refused() {
+    let err = Config::load(Path::new("/dev/zero")).unwrap_err();
+    assert!(matches!(err, ConfigError::TooLarge { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("larger than 1048576 bytes"),
+        "{err}"
+    );
+    let err = Config::load(Path::new("/")).unwrap_err();
+    assert!(
+        err.to_string().starts_with("/: cannot read config"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -91,8 +91,13 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
             ));
         }
     }
-    if let Some(r) = f.rotate_bytes {
-        range("sinks.file.rotate_bytes", r, 4096, u64::MAX)?;
+    if let Some(r) = f.rotate_bytes
+        && r < 4096
+    {
+        return Err(invalid(
+            "sinks.file.rotate_bytes",
+            format!("{r} is out of range: must be at least 4096"),
+        ));
     }
     range("sinks.file.keep", f.keep.into(), 1, 1000)?;
     range("sinks.file.queue_max", f.queue_max as u64, 1, 10_000_000)?;
