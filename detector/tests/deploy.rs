@@ -363,3 +363,33 @@ fn daemon_runs_with_only_the_units_capabilities() {
     };
     assert!(status.success(), "exit after SIGTERM: {status}");
 }
+
+/// The installed config (what `cargo xtask dist` stages: the same three line edits as
+/// `xtask::dist::install_config`) passes the daemon's own validation, and the paths agree
+/// with the unit's LogsDirectory= and the logrotate policy.
+#[test]
+fn installed_config_variant_is_valid_and_consistent() {
+    let shipped = read("config/detector.toml");
+    let installed = shipped
+        .replace(
+            "\npaths = [\"rules\"]\n",
+            "\npaths = [\"/etc/detector/rules\"]\n",
+        )
+        .replace("\nstdout = true\n", "\nstdout = false\n")
+        .replace(
+            "\n# path = \"/var/log/detector/alerts.ndjson\"\n",
+            "\npath = \"/var/log/detector/alerts.ndjson\"\n",
+        );
+    let c = Config::parse(installed.as_bytes(), Path::new("installed.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.rules.paths, [PathBuf::from("/etc/detector/rules")]);
+    assert!(!c.sinks.stdout);
+    let alerts = c
+        .sinks
+        .file
+        .path
+        .expect("installed config enables the file sink");
+    assert_eq!(alerts, Path::new("/var/log/detector/alerts.ndjson"));
+    assert!(read(UNIT).contains("\nLogsDirectory=detector\n"));
+    assert!(read("config/logrotate/detector").contains(&format!("{} {{", alerts.display())));
+}
