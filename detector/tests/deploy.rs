@@ -144,6 +144,7 @@ fn kubernetes_manifests_validate_strict() {
     assert!(out.status.success(), "{all}");
     for resource in [
         "namespace/detector",
+        "priorityclass/detector-node-critical",
         "serviceaccount/detector",
         "daemonset/detector",
         "configmap/detector-config",
