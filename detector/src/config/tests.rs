@@ -165,6 +165,20 @@ const BROKEN: &[Case] = &[
         &["invalid type", "integer"],
     ),
     (
+        "unknown key in an inline exception",
+        "exceptions = [\n  { rule_id = \"x\", user_id = \"0\" },\n  { rule_id = \"y\", usr = \"0\" },\n]\n",
+        Some("exceptions[1].usr"),
+        3,
+        &["unknown field", "usr"],
+    ),
+    (
+        "bad value in an inline exception",
+        "exceptions = [{ rule_id = \"x\", user_name = \"\" }]\n",
+        Some("exceptions[0].user_name"),
+        1,
+        &["empty"],
+    ),
+    (
         "dotted key at top level",
         "sinks.file.keep = \"five\"\n",
         Some("sinks.file.keep"),
@@ -490,4 +504,62 @@ fn exception_matches_only_when_every_condition_matches() {
         !Exception::default().matches(&hit),
         "no rule named: never matches"
     );
+}
+
+/// The keys serde accepts in the table at `header`, read from its own "unknown field"
+/// message, so this stays right when a field is added.
+fn accepted_keys(header: &str) -> Vec<String> {
+    let text = format!("{header}\nzz_probe = 1\n");
+    let msg = parse(&text).unwrap_err().to_string();
+    let expected = msg
+        .split("expected")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{msg}"));
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn shipped_config_documents_every_key() {
+    let shipped = std::fs::read_to_string(shipped_path()).unwrap();
+    let has_line = |want: &str| {
+        shipped.lines().any(|l| {
+            l.trim_start_matches(|c| c == '#' || c == ' ')
+                .starts_with(want)
+        })
+    };
+    for table in accepted_keys("") {
+        assert!(
+            has_line(&format!("[{table}]")) || has_line(&format!("[[{table}]]")),
+            "table [{table}] is not in the shipped config"
+        );
+    }
+    for header in [
+        "[rules]",
+        "[sensor]",
+        "[sinks]",
+        "[sinks.file]",
+        "[alerts]",
+        "[[exceptions]]",
+        "[log]",
+        "[stats]",
+        "[process]",
+        "[container]",
+    ] {
+        let keys = accepted_keys(header);
+        assert!(!keys.is_empty(), "{header}");
+        for key in keys {
+            if key == "file" && header == "[sinks]" {
+                continue; // the [sinks.file] table, checked above through its own keys
+            }
+            assert!(
+                has_line(&format!("{key} = ")),
+                "{header} {key} is not documented in the shipped config"
+            );
+        }
+    }
 }
