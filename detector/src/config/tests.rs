@@ -527,10 +527,9 @@ fn accepted_keys(header: &str) -> Vec<String> {
 fn shipped_config_documents_every_key() {
     let shipped = std::fs::read_to_string(shipped_path()).unwrap();
     let has_line = |want: &str| {
-        shipped.lines().any(|l| {
-            l.trim_start_matches(|c| c == '#' || c == ' ')
-                .starts_with(want)
-        })
+        shipped
+            .lines()
+            .any(|l| l.trim_start_matches(['#', ' ']).starts_with(want))
     };
     for table in accepted_keys("") {
         assert!(
