@@ -16,7 +16,11 @@ use serde_json::{Value, json};
 fn leaves(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
     if let Value::Object(m) = v {
         for (k, x) in m {
-            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             leaves(x, &p, out);
         }
     } else {
@@ -65,14 +69,21 @@ fn fixture_populates_every_field_and_table_matches_json() {
             FieldValue::Long(n) => json!(n),
             FieldValue::Bool(b) => json!(b),
         };
-        let json = if path == "event.risk_score" { json!(json.as_f64().unwrap() as i64) } else { json.clone() };
+        let json = if path == "event.risk_score" {
+            json!(json.as_f64().unwrap() as i64)
+        } else {
+            json.clone()
+        };
         assert_eq!(as_json, json, "{path}");
     }
     // And every JSON leaf is a field of the table: no serialized field escapes the rules.
     let mut all = Vec::new();
     leaves(&v, "", &mut all);
     for (path, _) in &all {
-        assert!(sc.resolve(path).is_some(), "{path}: serialized but not in the field table");
+        assert!(
+            sc.resolve(path).is_some(),
+            "{path}: serialized but not in the field table"
+        );
     }
     assert!(all.len() > 150, "only {} leaves", all.len());
 }
@@ -102,25 +113,79 @@ fn table_types_agree_with_ecs() {
 #[test]
 fn validator_catches_wrong_documents() {
     let base = serde_json::to_value(full_event()).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("not an ECS", Box::new(|v| v["process"]["nmae"] = json!("x"))),
-        ("not an ECS", Box::new(|v| v["proces"] = json!({"name": "x"}))),
-        ("incompatible", Box::new(|v| v["process"]["pid"] = json!("42"))),
-        ("incompatible", Box::new(|v| v["process"]["name"] = json!(42))),
-        ("incompatible", Box::new(|v| v["process"]["interactive"] = json!("true"))),
-        ("incompatible", Box::new(|v| v["process"]["start"] = json!("yesterday"))),
-        ("incompatible", Box::new(|v| v["host"]["pid_ns_ino"] = json!(4026531836u64))),
-        ("incompatible", Box::new(|v| v["process"]["entry_leader"]["entry_meta"]["source"]["ip"] = json!("nope"))),
-        ("array given", Box::new(|v| v["process"]["name"] = json!(["a", "b"]))),
-        ("not an allowed", Box::new(|v| v["event"]["kind"] = json!("signal-ish"))),
-        ("not an allowed", Box::new(|v| v["event"]["type"] = json!(["begin"]))),
-        ("null value", Box::new(|v| v["process"]["executable"] = Value::Null)),
-        ("empty object", Box::new(|v| v["process"]["tty"] = json!({}))),
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "not an ECS",
+            Box::new(|v| v["process"]["nmae"] = json!("x")),
+        ),
+        (
+            "not an ECS",
+            Box::new(|v| v["proces"] = json!({"name": "x"})),
+        ),
+        (
+            "incompatible",
+            Box::new(|v| v["process"]["pid"] = json!("42")),
+        ),
+        (
+            "incompatible",
+            Box::new(|v| v["process"]["name"] = json!(42)),
+        ),
+        (
+            "incompatible",
+            Box::new(|v| v["process"]["interactive"] = json!("true")),
+        ),
+        (
+            "incompatible",
+            Box::new(|v| v["process"]["start"] = json!("yesterday")),
+        ),
+        (
+            "incompatible",
+            Box::new(|v| v["host"]["pid_ns_ino"] = json!(4026531836u64)),
+        ),
+        (
+            "incompatible",
+            Box::new(|v| {
+                v["process"]["entry_leader"]["entry_meta"]["source"]["ip"] = json!("nope")
+            }),
+        ),
+        (
+            "array given",
+            Box::new(|v| v["process"]["name"] = json!(["a", "b"])),
+        ),
+        (
+            "not an allowed",
+            Box::new(|v| v["event"]["kind"] = json!("signal-ish")),
+        ),
+        (
+            "not an allowed",
+            Box::new(|v| v["event"]["type"] = json!(["begin"])),
+        ),
+        (
+            "null value",
+            Box::new(|v| v["process"]["executable"] = Value::Null),
+        ),
+        (
+            "empty object",
+            Box::new(|v| v["process"]["tty"] = json!({})),
+        ),
         ("empty array", Box::new(|v| v["tags"] = json!([]))),
-        ("not an ECS", Box::new(|v| v["process"]["parent"]["same_as_process"] = json!(true))),
-        ("custom detector", Box::new(|v| v["detector"]["cgroup"]["inode"] = json!(1))),
-        ("incompatible", Box::new(|v| v["detector"]["cgroup"]["id"] = json!("1"))),
-        ("needs an object", Box::new(|v| v["process"]["tty"] = json!("pts/1"))),
+        (
+            "not an ECS",
+            Box::new(|v| v["process"]["parent"]["same_as_process"] = json!(true)),
+        ),
+        (
+            "custom detector",
+            Box::new(|v| v["detector"]["cgroup"]["inode"] = json!(1)),
+        ),
+        (
+            "incompatible",
+            Box::new(|v| v["detector"]["cgroup"]["id"] = json!("1")),
+        ),
+        (
+            "needs an object",
+            Box::new(|v| v["process"]["tty"] = json!("pts/1")),
+        ),
     ];
     for (i, (want, mutate)) in cases.iter().enumerate() {
         let mut v = base.clone();
@@ -165,7 +230,10 @@ fn hostile_bytes_stay_one_valid_json_line() {
     p.executable = Some(text(b"/tmp/\xc3(\n"));
     let line = serde_json::to_vec(&doc).unwrap();
     assert!(!line.contains(&b'\n'), "raw newline inside the line");
-    assert!(line.iter().all(|&b| b >= 0x20), "raw control byte inside the line");
+    assert!(
+        line.iter().all(|&b| b >= 0x20),
+        "raw control byte inside the line"
+    );
     let v: Value = serde_json::from_slice(&line).unwrap();
     assert_eq!(v["process"]["args"][1], "new\nline\r\0nul\x1b[31m");
     assert_eq!(v["process"]["args"][3].as_str().unwrap().len(), 2 << 20);
@@ -183,7 +251,10 @@ fn deserializes_a_foreign_document_keeping_what_it_models() {
     let get = |p: &str| doc.field(sc.resolve(p).unwrap().id);
     assert_eq!(get("process.name"), FieldValue::Str("sshd"));
     assert_eq!(get("process.pid"), FieldValue::Long(7));
-    assert_eq!(get("process.parent.name"), FieldValue::Str("containerd-shim"));
+    assert_eq!(
+        get("process.parent.name"),
+        FieldValue::Str("containerd-shim")
+    );
     assert_eq!(get("container.id"), FieldValue::Str("abc"));
     assert!(matches!(get("event.type"), FieldValue::Strs(t) if t == ["start"]));
     // A type mismatch is an error, not a silent default.
@@ -196,18 +267,23 @@ fn deserializes_a_foreign_document_keeping_what_it_models() {
 fn corpus_ecs_fields_resolve() {
     let dir = ecs_validate::shared_dir().join("rules");
     let ident = regex::Regex::new(r"[A-Za-z_@][A-Za-z0-9_@]*(\.[A-Za-z0-9_@]+)+").unwrap();
-    let strings = regex::Regex::new(r#"(?s)"""(.*?)"""|"(\\.|[^"\\])*"|/\*.*?\*/|//[^\n]*"#).unwrap();
+    let strings =
+        regex::Regex::new(r#"(?s)"""(.*?)"""|"(\\.|[^"\\])*"|/\*.*?\*/|//[^\n]*"#).unwrap();
     let mut checked = 0;
     for sub in std::fs::read_dir(&dir).unwrap() {
         let sub = sub.unwrap().path();
-        let Ok(files) = std::fs::read_dir(&sub) else { continue };
+        let Ok(files) = std::fs::read_dir(&sub) else {
+            continue;
+        };
         for f in files {
             let f = f.unwrap().path();
             if f.extension().is_none_or(|e| e != "toml") {
                 continue;
             }
             let t: toml::Value = toml::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-            let Some(q) = t["rule"].get("query").and_then(|q| q.as_str()) else { continue };
+            let Some(q) = t["rule"].get("query").and_then(|q| q.as_str()) else {
+                continue;
+            };
             let q = strings.replace_all(q, "\"\"");
             for m in ident.find_iter(&q) {
                 let path = m.as_str();
@@ -218,5 +294,9 @@ fn corpus_ecs_fields_resolve() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} field references found under {}", dir.display());
+    assert!(
+        checked > 50,
+        "only {checked} field references found under {}",
+        dir.display()
+    );
 }

@@ -35,7 +35,11 @@ fn line(enc: &mut LineEncoder, seq: u64, pad: usize) -> Vec<u8> {
 /// Parses a file as NDJSON: every line whole, valid JSON, valid ECS; returns the sequences.
 fn read_seqs(path: &Path) -> Vec<u64> {
     let data = fs::read(path).unwrap();
-    assert!(data.is_empty() || data.ends_with(b"\n"), "{}: ends in a partial line", path.display());
+    assert!(
+        data.is_empty() || data.ends_with(b"\n"),
+        "{}: ends in a partial line",
+        path.display()
+    );
     data.split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -78,7 +82,10 @@ fn creates_0640_and_tightens_broader_files() {
     drop(FileSink::open(opts(&r)).unwrap());
     assert_eq!(mode(&r), 0o600, "a tighter file stays as it is");
 
-    assert!(FileSink::open(opts(dir.path())).is_err(), "a directory is refused");
+    assert!(
+        FileSink::open(opts(dir.path())).is_err(),
+        "a directory is refused"
+    );
 }
 
 #[test]
@@ -89,10 +96,16 @@ fn appends_whole_valid_lines_for_hostile_input() {
     let mut sink = FileSink::open(opts(&p)).unwrap();
     let mut enc = LineEncoder::new();
     for (i, pad) in [0usize, 10, 100_000, 3 << 20, 7].into_iter().enumerate() {
-        assert_eq!(sink.write_line(&line(&mut enc, i as u64, pad)), Delivery::Written);
+        assert_eq!(
+            sink.write_line(&line(&mut enc, i as u64, pad)),
+            Delivery::Written
+        );
     }
     let data = fs::read(&p).unwrap();
-    assert!(data.starts_with(b"{\"message\":\"kept\"}\n"), "existing content kept (append)");
+    assert!(
+        data.starts_with(b"{\"message\":\"kept\"}\n"),
+        "existing content kept (append)"
+    );
     fs::write(&p, &data[19..]).unwrap();
     assert_eq!(read_seqs(&p), [0, 1, 2, 3, 4]);
     let st = sink.stats();
@@ -123,7 +136,10 @@ fn rotates_by_size_keeping_n_files() {
     let mut enc = LineEncoder::new();
     let len = line(&mut enc, 0, 0).len() as u64;
     let mut o = opts(&p);
-    o.rotation = Some(Rotation { max_bytes: 3 * len + len / 2, keep: 2 });
+    o.rotation = Some(Rotation {
+        max_bytes: 3 * len + len / 2,
+        keep: 2,
+    });
     let mut sink = FileSink::open(o).unwrap();
     for i in 0..10 {
         assert_eq!(sink.write_line(&line(&mut enc, i, 0)), Delivery::Written);
@@ -134,11 +150,16 @@ fn rotates_by_size_keeping_n_files() {
     assert_eq!(read_seqs(&r(1)), [6, 7, 8]);
     assert_eq!(read_seqs(&r(2)), [3, 4, 5]);
     assert!(!r(3).exists());
-    assert!(FileSink::open(FileSinkOptions {
-        rotation: Some(Rotation { max_bytes: 10, keep: 0 }),
-        ..opts(&p)
-    })
-    .is_err());
+    assert!(
+        FileSink::open(FileSinkOptions {
+            rotation: Some(Rotation {
+                max_bytes: 10,
+                keep: 0
+            }),
+            ..opts(&p)
+        })
+        .is_err()
+    );
 }
 
 /// A tmpfs of a few pages mounted on a temporary directory; unmounted on drop.
@@ -199,7 +220,9 @@ fn fill(path: &Path) -> fs::File {
 
 #[test]
 fn full_disk_queues_never_writes_partial_lines_and_recovers() {
-    let Some(fs_) = Tmpfs::mount("256k") else { return };
+    let Some(fs_) = Tmpfs::mount("256k") else {
+        return;
+    };
     let p = fs_.path().join("alerts.ndjson");
     let filler = fs_.path().join("filler");
     let mut sink = FileSink::open(opts(&p)).unwrap();
@@ -216,11 +239,17 @@ fn full_disk_queues_never_writes_partial_lines_and_recovers() {
     drop(f);
     sink.flush();
     assert_eq!(read_seqs(&p), [0, 1], "line 1 fits once space is freed");
-    assert_eq!(sink.write_line(&line(&mut enc, 2, 20_000)), Delivery::Queued);
+    assert_eq!(
+        sink.write_line(&line(&mut enc, 2, 20_000)),
+        Delivery::Queued
+    );
     assert_eq!(read_seqs(&p), [0, 1], "no partial line left behind");
     assert_eq!(sink.write_line(&line(&mut enc, 3, 10)), Delivery::Queued);
     let st = sink.stats();
-    assert!(st.failed >= 2 && st.queued == 2 && st.dropped == 0, "{st:?}");
+    assert!(
+        st.failed >= 2 && st.queued == 2 && st.dropped == 0,
+        "{st:?}"
+    );
     assert!(st.cut >= 1, "a short write was cut off: {st:?}");
 
     // Space returns: the queue drains in order, each line once.
@@ -234,34 +263,55 @@ fn full_disk_queues_never_writes_partial_lines_and_recovers() {
 
 #[test]
 fn full_disk_with_a_full_queue_drops_and_counts() {
-    let Some(fs_) = Tmpfs::mount("128k") else { return };
+    let Some(fs_) = Tmpfs::mount("128k") else {
+        return;
+    };
     let p = fs_.path().join("alerts.ndjson");
     let mut o = opts(&p);
-    o.queue = QueueLimits { max_lines: 3, max_bytes: 1 << 20, retry_interval: Duration::ZERO };
+    o.queue = QueueLimits {
+        max_lines: 3,
+        max_bytes: 1 << 20,
+        retry_interval: Duration::ZERO,
+    };
     let mut sink = FileSink::open(o).unwrap();
     let _f = fill(&fs_.path().join("filler"));
     let mut enc = LineEncoder::new();
-    let got: Vec<Delivery> = (0..5).map(|i| sink.write_line(&line(&mut enc, i, 10))).collect();
+    let got: Vec<Delivery> = (0..5)
+        .map(|i| sink.write_line(&line(&mut enc, i, 10)))
+        .collect();
     use Delivery::*;
     assert_eq!(got, [Queued, Queued, Queued, Dropped, Dropped]);
     let st = sink.stats();
     assert_eq!((st.queued, st.dropped, st.written), (3, 2, 0));
-    assert_eq!(sink.flush(), 3, "still no space at shutdown: three lines remain queued");
+    assert_eq!(
+        sink.flush(),
+        3,
+        "still no space at shutdown: three lines remain queued"
+    );
 }
 
 #[test]
 fn stream_finishes_a_partly_written_line_first() {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) }, 0);
+    assert_eq!(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+        0
+    );
     // SAFETY: both descriptors were just created and are owned here.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let limits = QueueLimits { max_lines: 100, max_bytes: 16 << 20, retry_interval: Duration::ZERO };
+    let limits = QueueLimits {
+        max_lines: 100,
+        max_bytes: 16 << 20,
+        retry_interval: Duration::ZERO,
+    };
     let mut sink = StdoutSink::from_fd(w, "pipe", limits);
     let mut reader = fs::File::from(r);
     let mut enc = LineEncoder::new();
     // 64 KiB pipe: the 5th 20 KB line is cut short (EAGAIN) and the rest queue.
-    let got: Vec<Delivery> = (0..8).map(|i| sink.write_line(&line(&mut enc, i, 20_000))).collect();
+    let got: Vec<Delivery> = (0..8)
+        .map(|i| sink.write_line(&line(&mut enc, i, 20_000)))
+        .collect();
     assert!(got.contains(&Delivery::Queued), "{got:?}");
     let mut out = Vec::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -284,6 +334,11 @@ fn stream_finishes_a_partly_written_line_first() {
         })
         .collect();
     assert_eq!(seqs, (0..8).collect::<Vec<_>>());
-    let SinkStats { written, queued, dropped, .. } = sink.stats();
+    let SinkStats {
+        written,
+        queued,
+        dropped,
+        ..
+    } = sink.stats();
     assert_eq!((written, queued, dropped), (8, 0, 0));
 }

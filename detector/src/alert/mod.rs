@@ -112,8 +112,9 @@ pub fn build_alert(event: &EcsDocument, meta: &RuleMeta) -> EcsDocument {
 
 /// Records how many identical alerts were suppressed into this one.
 pub fn set_suppressed_count(doc: &mut EcsDocument, suppressed: u64) {
-    doc.detector.get_or_insert_with(Default::default).alert =
-        Some(DetectorAlert { suppressed_count: Some(suppressed) });
+    doc.detector.get_or_insert_with(Default::default).alert = Some(DetectorAlert {
+        suppressed_count: Some(suppressed),
+    });
 }
 
 /// Encodes documents as NDJSON lines into one reused buffer: one `serde_json::to_writer`

@@ -15,7 +15,12 @@ pub(super) fn flatten(tables: &[meta::Threat]) -> Option<Threat> {
     let mut technique = Techniques::default();
     let mut sub = ThreatRefs::default();
     for t in tables {
-        push(&mut tactic.id, &mut tactic.name, &mut tactic.reference, &t.tactic);
+        push(
+            &mut tactic.id,
+            &mut tactic.name,
+            &mut tactic.reference,
+            &t.tactic,
+        );
         for tech in &t.technique {
             if !technique.id.contains(&tech.id) {
                 technique.id.push(tech.id.clone());
@@ -37,7 +42,12 @@ pub(super) fn flatten(tables: &[meta::Threat]) -> Option<Threat> {
     })
 }
 
-fn push(ids: &mut Vec<String>, names: &mut Vec<String>, refs: &mut Vec<String>, r: &meta::ThreatRef) {
+fn push(
+    ids: &mut Vec<String>,
+    names: &mut Vec<String>,
+    refs: &mut Vec<String>,
+    r: &meta::ThreatRef,
+) {
     if r.id.is_empty() || ids.contains(&r.id) {
         return;
     }

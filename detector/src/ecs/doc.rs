@@ -244,7 +244,9 @@ ecs_object! {
 impl Ecs {
     /// `ecs.version` = [`ECS_VERSION`], without allocating.
     pub fn current() -> Self {
-        Ecs { version: Some(Cow::Borrowed(ECS_VERSION)) }
+        Ecs {
+            version: Some(Cow::Borrowed(ECS_VERSION)),
+        }
     }
 }
 

@@ -69,7 +69,10 @@ mod tests {
         let s = text(b"a\xffb\n\"\0\x1b");
         assert_eq!(s, "a\u{fffd}b\n\"\0\x1b");
         let json = serde_json::to_string(&s).unwrap();
-        assert!(!json.bytes().any(|b| b < 0x20), "unescaped control char in {json}");
+        assert!(
+            !json.bytes().any(|b| b < 0x20),
+            "unescaped control char in {json}"
+        );
         assert_eq!(serde_json::from_str::<String>(&json).unwrap(), s);
     }
 

@@ -68,7 +68,10 @@ pub fn schema() -> &'static EcsSchema {
 impl Schema for EcsSchema {
     fn resolve(&self, path: &str) -> Option<FieldDef> {
         let id = *self.index.get(path)?;
-        Some(FieldDef { id, ty: self.table[id.0 as usize].ty })
+        Some(FieldDef {
+            id,
+            ty: self.table[id.0 as usize].ty,
+        })
     }
 }
 
@@ -92,7 +95,11 @@ impl EcsSchema {
         let mut t: Vec<Entry> = Vec::with_capacity(256);
         populated(&mut t);
         for &(path, ty) in UNPOPULATED_FIELDS {
-            t.push(Entry { path, ty, get: |_| None });
+            t.push(Entry {
+                path,
+                ty,
+                get: |_| None,
+            });
         }
         let mut index = FxHashMap::default();
         for (i, e) in t.iter().enumerate() {
@@ -303,38 +310,72 @@ fn populated(t: &mut Vec<Entry>) {
     }
 
     // process.parent.*
-    core_rows!(t, "process.parent", |d| d.process.as_ref()?.parent.as_ref().map(|p| &p.core));
+    core_rows!(t, "process.parent", |d| d
+        .process
+        .as_ref()?
+        .parent
+        .as_ref()
+        .map(|p| &p.core));
     rows! { t;
         "process.parent.end" => Date, |d| s(&d.process.as_ref()?.parent.as_ref()?.end);
         "process.parent.exit_code" => Long,
             |d| l(&d.process.as_ref()?.parent.as_ref()?.exit_code);
     }
-    ref_rows!(t, "process.parent.group_leader",
-        |d| d.process.as_ref()?.parent.as_ref()?.group_leader.as_ref());
+    ref_rows!(t, "process.parent.group_leader", |d| d
+        .process
+        .as_ref()?
+        .parent
+        .as_ref()?
+        .group_leader
+        .as_ref());
 
     // process.group_leader.*
-    core_rows!(t, "process.group_leader",
-        |d| d.process.as_ref()?.group_leader.as_ref().map(|p| &p.core));
+    core_rows!(t, "process.group_leader", |d| d
+        .process
+        .as_ref()?
+        .group_leader
+        .as_ref()
+        .map(|p| &p.core));
     rows! { t;
         "process.group_leader.same_as_process" => Boolean,
             |d| b(&d.process.as_ref()?.group_leader.as_ref()?.same_as_process);
     }
 
     // process.session_leader.*
-    core_rows!(t, "process.session_leader",
-        |d| d.process.as_ref()?.session_leader.as_ref().map(|p| &p.core));
+    core_rows!(t, "process.session_leader", |d| d
+        .process
+        .as_ref()?
+        .session_leader
+        .as_ref()
+        .map(|p| &p.core));
     rows! { t;
         "process.session_leader.same_as_process" => Boolean,
             |d| b(&d.process.as_ref()?.session_leader.as_ref()?.same_as_process);
     }
-    ref_rows!(t, "process.session_leader.parent",
-        |d| d.process.as_ref()?.session_leader.as_ref()?.parent.as_ref());
-    ref_rows!(t, "process.session_leader.parent.session_leader",
-        |d| d.process.as_ref()?.session_leader.as_ref()?.parent.as_ref()?.session_leader.as_ref());
+    ref_rows!(t, "process.session_leader.parent", |d| d
+        .process
+        .as_ref()?
+        .session_leader
+        .as_ref()?
+        .parent
+        .as_ref());
+    ref_rows!(t, "process.session_leader.parent.session_leader", |d| d
+        .process
+        .as_ref()?
+        .session_leader
+        .as_ref()?
+        .parent
+        .as_ref()?
+        .session_leader
+        .as_ref());
 
     // process.entry_leader.*
-    core_rows!(t, "process.entry_leader",
-        |d| d.process.as_ref()?.entry_leader.as_ref().map(|p| &p.core));
+    core_rows!(t, "process.entry_leader", |d| d
+        .process
+        .as_ref()?
+        .entry_leader
+        .as_ref()
+        .map(|p| &p.core));
     rows! { t;
         "process.entry_leader.same_as_process" => Boolean,
             |d| b(&d.process.as_ref()?.entry_leader.as_ref()?.same_as_process);
@@ -344,10 +385,22 @@ fn populated(t: &mut Vec<Entry>) {
             |d| s(&d.process.as_ref()?.entry_leader.as_ref()?.entry_meta.as_ref()?
                 .source.as_ref()?.ip);
     }
-    ref_rows!(t, "process.entry_leader.parent",
-        |d| d.process.as_ref()?.entry_leader.as_ref()?.parent.as_ref());
-    ref_rows!(t, "process.entry_leader.parent.session_leader",
-        |d| d.process.as_ref()?.entry_leader.as_ref()?.parent.as_ref()?.session_leader.as_ref());
+    ref_rows!(t, "process.entry_leader.parent", |d| d
+        .process
+        .as_ref()?
+        .entry_leader
+        .as_ref()?
+        .parent
+        .as_ref());
+    ref_rows!(t, "process.entry_leader.parent.session_leader", |d| d
+        .process
+        .as_ref()?
+        .entry_leader
+        .as_ref()?
+        .parent
+        .as_ref()?
+        .session_leader
+        .as_ref());
 }
 
 #[cfg(test)]
@@ -371,11 +424,20 @@ mod tests {
         ] {
             assert!(sc.resolve(p).is_some(), "{p} should resolve");
         }
-        for p in ["process.nme", "process.parent.same_as_process", "proc", "", "process"] {
+        for p in [
+            "process.nme",
+            "process.parent.same_as_process",
+            "proc",
+            "",
+            "process",
+        ] {
             assert!(sc.resolve(p).is_none(), "{p} should not resolve");
         }
         assert_eq!(sc.resolve("process.pid").unwrap().ty, FieldType::Long);
-        assert_eq!(sc.resolve("process.interactive").unwrap().ty, FieldType::Boolean);
+        assert_eq!(
+            sc.resolve("process.interactive").unwrap().ty,
+            FieldType::Boolean
+        );
         assert_eq!(sc.resolve("process.start").unwrap().ty, FieldType::Date);
     }
 

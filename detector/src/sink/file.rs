@@ -78,7 +78,13 @@ impl FileTarget {
         }
         let (file, size) = open_append(&opts.path, opts.mode)?;
         let name = opts.path.display().to_string();
-        Ok(FileTarget { opts, name, file, size, cut_to: None })
+        Ok(FileTarget {
+            opts,
+            name,
+            file,
+            size,
+            cut_to: None,
+        })
     }
 
     /// The file's path.
@@ -116,7 +122,13 @@ impl FileTarget {
 
 impl LineTarget for FileTarget {
     fn write_line(&mut self, line: &[u8]) -> Result<(), WriteFailure> {
-        let fail = |error| Err(WriteFailure { error, written: 0, cut: 0 });
+        let fail = |error| {
+            Err(WriteFailure {
+                error,
+                written: 0,
+                cut: 0,
+            })
+        };
         if let Some(len) = self.cut_to
             && let Err(e) = self.cut(len)
         {
@@ -176,7 +188,11 @@ impl FileTarget {
                     "cannot cut off a partial line; will retry before the next write"),
             }
         }
-        Err(WriteFailure { error, written: 0, cut: done })
+        Err(WriteFailure {
+            error,
+            written: 0,
+            cut: done,
+        })
     }
 }
 

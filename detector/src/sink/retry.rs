@@ -85,8 +85,12 @@ impl<T: LineTarget> LineSink<T> {
             self.counters.dropped.fetch_add(1, Relaxed);
             self.episode_drops += 1;
             if self.episode_drops == 1 || self.episode_drops.is_multiple_of(1000) {
-                tracing::error!(sink = self.target.name(), dropped = self.episode_drops,
-                    queued = self.queue.len(), "sink retry queue full: alert lines dropped");
+                tracing::error!(
+                    sink = self.target.name(),
+                    dropped = self.episode_drops,
+                    queued = self.queue.len(),
+                    "sink retry queue full: alert lines dropped"
+                );
             }
             return Delivery::Dropped;
         }
@@ -209,7 +213,11 @@ mod tests {
                 let n = self.partial.min(line.len() - 1);
                 self.out.extend_from_slice(&line[..n]);
                 self.partial = 0;
-                return Err(WriteFailure { error: io::Error::other("full"), written: n, cut: 0 });
+                return Err(WriteFailure {
+                    error: io::Error::other("full"),
+                    written: n,
+                    cut: 0,
+                });
             }
             self.out.extend_from_slice(line);
             Ok(())
@@ -223,9 +231,19 @@ mod tests {
     }
 
     fn sink(max_lines: usize) -> LineSink<Flaky> {
-        let limits =
-            QueueLimits { max_lines, max_bytes: 1 << 20, retry_interval: Duration::ZERO };
-        LineSink::new(Flaky { out: vec![], fail: false, partial: 0 }, limits)
+        let limits = QueueLimits {
+            max_lines,
+            max_bytes: 1 << 20,
+            retry_interval: Duration::ZERO,
+        };
+        LineSink::new(
+            Flaky {
+                out: vec![],
+                fail: false,
+                partial: 0,
+            },
+            limits,
+        )
     }
 
     #[test]
@@ -243,7 +261,17 @@ mod tests {
         assert_eq!(s.write_line(b"f\n"), Delivery::Written);
         assert_eq!(s.target.out, b"a\nbb\nc\nd\nf\n");
         let st = s.stats();
-        assert_eq!(st, SinkStats { written: 5, bytes: 11, failed: st.failed, queued: 0, dropped: 1, cut: 0 });
+        assert_eq!(
+            st,
+            SinkStats {
+                written: 5,
+                bytes: 11,
+                failed: st.failed,
+                queued: 0,
+                dropped: 1,
+                cut: 0
+            }
+        );
         assert!(st.failed >= 4, "{st:?}");
     }
 
@@ -254,7 +282,11 @@ mod tests {
         s.target.fail = true;
         s.write_line(b"a\n");
         s.write_line(b"b\n");
-        assert_eq!(s.stats().failed, 1, "second line must not hit the failed output again");
+        assert_eq!(
+            s.stats().failed,
+            1,
+            "second line must not hit the failed output again"
+        );
         s.target.fail = false;
         assert_eq!(s.retry(), 2, "interval not elapsed");
         assert_eq!(s.flush(), 0, "flush ignores the interval");

@@ -11,12 +11,24 @@ pub type StdoutSink = LineSink<FdTarget>;
 impl StdoutSink {
     /// A sink on the process's stdout.
     pub fn stdout() -> Self {
-        LineSink::new(FdTarget { fd: Fd::Stdout, name: "stdout".into() }, QueueLimits::default())
+        LineSink::new(
+            FdTarget {
+                fd: Fd::Stdout,
+                name: "stdout".into(),
+            },
+            QueueLimits::default(),
+        )
     }
 
     /// A sink on another stream (a pipe, a socket): owned and closed with the sink.
     pub fn from_fd(fd: OwnedFd, name: &str, limits: QueueLimits) -> Self {
-        LineSink::new(FdTarget { fd: Fd::Owned(fd), name: name.into() }, limits)
+        LineSink::new(
+            FdTarget {
+                fd: Fd::Owned(fd),
+                name: name.into(),
+            },
+            limits,
+        )
     }
 }
 
@@ -54,11 +66,19 @@ impl LineTarget for FdTarget {
                 done += n as usize;
                 continue;
             }
-            let error = if n == 0 { io::ErrorKind::WriteZero.into() } else { io::Error::last_os_error() };
+            let error = if n == 0 {
+                io::ErrorKind::WriteZero.into()
+            } else {
+                io::Error::last_os_error()
+            };
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(WriteFailure { error, written: done, cut: 0 });
+            return Err(WriteFailure {
+                error,
+                written: done,
+                cut: 0,
+            });
         }
         Ok(())
     }

@@ -6,7 +6,10 @@ use detector::ecs::*;
 use detector::rules::meta::{RuleMeta, Severity, Technique, Threat as MetaThreat, ThreatRef};
 
 fn idn(id: u32, name: &str) -> Option<IdName> {
-    Some(IdName { id: Some(id.to_string()), name: Some(name.into()) })
+    Some(IdName {
+        id: Some(id.to_string()),
+        name: Some(name.into()),
+    })
 }
 
 /// A `ProcessCore` with every field set.
@@ -24,7 +27,12 @@ pub fn core(pid: u32, name: &str, args: &[&str]) -> ProcessCore {
         start: Some("2026-11-27T20:00:00.123456789Z".into()),
         working_directory: Some("/root".into()),
         interactive: Some(true),
-        tty: Some(Tty { char_device: Some(CharDevice { major: Some(136), minor: Some(3) }) }),
+        tty: Some(Tty {
+            char_device: Some(CharDevice {
+                major: Some(136),
+                minor: Some(3),
+            }),
+        }),
         user: idn(0, "root"),
         group: idn(0, "root"),
         real_user: idn(1000, "alice"),
@@ -66,7 +74,11 @@ pub fn full_event() -> EcsDocument {
     ev.severity = Some(47);
     ev.risk_score = Some(47.0);
     doc.process = Some(Process {
-        core: core(4242, "ssh", &["ssh", "-V", "bad\u{fffd}utf8", "quote\"nl\n"]),
+        core: core(
+            4242,
+            "ssh",
+            &["ssh", "-V", "bad\u{fffd}utf8", "quote\"nl\n"],
+        ),
         end: Some("2026-11-27T20:00:02Z".into()),
         exit_code: Some(255),
         parent: Some(Parent {
@@ -90,7 +102,9 @@ pub fn full_event() -> EcsDocument {
             parent: Some(leader_parent(999)),
             entry_meta: Some(EntryMeta {
                 r#type: Some("sshd".into()),
-                source: Some(EntryMetaSource { ip: Some("192.0.2.7".into()) }),
+                source: Some(EntryMetaSource {
+                    ip: Some("192.0.2.7".into()),
+                }),
             }),
         }),
         previous: Some(Previous {
@@ -127,7 +141,9 @@ pub fn full_event() -> EcsDocument {
         name: Some("node-1".into()),
         id: Some("4c4c4544004d3510".into()),
         architecture: Some("x86_64".into()),
-        boot: Some(HostBoot { id: Some("a9d4f0e2-0000-4000-8000-000000000001".into()) }),
+        boot: Some(HostBoot {
+            id: Some("a9d4f0e2-0000-4000-8000-000000000001".into()),
+        }),
         os: Some(Os {
             r#type: Some("linux".into()),
             family: Some("debian".into()),
@@ -158,7 +174,9 @@ pub fn full_event() -> EcsDocument {
             path: Some("/kubepods/besteffort/podx/0123".into()),
         }),
         startup_scan: Some(false),
-        alert: Some(DetectorAlert { suppressed_count: Some(2) }),
+        alert: Some(DetectorAlert {
+            suppressed_count: Some(2),
+        }),
     });
     doc
 }
@@ -182,7 +200,10 @@ pub fn full_rule_meta() -> RuleMeta {
         references: vec!["https://example.invalid/ref1".into()],
         author: vec!["detector tests".into()],
         license: Some("MIT".into()),
-        tags: vec!["Domain: Container".into(), "Tactic: Lateral Movement".into()],
+        tags: vec![
+            "Domain: Container".into(),
+            "Tactic: Lateral Movement".into(),
+        ],
         version: Some(2),
         threat: vec![MetaThreat {
             framework: "MITRE ATT&CK".into(),

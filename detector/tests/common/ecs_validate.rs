@@ -99,13 +99,19 @@ pub fn validate_ecs(doc: &Value) -> Vec<String> {
 }
 
 fn walk(v: &Value, prefix: &str, errors: &mut Vec<String>) {
-    let Value::Object(map) = v else { unreachable!() };
+    let Value::Object(map) = v else {
+        unreachable!()
+    };
     if map.is_empty() && !prefix.is_empty() {
         errors.push(format!("{prefix}: empty object"));
     }
     let ecs = ecs();
     for (k, v) in map {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if path == "detector" || path.starts_with("detector.") {
             custom(v, &path, errors);
             continue;
@@ -117,7 +123,10 @@ fn walk(v: &Value, prefix: &str, errors: &mut Vec<String>) {
                     other => other.is_object(),
                 };
                 if !objects {
-                    errors.push(format!("{path}: ECS type {} needs an object, got {v}", f.ty));
+                    errors.push(format!(
+                        "{path}: ECS type {} needs an object, got {v}",
+                        f.ty
+                    ));
                 } else if f.ty == "object" && ecs.prefixes.contains(&path) {
                     // ECS defines this object's children (process.tty.char_device.*).
                     walk(v, &path, errors);
@@ -196,7 +205,9 @@ fn custom(v: &Value, path: &str, errors: &mut Vec<String>) {
         return;
     }
     let Some(def) = detector::ecs::schema().resolve(path) else {
-        errors.push(format!("{path}: not a field of the custom detector.* namespace"));
+        errors.push(format!(
+            "{path}: not a field of the custom detector.* namespace"
+        ));
         return;
     };
     let ty = match def.ty {
