@@ -86,6 +86,13 @@ fn creates_0640_and_tightens_broader_files() {
         FileSink::open(opts(dir.path())).is_err(),
         "a directory is refused"
     );
+
+    let target = dir.path().join("precious");
+    fs::write(&target, b"keep").unwrap();
+    let link = dir.path().join("link.ndjson");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert!(FileSink::open(opts(&link)).is_err(), "a symlink is refused");
+    assert_eq!(fs::read(&target).unwrap(), b"keep");
 }
 
 #[test]

@@ -125,6 +125,7 @@ pub struct LineEncoder {
 }
 
 impl LineEncoder {
+    /// An encoder with an empty buffer (it grows to the largest line seen).
     pub fn new() -> Self {
         Self::default()
     }

@@ -8,6 +8,7 @@ use super::{ECS_VERSION, Process, Shared};
 /// Whether a value is left out of the JSON: `None`, an empty `Vec`, or an object whose
 /// fields are all left out. Keeps documents free of `null`, `[]` and `{}`.
 pub trait Skip {
+    /// `true` when serialization leaves the value out.
     fn skip(&self) -> bool;
 }
 
@@ -134,6 +135,16 @@ ecs_object! {
     pub struct IdName {
         pub id: Option<String>,
         pub name: Option<String>,
+    }
+}
+
+impl IdName {
+    /// A numeric id (as ECS's keyword) with an optional resolved name.
+    pub fn new(id: u32, name: Option<String>) -> Self {
+        IdName {
+            id: Some(id.to_string()),
+            name,
+        }
     }
 }
 

@@ -77,6 +77,54 @@ mod tests {
     }
 
     #[test]
+    fn construction_helpers() {
+        let core = ProcessCore {
+            pid: Some(10),
+            vpid: Some(1),
+            entity_id: Some("e10".into()),
+            start: Some("2026-01-01T00:00:00Z".into()),
+            name: Some("sh".into()),
+            ..Default::default()
+        };
+        let sl = ProcessCore {
+            pid: Some(5),
+            entity_id: Some("e5".into()),
+            ..Default::default()
+        };
+        let lp = LeaderParent::new(&core, Some(&sl));
+        assert_eq!(
+            (lp.pid, lp.vpid, lp.entity_id.as_deref()),
+            (Some(10), Some(1), Some("e10"))
+        );
+        assert_eq!(lp.session_leader.unwrap().pid, Some(5));
+        let v = serde_json::to_value(Tty::char_device(136, 2)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"char_device": {"major": 136, "minor": 2}})
+        );
+        let v = serde_json::to_value(IdName::new(0, None)).unwrap();
+        assert_eq!(v, serde_json::json!({"id": "0"}));
+        // Empty parts are left out entirely: no null, {} or [].
+        let doc = EcsDocument {
+            process: Some(Process {
+                parent: Some(Parent::default()),
+                ..Default::default()
+            }),
+            user: Some(User {
+                group: Some(IdName::default()),
+                ..Default::default()
+            }),
+            tags: vec![],
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_string(&doc).unwrap(), "{}");
+        println!(
+            "size_of::<EcsDocument>() = {}",
+            std::mem::size_of::<EcsDocument>()
+        );
+    }
+
+    #[test]
     fn command_line_joins_with_spaces() {
         assert_eq!(command_line(&["ssh".into(), "-V".into()]), "ssh -V");
         assert_eq!(command_line(&[]), "");

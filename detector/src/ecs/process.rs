@@ -8,6 +8,45 @@
 use super::IdName;
 use super::doc::ecs_object;
 
+impl ProcessCore {
+    /// This process as a `{entity_id, pid, vpid, start}` reference
+    /// (`process.parent.group_leader`, a leader's `parent`, …).
+    pub fn to_ref(&self) -> ProcessRef {
+        ProcessRef {
+            entity_id: self.entity_id.clone(),
+            pid: self.pid,
+            vpid: self.vpid,
+            start: self.start.clone(),
+        }
+    }
+}
+
+impl Tty {
+    /// The controlling terminal's device numbers.
+    pub fn char_device(major: u32, minor: u32) -> Self {
+        Tty {
+            char_device: Some(CharDevice {
+                major: Some(major),
+                minor: Some(minor),
+            }),
+        }
+    }
+}
+
+impl LeaderParent {
+    /// A leader's parent, with that parent's session leader when known.
+    pub fn new(parent: &ProcessCore, session_leader: Option<&ProcessCore>) -> Self {
+        let r = parent.to_ref();
+        LeaderParent {
+            entity_id: r.entity_id,
+            pid: r.pid,
+            vpid: r.vpid,
+            start: r.start,
+            session_leader: session_leader.map(ProcessCore::to_ref),
+        }
+    }
+}
+
 ecs_object! {
     /// Fields every process position of ECS has.
     pub struct ProcessCore {

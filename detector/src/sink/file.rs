@@ -12,6 +12,7 @@ use super::{LineSink, LineTarget, QueueLimits, WriteFailure};
 /// new file is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rotation {
+    /// Size past which the file is rotated before the next line.
     pub max_bytes: u64,
     /// How many rotated files to keep (at least 1).
     pub keep: usize,
@@ -20,11 +21,14 @@ pub struct Rotation {
 /// How to open a [`FileSink`].
 #[derive(Clone, Debug)]
 pub struct FileSinkOptions {
+    /// The NDJSON file (created if missing; a symlink is refused).
     pub path: PathBuf,
     /// Permission bits of the file; 0640 by default. An existing file with broader bits is
     /// tightened to these (with a warning).
     pub mode: u32,
+    /// Size-based rotation; `None` leaves it to logrotate (with [`super::Sink::reopen`]).
     pub rotation: Option<Rotation>,
+    /// Retry queue bounds and pacing.
     pub queue: QueueLimits,
 }
 
@@ -174,14 +178,13 @@ impl FileTarget {
     fn undo(&mut self, done: usize, error: io::Error) -> Result<(), WriteFailure> {
         if done > 0 {
             // O_APPEND wrote at the end: the line began `done` bytes before the end now.
-            let cut = self
-                .file
-                .metadata()
-                .map(|m| m.len().saturating_sub(done as u64))
-                .and_then(|len| {
-                    self.cut_to = Some(len);
-                    self.cut(len)
-                });
+            // If fstat fails, our own record of the size before this line will do.
+            let len = match self.file.metadata() {
+                Ok(m) => m.len().saturating_sub(done as u64),
+                Err(_) => self.size,
+            };
+            self.cut_to = Some(len);
+            let cut = self.cut(len);
             match cut {
                 Ok(()) => tracing::debug!(file = %self.name, done, "cut off a partial line"),
                 Err(e) => tracing::error!(file = %self.name, error = %e,
@@ -202,6 +205,8 @@ fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64)> {
         .append(true)
         .create(true)
         .mode(mode)
+        // A root daemon appending through a planted symlink could damage any file.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let meta = file.metadata()?;

@@ -75,6 +75,7 @@ pub struct SinkCounters {
 
 /// A snapshot of [`SinkCounters`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // The fields mirror SinkCounters', documented there.
 pub struct SinkStats {
     pub written: u64,
     pub bytes: u64,
@@ -85,6 +86,7 @@ pub struct SinkStats {
 }
 
 impl SinkCounters {
+    /// The current values (each read on its own: not one atomic snapshot).
     pub fn snapshot(&self) -> SinkStats {
         SinkStats {
             written: self.written.load(Ordering::Relaxed),
@@ -122,6 +124,7 @@ impl Default for QueueLimits {
 /// Why a target did not take a whole line.
 #[derive(Debug)]
 pub struct WriteFailure {
+    /// The write's error.
     pub error: io::Error,
     /// Bytes of the line that did reach the output and cannot be taken back (streams only;
     /// a file target cuts a partial line off and reports 0).
@@ -137,5 +140,6 @@ pub trait LineTarget: Send {
     fn write_line(&mut self, line: &[u8]) -> Result<(), WriteFailure>;
     /// Opens the output again.
     fn reopen(&mut self) -> io::Result<()>;
+    /// A human name for logs.
     fn name(&self) -> &str;
 }
