@@ -1,10 +1,10 @@
 //! detector: a runtime-detection daemon for Linux container hosts.
 //!
-//! The library is a pipeline, one module per stage (see ARCHITECTURE.md):
-//! `sensor` (kernel → ring buffer) → `event` (decoded records) → `process` (process model)
-//! + `container` (cgroup → container) → `ecs` (typed documents) → `rules` (compiled EQL)
-//! → `alert` (alert documents) → `sink` (outputs). Each stage owns its state and knows
-//! nothing of the stages after it.
+//! The library is a pipeline, one module per stage (see ARCHITECTURE.md): `sensor` (kernel
+//! to ring buffer), `event` (decoded records), `process` (process model) with `container`
+//! (cgroup to container), `ecs` (typed documents), `rules` (compiled EQL), `alert` (alert
+//! documents), `sink` (outputs). Each stage owns its state and knows nothing of the stages
+//! after it.
 
 pub mod alert;
 pub mod config;
