@@ -11,7 +11,10 @@
 //! Per-rule parts (`rule.*`, `threat.*`, tags) are built once per rule in an
 //! [`AlertTemplate`] and shared by every alert of that rule.
 
+mod policy;
 mod threat;
+
+pub use policy::{AlertPolicy, Verdict};
 
 use crate::ecs::{
     ALERT_DATASET, DetectorAlert, EVENT_MODULE, EcsDocument, Event, Rule, Shared, Threat,
