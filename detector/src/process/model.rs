@@ -1,0 +1,197 @@
+//! The process model's output: owned records with everything ECS `process.*` needs.
+//!
+//! Byte strings stay bytes (argv, paths and names may be any bytes); the ECS stage renders
+//! them. Shared parts (`ExecImage`, `ContainerInfo`, names) are `Arc`s, so a snapshot costs a
+//! few reference-count increments, not copies of argv.
+
+use std::sync::Arc;
+
+use crate::container::ContainerInfo;
+use crate::event::EventKind;
+
+/// What a process runs: the image an exec installs (and a fork copies).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecImage {
+    /// `process.name`: the kernel's `comm` (at most 15 bytes).
+    pub name: Vec<u8>,
+    /// `process.executable`: the real path of the executable (empty when unknown, e.g.
+    /// kernel threads).
+    pub executable: Vec<u8>,
+    /// `process.args`.
+    pub args: Vec<Vec<u8>>,
+    /// The args were cut at the capture bound: `args_count` is a lower bound.
+    pub args_truncated: bool,
+}
+
+impl ExecImage {
+    /// `process.args_count`.
+    pub fn args_count(&self) -> usize {
+        self.args.len()
+    }
+
+    /// `process.command_line`: the args joined by single spaces, as Elastic renders it.
+    pub fn command_line(&self) -> Vec<u8> {
+        self.args.join(&b' ')
+    }
+
+    /// Basename of the executable (or the name when the path is unknown).
+    pub fn exe_basename(&self) -> &[u8] {
+        if self.executable.is_empty() {
+            return &self.name;
+        }
+        let e = &self.executable;
+        e.rsplit(|&b| b == b'/').next().unwrap_or(e)
+    }
+}
+
+/// A reference to a process by its ECS identity: enough for `*.parent.*`/nested leader
+/// fields (`entity_id`, `pid`, `vpid`, `start`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcRef {
+    pub entity_id: Arc<str>,
+    pub pid: u32,
+    pub vpid: u32,
+    /// ns since boot (CLOCK_BOOTTIME); `HostInfo::boot_to_unix_ns` makes it a date.
+    pub start_boot_ns: u64,
+}
+
+/// User or group ids with names resolved where the passwd/group file knew them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Id {
+    pub id: u32,
+    pub name: Option<Arc<str>>,
+}
+
+/// Credentials: ECS `user` is the effective id, `real_user` the real one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    /// `process.user.*` (effective uid).
+    pub user: Id,
+    /// `process.real_user.*`.
+    pub real_user: Id,
+    /// `process.group.*` (effective gid).
+    pub group: Id,
+    /// `process.real_group.*`.
+    pub real_group: Id,
+}
+
+/// One process at one level of a document (`process`, `process.parent`, a leader).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// `*.entity_id`: stable across daemon restarts (see `entity`).
+    pub entity_id: Arc<str>,
+    /// `*.pid`: the tgid in the host's pid namespace.
+    pub pid: u32,
+    /// `*.vpid`: the pid in the process's own pid namespace.
+    pub vpid: u32,
+    /// Host pid of the parent (`real_parent`), 0 when unknown.
+    pub ppid: u32,
+    /// Process group and session ids (host pids).
+    pub pgid: u32,
+    pub sid: u32,
+    /// `*.name`, `*.executable`, `*.args`, `*.args_count`, `*.command_line`.
+    pub image: Arc<ExecImage>,
+    /// `*.start` (ns since boot).
+    pub start_boot_ns: u64,
+    /// `*.end` (ns since boot): set on the exit event.
+    pub end_boot_ns: Option<u64>,
+    /// `*.exit_code`: set on the exit event.
+    pub exit_code: Option<i32>,
+    /// `*.interactive`: the process has a controlling terminal.
+    pub interactive: bool,
+    /// `*.tty.char_device.{major,minor}`.
+    pub tty: Option<(u32, u32)>,
+    pub creds: Creds,
+    /// Namespaces (not ECS; custom fields if wanted).
+    pub pid_ns_ino: u64,
+    pub mnt_ns_ino: u64,
+    pub cgroup_id: u64,
+    /// `*.parent.{entity_id,pid,vpid,start}` for nested leader fields.
+    pub parent: Option<ProcRef>,
+}
+
+impl ProcInfo {
+    /// The short reference to this process.
+    pub fn proc_ref(&self) -> ProcRef {
+        ProcRef { entity_id: self.entity_id.clone(), pid: self.pid, vpid: self.vpid, start_boot_ns: self.start_boot_ns }
+    }
+}
+
+/// Elastic's `process.entry_leader.entry_meta.type` values (plus `container`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryType {
+    Unknown,
+    Init,
+    Sshd,
+    Ssm,
+    Kubelet,
+    Teleport,
+    Terminal,
+    Console,
+    Container,
+}
+
+impl EntryType {
+    /// The ECS keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::Unknown => "unknown",
+            EntryType::Init => "init",
+            EntryType::Sshd => "sshd",
+            EntryType::Ssm => "ssm",
+            EntryType::Kubelet => "kubelet",
+            EntryType::Teleport => "teleport",
+            EntryType::Terminal => "terminal",
+            EntryType::Console => "console",
+            EntryType::Container => "container",
+        }
+    }
+}
+
+/// An entry leader and how the session entered the system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryLeader {
+    pub info: ProcInfo,
+    /// `process.entry_leader.entry_meta.type`.
+    pub entry_type: EntryType,
+}
+
+/// Everything the ECS stage needs for one process event.
+///
+/// Mapping (ECS field ← snapshot):
+/// - `event.action`/`event.type` ← `kind` (fork → `fork`/`[start]`, exec → `exec`/`[start]`,
+///   exit → `end`/`[end]`); `@timestamp` ← `event_boot_ns`.
+/// - `process.*` ← `subject`; `process.parent.*` ← `parent`; `process.group_leader.*`,
+///   `process.session_leader.*`, `process.entry_leader.*` ← the leaders (with
+///   `same_as_process` = leader's `entity_id == subject.entity_id`, see
+///   [`Snapshot::same_as_process`]); `process.entry_leader.entry_meta.type` ←
+///   `entry_leader.entry_type`; `process.parent.group_leader.*` ← `parent_group_leader`;
+///   `process.*_leader.parent.*` ← the leader's `parent`; `process.session_leader.parent.
+///   session_leader.*` and `process.entry_leader.parent.session_leader.*` ←
+///   `session_leader_parent_session_leader` / `entry_leader_parent_session_leader`.
+/// - `process.previous.{executable,args,args_count}` ← `previous` (exec only).
+/// - `container.*`, `orchestrator.*` ← `container`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub kind: EventKind,
+    /// When the event happened (ns since boot).
+    pub event_boot_ns: u64,
+    pub subject: ProcInfo,
+    pub parent: Option<ProcInfo>,
+    pub group_leader: Option<ProcInfo>,
+    pub session_leader: Option<ProcInfo>,
+    pub entry_leader: Option<EntryLeader>,
+    pub parent_group_leader: Option<ProcRef>,
+    pub session_leader_parent_session_leader: Option<ProcRef>,
+    pub entry_leader_parent_session_leader: Option<ProcRef>,
+    /// The image an exec replaced.
+    pub previous: Option<Arc<ExecImage>>,
+    pub container: Option<Arc<ContainerInfo>>,
+}
+
+impl Snapshot {
+    /// `process.<leader>.same_as_process` for a leader of this snapshot.
+    pub fn same_as_process(&self, leader: &ProcInfo) -> bool {
+        leader.entity_id == self.subject.entity_id
+    }
+}
