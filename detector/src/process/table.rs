@@ -283,7 +283,8 @@ impl ProcessTable {
 
     /// Make sure the event's subject is in the live map (replacing a stale record with the
     /// same pid), loading it from `/proc` or building it from the event when unknown.
-    fn ensure(&mut self, ev: &ProcessEvent) {
+    /// Returns whether the process was known (in the table or in `/proc`).
+    fn ensure(&mut self, ev: &ProcessEvent) -> bool {
         let ticks = self.ids.start_ticks(ev.start_boot_ns);
         match self.live.get(&ev.tgid) {
             Some(r) if ev.start_boot_ns == 0 || r.start_ticks == ticks => {
