@@ -96,7 +96,7 @@ pub fn parse_status(buf: &[u8]) -> Status {
         match key {
             b"Uid" => nums().take(4).enumerate().for_each(|(i, v)| s.uids[i] = v),
             b"Gid" => nums().take(4).enumerate().for_each(|(i, v)| s.gids[i] = v),
-            b"NSpid" => s.ns_pid = nums().last(),
+            b"NSpid" => s.ns_pid = nums().next_back(),
             b"Tgid" => s.tgid = nums().next(),
             _ => {}
         }
