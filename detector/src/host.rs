@@ -62,7 +62,9 @@ pub const ECS_VERSION: &str = "9.4.0";
 
 fn read_trim(path: &Path) -> Option<String> {
     let s = fs::read(path).ok()?;
-    let s = String::from_utf8_lossy(&s[..s.len().min(4096)]).trim().to_string();
+    let s = String::from_utf8_lossy(&s[..s.len().min(4096)])
+        .trim()
+        .to_string();
     (!s.is_empty()).then_some(s)
 }
 
@@ -93,8 +95,15 @@ impl HostInfo {
             .or_else(|_| fs::read_to_string(root.join("usr/lib/os-release")))
             .map(|t| parse_os_release(&t))
             .unwrap_or_default();
-        let get = |k: &str| os.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-        let family = get("ID_LIKE").and_then(|l| l.split_whitespace().next().map(str::to_string)).or_else(|| get("ID"));
+        let get = |k: &str| {
+            os.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let family = get("ID_LIKE")
+            .and_then(|l| l.split_whitespace().next().map(str::to_string))
+            .or_else(|| get("ID"));
         HostInfo {
             hostname: read_trim(&root.join("proc/sys/kernel/hostname")).unwrap_or_default(),
             id: read_trim(&root.join("etc/machine-id")),
@@ -107,7 +116,9 @@ impl HostInfo {
             os_kernel: read_trim(&root.join("proc/sys/kernel/osrelease")),
             os_type: "linux",
             architecture: machine_arch(),
-            pid_ns_ino: fs::metadata(root.join("proc/self/ns/pid")).ok().map(|m| m.ino()),
+            pid_ns_ino: fs::metadata(root.join("proc/self/ns/pid"))
+                .ok()
+                .map(|m| m.ino()),
             boot_time_unix_ns: boot_time_unix_ns(),
         }
     }
@@ -123,17 +134,27 @@ fn machine_arch() -> String {
     // SAFETY: uname fills the zeroed struct; fields are NUL-terminated by the kernel.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     if unsafe { libc::uname(&mut u) } == 0 {
-        let bytes: Vec<u8> = u.machine.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = u
+            .machine
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         return String::from_utf8_lossy(&bytes).into_owned();
     }
     std::env::consts::ARCH.to_string()
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes the timespec we own.
     unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// Now (wall clock) minus now (CLOCK_BOOTTIME): the boot instant on the wall clock.
@@ -158,7 +179,12 @@ impl AgentInfo {
             Some(machine_id) => agent_id_from_machine_id(machine_id),
             None => persisted_id(state_dir),
         };
-        AgentInfo { name: host.hostname.clone(), agent_type: "detector", version: env!("CARGO_PKG_VERSION"), id }
+        AgentInfo {
+            name: host.hostname.clone(),
+            agent_type: "detector",
+            version: env!("CARGO_PKG_VERSION"),
+            id,
+        }
     }
 }
 
@@ -201,14 +227,25 @@ mod tests {
             "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n# c\nID=debian\n",
         )
         .unwrap();
-        fs::write(r.join("etc/machine-id"), "0123456789abcdef0123456789abcdef\n").unwrap();
-        fs::write(r.join("proc/sys/kernel/random/boot_id"), "b3c1e1a2-0000-4000-8000-000000000001\n").unwrap();
+        fs::write(
+            r.join("etc/machine-id"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .unwrap();
+        fs::write(
+            r.join("proc/sys/kernel/random/boot_id"),
+            "b3c1e1a2-0000-4000-8000-000000000001\n",
+        )
+        .unwrap();
         fs::write(r.join("proc/sys/kernel/hostname"), "node-1\n").unwrap();
         fs::write(r.join("proc/sys/kernel/osrelease"), "6.18.0-test\n").unwrap();
         let h = HostInfo::collect(r);
         assert_eq!(h.hostname, "node-1");
         assert_eq!(h.id.as_deref(), Some("0123456789abcdef0123456789abcdef"));
-        assert_eq!(h.boot_id.as_deref(), Some("b3c1e1a2-0000-4000-8000-000000000001"));
+        assert_eq!(
+            h.boot_id.as_deref(),
+            Some("b3c1e1a2-0000-4000-8000-000000000001")
+        );
         assert_eq!(h.os_name.as_deref(), Some("Debian GNU/Linux"));
         assert_eq!(h.os_version.as_deref(), Some("12"));
         assert_eq!(h.os_platform.as_deref(), Some("debian"));

@@ -94,7 +94,10 @@ pub fn split_image(reference: &str) -> (String, Option<String>) {
     match no_digest[last_slash..].rfind(':') {
         Some(i) => {
             let at = last_slash + i;
-            (no_digest[..at].to_string(), Some(no_digest[at + 1..].to_string()).filter(|t| !t.is_empty()))
+            (
+                no_digest[..at].to_string(),
+                Some(no_digest[at + 1..].to_string()).filter(|t| !t.is_empty()),
+            )
         }
         None => (no_digest.to_string(), None),
     }
@@ -123,7 +126,13 @@ pub fn enrich(roots: &EnrichRoots, info: &mut ContainerInfo) -> EnrichOutcome {
 }
 
 fn docker(roots: &EnrichRoots, id: &str, info: &mut ContainerInfo, out: &mut EnrichOutcome) {
-    let Some(bytes) = read_capped(&roots.docker.join("containers").join(id).join("config.v2.json")) else {
+    let Some(bytes) = read_capped(
+        &roots
+            .docker
+            .join("containers")
+            .join(id)
+            .join("config.v2.json"),
+    ) else {
         return;
     };
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -141,8 +150,16 @@ fn docker(roots: &EnrichRoots, id: &str, info: &mut ContainerInfo, out: &mut Enr
         info.image_tag = tag;
     }
     // dockershim-era Kubernetes containers carry their pod in labels.
-    let label = |k: &str| config.and_then(|c| c.get("Labels")).and_then(|l| l.get(k)).and_then(|v| v.as_str());
-    if let (Some(ns), Some(pod)) = (label("io.kubernetes.pod.namespace"), label("io.kubernetes.pod.name")) {
+    let label = |k: &str| {
+        config
+            .and_then(|c| c.get("Labels"))
+            .and_then(|l| l.get(k))
+            .and_then(|v| v.as_str())
+    };
+    if let (Some(ns), Some(pod)) = (
+        label("io.kubernetes.pod.namespace"),
+        label("io.kubernetes.pod.name"),
+    ) {
         set_pod(info, ns, pod);
     }
 }
@@ -151,11 +168,15 @@ fn podman(roots: &EnrichRoots, id: &str, info: &mut ContainerInfo, out: &mut Enr
     let Some(bytes) = read_capped(&roots.podman.join("overlay-containers/containers.json")) else {
         return;
     };
-    let Ok(serde_json::Value::Array(list)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+    let Ok(serde_json::Value::Array(list)) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    else {
         out.malformed = true;
         return;
     };
-    let Some(c) = list.iter().find(|c| c.get("id").and_then(|i| i.as_str()) == Some(id)) else {
+    let Some(c) = list
+        .iter()
+        .find(|c| c.get("id").and_then(|i| i.as_str()) == Some(id))
+    else {
         return;
     };
     out.found = true;
@@ -179,7 +200,11 @@ fn podman(roots: &EnrichRoots, id: &str, info: &mut ContainerInfo, out: &mut Enr
 }
 
 fn first_name(v: &serde_json::Value) -> Option<String> {
-    v.get("names")?.as_array()?.first()?.as_str().map(str::to_string)
+    v.get("names")?
+        .as_array()?
+        .first()?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// `<pod_logs>/<namespace>_<pod>_<uid>`: namespaces and pod names are DNS labels and
@@ -192,7 +217,9 @@ fn pod(roots: &EnrichRoots, uid: &str, info: &mut ContainerInfo, out: &mut Enric
     for entry in dir.flatten().take(100_000) {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_suffix(&suffix) else { continue };
+        let Some(rest) = name.strip_suffix(&suffix) else {
+            continue;
+        };
         if let Some((ns, pod)) = rest.split_once('_') {
             out.found = true;
             set_pod(info, ns, pod);
@@ -215,11 +242,19 @@ mod tests {
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn roots(dir: &Path) -> EnrichRoots {
-        EnrichRoots { docker: dir.join("docker"), podman: dir.join("storage"), pod_logs: dir.join("pods") }
+        EnrichRoots {
+            docker: dir.join("docker"),
+            podman: dir.join("storage"),
+            pod_logs: dir.join("pods"),
+        }
     }
 
     fn info(runtime: Runtime, pod_uid: Option<&str>) -> ContainerInfo {
-        ContainerInfo::bare(ContainerRef { id: ID.into(), runtime, pod_uid: pod_uid.map(str::to_string) })
+        ContainerInfo::bare(ContainerRef {
+            id: ID.into(),
+            runtime,
+            pod_uid: pod_uid.map(str::to_string),
+        })
     }
 
     #[test]
@@ -227,16 +262,26 @@ mod tests {
         let table = [
             ("nginx", ("nginx", None)),
             ("nginx:1.25", ("nginx", Some("1.25"))),
-            ("docker.io/library/nginx:latest", ("docker.io/library/nginx", Some("latest"))),
+            (
+                "docker.io/library/nginx:latest",
+                ("docker.io/library/nginx", Some("latest")),
+            ),
             ("localhost:5000/team/app", ("localhost:5000/team/app", None)),
-            ("localhost:5000/team/app:v2", ("localhost:5000/team/app", Some("v2"))),
+            (
+                "localhost:5000/team/app:v2",
+                ("localhost:5000/team/app", Some("v2")),
+            ),
             ("quay.io/a/b@sha256:abcd", ("quay.io/a/b", None)),
             ("quay.io/a/b:1@sha256:abcd", ("quay.io/a/b", Some("1"))),
             ("", ("", None)),
             ("x:", ("x", None)),
         ];
         for (input, (name, tag)) in table {
-            assert_eq!(split_image(input), (name.to_string(), tag.map(str::to_string)), "{input}");
+            assert_eq!(
+                split_image(input),
+                (name.to_string(), tag.map(str::to_string)),
+                "{input}"
+            );
         }
     }
 
@@ -254,7 +299,10 @@ mod tests {
         let out = enrich(&roots(t.path()), &mut i);
         assert!(out.found && !out.malformed);
         assert_eq!(i.name.as_deref(), Some("web-1"));
-        assert_eq!(i.image_name.as_deref(), Some("registry.local:5000/shop/web"));
+        assert_eq!(
+            i.image_name.as_deref(),
+            Some("registry.local:5000/shop/web")
+        );
         assert_eq!(i.image_tag.as_deref(), Some("2.1"));
         assert_eq!(i.orchestrator_namespace, None);
     }
@@ -292,7 +340,11 @@ mod tests {
             format!(r#"[{{"id":"other","names":["x"],"image":"i0"}},{{"id":"{ID}","names":["happy_turing"],"image":"i1","layer":"l"}}]"#),
         )
         .unwrap();
-        fs::write(s.join("overlay-images/images.json"), r#"[{"id":"i1","names":["localhost/test:latest"]}]"#).unwrap();
+        fs::write(
+            s.join("overlay-images/images.json"),
+            r#"[{"id":"i1","names":["localhost/test:latest"]}]"#,
+        )
+        .unwrap();
         let mut i = info(Runtime::Podman, None);
         assert!(enrich(&roots(t.path()), &mut i).found);
         assert_eq!(i.name.as_deref(), Some("happy_turing"));
@@ -304,7 +356,10 @@ mod tests {
     fn cri_pod_dirs() {
         let uid = "6a0f9c3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b";
         let t = tempfile::tempdir().unwrap();
-        fs::create_dir_all(t.path().join("pods/kube-system_coredns-5d78c9869d-abcde_11111111-1b2d-4e5f-8a9b-0c1d2e3f4a5b")).unwrap();
+        fs::create_dir_all(t.path().join(
+            "pods/kube-system_coredns-5d78c9869d-abcde_11111111-1b2d-4e5f-8a9b-0c1d2e3f4a5b",
+        ))
+        .unwrap();
         fs::create_dir_all(t.path().join(format!("pods/shop_web-6f7b9_{uid}/web"))).unwrap();
         let mut i = info(Runtime::Containerd, Some(uid));
         assert!(enrich(&roots(t.path()), &mut i).found);
@@ -317,7 +372,13 @@ mod tests {
     #[test]
     fn missing_state_is_not_an_error() {
         let t = tempfile::tempdir().unwrap();
-        for rt in [Runtime::Docker, Runtime::Podman, Runtime::Containerd, Runtime::CriO, Runtime::Lxc] {
+        for rt in [
+            Runtime::Docker,
+            Runtime::Podman,
+            Runtime::Containerd,
+            Runtime::CriO,
+            Runtime::Lxc,
+        ] {
             let mut i = info(rt, Some("6a0f9c3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b"));
             let before = i.clone();
             let out = enrich(&roots(t.path()), &mut i);

@@ -60,14 +60,20 @@ const MAX_NAME: usize = 255;
 
 /// Resolve a cgroup path (`/a/b/c`, as in the `0::` line of `/proc/<pid>/cgroup`).
 pub fn from_path(path: &[u8]) -> Option<ContainerRef> {
-    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+    let comps: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
     from_components(&comps)
 }
 
 /// Resolve from the parent and leaf directory names the kernel program reads. Empty names
 /// are ignored (the host root cgroup has no name).
 pub fn from_leaf_parent(parent: &[u8], leaf: &[u8]) -> Option<ContainerRef> {
-    let comps: Vec<&[u8]> = [parent, leaf].into_iter().filter(|c| !c.is_empty()).collect();
+    let comps: Vec<&[u8]> = [parent, leaf]
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect();
     from_components(&comps)
 }
 
@@ -77,7 +83,11 @@ pub fn from_components(comps: &[&[u8]]) -> Option<ContainerRef> {
     for i in (0..comps.len()).rev() {
         let parent = if i > 0 { Some(comps[i - 1]) } else { None };
         if let Some((id, runtime)) = match_component(parent, comps[i]) {
-            return Some(ContainerRef { id, runtime, pod_uid: pod_uid.filter(|_| is_k8s(runtime, comps)) });
+            return Some(ContainerRef {
+                id,
+                runtime,
+                pod_uid: pod_uid.filter(|_| is_k8s(runtime, comps)),
+            });
         }
     }
     None
@@ -141,7 +151,10 @@ fn match_component(parent: Option<&[u8]>, c: &[u8]) -> Option<(String, Runtime)>
         return name_id(c).map(|n| (n, Runtime::Lxc));
     }
     // systemd-nspawn: `machine.slice/machine-<name>.scope`, not libvirt's `machine-qemu…`.
-    if let Some(name) = c.strip_prefix(b"machine-").and_then(|n| n.strip_suffix(b".scope")) {
+    if let Some(name) = c
+        .strip_prefix(b"machine-")
+        .and_then(|n| n.strip_suffix(b".scope"))
+    {
         let name = unescape_systemd(name);
         if name.starts_with(b"qemu") || name.starts_with(b"lxc-") {
             return None;
@@ -192,7 +205,8 @@ fn unescape_systemd(s: &[u8]) -> Vec<u8> {
     while i < s.len() {
         if s[i] == b'\\'
             && s.get(i + 1) == Some(&b'x')
-            && let (Some(h), Some(l)) = (s.get(i + 2).and_then(hexval), s.get(i + 3).and_then(hexval))
+            && let (Some(h), Some(l)) =
+                (s.get(i + 2).and_then(hexval), s.get(i + 3).and_then(hexval))
         {
             out.push(h << 4 | l);
             i += 4;
@@ -222,10 +236,24 @@ pub fn pod_uid(c: &[u8]) -> Option<String> {
     } else {
         return None;
     };
-    if raw.len() != 36 || !raw.iter().all(|b| b.is_ascii_hexdigit() || *b == b'-' || *b == b'_') {
+    if raw.len() != 36
+        || !raw
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() || *b == b'-' || *b == b'_')
+    {
         return None;
     }
-    Some(raw.iter().map(|&b| if b == b'_' { '-' } else { b.to_ascii_lowercase() as char }).collect())
+    Some(
+        raw.iter()
+            .map(|&b| {
+                if b == b'_' {
+                    '-'
+                } else {
+                    b.to_ascii_lowercase() as char
+                }
+            })
+            .collect(),
+    )
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -66,7 +66,12 @@ impl ContainerResolver {
     }
 
     /// Resolve from the kernel's parent and leaf cgroup names.
-    pub fn resolve_names(&mut self, cgroup_id: u64, parent: &[u8], leaf: &[u8]) -> Option<Arc<ContainerInfo>> {
+    pub fn resolve_names(
+        &mut self,
+        cgroup_id: u64,
+        parent: &[u8],
+        leaf: &[u8],
+    ) -> Option<Arc<ContainerInfo>> {
         self.resolve_with(cgroup_id, || parse::from_leaf_parent(parent, leaf))
     }
 
@@ -103,19 +108,32 @@ impl ContainerResolver {
 
     fn insert(&mut self, id: u64, value: Option<Arc<ContainerInfo>>) {
         while self.cache.len() >= self.capacity {
-            let Some((old, generation)) = self.order.pop_front() else { break };
-            if self.cache.get(&old).is_some_and(|e| e.generation == generation) {
+            let Some((old, generation)) = self.order.pop_front() else {
+                break;
+            };
+            if self
+                .cache
+                .get(&old)
+                .is_some_and(|e| e.generation == generation)
+            {
                 self.cache.remove(&old);
                 self.stats.evictions += 1;
             }
         }
         self.generation += 1;
-        self.cache.insert(id, Entry { value, generation: self.generation });
+        self.cache.insert(
+            id,
+            Entry {
+                value,
+                generation: self.generation,
+            },
+        );
         self.order.push_back((id, self.generation));
         // Keep the lazy queue from growing without bound when many entries are forgotten.
         if self.order.len() > 2 * self.capacity + 16 {
             let cache = &self.cache;
-            self.order.retain(|(id, g)| cache.get(id).is_some_and(|e| e.generation == *g));
+            self.order
+                .retain(|(id, g)| cache.get(id).is_some_and(|e| e.generation == *g));
         }
     }
 
@@ -128,7 +146,10 @@ impl ContainerResolver {
 
     /// Counters and current size.
     pub fn stats(&self) -> ResolverStats {
-        ResolverStats { entries: self.cache.len() as u64, ..self.stats }
+        ResolverStats {
+            entries: self.cache.len() as u64,
+            ..self.stats
+        }
     }
 
     /// Queue length, for leak tests.
@@ -150,7 +171,9 @@ mod tests {
     fn hits_misses_and_host() {
         let mut r = ContainerResolver::new(16, None);
         let leaf = format!("docker-{}.scope", id(7));
-        let c = r.resolve_names(100, b"system.slice", leaf.as_bytes()).unwrap();
+        let c = r
+            .resolve_names(100, b"system.slice", leaf.as_bytes())
+            .unwrap();
         assert_eq!(c.reference.id, id(7));
         assert_eq!(c.reference.runtime.as_str(), "docker");
         // Cached by id: even different names give the cached answer.

@@ -42,9 +42,17 @@ impl IdContext {
     /// The entity id of process `tgid` started at `start_ticks`.
     pub fn entity_id(&self, tgid: u32, start_ticks: u64) -> Arc<str> {
         let mut h = Sha256::new();
-        h.update(format!("{}|{}|{}|{}", self.boot_id, self.pid_ns_ino, tgid, start_ticks).as_bytes());
+        h.update(
+            format!(
+                "{}|{}|{}|{}",
+                self.boot_id, self.pid_ns_ino, tgid, start_ticks
+            )
+            .as_bytes(),
+        );
         let digest = h.finalize();
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..18]).into()
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .encode(&digest[..18])
+            .into()
     }
 }
 
@@ -54,13 +62,20 @@ mod tests {
 
     #[test]
     fn ids_differ_and_agree() {
-        let c = IdContext { boot_id: "b".into(), pid_ns_ino: 4_026_531_836, ticks_per_sec: 100 };
+        let c = IdContext {
+            boot_id: "b".into(),
+            pid_ns_ino: 4_026_531_836,
+            ticks_per_sec: 100,
+        };
         let a = c.entity_id(10, 5);
         assert_eq!(a.len(), 24);
         assert_eq!(a, c.entity_id(10, 5));
         assert_ne!(a, c.entity_id(10, 6));
         assert_ne!(a, c.entity_id(11, 5));
-        let other_boot = IdContext { boot_id: "c".into(), ..c.clone() };
+        let other_boot = IdContext {
+            boot_id: "c".into(),
+            ..c.clone()
+        };
         assert_ne!(a, other_boot.entity_id(10, 5));
         // Kernel ns and /proc ticks agree.
         assert_eq!(c.start_ticks(123_456_789_999), 12_345);

@@ -113,7 +113,12 @@ pub struct ProcInfo {
 impl ProcInfo {
     /// The short reference to this process.
     pub fn proc_ref(&self) -> ProcRef {
-        ProcRef { entity_id: self.entity_id.clone(), pid: self.pid, vpid: self.vpid, start_boot_ns: self.start_boot_ns }
+        ProcRef {
+            entity_id: self.entity_id.clone(),
+            pid: self.pid,
+            vpid: self.vpid,
+            start_boot_ns: self.start_boot_ns,
+        }
     }
 }
 

@@ -46,20 +46,36 @@ pub fn decode_tty_nr(tty_nr: u64) -> Option<(u32, u32)> {
 
 /// Parse `/proc/<pid>/stat`.
 pub fn parse_stat(buf: &[u8]) -> Result<Stat, ParseError> {
-    let open = buf.iter().position(|&b| b == b'(').ok_or(ParseError::NoComm)?;
-    let close = buf.iter().rposition(|&b| b == b')').ok_or(ParseError::NoComm)?;
+    let open = buf
+        .iter()
+        .position(|&b| b == b'(')
+        .ok_or(ParseError::NoComm)?;
+    let close = buf
+        .iter()
+        .rposition(|&b| b == b')')
+        .ok_or(ParseError::NoComm)?;
     if close < open {
         return Err(ParseError::NoComm);
     }
-    let pid = std::str::from_utf8(&buf[..open]).ok().and_then(|s| s.trim().parse().ok()).ok_or(ParseError::Field(1))?;
+    let pid = std::str::from_utf8(&buf[..open])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or(ParseError::Field(1))?;
     let comm = buf[open + 1..close].to_vec();
     let rest = std::str::from_utf8(&buf[close + 1..]).map_err(|_| ParseError::Field(3))?;
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     // fields[0] is stat field 3.
     let num = |field: usize| -> Result<u64, ParseError> {
-        fields.get(field - 3).and_then(|f| f.parse::<i64>().ok()).map(|v| v as u64).ok_or(ParseError::Field(field))
+        fields
+            .get(field - 3)
+            .and_then(|f| f.parse::<i64>().ok())
+            .map(|v| v as u64)
+            .ok_or(ParseError::Field(field))
     };
-    let state = fields.first().and_then(|s| s.bytes().next()).ok_or(ParseError::Field(3))?;
+    let state = fields
+        .first()
+        .and_then(|s| s.bytes().next())
+        .ok_or(ParseError::Field(3))?;
     Ok(Stat {
         pid,
         comm,
@@ -88,10 +104,15 @@ pub struct Status {
 pub fn parse_status(buf: &[u8]) -> Status {
     let mut s = Status::default();
     for line in buf.split(|&b| b == b'\n') {
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
         let (key, val) = (&line[..colon], &line[colon + 1..]);
         let nums = || {
-            std::str::from_utf8(val).unwrap_or("").split_ascii_whitespace().filter_map(|v| v.parse::<u32>().ok())
+            std::str::from_utf8(val)
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .filter_map(|v| v.parse::<u32>().ok())
         };
         match key {
             b"Uid" => nums().take(4).enumerate().for_each(|(i, v)| s.uids[i] = v),
@@ -115,7 +136,9 @@ pub fn parse_cmdline(buf: &[u8]) -> Vec<Vec<u8>> {
 
 /// The cgroup v2 path from `/proc/<pid>/cgroup` (the `0::` line).
 pub fn parse_cgroup(buf: &[u8]) -> Option<Vec<u8>> {
-    buf.split(|&b| b == b'\n').find_map(|l| l.strip_prefix(b"0::")).map(<[u8]>::to_vec)
+    buf.split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"0::"))
+        .map(<[u8]>::to_vec)
 }
 
 /// `pid:[4026531836]` → 4026531836.
@@ -157,11 +180,19 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
     let dir = proc_root.join(pid.to_string());
     let (stat_buf, _) = read_capped(&dir.join("stat"))?;
     let stat = parse_stat(&stat_buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let status = read_capped(&dir.join("status")).map(|(b, _)| parse_status(&b)).unwrap_or_default();
-    let (args, args_truncated) = read_capped(&dir.join("cmdline")).map(|(b, t)| (parse_cmdline(&b), t)).unwrap_or_default();
-    let exe = fs::read_link(dir.join("exe")).map(|p| p.as_os_str().as_bytes().to_vec()).unwrap_or_default();
+    let status = read_capped(&dir.join("status"))
+        .map(|(b, _)| parse_status(&b))
+        .unwrap_or_default();
+    let (args, args_truncated) = read_capped(&dir.join("cmdline"))
+        .map(|(b, t)| (parse_cmdline(&b), t))
+        .unwrap_or_default();
+    let exe = fs::read_link(dir.join("exe"))
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_default();
     // A deleted executable reads as "/path (deleted)": keep it, it is what the kernel says.
-    let cgroup_path = read_capped(&dir.join("cgroup")).ok().and_then(|(b, _)| parse_cgroup(&b));
+    let cgroup_path = read_capped(&dir.join("cgroup"))
+        .ok()
+        .and_then(|(b, _)| parse_cgroup(&b));
     let ns = |name: &str| {
         let p = dir.join("ns").join(name);
         fs::read_link(&p)
@@ -169,13 +200,24 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
             .and_then(|t| parse_ns_link(t.as_os_str().as_bytes()))
             .or_else(|| fs::metadata(&p).ok().map(|m| m.ino()))
     };
-    Ok(ProcEntry { pid_ns: ns("pid"), mnt_ns: ns("mnt"), stat, status, args, args_truncated, exe, cgroup_path })
+    Ok(ProcEntry {
+        pid_ns: ns("pid"),
+        mnt_ns: ns("mnt"),
+        stat,
+        status,
+        args,
+        args_truncated,
+        exe,
+        cgroup_path,
+    })
 }
 
 /// The numeric directory names of `proc_root`: every tgid.
 pub fn list_pids(proc_root: &Path) -> io::Result<Vec<u32>> {
-    let mut pids: Vec<u32> =
-        fs::read_dir(proc_root)?.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    let mut pids: Vec<u32> = fs::read_dir(proc_root)?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
     pids.sort_unstable();
     Ok(pids)
 }
@@ -191,7 +233,8 @@ pub fn clock_ticks_per_sec() -> u64 {
 mod tests {
     use super::*;
 
-    const STAT_TAIL: &str = "S 1 2 3 34816 4 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100 18446744073709551615";
+    const STAT_TAIL: &str =
+        "S 1 2 3 34816 4 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100 18446744073709551615";
 
     #[test]
     fn stat_hostile_comm() {
@@ -238,13 +281,27 @@ mod tests {
         assert_eq!(s.tgid, Some(77));
         assert_eq!(parse_status(b""), Status::default());
 
-        assert_eq!(parse_cmdline(b"ssh\0-V\0\0x\xff\0"), vec![b"ssh".to_vec(), b"-V".to_vec(), b"".to_vec(), b"x\xff".to_vec()]);
+        assert_eq!(
+            parse_cmdline(b"ssh\0-V\0\0x\xff\0"),
+            vec![
+                b"ssh".to_vec(),
+                b"-V".to_vec(),
+                b"".to_vec(),
+                b"x\xff".to_vec()
+            ]
+        );
         assert_eq!(parse_cmdline(b""), Vec::<Vec<u8>>::new());
         // A process that rewrote its argv without the final NUL.
-        assert_eq!(parse_cmdline(b"sshd: root@pts/0"), vec![b"sshd: root@pts/0".to_vec()]);
+        assert_eq!(
+            parse_cmdline(b"sshd: root@pts/0"),
+            vec![b"sshd: root@pts/0".to_vec()]
+        );
 
         let cg = b"12:cpu:/x\n1:name=systemd:/init.scope\n0::/system.slice/docker-ab.scope\n";
-        assert_eq!(parse_cgroup(cg).as_deref(), Some(&b"/system.slice/docker-ab.scope"[..]));
+        assert_eq!(
+            parse_cgroup(cg).as_deref(),
+            Some(&b"/system.slice/docker-ab.scope"[..])
+        );
         assert_eq!(parse_cgroup(b"1:cpu:/\n"), None);
         assert_eq!(parse_ns_link(b"pid:[4026531836]"), Some(4_026_531_836));
         assert_eq!(parse_ns_link(b"pid:[x]"), None);
@@ -257,7 +314,11 @@ mod tests {
         let d = t.path().join("4242");
         fs::create_dir_all(d.join("ns")).unwrap();
         fs::write(d.join("stat"), format!("4242 (we) ird) {STAT_TAIL}")).unwrap();
-        fs::write(d.join("status"), "Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nNSpid:\t4242\n").unwrap();
+        fs::write(
+            d.join("status"),
+            "Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nNSpid:\t4242\n",
+        )
+        .unwrap();
         fs::write(d.join("cmdline"), b"/bin/we\0--flag\0").unwrap();
         fs::write(d.join("cgroup"), "0::/docker/abc\n").unwrap();
         std::os::unix::fs::symlink("/usr/bin/we\u{1}", d.join("exe")).unwrap();
@@ -270,7 +331,10 @@ mod tests {
         assert_eq!(e.exe, b"/usr/bin/we\x01");
         assert_eq!(e.args, vec![b"/bin/we".to_vec(), b"--flag".to_vec()]);
         assert_eq!(e.cgroup_path.as_deref(), Some(&b"/docker/abc"[..]));
-        assert_eq!((e.pid_ns, e.mnt_ns), (Some(4_026_531_836), Some(4_026_531_841)));
+        assert_eq!(
+            (e.pid_ns, e.mnt_ns),
+            (Some(4_026_531_836), Some(4_026_531_841))
+        );
         assert_eq!(e.status.ns_pid, Some(4242));
         assert!(read_process(t.path(), 1).is_err());
     }

@@ -48,9 +48,15 @@ impl ProcessTable {
         if self.live.contains_key(&tgid) {
             return false;
         }
-        let Some(root) = self.cfg.proc_root.clone() else { return false };
-        let Ok(e) = procfs::read_process(&root, tgid) else { return false };
-        if e.status.tgid.is_some_and(|t| t != tgid) || expect_ticks.is_some_and(|t| t != e.stat.start_ticks) {
+        let Some(root) = self.cfg.proc_root.clone() else {
+            return false;
+        };
+        let Ok(e) = procfs::read_process(&root, tgid) else {
+            return false;
+        };
+        if e.status.tgid.is_some_and(|t| t != tgid)
+            || expect_ticks.is_some_and(|t| t != e.stat.start_ticks)
+        {
             return false;
         }
         self.insert_entry(e);
@@ -105,7 +111,9 @@ impl ProcessTable {
     fn cgroup_id(&mut self, path: &[u8]) -> u64 {
         let root = self.cgroup_root();
         let rel = std::ffi::OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(path));
-        std::fs::metadata(root.join(rel)).map(|m| m.ino()).unwrap_or(0)
+        std::fs::metadata(root.join(rel))
+            .map(|m| m.ino())
+            .unwrap_or(0)
     }
 
     fn cgroup_root(&mut self) -> PathBuf {
@@ -113,7 +121,11 @@ impl ProcessTable {
             return r.clone();
         }
         let unified = Path::new("/sys/fs/cgroup/unified");
-        let root = if unified.join("cgroup.procs").exists() { unified.to_path_buf() } else { "/sys/fs/cgroup".into() };
+        let root = if unified.join("cgroup.procs").exists() {
+            unified.to_path_buf()
+        } else {
+            "/sys/fs/cgroup".into()
+        };
         self.cfg.cgroup_root = Some(root.clone());
         root
     }

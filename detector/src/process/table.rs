@@ -149,13 +149,22 @@ impl ProcessTable {
             cfg.proc_root
                 .as_ref()
                 .and_then(|p| std::fs::read_link(p.join("self/ns/mnt")).ok())
-                .and_then(|t| super::procfs::parse_ns_link(std::os::unix::ffi::OsStrExt::as_bytes(t.as_os_str())))
+                .and_then(|t| {
+                    super::procfs::parse_ns_link(std::os::unix::ffi::OsStrExt::as_bytes(
+                        t.as_os_str(),
+                    ))
+                })
                 .unwrap_or(0)
         });
         let proc_root = cfg.proc_root.clone().unwrap_or_else(|| "/proc".into());
         ProcessTable {
             containers: ContainerResolver::new(cfg.container_cache, cfg.enrich.clone()),
-            users: UserNames::new(cfg.host_root.clone(), proc_root, host_mnt_ns, cfg.user_namespaces),
+            users: UserNames::new(
+                cfg.host_root.clone(),
+                proc_root,
+                host_mnt_ns,
+                cfg.user_namespaces,
+            ),
             ids,
             cfg,
             live: HashMap::new(),
@@ -193,7 +202,12 @@ impl ProcessTable {
     #[doc(hidden)]
     pub fn index_sizes(&self) -> (usize, usize, usize, u64) {
         let refs = self.cgroup_refs.values().map(|&n| n as u64).sum();
-        (self.lru.len(), self.cgroup_refs.len(), self.containers.queue_len(), refs)
+        (
+            self.lru.len(),
+            self.cgroup_refs.len(),
+            self.containers.queue_len(),
+            refs,
+        )
     }
 
     /// Apply one kernel event and describe it. `None` for an event without a kind.
@@ -253,7 +267,11 @@ impl ProcessTable {
         let known = self.ensure(ev);
         let new_image = Arc::new(ExecImage {
             name: ev.comm.clone(),
-            executable: if ev.exe_path.is_empty() { ev.filename.clone() } else { ev.exe_path.clone() },
+            executable: if ev.exe_path.is_empty() {
+                ev.filename.clone()
+            } else {
+                ev.exe_path.clone()
+            },
             args: ev.argv.clone(),
             args_truncated: ev.argv_truncated,
         });
@@ -278,12 +296,13 @@ impl ProcessTable {
         let root = self.cfg.proc_root.as_ref()?;
         let buf = std::fs::read(root.join(ev.tgid.to_string()).join("stat")).ok()?;
         let st = super::procfs::parse_stat(&buf).ok()?;
-        (ev.start_boot_ns == 0 || st.start_ticks == self.ids.start_ticks(ev.start_boot_ns)).then_some(st.pgid)
+        (ev.start_boot_ns == 0 || st.start_ticks == self.ids.start_ticks(ev.start_boot_ns))
+            .then_some(st.pgid)
     }
 
     /// Make sure the event's subject is in the live map (replacing a stale record with the
     /// same pid), loading it from `/proc` or building it from the event when unknown.
-    /// Returns whether the process was known (in the table or in `/proc`).
+    /// Returns whether the table knew the process before this event.
     fn ensure(&mut self, ev: &ProcessEvent) -> bool {
         let ticks = self.ids.start_ticks(ev.start_boot_ns);
         match self.live.get(&ev.tgid) {
@@ -307,7 +326,9 @@ impl ProcessTable {
                 self.update_from_event(&mut r, ev);
                 self.live.insert(r.tgid, r);
             }
-            return true;
+            // `/proc` already shows the state after this event (an exec's new image), so it
+            // tells nothing about what came before.
+            return false;
         }
         self.stats.unknown_subject += 1;
         let mut rec = self.rec_from_event(ev);
@@ -340,7 +361,11 @@ impl ProcessTable {
             tty: ev.tty,
             image: Arc::new(ExecImage {
                 name: ev.comm.clone(),
-                executable: if ev.exe_path.is_empty() { ev.filename.clone() } else { ev.exe_path.clone() },
+                executable: if ev.exe_path.is_empty() {
+                    ev.filename.clone()
+                } else {
+                    ev.exe_path.clone()
+                },
                 args: ev.argv.clone(),
                 args_truncated: ev.argv_truncated,
             }),
@@ -388,7 +413,9 @@ impl ProcessTable {
 
     fn set_cgroup_from_event(&mut self, rec: &mut Rec, ev: &ProcessEvent) {
         rec.cgroup_id = ev.cgroup_id;
-        rec.container = self.containers.resolve_names(ev.cgroup_id, &ev.cgroup_parent, &ev.cgroup_leaf);
+        rec.container =
+            self.containers
+                .resolve_names(ev.cgroup_id, &ev.cgroup_parent, &ev.cgroup_leaf);
     }
 
     /// Set the session and entry leader links of `rec` (whose parent is `parent`).
@@ -402,7 +429,10 @@ impl ProcessTable {
             } else if let Some(p) = parent.filter(|p| p.sid == rec.sid && p.session.is_some()) {
                 p.session.clone()
             } else {
-                self.live.get(&rec.sid).filter(|l| l.start_ticks <= rec.start_ticks).map(|l| self.link_to_ref(l))
+                self.live
+                    .get(&rec.sid)
+                    .filter(|l| l.start_ticks <= rec.start_ticks)
+                    .map(|l| self.link_to_ref(l))
             };
         }
         // Entry leader.
@@ -415,7 +445,10 @@ impl ProcessTable {
             pid_ns: rec.pid_ns,
             ns_pid: rec.ns_pid,
         };
-        let p = parent.map(|p| entry::Parent { image: &p.image, pid_ns: p.pid_ns });
+        let p = parent.map(|p| entry::Parent {
+            image: &p.image,
+            pid_ns: p.pid_ns,
+        });
         let host_pid_ns = self.ids.pid_ns_ino;
         // At fork time the child is never a session leader yet (sid 0 above disables rule 3
         // unless tgid is 0, which no process is).
@@ -428,12 +461,20 @@ impl ProcessTable {
     }
 
     fn link_to(&mut self, rec: &Rec) -> Link {
-        Link { tgid: rec.tgid, start_ticks: rec.start_ticks, last: Arc::new(self.info(rec)) }
+        Link {
+            tgid: rec.tgid,
+            start_ticks: rec.start_ticks,
+            last: Arc::new(self.info(rec)),
+        }
     }
 
     fn link_to_ref(&self, rec: &Rec) -> Link {
         // Names are resolved at snapshot time for live leaders; the fallback copy has ids only.
-        Link { tgid: rec.tgid, start_ticks: rec.start_ticks, last: Arc::new(super::view::bare_info(&self.ids, rec)) }
+        Link {
+            tgid: rec.tgid,
+            start_ticks: rec.start_ticks,
+            last: Arc::new(super::view::bare_info(&self.ids, rec)),
+        }
     }
 
     /// The live (or, with `grace`, recently exited) parent `ppid` of a process started at
@@ -442,11 +483,19 @@ impl ProcessTable {
         if ppid == 0 {
             return None;
         }
-        if let Some(p) = self.live.get(&ppid).filter(|p| p.start_ticks <= child_ticks) {
+        if let Some(p) = self
+            .live
+            .get(&ppid)
+            .filter(|p| p.start_ticks <= child_ticks)
+        {
             return Some(p);
         }
         if grace {
-            return self.exited.iter().rev().find(|p| p.tgid == ppid && p.start_ticks <= child_ticks);
+            return self
+                .exited
+                .iter()
+                .rev()
+                .find(|p| p.tgid == ppid && p.start_ticks <= child_ticks);
         }
         None
     }
@@ -471,7 +520,9 @@ impl ProcessTable {
             self.remove(rec.tgid);
         }
         while self.live.len() >= self.cfg.max_live.max(1) {
-            let Some((_, victim)) = self.lru.pop_first() else { break };
+            let Some((_, victim)) = self.lru.pop_first() else {
+                break;
+            };
             if let Some(v) = self.live.remove(&victim) {
                 self.unref_cgroup(v.cgroup_id);
                 self.stats.evicted_live += 1;

@@ -29,13 +29,21 @@ pub fn parse_id_file(buf: &[u8]) -> HashMap<u32, Arc<str>> {
             continue;
         }
         let mut f = line.split(|&b| b == b':');
-        let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else { continue };
-        let Some(id) = std::str::from_utf8(id).ok().and_then(|s| s.trim().parse::<u32>().ok()) else { continue };
+        let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Some(id) = std::str::from_utf8(id)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
         if name.is_empty() || name.starts_with(b"+") || name.starts_with(b"-") {
             continue;
         }
         // First entry wins, as getpwuid does.
-        map.entry(id).or_insert_with(|| String::from_utf8_lossy(name).into());
+        map.entry(id)
+            .or_insert_with(|| String::from_utf8_lossy(name).into());
     }
     map
 }
@@ -75,7 +83,12 @@ enum Kind {
 impl UserNames {
     /// `host_root` holds the host's `etc/` (normally `/`), `proc_root` is `/proc`; processes
     /// in `host_mnt_ns` (or with an unknown namespace, 0) use the host's files.
-    pub fn new(host_root: PathBuf, proc_root: PathBuf, host_mnt_ns: u64, max_namespaces: usize) -> Self {
+    pub fn new(
+        host_root: PathBuf,
+        proc_root: PathBuf,
+        host_mnt_ns: u64,
+        max_namespaces: usize,
+    ) -> Self {
         UserNames {
             host_root,
             proc_root,
@@ -103,7 +116,11 @@ impl UserNames {
     }
 
     fn lookup(&mut self, mnt_ns: u64, pid: u32, id: u32, kind: Kind) -> Option<Arc<str>> {
-        let key = if mnt_ns == 0 { self.host_mnt_ns } else { mnt_ns };
+        let key = if mnt_ns == 0 {
+            self.host_mnt_ns
+        } else {
+            mnt_ns
+        };
         let stale = match self.dbs.get(&key) {
             Some(db) => {
                 let map = match kind {
@@ -120,7 +137,11 @@ impl UserNames {
         if !stale {
             return None;
         }
-        let root = if key == self.host_mnt_ns { self.host_root.clone() } else { self.proc_root.join(pid.to_string()).join("root") };
+        let root = if key == self.host_mnt_ns {
+            self.host_root.clone()
+        } else {
+            self.proc_root.join(pid.to_string()).join("root")
+        };
         let users = read(&root.join("etc/passwd")).map(|b| parse_id_file(&b));
         let groups = read(&root.join("etc/group")).map(|b| parse_id_file(&b));
         self.loads += 1;
@@ -131,7 +152,11 @@ impl UserNames {
             }
             return None;
         }
-        let db = Db { users: users.unwrap_or_default(), groups: groups.unwrap_or_default(), loaded: Instant::now() };
+        let db = Db {
+            users: users.unwrap_or_default(),
+            groups: groups.unwrap_or_default(),
+            loaded: Instant::now(),
+        };
         if self.dbs.insert(key, db).is_none() {
             self.order.push_back(key);
             while self.dbs.len() > self.max_namespaces {
@@ -166,11 +191,19 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let host = t.path().join("host");
         fs::create_dir_all(host.join("etc")).unwrap();
-        fs::write(host.join("etc/passwd"), "root:x:0:0::/:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n").unwrap();
+        fs::write(
+            host.join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n",
+        )
+        .unwrap();
         fs::write(host.join("etc/group"), "root:x:0:\nstaff:x:1000:\n").unwrap();
         let proc = t.path().join("proc");
         fs::create_dir_all(proc.join("77/root/etc")).unwrap();
-        fs::write(proc.join("77/root/etc/passwd"), "root:x:0:0::/:/bin/sh\nsshd:x:1000:1000::/:/bin/sh\n").unwrap();
+        fs::write(
+            proc.join("77/root/etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nsshd:x:1000:1000::/:/bin/sh\n",
+        )
+        .unwrap();
         let mut u = UserNames::new(host, proc, 1, 2);
         assert_eq!(u.user(1, 5, 1000).as_deref(), Some("alice"));
         assert_eq!(u.user(0, 5, 1000).as_deref(), Some("alice"));

@@ -23,10 +23,22 @@ pub(super) fn bare_info(_ids: &IdContext, r: &Rec) -> ProcInfo {
         interactive: r.tty.is_some(),
         tty: r.tty,
         creds: Creds {
-            user: Id { id: r.euid, name: None },
-            real_user: Id { id: r.uid, name: None },
-            group: Id { id: r.egid, name: None },
-            real_group: Id { id: r.gid, name: None },
+            user: Id {
+                id: r.euid,
+                name: None,
+            },
+            real_user: Id {
+                id: r.uid,
+                name: None,
+            },
+            group: Id {
+                id: r.egid,
+                name: None,
+            },
+            real_group: Id {
+                id: r.gid,
+                name: None,
+            },
         },
         pid_ns_ino: r.pid_ns,
         mnt_ns_ino: r.mnt_ns,
@@ -36,7 +48,12 @@ pub(super) fn bare_info(_ids: &IdContext, r: &Rec) -> ProcInfo {
 }
 
 fn to_ref(r: &Rec) -> ProcRef {
-    ProcRef { entity_id: r.entity_id.clone(), pid: r.tgid, vpid: r.ns_pid, start_boot_ns: r.start_boot_ns }
+    ProcRef {
+        entity_id: r.entity_id.clone(),
+        pid: r.tgid,
+        vpid: r.ns_pid,
+        start_boot_ns: r.start_boot_ns,
+    }
 }
 
 impl ProcessTable {
@@ -45,18 +62,29 @@ impl ProcessTable {
         let mut info = bare_info(&self.ids, r);
         let (ns, pid) = (r.mnt_ns, r.tgid);
         info.creds.user.name = self.users.user(ns, pid, r.euid);
-        info.creds.real_user.name =
-            if r.uid == r.euid { info.creds.user.name.clone() } else { self.users.user(ns, pid, r.uid) };
+        info.creds.real_user.name = if r.uid == r.euid {
+            info.creds.user.name.clone()
+        } else {
+            self.users.user(ns, pid, r.uid)
+        };
         info.creds.group.name = self.users.group(ns, pid, r.egid);
-        info.creds.real_group.name =
-            if r.gid == r.egid { info.creds.group.name.clone() } else { self.users.group(ns, pid, r.gid) };
+        info.creds.real_group.name = if r.gid == r.egid {
+            info.creds.group.name.clone()
+        } else {
+            self.users.group(ns, pid, r.gid)
+        };
         info.parent = self.parent_rec(r.ppid, r.start_ticks, true).map(to_ref);
         info
     }
 
     /// The leader a link names: fresh from the table while it lives, else its last copy.
     fn resolve_link(&mut self, link: &Link) -> ProcInfo {
-        match self.live.get(&link.tgid).filter(|l| l.start_ticks == link.start_ticks).cloned() {
+        match self
+            .live
+            .get(&link.tgid)
+            .filter(|l| l.start_ticks == link.start_ticks)
+            .cloned()
+        {
             Some(l) => self.info(&l),
             None => (*link.last).clone(),
         }
@@ -65,10 +93,16 @@ impl ProcessTable {
     /// The session leader of a record, as a reference.
     fn session_ref(&mut self, r: &Rec) -> Option<ProcRef> {
         let link = r.session.as_ref()?;
-        Some(match self.live.get(&link.tgid).filter(|l| l.start_ticks == link.start_ticks) {
-            Some(l) => to_ref(l),
-            None => link.last.proc_ref(),
-        })
+        Some(
+            match self
+                .live
+                .get(&link.tgid)
+                .filter(|l| l.start_ticks == link.start_ticks)
+            {
+                Some(l) => to_ref(l),
+                None => link.last.proc_ref(),
+            },
+        )
     }
 
     /// The document for the current state of `tgid`.
@@ -89,19 +123,33 @@ impl ProcessTable {
         let group_leader = if rec.pgid == rec.tgid {
             Some(subject.clone())
         } else {
-            self.live.get(&rec.pgid).filter(|g| g.start_ticks <= rec.start_ticks && rec.pgid != 0).cloned().map(|g| self.info(&g))
+            self.live
+                .get(&rec.pgid)
+                .filter(|g| g.start_ticks <= rec.start_ticks && rec.pgid != 0)
+                .cloned()
+                .map(|g| self.info(&g))
         };
         let parent_group_leader = parent_rec.as_ref().and_then(|p| {
             if p.pgid == p.tgid {
                 Some(to_ref(p))
             } else {
-                self.live.get(&p.pgid).filter(|g| g.start_ticks <= p.start_ticks).map(to_ref)
+                self.live
+                    .get(&p.pgid)
+                    .filter(|g| g.start_ticks <= p.start_ticks)
+                    .map(to_ref)
             }
         });
         let session_leader = rec.session.clone().map(|l| self.resolve_link(&l));
-        let entry_leader = rec.entry.clone().map(|(l, t)| EntryLeader { info: self.resolve_link(&l), entry_type: t });
-        let session_leader_parent_session_leader = session_leader.as_ref().and_then(|s| self.parent_session_ref(s));
-        let entry_leader_parent_session_leader = entry_leader.as_ref().and_then(|e| self.parent_session_ref(&e.info));
+        let entry_leader = rec.entry.clone().map(|(l, t)| EntryLeader {
+            info: self.resolve_link(&l),
+            entry_type: t,
+        });
+        let session_leader_parent_session_leader = session_leader
+            .as_ref()
+            .and_then(|s| self.parent_session_ref(s));
+        let entry_leader_parent_session_leader = entry_leader
+            .as_ref()
+            .and_then(|e| self.parent_session_ref(&e.info));
         Some(Snapshot {
             kind,
             event_boot_ns,
