@@ -565,6 +565,7 @@ fn churn_stays_bounded() {
     let t = &mut f.t;
     t.apply(&exec(1, 0, 0, "/sbin/init", &["init"]));
     let mut kept = 0u64;
+    let started = std::time::Instant::now();
     for i in 0..100_000u32 {
         let pid = 1_000 + (i % 30_000);
         let start = 1_000 + i as u64;
@@ -598,6 +599,12 @@ fn churn_stays_bounded() {
         );
     }
     let st = t.stats();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "churn: {} events in {secs:.2} s = {:.0} events/s; {st:?}",
+        st.events,
+        st.events as f64 / secs
+    );
     let (lru, cgroups, queue, refs) = t.index_sizes();
     assert_eq!(lru as u64, st.live, "lru index matches the live map");
     assert_eq!(refs, st.live, "one cgroup reference per live process");
@@ -621,20 +628,42 @@ fn seed_real_proc_finds_self() {
         ..TableConfig::default()
     };
     let mut t = ProcessTable::for_host(cfg, &host);
+    // A child started between two readings of the kernel's boot clock.
+    let before = boottime_ns();
+    let mut child = std::process::Command::new("sleep")
+        .arg("7")
+        .spawn()
+        .unwrap();
+    let after = boottime_ns();
     let r = t.seed_from_proc(Path::new("/proc")).unwrap();
     assert!(r.seeded > 2, "{r:?}");
+    let kid = t
+        .apply(&ProcessEvent {
+            kind: Some(EventKind::Exit),
+            tgid: child.id(),
+            pid: child.id(),
+            ppid: std::process::id(),
+            ..Default::default()
+        })
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let tick = 1_000_000_000 / procfs::clock_ticks_per_sec();
+    assert!(
+        kid.subject.start_boot_ns + tick >= before && kid.subject.start_boot_ns <= after,
+        "child start {} not within [{before}, {after}]",
+        kid.subject.start_boot_ns
+    );
+    assert_eq!(
+        kid.subject.image.args,
+        vec![b"sleep".to_vec(), b"7".to_vec()]
+    );
+    assert_eq!(kid.subject.image.name, b"sleep");
+    assert_eq!(kid.parent.as_ref().unwrap().pid, std::process::id());
     let me = std::process::id();
     let stat = procfs::parse_stat(&std::fs::read("/proc/self/stat").unwrap()).unwrap();
     let ticks = stat.start_ticks;
-    let boot_now = {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: writes the timespec we own.
-        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    };
+    let boot_now = boottime_ns();
     // An exit event for ourselves, as the kernel would send it (start in ns).
     let start_ns = ticks * (1_000_000_000 / procfs::clock_ticks_per_sec());
     let snap = t
@@ -678,4 +707,14 @@ fn seed_real_proc_finds_self() {
     assert!(parent.start_boot_ns <= snap.subject.start_boot_ns);
     assert_eq!(snap.subject.pid_ns_ino, host.pid_ns_ino.unwrap());
     assert!(snap.session_leader.is_some() || stat.sid == 0);
+}
+
+fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
