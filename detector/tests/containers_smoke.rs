@@ -105,6 +105,9 @@ fn runc_long_running_cgroup_paths() {
     ];
     for (path, runtime) in forms {
         let mut c = RuncContainer::new(&["/bin/sleep", "30"], Some(&path)).unwrap();
+        // Run as uid 100: `sshd` in the container's passwd (the host names 100 otherwise).
+        c.edit_config(|cfg| cfg["process"]["user"]["uid"] = 100.into())
+            .unwrap();
         let pid = c.start().unwrap();
         let cg = cgroup_of(pid);
         assert_eq!(cg, path, "runc put the process in its cgroupsPath");
@@ -128,10 +131,35 @@ fn runc_long_running_cgroup_paths() {
                 kind: Some(detector::event::EventKind::Exit),
                 tgid: pid,
                 pid,
+                // What the kernel would say; cgroup id 0 = "not known", keeps seeding's.
+                uid: 100,
+                euid: 100,
                 ..Default::default()
             })
             .unwrap();
         assert_eq!(snap.subject.image.name, b"sleep");
+        let sc = snap
+            .container
+            .as_ref()
+            .expect("seeded container process attributed");
+        assert_eq!(
+            (sc.reference.id.as_str(), sc.reference.runtime),
+            (id.as_str(), runtime)
+        );
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(containers::cgroup2_root().join(path.trim_start_matches('/')))
+            .unwrap()
+            .ino();
+        assert_eq!(
+            snap.subject.cgroup_id, ino,
+            "cgroup id = the cgroup directory's inode"
+        );
+        assert_eq!(snap.subject.creds.user.id, 100);
+        assert_eq!(
+            snap.subject.creds.user.name.as_deref(),
+            Some("sshd"),
+            "named by the container's passwd"
+        );
         assert_eq!(snap.subject.vpid, 1);
         let e = snap.entry_leader.as_ref().expect("entry leader");
         assert_eq!(e.entry_type.as_str(), "container");

@@ -404,7 +404,8 @@ impl ProcessTable {
         if ev.start_boot_ns != 0 {
             rec.start_boot_ns = ev.start_boot_ns;
         }
-        if ev.cgroup_id != rec.cgroup_id {
+        // Id 0: the event does not know (keep what seeding or an earlier event said).
+        if ev.cgroup_id != 0 && ev.cgroup_id != rec.cgroup_id {
             self.unref_cgroup(rec.cgroup_id);
             self.set_cgroup_from_event(rec, ev);
             self.ref_cgroup(rec.cgroup_id);

@@ -272,6 +272,15 @@ impl RuncContainer {
         })
     }
 
+    /// Edit the bundle's `config.json` (e.g. `process.user.uid`) before running.
+    pub fn edit_config(&mut self, edit: impl FnOnce(&mut serde_json::Value)) -> Result<(), String> {
+        let path = self.bundle.path().join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let mut cfg: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        edit(&mut cfg);
+        std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).map_err(|e| e.to_string())
+    }
+
     /// `runc run` in the foreground to completion; returns its output.
     pub fn run(&mut self) -> Result<Output, String> {
         let out = Command::new("runc")
