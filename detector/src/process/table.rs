@@ -210,6 +210,12 @@ impl ProcessTable {
         )
     }
 
+    /// What the table knows of live process `tgid` now, as a snapshot of kind `kind`,
+    /// without changing the table (inspection, tests, a `trace` of seeded processes).
+    pub fn current(&mut self, tgid: u32, kind: EventKind) -> Option<super::Snapshot> {
+        self.snapshot(tgid, kind, 0, None)
+    }
+
     /// Apply one kernel event and describe it. `None` for an event without a kind.
     pub fn apply(&mut self, ev: &ProcessEvent) -> Option<super::Snapshot> {
         let kind = ev.kind?;

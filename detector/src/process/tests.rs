@@ -718,3 +718,77 @@ fn boottime_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// The pid of a child of `parent` named `comm`, waiting up to 3 s for it to appear.
+fn find_child(parent: u32, comm: &[u8]) -> Option<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        for pid in procfs::list_pids(Path::new("/proc")).unwrap_or_default() {
+            if let Ok(e) = procfs::read_process(Path::new("/proc"), pid)
+                && e.stat.ppid == parent
+                && e.stat.comm == comm
+            {
+                return Some(pid);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+/// Seeded processes: one under a pty the test allocates (through `script`) is interactive,
+/// a terminal entry leader and its own session leader; one in a new session without a
+/// terminal is not interactive.
+#[test]
+fn seed_real_pty_interactive() {
+    if !Path::new("/usr/bin/script").exists() || !Path::new("/usr/bin/setsid").exists() {
+        eprintln!("SKIPPED: util-linux script/setsid not installed");
+        return;
+    }
+    let null = || std::process::Stdio::null();
+    let mut script = std::process::Command::new("/usr/bin/script")
+        .args(["-qfc", "exec sleep 11", "/dev/null"])
+        .stdin(null())
+        .stdout(null())
+        .stderr(null())
+        .spawn()
+        .unwrap();
+    let mut plain = std::process::Command::new("/usr/bin/setsid")
+        .args(["sleep", "11"])
+        .stdin(null())
+        .spawn()
+        .unwrap();
+    let on_pty = find_child(script.id(), b"sleep");
+    let host = crate::host::HostInfo::collect(Path::new("/"));
+    let mut t = ProcessTable::for_host(
+        TableConfig {
+            enrich: None,
+            ..TableConfig::default()
+        },
+        &host,
+    );
+    t.seed_from_proc(Path::new("/proc")).unwrap();
+    let snap = |t: &mut ProcessTable, pid: u32| t.current(pid, EventKind::Exec).unwrap();
+    let pty = on_pty.map(|pid| snap(&mut t, pid));
+    let no_tty = snap(&mut t, plain.id());
+    let _ = script.kill();
+    let _ = plain.kill();
+    if let Some(pid) = on_pty {
+        // SAFETY: plain kill of the sleep our own `script` started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    let _ = script.wait();
+    let _ = plain.wait();
+    let pty = pty.expect("sleep under script found");
+    assert!(pty.subject.interactive);
+    assert_eq!(pty.subject.tty.map(|t| t.0), Some(136), "a /dev/pts device");
+    let e = pty.entry_leader.as_ref().unwrap();
+    assert_eq!(
+        (e.entry_type, e.info.pid),
+        (EntryType::Terminal, pty.subject.pid)
+    );
+    assert!(pty.same_as_process(pty.session_leader.as_ref().unwrap()));
+    assert_eq!(pty.parent.as_ref().unwrap().image.name, b"script");
+    assert!(!no_tty.subject.interactive);
+    assert_eq!(no_tty.subject.tty, None);
+}
