@@ -31,12 +31,12 @@ pub struct IdContext {
 impl IdContext {
     /// ns since boot → the tick count `/proc` reports.
     pub fn start_ticks(&self, start_boot_ns: u64) -> u64 {
-        start_boot_ns / (1_000_000_000 / self.ticks_per_sec.max(1))
+        start_boot_ns / (1_000_000_000 / self.ticks_per_sec.max(1)).max(1)
     }
 
     /// Tick count → ns since boot (the start of the tick).
     pub fn ticks_to_ns(&self, ticks: u64) -> u64 {
-        ticks.saturating_mul(1_000_000_000 / self.ticks_per_sec.max(1))
+        ticks.saturating_mul((1_000_000_000 / self.ticks_per_sec.max(1)).max(1))
     }
 
     /// The entity id of process `tgid` started at `start_ticks`.

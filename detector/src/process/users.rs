@@ -49,10 +49,42 @@ pub fn parse_id_file(buf: &[u8]) -> HashMap<u32, Arc<str>> {
 }
 
 fn read(path: &Path) -> Option<Vec<u8>> {
-    let f = fs::File::open(path).ok()?;
+    read_from(fs::File::open(path).ok()?)
+}
+
+fn read_from(f: fs::File) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     f.take(MAX_FILE).read_to_end(&mut buf).ok()?;
     Some(buf)
+}
+
+/// Open `rel` inside the directory `root` as if `root` were `/`: symlinks in a container's
+/// tree (`/etc/passwd -> /etc/shadow`) resolve inside the container, never on the host.
+/// `openat2(RESOLVE_IN_ROOT)` (Linux ≥ 5.6); without it, nothing is read (no names).
+fn read_in_root(root: &Path, rel: &str) -> Option<Vec<u8>> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let dir = fs::File::open(root).ok()?;
+    let path = std::ffi::CString::new(rel).ok()?;
+    // SAFETY: open_how is plain data; zeroed is a valid value and we set every field.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how; the returned
+    // fd (if any) is owned by the File below and closed by it.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    read_from(unsafe { fs::File::from_raw_fd(fd as i32) })
 }
 
 struct Db {
@@ -137,13 +169,22 @@ impl UserNames {
         if !stale {
             return None;
         }
-        let root = if key == self.host_mnt_ns {
-            self.host_root.clone()
+        let (users, groups) = if key == self.host_mnt_ns {
+            let root = &self.host_root;
+            (
+                read(&root.join("etc/passwd")),
+                read(&root.join("etc/group")),
+            )
         } else {
-            self.proc_root.join(pid.to_string()).join("root")
+            // The container's own files, resolved inside its root.
+            let root = self.proc_root.join(pid.to_string()).join("root");
+            (
+                read_in_root(&root, "etc/passwd"),
+                read_in_root(&root, "etc/group"),
+            )
         };
-        let users = read(&root.join("etc/passwd")).map(|b| parse_id_file(&b));
-        let groups = read(&root.join("etc/group")).map(|b| parse_id_file(&b));
+        let users = users.map(|b| parse_id_file(&b));
+        let groups = groups.map(|b| parse_id_file(&b));
         self.loads += 1;
         if users.is_none() && groups.is_none() && self.dbs.contains_key(&key) {
             // The process is gone: keep what we had rather than forgetting every name.
@@ -213,9 +254,27 @@ mod tests {
         // Cached: the container's file is not read again even when the process is gone.
         assert_eq!(u.user(9, 12345, 1000).as_deref(), Some("sshd"));
         assert_eq!(u.loads, 2);
+        // A container whose passwd is a symlink to an absolute path reads its own file at
+        // that path, not the host's.
+        fs::create_dir_all(t.path().join("proc/88/root/etc")).unwrap();
+        fs::create_dir_all(t.path().join("proc/88/root/secret")).unwrap();
+        fs::write(
+            t.path().join("proc/88/root/secret/pw"),
+            "inside:x:5:5::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/secret/pw", t.path().join("proc/88/root/etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", t.path().join("proc/88/root/etc/group")).unwrap();
+        assert_eq!(u.user(12, 88, 5).as_deref(), Some("inside"));
+        assert_eq!(
+            u.group(12, 88, 0),
+            None,
+            "the host's /etc/shadow is never read"
+        );
         // Bounded to 2 namespaces.
         u.user(10, 1, 0);
         u.user(11, 1, 0);
         assert_eq!(u.cached_namespaces(), 2);
+        assert_eq!(u.loads, 5);
     }
 }
