@@ -462,8 +462,18 @@ impl ProcessTable {
         let decided = entry::classify(&subject, p.as_ref(), host_pid_ns);
         if let Some(t) = decided {
             rec.entry = Some((self.link_to(rec), t));
-        } else if rec.entry.is_none() {
-            rec.entry = parent.and_then(|p| p.entry.clone());
+        } else if rec.entry.is_none() && !entry::is_kernel_thread(rec.tgid, rec.ppid) {
+            // Inherit: from the parent, else the session leader, else the group leader.
+            let live_entry = |tgid: u32| {
+                self.live
+                    .get(&tgid)
+                    .filter(|l| l.tgid != rec.tgid && l.start_ticks <= rec.start_ticks)
+                    .and_then(|l| l.entry.clone())
+            };
+            rec.entry = parent
+                .and_then(|p| p.entry.clone())
+                .or_else(|| live_entry(rec.sid))
+                .or_else(|| live_entry(rec.pgid));
         }
     }
 

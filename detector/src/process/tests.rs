@@ -736,9 +736,9 @@ fn find_child(parent: u32, comm: &[u8]) -> Option<u32> {
     None
 }
 
-/// Seeded processes: one under a pty the test allocates (through `script`) is interactive,
-/// a terminal entry leader and its own session leader; one in a new session without a
-/// terminal is not interactive.
+/// Seeded processes: one under a pty the test allocates (through `script`) is interactive
+/// and its own session leader, with the entry leader of `script`; one in a new session
+/// without a terminal is not interactive.
 #[test]
 fn seed_real_pty_interactive() {
     if !Path::new("/usr/bin/script").exists() || !Path::new("/usr/bin/setsid").exists() {
@@ -770,6 +770,9 @@ fn seed_real_pty_interactive() {
     t.seed_from_proc(Path::new("/proc")).unwrap();
     let snap = |t: &mut ProcessTable, pid: u32| t.current(pid, EventKind::Exec).unwrap();
     let pty = on_pty.map(|pid| snap(&mut t, pid));
+    let script_entry = snap(&mut t, script.id())
+        .entry_leader
+        .map(|e| e.info.entity_id);
     let no_tty = snap(&mut t, plain.id());
     let _ = script.kill();
     let _ = plain.kill();
@@ -782,10 +785,10 @@ fn seed_real_pty_interactive() {
     let pty = pty.expect("sleep under script found");
     assert!(pty.subject.interactive);
     assert_eq!(pty.subject.tty.map(|t| t.0), Some(136), "a /dev/pts device");
-    let e = pty.entry_leader.as_ref().unwrap();
+    // A pty session under `script` starts no entry (Elastic's rules): it inherits script's.
     assert_eq!(
-        (e.entry_type, e.info.pid),
-        (EntryType::Terminal, pty.subject.pid)
+        pty.entry_leader.as_ref().map(|e| e.info.entity_id.clone()),
+        script_entry
     );
     assert!(pty.same_as_process(pty.session_leader.as_ref().unwrap()));
     assert_eq!(pty.parent.as_ref().unwrap().image.name, b"script");
