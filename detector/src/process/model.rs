@@ -44,6 +44,47 @@ impl ExecImage {
     }
 }
 
+/// `process.executable` for an exec: the real path of the executable the kernel mapped
+/// (`exe_path`), except for `#!` scripts. For a script the kernel maps the interpreter
+/// (`/usr/bin/dash`) and rewrites argv to `[interpreter, script path, args…]`; then the
+/// script's path (the execve filename) is the executable, as Elastic reports it, when it is
+/// absolute. A symlinked binary (`python3` → `python3.11`) keeps its real path. Falls back to
+/// the filename when the real path is unknown.
+pub fn choose_executable(
+    comm: &[u8],
+    filename: &[u8],
+    exe_path: &[u8],
+    argv: &[Vec<u8>],
+) -> Vec<u8> {
+    if exe_path.is_empty() {
+        return filename.to_vec();
+    }
+    let base = |p: &[u8]| -> Vec<u8> {
+        let b = p.rsplit(|&c| c == b'/').next().unwrap_or(p);
+        b[..b.len().min(15)].to_vec()
+    };
+    // `#!/usr/bin/env python3` puts one interpreter argument before the script path.
+    let is_script = base(exe_path) != comm && argv.iter().skip(1).take(2).any(|a| a == filename);
+    if is_script && filename.starts_with(b"/") {
+        filename.to_vec()
+    } else {
+        exe_path.to_vec()
+    }
+}
+
+/// For a process read from `/proc` (no execve filename): the script path in its argv, if
+/// it runs a `#!` script whose name is its `comm`.
+pub fn script_path_in_args(comm: &[u8], argv: &[Vec<u8>]) -> Option<Vec<u8>> {
+    argv.iter()
+        .skip(1)
+        .take(2)
+        .find(|a| {
+            let b = a.rsplit(|&c| c == b'/').next().unwrap_or(a);
+            a.starts_with(b"/") && !comm.is_empty() && b[..b.len().min(15)] == *comm
+        })
+        .cloned()
+}
+
 /// A reference to a process by its ECS identity: enough for `*.parent.*`/nested leader
 /// fields (`entity_id`, `pid`, `vpid`, `start`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,5 +239,32 @@ impl Snapshot {
     /// `process.<leader>.same_as_process` for a leader of this snapshot.
     pub fn same_as_process(&self, leader: &ProcInfo) -> bool {
         leader.entity_id == self.subject.entity_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_executable;
+
+    #[test]
+    #[rustfmt::skip]
+    fn executable_choice() {
+        let table: &[(&str, &str, &str, &[&str], &str)] = &[
+            // (comm, filename, exe_path, argv, expected)
+            ("ls", "/bin/ls", "/usr/bin/ls", &["ls", "-l"], "/usr/bin/ls"),
+            ("ls", "ls", "/usr/bin/ls", &["ls"], "/usr/bin/ls"),
+            ("autossh", "/usr/bin/autossh", "/usr/bin/dash", &["/bin/sh", "/usr/bin/autossh", "-V"], "/usr/bin/autossh"),
+            ("run.sh", "./run.sh", "/usr/bin/bash", &["/bin/bash", "./run.sh"], "/usr/bin/bash"),
+            ("python3", "/usr/bin/python3", "/usr/bin/python3.11", &["python3", "-c", "1"], "/usr/bin/python3.11"),
+            ("a_very_long_nam", "/opt/a_very_long_name", "/opt/a_very_long_name", &["x"], "/opt/a_very_long_name"),
+            ("x", "/bin/x", "", &[], "/bin/x"),
+            ("tool", "/opt/tool", "/usr/bin/python3.11", &["/usr/bin/env", "python3", "/opt/tool"], "/opt/tool"),
+            ("", "/bin/x", "/bin/y", &[], "/bin/y"),
+        ];
+        for (comm, filename, exe, argv, want) in table {
+            let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let got = choose_executable(comm.as_bytes(), filename.as_bytes(), exe.as_bytes(), &argv);
+            assert_eq!(String::from_utf8(got).unwrap(), *want, "{comm} {filename} {exe}");
+        }
     }
 }

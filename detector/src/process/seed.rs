@@ -90,8 +90,13 @@ impl ProcessTable {
             egid: e.status.gids[1],
             tty: e.stat.tty,
             image: Arc::new(ExecImage {
+                executable: match super::model::script_path_in_args(&e.stat.comm, &e.args) {
+                    Some(script) => {
+                        super::model::choose_executable(&e.stat.comm, &script, &e.exe, &e.args)
+                    }
+                    None => e.exe,
+                },
                 name: e.stat.comm,
-                executable: e.exe,
                 args: e.args,
                 args_truncated: e.args_truncated,
             }),

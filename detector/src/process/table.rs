@@ -273,11 +273,12 @@ impl ProcessTable {
         let known = self.ensure(ev);
         let new_image = Arc::new(ExecImage {
             name: ev.comm.clone(),
-            executable: if ev.exe_path.is_empty() {
-                ev.filename.clone()
-            } else {
-                ev.exe_path.clone()
-            },
+            executable: super::model::choose_executable(
+                &ev.comm,
+                &ev.filename,
+                &ev.exe_path,
+                &ev.argv,
+            ),
             args: ev.argv.clone(),
             args_truncated: ev.argv_truncated,
         });
@@ -367,11 +368,12 @@ impl ProcessTable {
             tty: ev.tty,
             image: Arc::new(ExecImage {
                 name: ev.comm.clone(),
-                executable: if ev.exe_path.is_empty() {
-                    ev.filename.clone()
-                } else {
-                    ev.exe_path.clone()
-                },
+                executable: super::model::choose_executable(
+                    &ev.comm,
+                    &ev.filename,
+                    &ev.exe_path,
+                    &ev.argv,
+                ),
                 args: ev.argv.clone(),
                 args_truncated: ev.argv_truncated,
             }),

@@ -795,3 +795,46 @@ fn seed_real_pty_interactive() {
     assert!(!no_tty.subject.interactive);
     assert_eq!(no_tty.subject.tty, None);
 }
+
+/// A running `#!` script read from `/proc`: its executable is the script, not the
+/// interpreter the kernel mapped; its name is the script's.
+#[test]
+fn seed_real_script_executable() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("detscript");
+    std::fs::write(&script, "#!/bin/sh\nexec 2>/dev/null; read -r x\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut child = std::process::Command::new(&script)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the exec happened (comm becomes the script's name).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::fs::read(format!("/proc/{}/comm", child.id())).unwrap_or_default() != b"detscript\n"
+    {
+        assert!(std::time::Instant::now() < deadline, "script did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let host = crate::host::HostInfo::collect(Path::new("/"));
+    let mut t = ProcessTable::for_host(
+        TableConfig {
+            enrich: None,
+            ..TableConfig::default()
+        },
+        &host,
+    );
+    t.seed_from_proc(Path::new("/proc")).unwrap();
+    let snap = t.current(child.id(), EventKind::Exec).unwrap();
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(snap.subject.image.name, b"detscript");
+    assert_eq!(
+        snap.subject.image.executable,
+        script.as_os_str().as_encoded_bytes()
+    );
+    assert_eq!(
+        snap.subject.image.args[1],
+        script.as_os_str().as_encoded_bytes()
+    );
+}
