@@ -804,10 +804,20 @@ fn seed_real_script_executable() {
     let script = dir.path().join("detscript");
     std::fs::write(&script, "#!/bin/sh\nexec 2>/dev/null; read -r x\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut child = std::process::Command::new(&script)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Another test thread's fork may briefly hold our write fd (ETXTBSY): retry.
+    let mut tries = 0;
+    let mut child = loop {
+        match std::process::Command::new(&script)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
     // Wait until the exec happened (comm becomes the script's name).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while std::fs::read(format!("/proc/{}/comm", child.id())).unwrap_or_default() != b"detscript\n"
