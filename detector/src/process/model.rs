@@ -215,6 +215,10 @@ pub struct EntryLeader {
 ///   `process.*_leader.parent.*` ← the leader's `parent`; `process.session_leader.parent.
 ///   session_leader.*` and `process.entry_leader.parent.session_leader.*` ←
 ///   `session_leader_parent_session_leader` / `entry_leader_parent_session_leader`.
+/// - When `parent` is `None` (never seen, evicted), `process.parent.pid` can still be
+///   `subject.ppid`.
+/// - Times are ns since boot: `HostInfo::boot_to_unix_ns` turns them into dates
+///   (`process.start`, `process.end`, `@timestamp`).
 /// - `process.previous.{executable,args,args_count}` ← `previous` (exec only).
 /// - `container.*`, `orchestrator.*` ← `container`.
 #[derive(Clone, Debug, PartialEq, Eq)]
