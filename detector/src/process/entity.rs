@@ -8,7 +8,7 @@
 //! The start time is taken in clock ticks (`USER_HZ`, the unit of `/proc/<pid>/stat` field
 //! 22) rather than nanoseconds: a process first seen through `/proc` after a restart must
 //! get the id it had when the kernel reported it. The kernel computes field 22 as
-//! `start_boottime / (NSEC_PER_SEC / USER_HZ)` (truncating), and [`start_ticks`] does the
+//! `start_boottime / (NSEC_PER_SEC / USER_HZ)` (truncating), and [`IdContext::start_ticks`] does the
 //! same, so both sources agree. Two processes with the same pid starting within one tick is
 //! impossible (a pid is not reused that fast).
 
