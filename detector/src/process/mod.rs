@@ -14,6 +14,7 @@
 
 pub mod entity;
 pub mod entry;
+mod leaders;
 pub mod model;
 pub mod procfs;
 pub mod seed;
