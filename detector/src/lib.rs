@@ -11,6 +11,7 @@ pub mod config;
 pub mod container;
 pub mod ecs;
 pub mod event;
+pub mod host;
 pub mod process;
 pub mod rules;
 pub mod sensor;

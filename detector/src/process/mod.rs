@@ -1,1 +1,31 @@
-//! TODO
+//! The process model: every live process, its ancestry, leaders and container.
+//!
+//! Kernel events ([`crate::event::ProcessEvent`]) go in through [`ProcessTable::apply`];
+//! out comes a [`Snapshot`] with everything ECS `process.*`, `container.*` and
+//! `orchestrator.*` need (see [`Snapshot`] for the field mapping). The table is seeded from
+//! `/proc` at start ([`ProcessTable::seed_from_proc`]) and bounded ([`TableConfig`]).
+//!
+//! - [`table`]: identity (tgid + start time), fork/exec/exit, bound and eviction.
+//! - [`entry`]: the entry-leader rules.
+//! - [`entity`]: entity ids stable across restarts.
+//! - [`procfs`]: `/proc` parsers; [`seed`]: seeding from them.
+//! - [`users`]: uid/gid names from the host's or the container's files.
+//! - [`model`]: the output records.
+
+pub mod entity;
+pub mod entry;
+mod leaders;
+pub mod model;
+pub mod procfs;
+pub mod seed;
+pub mod table;
+pub mod users;
+mod view;
+
+pub use entity::IdContext;
+pub use model::{Creds, EntryLeader, EntryType, ExecImage, Id, ProcInfo, ProcRef, Snapshot};
+pub use seed::SeedReport;
+pub use table::{ProcessTable, TableConfig, TableStats};
+
+#[cfg(test)]
+mod tests;

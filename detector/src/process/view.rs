@@ -1,0 +1,176 @@
+//! Building the output records ([`ProcInfo`], [`Snapshot`]) from table records.
+
+use std::sync::Arc;
+
+use super::entity::IdContext;
+use super::model::{Creds, EntryLeader, ExecImage, Id, ProcInfo, ProcRef, Snapshot};
+use super::table::{Link, ProcessTable, Rec};
+use crate::event::EventKind;
+
+/// A record's info without names and without a parent reference.
+pub(super) fn bare_info(_ids: &IdContext, r: &Rec) -> ProcInfo {
+    ProcInfo {
+        entity_id: r.entity_id.clone(),
+        pid: r.tgid,
+        vpid: r.ns_pid,
+        ppid: r.ppid,
+        pgid: r.pgid,
+        sid: r.sid,
+        image: r.image.clone(),
+        start_boot_ns: r.start_boot_ns,
+        end_boot_ns: r.exit.map(|(_, end)| end),
+        exit_code: r.exit.map(|(code, _)| code),
+        interactive: r.tty.is_some(),
+        tty: r.tty,
+        creds: Creds {
+            user: Id {
+                id: r.euid,
+                name: None,
+            },
+            real_user: Id {
+                id: r.uid,
+                name: None,
+            },
+            group: Id {
+                id: r.egid,
+                name: None,
+            },
+            real_group: Id {
+                id: r.gid,
+                name: None,
+            },
+        },
+        pid_ns_ino: r.pid_ns,
+        mnt_ns_ino: r.mnt_ns,
+        cgroup_id: r.cgroup_id,
+        parent: None,
+    }
+}
+
+fn to_ref(r: &Rec) -> ProcRef {
+    ProcRef {
+        entity_id: r.entity_id.clone(),
+        pid: r.tgid,
+        vpid: r.ns_pid,
+        start_boot_ns: r.start_boot_ns,
+    }
+}
+
+impl ProcessTable {
+    /// Full info for a record: names resolved, parent referenced.
+    pub(super) fn info(&mut self, r: &Rec) -> ProcInfo {
+        let mut info = bare_info(&self.ids, r);
+        let (ns, pid) = (r.mnt_ns, r.tgid);
+        info.creds.user.name = self.users.user(ns, pid, r.euid);
+        info.creds.real_user.name = if r.uid == r.euid {
+            info.creds.user.name.clone()
+        } else {
+            self.users.user(ns, pid, r.uid)
+        };
+        info.creds.group.name = self.users.group(ns, pid, r.egid);
+        info.creds.real_group.name = if r.gid == r.egid {
+            info.creds.group.name.clone()
+        } else {
+            self.users.group(ns, pid, r.gid)
+        };
+        info.parent = self.parent_rec(r.ppid, r.start_ticks, true).map(to_ref);
+        info
+    }
+
+    /// The leader a link names: fresh from the table while it lives, else its last copy.
+    fn resolve_link(&mut self, link: &Link) -> ProcInfo {
+        match self
+            .live
+            .get(&link.tgid)
+            .filter(|l| l.start_ticks == link.start_ticks)
+            .cloned()
+        {
+            Some(l) => self.info(&l),
+            None => (*link.last).clone(),
+        }
+    }
+
+    /// The session leader of a record, as a reference.
+    fn session_ref(&mut self, r: &Rec) -> Option<ProcRef> {
+        let link = r.session.as_ref()?;
+        Some(
+            match self
+                .live
+                .get(&link.tgid)
+                .filter(|l| l.start_ticks == link.start_ticks)
+            {
+                Some(l) => to_ref(l),
+                None => link.last.proc_ref(),
+            },
+        )
+    }
+
+    /// The document for the current state of `tgid`.
+    pub(super) fn snapshot(
+        &mut self,
+        tgid: u32,
+        kind: EventKind,
+        event_boot_ns: u64,
+        previous: Option<Arc<ExecImage>>,
+    ) -> Option<Snapshot> {
+        let rec = self.live.get(&tgid)?.clone();
+        let subject = self.info(&rec);
+        let parent_rec = self.parent_rec(rec.ppid, rec.start_ticks, true).cloned();
+        if parent_rec.is_none() && rec.ppid != 0 {
+            self.stats.unknown_parent += (kind != EventKind::Fork) as u64;
+        }
+        let parent = parent_rec.as_ref().map(|p| self.info(p));
+        let group_leader = if rec.pgid == rec.tgid {
+            Some(subject.clone())
+        } else {
+            self.live
+                .get(&rec.pgid)
+                .filter(|g| g.start_ticks <= rec.start_ticks && rec.pgid != 0)
+                .cloned()
+                .map(|g| self.info(&g))
+        };
+        let parent_group_leader = parent_rec.as_ref().and_then(|p| {
+            if p.pgid == p.tgid {
+                Some(to_ref(p))
+            } else {
+                self.live
+                    .get(&p.pgid)
+                    .filter(|g| g.start_ticks <= p.start_ticks)
+                    .map(to_ref)
+            }
+        });
+        let session_leader = rec.session.clone().map(|l| self.resolve_link(&l));
+        let entry_leader = rec.entry.clone().map(|(l, t)| EntryLeader {
+            info: self.resolve_link(&l),
+            entry_type: t,
+        });
+        let session_leader_parent_session_leader = session_leader
+            .as_ref()
+            .and_then(|s| self.parent_session_ref(s));
+        let entry_leader_parent_session_leader = entry_leader
+            .as_ref()
+            .and_then(|e| self.parent_session_ref(&e.info));
+        Some(Snapshot {
+            kind,
+            event_boot_ns,
+            container: rec.container.clone(),
+            subject,
+            parent,
+            group_leader,
+            session_leader,
+            entry_leader,
+            parent_group_leader,
+            session_leader_parent_session_leader,
+            entry_leader_parent_session_leader,
+            previous,
+        })
+    }
+
+    /// The session leader of the parent of `leader`, when the parent is known.
+    fn parent_session_ref(&mut self, leader: &ProcInfo) -> Option<ProcRef> {
+        let p = leader.parent.as_ref()?;
+        let ticks = self.ids.start_ticks(p.start_boot_ns);
+        let prec = self.parent_rec(p.pid, ticks, true)?.clone();
+        self.session_ref(&prec)
+    }
+}
