@@ -317,6 +317,7 @@ ecs_object! {
         /// The event was synthesized from `/proc` when the daemon started.
         pub startup_scan: Option<bool>,
         pub alert: Option<DetectorAlert>,
+        pub event: Option<DetectorEvent>,
     }
 }
 
@@ -344,5 +345,15 @@ ecs_object! {
     pub struct DetectorAlert {
         /// Alerts of the same rule and subject suppressed into this one.
         pub suppressed_count: Option<u64>,
+    }
+}
+
+ecs_object! {
+    /// `detector.event.*`: the kernel's view of the event.
+    pub struct DetectorEvent {
+        /// CLOCK_BOOTTIME ns when the kernel saw the event: exact ordering, and the start of
+        /// the detection-latency measurement (`@timestamp` is the same instant on the wall
+        /// clock, rounded through the boot time estimate).
+        pub boot_ns: Option<u64>,
     }
 }

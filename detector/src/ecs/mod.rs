@@ -22,6 +22,7 @@
 //! | `detector.cgroup.path` | keyword | cgroup v2 path (or `parent/leaf` names) |
 //! | `detector.startup_scan` | boolean | synthesized from `/proc` at daemon start |
 //! | `detector.alert.suppressed_count` | long | alerts of this rule folded into this one |
+//! | `detector.event.boot_ns` | long | CLOCK_BOOTTIME ns of the kernel event |
 //!
 //! Byte strings from the kernel (argv, paths, names) become JSON strings through [`text`]:
 //! invalid UTF-8 is replaced by U+FFFD (lossy, documented), and serde_json escapes control

@@ -292,6 +292,7 @@ fn populated(t: &mut Vec<Entry>) {
         "detector.cgroup.id" => Long, |d| l(&d.detector.as_ref()?.cgroup.as_ref()?.id);
         "detector.cgroup.path" => Keyword, |d| s(&d.detector.as_ref()?.cgroup.as_ref()?.path);
         "detector.startup_scan" => Boolean, |d| b(&d.detector.as_ref()?.startup_scan);
+        "detector.event.boot_ns" => Long, |d| l(&d.detector.as_ref()?.event.as_ref()?.boot_ns);
         "detector.alert.suppressed_count" => Long,
             |d| l(&d.detector.as_ref()?.alert.as_ref()?.suppressed_count);
     }

@@ -174,6 +174,9 @@ pub fn full_event() -> EcsDocument {
             path: Some("/kubepods/besteffort/podx/0123".into()),
         }),
         startup_scan: Some(false),
+        event: Some(DetectorEvent {
+            boot_ns: Some(123_456_789_000),
+        }),
         alert: Some(DetectorAlert {
             suppressed_count: Some(2),
         }),
