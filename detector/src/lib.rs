@@ -7,6 +7,7 @@
 //! nothing of the stages after it.
 
 pub mod alert;
+pub mod cli;
 pub mod config;
 pub mod container;
 pub mod ecs;

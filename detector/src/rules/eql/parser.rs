@@ -137,11 +137,13 @@ impl Parser {
         }
         let mut terms = 0;
         while matches!(self.peek(), Tok::LBracket | Tok::Bang) {
-            self.sequence_term()?;
-            terms += 1;
+            terms += self.sequence_term()?;
+        }
+        if terms == 0 {
+            return Err(self.unexpected("a `[…]` sequence term"));
         }
         if terms < 2 {
-            return Err(self.unexpected("a `[…]` sequence term (a sequence needs at least two)"));
+            return Err(QueryError::new(span, "a sequence needs at least two events"));
         }
         let until = self.eat(&Tok::Until);
         if until {
@@ -150,11 +152,13 @@ impl Parser {
         Ok(Statement::Sequence { span, terms, by, maxspan, until })
     }
 
-    fn sequence_term(&mut self) -> Result<(), QueryError> {
+    /// One `[filter] [with runs=N] [by keys]` term; returns how many events it stands for.
+    fn sequence_term(&mut self) -> Result<usize, QueryError> {
         self.eat(&Tok::Bang);
         self.expect(Tok::LBracket, "`[`")?;
         self.event_filter(1)?;
         self.expect(Tok::RBracket, "`]`")?;
+        let mut runs = 1;
         if self.eat(&Tok::With) {
             // `with runs=N`
             match self.bump().tok {
@@ -162,14 +166,15 @@ impl Parser {
                 _ => return Err(QueryError::new(self.toks[self.pos - 1].span, "expected `runs=N`")),
             }
             self.expect(Tok::Assign, "`=`")?;
-            if !matches!(self.bump().tok, Tok::Int(_)) {
-                return Err(QueryError::new(self.toks[self.pos - 1].span, "expected a number"));
+            match self.bump().tok {
+                Tok::Int(n) if n >= 1 => runs = n.min(1 << 20) as usize,
+                _ => return Err(QueryError::new(self.toks[self.pos - 1].span, "expected a positive number")),
             }
         }
         if self.peek() == &Tok::By {
             self.join_keys()?;
         }
-        Ok(())
+        Ok(runs)
     }
 
     fn join_keys(&mut self) -> Result<Vec<String>, QueryError> {
@@ -400,7 +405,7 @@ impl Parser {
                     path.push_str(&piece);
                     span = span.to(t.span);
                 }
-                Tok::LBracket => {
+                Tok::LBracket if matches!(self.peek_at(1), Tok::Int(_)) => {
                     return Err(QueryError::new(self.span(), "array indexes (`field[0]`) are not supported"));
                 }
                 _ => break,
@@ -548,7 +553,8 @@ mod tests {
             ("process where a[0] == 1", 15, "array indexes"),
             ("process where a == 1 == 2", 21, "chained"),
             ("join [a where true] [b where true]", 0, "joins"),
-            ("sequence [a where true]", 23, "at least two"),
+            ("sequence [a where true]", 0, "at least two"),
+            ("sequence by a", 13, "sequence term"),
             ("process where a : b", 18, "comparing two fields"),
             ("process where \"x\"", 14, "not a condition"),
         ];
