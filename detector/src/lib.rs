@@ -1,8 +1,8 @@
 //! detector: a runtime-detection daemon for Linux container hosts.
 //!
 //! The library is a pipeline, one module per stage (see ARCHITECTURE.md):
-//! `sensor` (kernel → ring buffer) → `event` (decoded records) → `process` (process model)
-//! + `container` (cgroup → container) → `ecs` (typed documents) → `rules` (compiled EQL)
+//! `sensor` (kernel → ring buffer) → `event` (decoded records) → `process` (process model) +
+//! `container` (cgroup → container) → `ecs` (typed documents) → `rules` (compiled EQL)
 //! → `alert` (alert documents) → `sink` (outputs). Each stage owns its state and knows
 //! nothing of the stages after it.
 

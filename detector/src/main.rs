@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "detector", version, about = "Runtime detection for Linux container hosts")]
+#[command(
+    name = "detector",
+    version,
+    about = "Runtime detection for Linux container hosts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -30,7 +30,11 @@ pub struct Summary {
 impl Summary {
     /// The process exit status: success only when something compiled and nothing failed.
     pub fn exit_code(self) -> ExitCode {
-        if self.rejected == 0 && self.compiled > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        if self.rejected == 0 && self.compiled > 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -57,7 +61,12 @@ pub fn check(paths: &[PathBuf], schema: &dyn Schema, out: &mut dyn Write) -> io:
         match outcome {
             Ok(rule) => {
                 s.compiled += 1;
-                writeln!(out, "ok {} {}", display_path(&rule.path), sanitize(&rule.meta.name))?;
+                writeln!(
+                    out,
+                    "ok {} {}",
+                    display_path(&rule.path),
+                    sanitize(&rule.meta.name)
+                )?;
             }
             Err(e) => {
                 s.rejected += 1;
@@ -86,14 +95,21 @@ impl Schema for TemporarySchema {
         let last = path.rsplit('.').next().unwrap_or(path);
         let ty = match last {
             "interactive" | "same_as_process" | "privileged" => FieldType::Boolean,
-            "pid" | "vpid" | "ppid" | "pgid" | "args_count" | "exit_code" | "pid_ns_ino" => FieldType::Long,
+            "pid" | "vpid" | "ppid" | "pgid" | "args_count" | "exit_code" | "pid_ns_ino" => {
+                FieldType::Long
+            }
             "@timestamp" | "created" | "ingested" | "start" | "end" => FieldType::Date,
             _ => FieldType::Keyword,
         };
         let mut ids = self.ids.borrow_mut();
         let next = ids.len();
-        let id = *ids.entry(path.to_string()).or_insert(next.min(u16::MAX as usize) as u16);
-        Some(FieldDef { id: FieldId(id), ty })
+        let id = *ids
+            .entry(path.to_string())
+            .or_insert(next.min(u16::MAX as usize) as u16);
+        Some(FieldDef {
+            id: FieldId(id),
+            ty,
+        })
     }
 }
 
@@ -106,7 +122,11 @@ mod tests {
             return p.into();
         }
         let rel = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-        if rel.is_dir() { rel } else { "/work/shared".into() }
+        if rel.is_dir() {
+            rel
+        } else {
+            "/work/shared".into()
+        }
     }
 
     /// What a corpus rule should do, judged from its own text independently of the engine.
@@ -117,7 +137,11 @@ mod tests {
             return Err("is not supported: only EQL rules");
         }
         let q = rule["query"].as_str().unwrap();
-        let code: String = q.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+        let code: String = q
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
         let first = code.split_whitespace().next().unwrap_or("");
         match first {
             "process" | "any" => Ok(()),
@@ -128,7 +152,10 @@ mod tests {
 
     #[test]
     fn corpus_single_event_rules_compile_and_the_rest_are_rejected_precisely() {
-        for dir in ["rules/elastic-cloud_defend", "rules/elastic-cloud_defend-related"] {
+        for dir in [
+            "rules/elastic-cloud_defend",
+            "rules/elastic-cloud_defend-related",
+        ] {
             let dir = shared().join(dir);
             let schema = TemporarySchema::default();
             let mut report = Vec::new();
@@ -142,7 +169,12 @@ mod tests {
                 match expected(&text) {
                     Ok(()) => {
                         want.compiled += 1;
-                        assert!(report.lines().any(|l| l.starts_with(&format!("ok {shown} "))), "{shown}\n{report}");
+                        assert!(
+                            report
+                                .lines()
+                                .any(|l| l.starts_with(&format!("ok {shown} "))),
+                            "{shown}\n{report}"
+                        );
                     }
                     Err(reason) => {
                         want.rejected += 1;
@@ -156,8 +188,16 @@ mod tests {
             }
             assert_eq!(summary, want, "{report}");
             assert!(want.compiled > 0 && want.rejected > 0);
-            assert!(report.ends_with(&format!("{} compiled, {} rejected\n", want.compiled, want.rejected)));
-            eprintln!("{}: {} compiled, {} rejected", dir.display(), want.compiled, want.rejected);
+            assert!(report.ends_with(&format!(
+                "{} compiled, {} rejected\n",
+                want.compiled, want.rejected
+            )));
+            eprintln!(
+                "{}: {} compiled, {} rejected",
+                dir.display(),
+                want.compiled,
+                want.rejected
+            );
         }
     }
 
@@ -169,11 +209,30 @@ mod tests {
                 "[rule]\nname = \"{name}\"\ndescription = \"d\"\nrisk_score = 21\nrule_id = \"x\"\nseverity = \"low\"\ntype = \"eql\"\nlanguage = \"eql\"\nquery = '''\n{query}\n'''\n"
             )
         };
-        std::fs::write(dir.path().join("a.toml"), rule("Good", "process where process.name == \"x\"")).unwrap();
-        std::fs::write(dir.path().join("b.toml"), rule("Bad", "process where\n  process.name == 1")).unwrap();
+        std::fs::write(
+            dir.path().join("a.toml"),
+            rule("Good", "process where process.name == \"x\""),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.toml"),
+            rule("Bad", "process where\n  process.name == 1"),
+        )
+        .unwrap();
         let mut out = Vec::new();
-        let s = check(&[dir.path().to_path_buf()], &TemporarySchema::default(), &mut out).unwrap();
-        assert_eq!(s, Summary { compiled: 1, rejected: 1 });
+        let s = check(
+            &[dir.path().to_path_buf()],
+            &TemporarySchema::default(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            Summary {
+                compiled: 1,
+                rejected: 1
+            }
+        );
         let out = String::from_utf8(out).unwrap();
         let a = display_path(&dir.path().join("a.toml"));
         let b = display_path(&dir.path().join("b.toml"));
@@ -187,9 +246,17 @@ mod tests {
     fn nothing_found_is_a_failure() {
         let dir = tempfile::tempdir().unwrap();
         let mut out = Vec::new();
-        let s = check(&[dir.path().to_path_buf()], &TemporarySchema::default(), &mut out).unwrap();
+        let s = check(
+            &[dir.path().to_path_buf()],
+            &TemporarySchema::default(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(s, Summary::default());
         assert_eq!(s.exit_code(), ExitCode::FAILURE);
-        assert_eq!(String::from_utf8(out).unwrap(), "no rule files found\n0 compiled, 0 rejected\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "no rule files found\n0 compiled, 0 rejected\n"
+        );
     }
 }

@@ -22,13 +22,33 @@ pub struct RuleError {
 impl RuleError {
     /// An error about the file as a whole (unreadable, too large, …).
     pub fn file(file: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        RuleError { file: file.into(), line: 0, column: 0, reason: reason.into(), excerpt: None, rule_name: None }
+        RuleError {
+            file: file.into(),
+            line: 0,
+            column: 0,
+            reason: reason.into(),
+            excerpt: None,
+            rule_name: None,
+        }
     }
 
     /// An error at byte range `start..end` of `text`, the file's contents.
-    pub fn at(file: impl Into<PathBuf>, text: &str, start: usize, end: usize, reason: impl Into<String>) -> Self {
+    pub fn at(
+        file: impl Into<PathBuf>,
+        text: &str,
+        start: usize,
+        end: usize,
+        reason: impl Into<String>,
+    ) -> Self {
         let (line, column, excerpt) = locate(text, start, end);
-        RuleError { file: file.into(), line, column, reason: reason.into(), excerpt: Some(excerpt), rule_name: None }
+        RuleError {
+            file: file.into(),
+            line,
+            column,
+            reason: reason.into(),
+            excerpt: Some(excerpt),
+            rule_name: None,
+        }
     }
 }
 
@@ -36,7 +56,13 @@ impl fmt::Display for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = display_path(&self.file);
         if self.line > 0 {
-            write!(f, "{file}:{}:{}: {}", self.line, self.column, sanitize(&self.reason))?;
+            write!(
+                f,
+                "{file}:{}:{}: {}",
+                self.line,
+                self.column,
+                sanitize(&self.reason)
+            )?;
         } else {
             write!(f, "{file}: {}", sanitize(&self.reason))?;
         }
@@ -59,13 +85,23 @@ pub fn locate(text: &str, start: usize, end: usize) -> (usize, usize, String) {
     let before = &text[line_start..start];
     let column = before.chars().count() + 1;
     let end = end.clamp(start, line_end);
-    let end = (start..=end).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(start);
+    let end = (start..=end)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(start);
     let width = text[start..end].chars().count().max(1);
     let line = sanitize(text[line_start..line_end].trim_end_matches('\r'));
-    let pad: String = before.chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let pad: String = before
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
     let gutter = format!("{line_no} | ");
     let blank = " ".repeat(gutter.len() - 2);
-    (line_no, column, format!("{gutter}{line}\n{blank}| {pad}{}", "^".repeat(width)))
+    (
+        line_no,
+        column,
+        format!("{gutter}{line}\n{blank}| {pad}{}", "^".repeat(width)),
+    )
 }
 
 /// Control characters (newlines in hostile file names or values) shown escaped so every
@@ -75,7 +111,13 @@ pub fn sanitize(s: &str) -> String {
         return s.to_string();
     }
     s.chars()
-        .map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() })
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 

@@ -40,8 +40,14 @@ impl RuleIndex {
         let mut ix = RuleIndex {
             always: Vec::new(),
             fields: [
-                FieldIndex { field: fields[0], ..Default::default() },
-                FieldIndex { field: fields[1], ..Default::default() },
+                FieldIndex {
+                    field: fields[0],
+                    ..Default::default()
+                },
+                FieldIndex {
+                    field: fields[1],
+                    ..Default::default()
+                },
             ],
         };
         'rules: for (i, r) in rules.iter().enumerate() {
@@ -49,7 +55,9 @@ impl RuleIndex {
             for fi in ix.fields.iter_mut() {
                 let Some(field) = fi.field else { continue };
                 for c in r.compiled.root.conjuncts() {
-                    let Node::Test(id, Test::Str(m)) = c else { continue };
+                    let Node::Test(id, Test::Str(m)) = c else {
+                        continue;
+                    };
                     if *id != field || !m.is_exact_only() {
                         continue;
                     }
@@ -106,7 +114,9 @@ impl RuleIndex {
                         let b = &mut buf[..s.len()];
                         b.copy_from_slice(s.as_bytes());
                         b.make_ascii_lowercase();
-                        if let Some(list) = std::str::from_utf8(b).ok().and_then(|k| fi.folded.get(k)) {
+                        if let Some(list) =
+                            std::str::from_utf8(b).ok().and_then(|k| fi.folded.get(k))
+                        {
                             eval(list, out);
                             sources += 1;
                         }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Rule;
-use super::error::RuleError;
 use super::eql::compile_query;
+use super::error::RuleError;
 use super::meta::RuleMeta;
 use crate::ecs::field::Schema;
 
@@ -57,15 +57,24 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<RuleError>) {
     (files, errors)
 }
 
-fn walk(dir: &Path, depth: usize, seen: &mut HashSet<PathBuf>, files: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
+fn walk(
+    dir: &Path,
+    depth: usize,
+    seen: &mut HashSet<PathBuf>,
+    files: &mut Vec<PathBuf>,
+    errors: &mut Vec<RuleError>,
+) {
     if depth > MAX_DEPTH {
-        errors.push(RuleError::file(dir, "directory nesting too deep; not searched"));
+        errors.push(RuleError::file(
+            dir,
+            "directory nesting too deep; not searched",
+        ));
         return;
     }
-    if let Ok(c) = fs::canonicalize(dir) {
-        if !seen.insert(c) {
-            return;
-        }
+    if let Ok(c) = fs::canonicalize(dir)
+        && !seen.insert(c)
+    {
+        return;
     }
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -78,7 +87,10 @@ fn walk(dir: &Path, depth: usize, seen: &mut HashSet<PathBuf>, files: &mut Vec<P
     for e in entries {
         match e {
             Ok(e) => list.push(e.path()),
-            Err(e) => errors.push(RuleError::file(dir, format!("cannot read directory entry: {e}"))),
+            Err(e) => errors.push(RuleError::file(
+                dir,
+                format!("cannot read directory entry: {e}"),
+            )),
         }
     }
     list.sort();
@@ -100,10 +112,16 @@ pub fn load_file(path: &Path, schema: &dyn Schema) -> Result<Rule, RuleError> {
         .read_to_end(&mut bytes)
         .map_err(|e| RuleError::file(path, format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_RULE_FILE {
-        return Err(RuleError::file(path, format!("file larger than {MAX_RULE_FILE} bytes; not a rule file")));
+        return Err(RuleError::file(
+            path,
+            format!("file larger than {MAX_RULE_FILE} bytes; not a rule file"),
+        ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
-        RuleError::file(path, format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()))
+        RuleError::file(
+            path,
+            format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
+        )
     })?;
     parse_rule(path, &text, schema)
 }
@@ -124,12 +142,20 @@ pub fn parse_rule(path: &Path, text: &str, schema: &dyn Schema) -> Result<Rule, 
         e.rule_name = name.clone();
         e
     };
-    let at = |r: Range<usize>, reason: String| named(RuleError::at(path, text, r.start, r.end, reason));
+    let at =
+        |r: Range<usize>, reason: String| named(RuleError::at(path, text, r.start, r.end, reason));
 
     let language = q.rule.language.as_ref().map(|s| s.get_ref().as_str());
     let kind = q.rule.kind.as_ref().map(|s| s.get_ref().as_str());
     match (kind, language) {
         (Some("eql"), Some("eql") | None) => {}
+        (Some("eql"), Some(l)) => {
+            let span = q.rule.language.as_ref().map(|s| s.span()).unwrap_or(0..0);
+            return Err(at(
+                span,
+                format!("language `{l}` is not supported: EQL rules need language = \"eql\""),
+            ));
+        }
         (None, _) => return Err(named(RuleError::file(path, "missing key `type` in [rule]"))),
         (Some(k), l) => {
             let span = q.rule.kind.as_ref().map(|s| s.span()).unwrap_or(0..0);
@@ -142,27 +168,42 @@ pub fn parse_rule(path: &Path, text: &str, schema: &dyn Schema) -> Result<Rule, 
             ));
         }
     }
-    if let Some(l) = &q.rule.language {
-        if l.get_ref() != "eql" {
-            return Err(at(l.span(), format!("language `{}` is not supported with type = \"eql\"", l.get_ref())));
-        }
-    }
     let Some(query) = &q.rule.query else {
-        return Err(named(RuleError::file(path, "missing key `query` in [rule]")));
+        return Err(named(RuleError::file(
+            path,
+            "missing key `query` in [rule]",
+        )));
     };
     let meta: MetaFile = toml::from_str(text).map_err(|e| named(toml_error(path, text, e)))?;
 
     let compiled = compile_query(query.get_ref(), schema).map_err(|e| {
-        let (start, end, note) = map_span(text, query.span(), query.get_ref(), e.span.start, e.span.end);
+        let (start, end, note) = map_span(
+            text,
+            query.span(),
+            query.get_ref(),
+            e.span.start,
+            e.span.end,
+        );
         at(start..end, format!("{}{note}", e.message))
     })?;
-    Ok(Rule { meta: meta.rule, query: query.get_ref().clone(), path: path.to_path_buf(), compiled })
+    Ok(Rule {
+        meta: meta.rule,
+        query: query.get_ref().clone(),
+        path: path.to_path_buf(),
+        compiled,
+    })
 }
 
 /// Maps a byte range inside the query value to a byte range of the file. Exact for literal
 /// strings (`'…'`, `'''…'''`) and for basic strings without escapes; otherwise points at
 /// the query's start and says where in the query the error is.
-fn map_span(text: &str, token: Range<usize>, value: &str, start: usize, end: usize) -> (usize, usize, String) {
+fn map_span(
+    text: &str,
+    token: Range<usize>,
+    value: &str,
+    start: usize,
+    end: usize,
+) -> (usize, usize, String) {
     let raw = &text[token.clone()];
     let (delim, multi) = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
         (3, true)
@@ -182,7 +223,11 @@ fn map_span(text: &str, token: Range<usize>, value: &str, start: usize, end: usi
         return (content + start, content + end, String::new());
     }
     let (l, c, _) = super::error::locate(value, start, end);
-    (content, content + 1, format!(" (at line {l}, column {c} of the query)"))
+    (
+        content,
+        content + 1,
+        format!(" (at line {l}, column {c} of the query)"),
+    )
 }
 
 #[cfg(test)]
@@ -254,7 +299,10 @@ reference = "https://ta/"
         assert_eq!(e.rule_name.as_deref(), Some("Test rule"));
         let shown = e.to_string();
         assert!(shown.starts_with("t.toml:20:28: unknown field"), "{shown}");
-        assert!(shown.ends_with(&format!("\n   | {}^^^^^^^^^^^^", " ".repeat(27))), "{shown}");
+        assert!(
+            shown.ends_with(&format!("\n   | {}^^^^^^^^^^^^", " ".repeat(27))),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -265,7 +313,10 @@ reference = "https://ta/"
         );
         let e = parse_rule(Path::new("t.toml"), &text, &TestSchema).unwrap_err();
         assert_eq!(e.line, 18, "{e}");
-        assert!(e.reason.contains("(at line 1, column 39 of the query)"), "{e}");
+        assert!(
+            e.reason.contains("(at line 1, column 39 of the query)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -273,13 +324,31 @@ reference = "https://ta/"
         let cases: &[(&str, &str, &str, usize)] = &[
             ("rule_id = \"abc-123\"\n", "", "missing field `rule_id`", 0),
             ("risk_score = 47", "risk_score = \"x\"", "invalid type", 10),
-            ("severity = \"medium\"", "severity = \"extreme\"", "unknown variant `extreme`", 12),
-            ("type = \"eql\"", "type = \"query\"", "rule type `query` (language `eql`) is not supported", 14),
+            (
+                "severity = \"medium\"",
+                "severity = \"extreme\"",
+                "unknown variant `extreme`",
+                12,
+            ),
+            (
+                "type = \"eql\"",
+                "type = \"query\"",
+                "rule type `query` (language `eql`) is not supported",
+                14,
+            ),
             ("name = \"Test rule\"", "name = \"Test rule", "", 9),
             ("query = '''", "qery = '''", "missing key `query`", 0),
+            (
+                "language = \"eql\"",
+                "language = \"lucene\"",
+                "language `lucene` is not supported",
+                7,
+            ),
         ];
         for (from, to, msg, line) in cases {
-            let text = GOOD.replace(" and process.nope == \"x\"", "").replace(from, to);
+            let text = GOOD
+                .replace(" and process.nope == \"x\"", "")
+                .replace(from, to);
             let e = parse_rule(Path::new("t.toml"), &text, &TestSchema).unwrap_err();
             assert!(e.reason.contains(msg), "{from}: {e}");
             if *line > 0 {
@@ -295,11 +364,19 @@ reference = "https://ta/"
         fs::write(dir.path().join("b/c/z.toml"), "").unwrap();
         fs::write(dir.path().join("a.toml"), "").unwrap();
         fs::write(dir.path().join("b/readme.md"), "").unwrap();
-        let (files, errs) = collect_rule_files(&[dir.path().to_path_buf(), dir.path().join("missing")]);
-        let rel: Vec<_> = files.iter().map(|f| f.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
+        let (files, errs) =
+            collect_rule_files(&[dir.path().to_path_buf(), dir.path().join("missing")]);
+        let rel: Vec<_> = files
+            .iter()
+            .map(|f| f.strip_prefix(dir.path()).unwrap().to_path_buf())
+            .collect();
         assert_eq!(rel, [PathBuf::from("a.toml"), PathBuf::from("b/c/z.toml")]);
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].to_string().contains("missing: cannot read"), "{}", errs[0]);
+        assert!(
+            errs[0].to_string().contains("missing: cannot read"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -307,13 +384,26 @@ reference = "https://ta/"
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin.toml");
         fs::write(&bin, [0xff, 0xfe, b'\n']).unwrap();
-        assert!(load_file(&bin, &TestSchema).unwrap_err().reason.contains("UTF-8"));
+        assert!(
+            load_file(&bin, &TestSchema)
+                .unwrap_err()
+                .reason
+                .contains("UTF-8")
+        );
         let big = dir.path().join("big.toml");
         fs::write(&big, vec![b'#'; (MAX_RULE_FILE + 10) as usize]).unwrap();
-        assert!(load_file(&big, &TestSchema).unwrap_err().reason.contains("larger"));
+        assert!(
+            load_file(&big, &TestSchema)
+                .unwrap_err()
+                .reason
+                .contains("larger")
+        );
         let nl = dir.path().join("new\nline.toml");
         fs::write(&nl, "[rule").unwrap();
         let e = load_file(&nl, &TestSchema).unwrap_err().to_string();
-        assert!(e.starts_with("new\\nline.toml:") || e.contains("new\\nline.toml:"), "{e}");
+        assert!(
+            e.starts_with("new\\nline.toml:") || e.contains("new\\nline.toml:"),
+            "{e}"
+        );
     }
 }

@@ -65,7 +65,10 @@ pub struct RuleSet {
 impl RuleSet {
     /// Indexes `rules`, which must have been compiled against `schema`.
     pub fn new(rules: Vec<Rule>, schema: &dyn Schema) -> Self {
-        let fields = [schema.resolve("process.name").map(|d| d.id), schema.resolve("event.action").map(|d| d.id)];
+        let fields = [
+            schema.resolve("process.name").map(|d| d.id),
+            schema.resolve("event.action").map(|d| d.id),
+        ];
         let index = index::RuleIndex::build(&rules, fields);
         RuleSet { rules, index }
     }

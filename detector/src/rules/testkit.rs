@@ -47,7 +47,10 @@ impl Schema for TestSchema {
         FIELDS
             .iter()
             .position(|(p, _)| *p == path)
-            .map(|i| FieldDef { id: FieldId(i as u16), ty: FIELDS[i].1 })
+            .map(|i| FieldDef {
+                id: FieldId(i as u16),
+                ty: FIELDS[i].1,
+            })
     }
 }
 
@@ -68,13 +71,17 @@ impl TestDoc {
     pub fn from_json(v: &Value) -> Self {
         let mut values = HashMap::new();
         for (k, v) in v.as_object().expect("object") {
-            let def = TestSchema.resolve(k).unwrap_or_else(|| panic!("unknown test field {k}"));
+            let def = TestSchema
+                .resolve(k)
+                .unwrap_or_else(|| panic!("unknown test field {k}"));
             let s = match v {
                 Value::Null => continue,
                 Value::String(s) => Stored::Str(s.clone()),
-                Value::Array(a) => {
-                    Stored::Strs(a.iter().map(|x| x.as_str().expect("string array").to_string()).collect())
-                }
+                Value::Array(a) => Stored::Strs(
+                    a.iter()
+                        .map(|x| x.as_str().expect("string array").to_string())
+                        .collect(),
+                ),
                 Value::Number(n) => Stored::Long(n.as_i64().expect("i64")),
                 Value::Bool(b) => Stored::Bool(*b),
                 Value::Object(_) => panic!("flat documents only"),

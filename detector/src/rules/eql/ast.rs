@@ -35,11 +35,27 @@ pub enum Expr {
     /// `true` / `false` used as a condition.
     Bool(bool),
     /// `field <op> literal`.
-    Compare { field: FieldRef, op: CmpOp, value: Lit, op_span: Span },
+    Compare {
+        field: FieldRef,
+        op: CmpOp,
+        value: Lit,
+        op_span: Span,
+    },
     /// `field [not] in[~] (literal, …)`.
-    In { field: FieldRef, ci: bool, negated: bool, values: Vec<Lit>, op_span: Span },
+    In {
+        field: FieldRef,
+        ci: bool,
+        negated: bool,
+        values: Vec<Lit>,
+        op_span: Span,
+    },
     /// `field :|like|like~|regex|regex~ literal-or-list`.
-    Match { field: FieldRef, op: MatchOp, values: Vec<Lit>, op_span: Span },
+    Match {
+        field: FieldRef,
+        op: MatchOp,
+        values: Vec<Lit>,
+        op_span: Span,
+    },
 }
 
 /// A field reference, dotted path joined.

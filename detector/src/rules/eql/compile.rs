@@ -24,7 +24,13 @@ enum Slot {
 pub fn compile(stmt: &Statement, schema: &dyn Schema) -> Result<Node, QueryError> {
     let q = match stmt {
         Statement::Event(q) => q,
-        Statement::Sequence { span, terms, by, maxspan, until } => {
+        Statement::Sequence {
+            span,
+            terms,
+            by,
+            maxspan,
+            until,
+        } => {
             let mut what = format!("a sequence of {terms} events");
             if !by.is_empty() {
                 what.push_str(&format!(" joined by {}", by.join(", ")));
@@ -37,7 +43,9 @@ pub fn compile(stmt: &Statement, schema: &dyn Schema) -> Result<Node, QueryError
             }
             return Err(QueryError::new(
                 Span::new(span.start, span.start + "sequence".len()),
-                format!("sequences are not supported: this engine evaluates one event at a time ({what})"),
+                format!(
+                    "sequences are not supported: this engine evaluates one event at a time ({what})"
+                ),
             ));
         }
     };
@@ -51,7 +59,10 @@ pub fn compile(stmt: &Statement, schema: &dyn Schema) -> Result<Node, QueryError
                     "`process where` needs the `event.category` field, which this schema lacks",
                 ));
             };
-            let cat = Node::Test(def.id, Test::Str(StrMatcher::new(false, vec!["process".into()], vec![], None)));
+            let cat = Node::Test(
+                def.id,
+                Test::Str(StrMatcher::new(false, vec!["process".into()], vec![], None)),
+            );
             let mut parts = vec![cat];
             match body {
                 Node::And(v) => parts.extend(v.into_vec()),
@@ -94,12 +105,20 @@ fn type_name(t: FieldType) -> &'static str {
 fn mismatch(f: &FieldRef, ty: FieldType, lit: &Lit) -> QueryError {
     QueryError::new(
         lit.span,
-        format!("cannot compare {} field `{}` with {}", type_name(ty), f.path, lit.value.kind()),
+        format!(
+            "cannot compare {} field `{}` with {}",
+            type_name(ty),
+            f.path,
+            lit.value.kind()
+        ),
     )
 }
 
 /// Wraps a positive test for a resolved slot; an absent field makes it false.
-fn leaf(slot: &Slot, test: impl FnOnce(FieldDef) -> Result<Test, QueryError>) -> Result<Node, QueryError> {
+fn leaf(
+    slot: &Slot,
+    test: impl FnOnce(FieldDef) -> Result<Test, QueryError>,
+) -> Result<Node, QueryError> {
     match slot {
         Slot::Field(def) => Ok(Node::Test(def.id, test(*def)?)),
         Slot::Absent => Ok(Node::Const(false)),
@@ -137,12 +156,25 @@ fn expr(e: &Expr, schema: &dyn Schema) -> Result<Node, QueryError> {
             }
             Node::Or(parts.into_boxed_slice())
         }
-        Expr::Compare { field, op, value, .. } => compare(field, *op, value, schema)?,
-        Expr::In { field, ci, negated, values, op_span } => {
+        Expr::Compare {
+            field, op, value, ..
+        } => compare(field, *op, value, schema)?,
+        Expr::In {
+            field,
+            ci,
+            negated,
+            values,
+            op_span,
+        } => {
             let n = in_list(field, *ci, values, *op_span, schema)?;
             if *negated { not(n) } else { n }
         }
-        Expr::Match { field, op, values, op_span } => pattern(field, *op, values, *op_span, schema)?,
+        Expr::Match {
+            field,
+            op,
+            values,
+            op_span,
+        } => pattern(field, *op, values, *op_span, schema)?,
     })
 }
 
@@ -156,23 +188,39 @@ fn compare(f: &FieldRef, op: CmpOp, lit: &Lit, schema: &dyn Schema) -> Result<No
         return match op {
             CmpOp::Eq => Ok(is_null),
             CmpOp::Neq => Ok(not(is_null)),
-            _ => Err(QueryError::new(lit.span, "null can only be compared with `==` or `!=`")),
+            _ => Err(QueryError::new(
+                lit.span,
+                "null can only be compared with `==` or `!=`",
+            )),
         };
     }
     // `!=` is the negation of `==`: true when no element equals, or the field is missing.
-    let (pos_op, negate) = if op == CmpOp::Neq { (CmpOp::Eq, true) } else { (op, false) };
+    let (pos_op, negate) = if op == CmpOp::Neq {
+        (CmpOp::Eq, true)
+    } else {
+        (op, false)
+    };
     let n = leaf(&slot, |def| match (def.ty, &lit.value) {
         (FieldType::Keyword | FieldType::Date, LitValue::Str(s)) => Ok(if pos_op == CmpOp::Eq {
-            Test::Str(StrMatcher::new(false, vec![s.as_str().into()], vec![], None))
+            Test::Str(StrMatcher::new(
+                false,
+                vec![s.as_str().into()],
+                vec![],
+                None,
+            ))
         } else {
             Test::StrCmp(pos_op, s.as_str().into())
         }),
         (FieldType::Long, LitValue::Int(n)) => Ok(Test::NumCmp(pos_op, Num::Int(*n))),
         (FieldType::Long, LitValue::Float(x)) => Ok(Test::NumCmp(pos_op, Num::Float(*x))),
         (FieldType::Boolean, LitValue::Bool(b)) if pos_op == CmpOp::Eq => Ok(Test::Bool(*b)),
-        (FieldType::Boolean, LitValue::Bool(_)) => {
-            Err(QueryError::new(lit.span, format!("boolean field `{}` can only be compared with `==` or `!=`", f.path)))
-        }
+        (FieldType::Boolean, LitValue::Bool(_)) => Err(QueryError::new(
+            lit.span,
+            format!(
+                "boolean field `{}` can only be compared with `==` or `!=`",
+                f.path
+            ),
+        )),
         (ty, _) => Err(mismatch(f, ty, lit)),
     })?;
     Ok(if negate { not(n) } else { n })
@@ -180,17 +228,33 @@ fn compare(f: &FieldRef, op: CmpOp, lit: &Lit, schema: &dyn Schema) -> Result<No
 
 fn no_null(values: &[Lit]) -> Result<(), QueryError> {
     match values.iter().find(|l| l.value == LitValue::Null) {
-        Some(l) => Err(QueryError::new(l.span, "null is not allowed in a list; use `field == null`")),
+        Some(l) => Err(QueryError::new(
+            l.span,
+            "null is not allowed in a list; use `field == null`",
+        )),
         None => Ok(()),
     }
 }
 
-fn in_list(f: &FieldRef, ci: bool, values: &[Lit], op_span: Span, schema: &dyn Schema) -> Result<Node, QueryError> {
+fn in_list(
+    f: &FieldRef,
+    ci: bool,
+    values: &[Lit],
+    op_span: Span,
+    schema: &dyn Schema,
+) -> Result<Node, QueryError> {
     no_null(values)?;
     let slot = resolve(f, schema)?;
-    if let Slot::Field(FieldDef { id, ty: FieldType::Boolean }) = slot {
+    if let Slot::Field(FieldDef {
+        id,
+        ty: FieldType::Boolean,
+    }) = slot
+    {
         if ci {
-            return Err(QueryError::new(op_span, format!("`in~` needs a keyword field; `{}` is boolean", f.path)));
+            return Err(QueryError::new(
+                op_span,
+                format!("`in~` needs a keyword field; `{}` is boolean", f.path),
+            ));
         }
         let mut alts = Vec::new();
         for l in values {
@@ -206,7 +270,9 @@ fn in_list(f: &FieldRef, ci: bool, values: &[Lit], op_span: Span, schema: &dyn S
             let mut exact = Vec::with_capacity(values.len());
             for l in values {
                 match &l.value {
-                    LitValue::Str(s) => exact.push(if ci { fold_str(s) } else { s.clone() }.into_boxed_str()),
+                    LitValue::Str(s) => {
+                        exact.push(if ci { fold_str(s) } else { s.clone() }.into_boxed_str())
+                    }
                     _ => return Err(mismatch(f, def.ty, l)),
                 }
             }
@@ -214,7 +280,10 @@ fn in_list(f: &FieldRef, ci: bool, values: &[Lit], op_span: Span, schema: &dyn S
         }
         FieldType::Long => {
             if ci {
-                return Err(QueryError::new(op_span, format!("`in~` needs a keyword field; `{}` is long", f.path)));
+                return Err(QueryError::new(
+                    op_span,
+                    format!("`in~` needs a keyword field; `{}` is long", f.path),
+                ));
             }
             let mut ns = Vec::with_capacity(values.len());
             for l in values {
@@ -230,7 +299,13 @@ fn in_list(f: &FieldRef, ci: bool, values: &[Lit], op_span: Span, schema: &dyn S
     })
 }
 
-fn pattern(f: &FieldRef, op: MatchOp, values: &[Lit], op_span: Span, schema: &dyn Schema) -> Result<Node, QueryError> {
+fn pattern(
+    f: &FieldRef,
+    op: MatchOp,
+    values: &[Lit],
+    op_span: Span,
+    schema: &dyn Schema,
+) -> Result<Node, QueryError> {
     let slot = resolve(f, schema)?;
     let mut strs = Vec::with_capacity(values.len());
     for l in values {
@@ -248,7 +323,12 @@ fn pattern(f: &FieldRef, op: MatchOp, values: &[Lit], op_span: Span, schema: &dy
         if def.ty != FieldType::Keyword {
             return Err(QueryError::new(
                 op_span,
-                format!("`{}` needs a keyword field; `{}` is {}", op.text(), f.path, type_name(def.ty)),
+                format!(
+                    "`{}` needs a keyword field; `{}` is {}",
+                    op.text(),
+                    f.path,
+                    type_name(def.ty)
+                ),
             ));
         }
         match op {
@@ -270,14 +350,22 @@ fn pattern(f: &FieldRef, op: MatchOp, values: &[Lit], op_span: Span, schema: &dy
                 let mut alts = Vec::with_capacity(strs.len());
                 for (s, span) in &strs {
                     let t = lucene::translate(s, ci).map_err(|e| {
-                        QueryError::new(*span, format!("regex: {} (at offset {} of the pattern)", e.message, e.offset))
+                        QueryError::new(
+                            *span,
+                            format!(
+                                "regex: {} (at offset {} of the pattern)",
+                                e.message, e.offset
+                            ),
+                        )
                     })?;
                     alts.push(t);
                 }
                 let re = RegexBuilder::new(&alts.join("|"))
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
-                    .map_err(|e| QueryError::new(strs[0].1, format!("regex cannot be compiled: {e}")))?;
+                    .map_err(|e| {
+                        QueryError::new(strs[0].1, format!("regex cannot be compiled: {e}"))
+                    })?;
                 Ok(Test::Str(StrMatcher::new(ci, vec![], vec![], Some(re))))
             }
         }

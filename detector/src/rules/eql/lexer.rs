@@ -181,7 +181,12 @@ pub struct Token {
 
 /// Splits the whole query into tokens (comments and whitespace dropped), ending with `Eof`.
 pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
-    let mut lx = Lexer { src, b: src.as_bytes(), pos: 0, out: Vec::new() };
+    let mut lx = Lexer {
+        src,
+        b: src.as_bytes(),
+        pos: 0,
+        out: Vec::new(),
+    };
     lx.run()?;
     Ok(lx.out)
 }
@@ -199,11 +204,17 @@ impl Lexer<'_> {
     }
 
     fn push(&mut self, tok: Tok, start: usize) {
-        self.out.push(Token { tok, span: Span::new(start, self.pos) });
+        self.out.push(Token {
+            tok,
+            span: Span::new(start, self.pos),
+        });
     }
 
     fn err(&self, start: usize, end: usize, msg: impl Into<String>) -> QueryError {
-        QueryError::new(Span::new(start, end.max(start + 1).min(self.b.len().max(start + 1))), msg)
+        QueryError::new(
+            Span::new(start, end.max(start + 1).min(self.b.len().max(start + 1))),
+            msg,
+        )
     }
 
     fn run(&mut self) -> Result<(), QueryError> {
@@ -245,7 +256,10 @@ impl Lexer<'_> {
             }
         }
         let end = self.b.len();
-        self.out.push(Token { tok: Tok::Eof, span: Span::new(end, end) });
+        self.out.push(Token {
+            tok: Tok::Eof,
+            span: Span::new(end, end),
+        });
         Ok(())
     }
 
@@ -340,7 +354,9 @@ impl Lexer<'_> {
                             continue;
                         }
                         _ => {
-                            let end = esc + 1 + self.src[esc + 1..].chars().next().map_or(0, char::len_utf8);
+                            let end = esc
+                                + 1
+                                + self.src[esc + 1..].chars().next().map_or(0, char::len_utf8);
                             return Err(self.err(
                                 esc,
                                 end,
@@ -362,7 +378,11 @@ impl Lexer<'_> {
     /// `\u{XXXX}`: 2 to 8 hex digits naming a Unicode scalar value.
     fn unicode_escape(&mut self, esc: usize) -> Result<char, QueryError> {
         let bad = |me: &Self, end: usize| {
-            me.err(esc, end, "invalid unicode escape (expected \\u{XXXX} with 2 to 8 hex digits)")
+            me.err(
+                esc,
+                end,
+                "invalid unicode escape (expected \\u{XXXX} with 2 to 8 hex digits)",
+            )
         };
         if self.peek(2) != Some(b'{') {
             return Err(bad(self, esc + 2));
@@ -377,7 +397,11 @@ impl Lexer<'_> {
         }
         let v = u32::from_str_radix(&self.src[digits..i], 16).map_err(|_| bad(self, i + 1))?;
         let ch = char::from_u32(v).ok_or_else(|| {
-            self.err(esc, i + 1, format!("\\u{{{v:X}}} is not a Unicode scalar value"))
+            self.err(
+                esc,
+                i + 1,
+                format!("\\u{{{v:X}}} is not a Unicode scalar value"),
+            )
         })?;
         self.pos = i + 1;
         Ok(ch)
@@ -421,14 +445,17 @@ impl Lexer<'_> {
         };
         digits(self);
         let mut float = false;
-        if self.peek(0) == Some(b'.') && !matches!(self.peek(1), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_')) {
+        if self.peek(0) == Some(b'.')
+            && !matches!(self.peek(1), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
+        {
             float = true;
             self.pos += 1;
             digits(self);
         }
         if matches!(self.peek(0), Some(b'e' | b'E'))
             && (matches!(self.peek(1), Some(b'0'..=b'9'))
-                || (matches!(self.peek(1), Some(b'+' | b'-')) && matches!(self.peek(2), Some(b'0'..=b'9'))))
+                || (matches!(self.peek(1), Some(b'+' | b'-'))
+                    && matches!(self.peek(2), Some(b'0'..=b'9'))))
         {
             float = true;
             self.pos += 2;
@@ -436,10 +463,17 @@ impl Lexer<'_> {
         }
         let text = &self.src[start..self.pos];
         let tok = if float {
-            Tok::Float(text.parse().map_err(|_| self.err(start, self.pos, "invalid number"))?)
+            Tok::Float(
+                text.parse()
+                    .map_err(|_| self.err(start, self.pos, "invalid number"))?,
+            )
         } else {
             Tok::Int(text.parse().map_err(|_| {
-                self.err(start, self.pos, "integer out of range (must fit in a signed 64-bit long)")
+                self.err(
+                    start,
+                    self.pos,
+                    "integer out of range (must fit in a signed 64-bit long)",
+                )
             })?)
         };
         self.push(tok, start);
@@ -449,7 +483,10 @@ impl Lexer<'_> {
     fn ident(&mut self) {
         let start = self.pos;
         self.pos += 1;
-        while matches!(self.peek(0), Some(b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_')) {
+        while matches!(
+            self.peek(0),
+            Some(b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_')
+        ) {
             self.pos += 1;
         }
         let word = &self.src[start..self.pos];
@@ -541,14 +578,23 @@ mod tests {
     fn escapes_are_decoded() {
         assert_eq!(
             toks(r#""a\tb\nc\r\"\\\'\b\f\u{41}\u{1F600}""#),
-            vec![Tok::Str("a\tb\nc\r\"\\'\u{8}\u{c}A\u{1F600}".into()), Tok::Eof]
+            vec![
+                Tok::Str("a\tb\nc\r\"\\'\u{8}\u{c}A\u{1F600}".into()),
+                Tok::Eof
+            ]
         );
     }
 
     #[test]
     fn raw_strings_keep_backslashes_and_trailing_quotes() {
-        assert_eq!(toks(r#""""a\.b""""#), vec![Tok::Str(r"a\.b".into()), Tok::Eof]);
-        assert_eq!(toks(r#""""say "hi"""""#), vec![Tok::Str("say \"hi\"".into()), Tok::Eof]);
+        assert_eq!(
+            toks(r#""""a\.b""""#),
+            vec![Tok::Str(r"a\.b".into()), Tok::Eof]
+        );
+        assert_eq!(
+            toks(r#""""say "hi"""""#),
+            vec![Tok::Str("say \"hi\"".into()), Tok::Eof]
+        );
         assert_eq!(toks(r#""""""""#), vec![Tok::Str("".into()), Tok::Eof]);
     }
 

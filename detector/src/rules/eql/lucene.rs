@@ -39,8 +39,13 @@ pub fn translate(pat: &str, ci: bool) -> Result<String, LuceneError> {
                 out.push(')');
             }
             '{' => {
-                let close = chars[i..].iter().position(|&(_, c)| c == '}').map(|k| i + k);
-                let Some(close) = close else { return err(off, "unclosed `{`".into()) };
+                let close = chars[i..]
+                    .iter()
+                    .position(|&(_, c)| c == '}')
+                    .map(|k| i + k);
+                let Some(close) = close else {
+                    return err(off, "unclosed `{`".into());
+                };
                 let body: String = chars[i + 1..close].iter().map(|&(_, c)| c).collect();
                 let ok = !body.is_empty()
                     && body.split(',').count() <= 2
@@ -56,8 +61,13 @@ pub fn translate(pat: &str, ci: bool) -> Result<String, LuceneError> {
             }
             '[' => i = class(&chars, i, &mut out)?,
             '"' => {
-                let close = chars[i + 1..].iter().position(|&(_, c)| c == '"').map(|k| i + 1 + k);
-                let Some(close) = close else { return err(off, "unclosed `\"` in regex".into()) };
+                let close = chars[i + 1..]
+                    .iter()
+                    .position(|&(_, c)| c == '"')
+                    .map(|k| i + 1 + k);
+                let Some(close) = close else {
+                    return err(off, "unclosed `\"` in regex".into());
+                };
                 let lit: String = chars[i + 1..close].iter().map(|&(_, c)| c).collect();
                 out.push_str("(?:");
                 out.push_str(&regex::escape(&lit));
@@ -80,7 +90,9 @@ pub fn translate(pat: &str, ci: bool) -> Result<String, LuceneError> {
             '@' | '#' | '&' | '~' | '<' | '>' => {
                 return err(
                     off,
-                    format!("the Lucene regex operator `{c}` is not supported (escape it as `\\{c}` for a literal)"),
+                    format!(
+                        "the Lucene regex operator `{c}` is not supported (escape it as `\\{c}` for a literal)"
+                    ),
                 );
             }
             c => out.push_str(&regex::escape(&c.to_string())),
@@ -113,7 +125,10 @@ fn class(chars: &[(usize, char)], start: usize, out: &mut String) -> Result<usiz
             '-' if !empty && chars.get(i + 1).is_some_and(|c| c.1 != ']') => out.push('-'),
             '\\' => {
                 let Some(&(_, n)) = chars.get(i + 1) else {
-                    return Err(LuceneError { offset: off, message: "trailing `\\` in class".into() });
+                    return Err(LuceneError {
+                        offset: off,
+                        message: "trailing `\\` in class".into(),
+                    });
                 };
                 match n {
                     'd' | 'D' | 's' | 'S' | 'w' | 'W' => {
@@ -129,7 +144,10 @@ fn class(chars: &[(usize, char)], start: usize, out: &mut String) -> Result<usiz
         empty = false;
         i += 1;
     }
-    Err(LuceneError { offset: chars[start].0, message: "unclosed `[` in regex".into() })
+    Err(LuceneError {
+        offset: chars[start].0,
+        message: "unclosed `[` in regex".into(),
+    })
 }
 
 /// A literal inside a `regex` class: escape everything the crate treats specially there.
@@ -145,7 +163,9 @@ mod tests {
     use super::*;
 
     fn m(pat: &str, ci: bool, s: &str) -> bool {
-        regex::Regex::new(&translate(pat, ci).unwrap()).unwrap().is_match(s)
+        regex::Regex::new(&translate(pat, ci).unwrap())
+            .unwrap()
+            .is_match(s)
     }
 
     #[test]
@@ -171,7 +191,12 @@ mod tests {
             ("[a\\]]+", false, "a]a", true),
             ("[-a]+", false, "-a", true),
             ("a{2}", false, "aa", true),
-            (".*[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}:[0-9]{1,5}.*", false, "ssh -L 10.0.0.1:22", true),
+            (
+                ".*[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}:[0-9]{1,5}.*",
+                false,
+                "ssh -L 10.0.0.1:22",
+                true,
+            ),
         ];
         for &(p, ci, s, want) in cases {
             assert_eq!(m(p, ci, s), want, "{p:?} {s:?}");

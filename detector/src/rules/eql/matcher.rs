@@ -87,7 +87,13 @@ impl StrMatcher {
     /// Builds a matcher; `exact` must already be folded when `ci`.
     pub fn new(ci: bool, exact: Vec<Box<str>>, wild: Vec<Wildcard>, regex: Option<Regex>) -> Self {
         let set = (exact.len() > SET_THRESHOLD).then(|| exact.iter().cloned().collect());
-        StrMatcher { ci, exact, set, wild, regex }
+        StrMatcher {
+            ci,
+            exact,
+            set,
+            wild,
+            regex,
+        }
     }
 
     /// Only exact values (what the rule index can use).
@@ -161,7 +167,9 @@ impl Test {
                 }
             }),
             Test::NumCmp(op, n) => matches!(v, FieldValue::Long(x) if n.cmp_long(x, *op)),
-            Test::NumIn(ns) => matches!(v, FieldValue::Long(x) if ns.iter().any(|n| n.cmp_long(x, CmpOp::Eq))),
+            Test::NumIn(ns) => {
+                matches!(v, FieldValue::Long(x) if ns.iter().any(|n| n.cmp_long(x, CmpOp::Eq)))
+            }
             Test::Bool(b) => v == FieldValue::Bool(*b),
         }
     }

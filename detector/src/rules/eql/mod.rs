@@ -31,7 +31,10 @@ pub struct QueryError {
 
 impl QueryError {
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        QueryError { span, message: message.into() }
+        QueryError {
+            span,
+            message: message.into(),
+        }
     }
 }
 

@@ -64,10 +64,17 @@ impl Parser {
         }
     }
     fn unexpected(&self, wanted: &str) -> QueryError {
-        QueryError::new(self.span(), format!("expected {wanted}, found {}", self.peek().describe()))
+        QueryError::new(
+            self.span(),
+            format!("expected {wanted}, found {}", self.peek().describe()),
+        )
     }
     fn expect(&mut self, t: Tok, wanted: &str) -> Result<Span, QueryError> {
-        if self.peek() == &t { Ok(self.bump().span) } else { Err(self.unexpected(wanted)) }
+        if self.peek() == &t {
+            Ok(self.bump().span)
+        } else {
+            Err(self.unexpected(wanted))
+        }
     }
     fn expect_eof(&self) -> Result<(), QueryError> {
         if self.peek() == &Tok::Eof {
@@ -80,7 +87,10 @@ impl Parser {
     fn statement(&mut self) -> Result<Statement, QueryError> {
         match self.peek() {
             Tok::Sequence => self.sequence(),
-            Tok::Join => Err(QueryError::new(self.span(), "joins are not supported: this engine evaluates single events")),
+            Tok::Join => Err(QueryError::new(
+                self.span(),
+                "joins are not supported: this engine evaluates single events",
+            )),
             Tok::Ident(s) if s == "sample" => Err(QueryError::new(
                 self.span(),
                 "samples are not supported: this engine evaluates single events",
@@ -98,13 +108,20 @@ impl Parser {
             other => {
                 return Err(QueryError::new(
                     t.span,
-                    format!("expected an event category (`process`, `any`, …), found {}", other.describe()),
+                    format!(
+                        "expected an event category (`process`, `any`, …), found {}",
+                        other.describe()
+                    ),
                 ));
             }
         };
         self.expect(Tok::Where, "`where`")?;
         let expr = self.or(depth)?;
-        Ok(EventQuery { category, category_span: t.span, expr })
+        Ok(EventQuery {
+            category,
+            category_span: t.span,
+            expr,
+        })
     }
 
     /// `sequence [by k, …] [with maxspan=N[unit]] [term] [term]+ [until [term]]`.
@@ -121,7 +138,12 @@ impl Parser {
             let n = match self.bump().tok {
                 Tok::Int(n) => n.to_string(),
                 Tok::Float(f) => f.to_string(),
-                _ => return Err(QueryError::new(self.toks[self.pos - 1].span, "expected a number after `maxspan=`")),
+                _ => {
+                    return Err(QueryError::new(
+                        self.toks[self.pos - 1].span,
+                        "expected a number after `maxspan=`",
+                    ));
+                }
             };
             let unit = match self.peek().clone() {
                 Tok::Ident(u) => {
@@ -143,13 +165,22 @@ impl Parser {
             return Err(self.unexpected("a `[…]` sequence term"));
         }
         if terms < 2 {
-            return Err(QueryError::new(span, "a sequence needs at least two events"));
+            return Err(QueryError::new(
+                span,
+                "a sequence needs at least two events",
+            ));
         }
         let until = self.eat(&Tok::Until);
         if until {
             self.sequence_term()?;
         }
-        Ok(Statement::Sequence { span, terms, by, maxspan, until })
+        Ok(Statement::Sequence {
+            span,
+            terms,
+            by,
+            maxspan,
+            until,
+        })
     }
 
     /// One `[filter] [with runs=N] [by keys]` term; returns how many events it stands for.
@@ -163,12 +194,22 @@ impl Parser {
             // `with runs=N`
             match self.bump().tok {
                 Tok::Ident(s) if s == "runs" => {}
-                _ => return Err(QueryError::new(self.toks[self.pos - 1].span, "expected `runs=N`")),
+                _ => {
+                    return Err(QueryError::new(
+                        self.toks[self.pos - 1].span,
+                        "expected `runs=N`",
+                    ));
+                }
             }
             self.expect(Tok::Assign, "`=`")?;
             match self.bump().tok {
                 Tok::Int(n) if n >= 1 => runs = n.min(1 << 20) as usize,
-                _ => return Err(QueryError::new(self.toks[self.pos - 1].span, "expected a positive number")),
+                _ => {
+                    return Err(QueryError::new(
+                        self.toks[self.pos - 1].span,
+                        "expected a positive number",
+                    ));
+                }
             }
         }
         if self.peek() == &Tok::By {
@@ -191,7 +232,11 @@ impl Parser {
         while self.eat(&Tok::Or) {
             parts.push(self.and(depth)?);
         }
-        Ok(if parts.len() == 1 { parts.pop().unwrap_or(Expr::Bool(false)) } else { Expr::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap_or(Expr::Bool(false))
+        } else {
+            Expr::Or(parts)
+        })
     }
 
     fn and(&mut self, depth: usize) -> Result<Expr, QueryError> {
@@ -199,7 +244,11 @@ impl Parser {
         while self.eat(&Tok::And) {
             parts.push(self.not(depth)?);
         }
-        Ok(if parts.len() == 1 { parts.pop().unwrap_or(Expr::Bool(false)) } else { Expr::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap_or(Expr::Bool(false))
+        } else {
+            Expr::And(parts)
+        })
     }
 
     fn not(&mut self, depth: usize) -> Result<Expr, QueryError> {
@@ -226,7 +275,10 @@ impl Parser {
             Tok::Gt => Some(CmpOp::Gt),
             Tok::Ge => Some(CmpOp::Ge),
             Tok::Assign => {
-                return Err(QueryError::new(op_span, "`=` is not a comparison; use `==` (or `:`)"));
+                return Err(QueryError::new(
+                    op_span,
+                    "`=` is not a comparison; use `==` (or `:`)",
+                ));
             }
             _ => None,
         };
@@ -247,10 +299,21 @@ impl Parser {
                 }
             };
             self.reject_arithmetic()?;
-            if matches!(self.peek(), Tok::Eq | Tok::Neq | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge) {
-                return Err(QueryError::new(self.span(), "comparisons cannot be chained"));
+            if matches!(
+                self.peek(),
+                Tok::Eq | Tok::Neq | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge
+            ) {
+                return Err(QueryError::new(
+                    self.span(),
+                    "comparisons cannot be chained",
+                ));
             }
-            return Ok(Expr::Compare { field, op, value, op_span });
+            return Ok(Expr::Compare {
+                field,
+                op,
+                value,
+                op_span,
+            });
         }
         // `not in` after the field.
         if self.peek() == &Tok::Not && matches!(self.peek_at(1), Tok::In | Tok::InCi) {
@@ -258,14 +321,26 @@ impl Parser {
             let ci = self.bump().tok == Tok::InCi;
             let field = Self::need_field(left, left_span, op_span)?;
             let values = self.literal_list(true)?;
-            return Ok(Expr::In { field, ci, negated: true, values, op_span });
+            return Ok(Expr::In {
+                field,
+                ci,
+                negated: true,
+                values,
+                op_span,
+            });
         }
         let mop = match self.peek() {
             Tok::In | Tok::InCi => {
                 let ci = self.bump().tok == Tok::InCi;
                 let field = Self::need_field(left, left_span, op_span)?;
                 let values = self.literal_list(true)?;
-                return Ok(Expr::In { field, ci, negated: false, values, op_span });
+                return Ok(Expr::In {
+                    field,
+                    ci,
+                    negated: false,
+                    values,
+                    op_span,
+                });
             }
             Tok::Colon => Some(MatchOp::Colon),
             Tok::Like => Some(MatchOp::Like),
@@ -282,11 +357,19 @@ impl Parser {
             } else {
                 vec![self.literal()?]
             };
-            return Ok(Expr::Match { field, op, values, op_span });
+            return Ok(Expr::Match {
+                field,
+                op,
+                values,
+                op_span,
+            });
         }
         match left {
             Operand::Paren(e, _) => Ok(e),
-            Operand::Lit(Lit { value: LitValue::Bool(b), .. }) => Ok(Expr::Bool(b)),
+            Operand::Lit(Lit {
+                value: LitValue::Bool(b),
+                ..
+            }) => Ok(Expr::Bool(b)),
             Operand::Lit(l) => Err(QueryError::new(
                 l.span,
                 format!("{} is not a condition", l.value.kind()),
@@ -316,7 +399,10 @@ impl Parser {
     }
 
     fn reject_arithmetic(&self) -> Result<(), QueryError> {
-        if matches!(self.peek(), Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Percent) {
+        if matches!(
+            self.peek(),
+            Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Percent
+        ) {
             return Err(QueryError::new(self.span(), "arithmetic is not supported"));
         }
         Ok(())
@@ -331,9 +417,13 @@ impl Parser {
                 let end = self.expect(Tok::RParen, "`)`")?;
                 Ok(Operand::Paren(e, start.to(end)))
             }
-            Tok::Str(_) | Tok::Int(_) | Tok::Float(_) | Tok::True | Tok::False | Tok::Null | Tok::Minus => {
-                Ok(Operand::Lit(self.literal()?))
-            }
+            Tok::Str(_)
+            | Tok::Int(_)
+            | Tok::Float(_)
+            | Tok::True
+            | Tok::False
+            | Tok::Null
+            | Tok::Minus => Ok(Operand::Lit(self.literal()?)),
             Tok::Ident(name) | Tok::TildeIdent(name) if self.peek_at(1) == &Tok::LParen => {
                 self.bump();
                 self.skip_balanced_parens()?;
@@ -380,7 +470,10 @@ impl Parser {
         let mut path = match first.tok {
             Tok::Ident(s) | Tok::Quoted(s) => s,
             other => {
-                return Err(QueryError::new(first.span, format!("expected a field name, found {}", other.describe())));
+                return Err(QueryError::new(
+                    first.span,
+                    format!("expected a field name, found {}", other.describe()),
+                ));
             }
         };
         let mut span = first.span;
@@ -396,7 +489,10 @@ impl Parser {
                             None => {
                                 return Err(QueryError::new(
                                     t.span,
-                                    format!("expected a field name after `.`, found {}", k.describe()),
+                                    format!(
+                                        "expected a field name after `.`, found {}",
+                                        k.describe()
+                                    ),
                                 ));
                             }
                         },
@@ -406,12 +502,19 @@ impl Parser {
                     span = span.to(t.span);
                 }
                 Tok::LBracket if matches!(self.peek_at(1), Tok::Int(_)) => {
-                    return Err(QueryError::new(self.span(), "array indexes (`field[0]`) are not supported"));
+                    return Err(QueryError::new(
+                        self.span(),
+                        "array indexes (`field[0]`) are not supported",
+                    ));
                 }
                 _ => break,
             }
         }
-        Ok(FieldRef { path, optional, span })
+        Ok(FieldRef {
+            path,
+            optional,
+            span,
+        })
     }
 
     fn literal(&mut self) -> Result<Lit, QueryError> {
@@ -430,7 +533,10 @@ impl Parser {
                     Tok::Float(f) => LitValue::Float(-f),
                     _ => return Err(QueryError::new(t.span, "arithmetic is not supported")),
                 };
-                return Ok(Lit { value: v, span: t.span.to(n.span) });
+                return Ok(Lit {
+                    value: v,
+                    span: t.span.to(n.span),
+                });
             }
             Tok::Ident(_) | Tok::Quoted(_) | Tok::Optional => {
                 return Err(QueryError::new(
@@ -439,10 +545,16 @@ impl Parser {
                 ));
             }
             other => {
-                return Err(QueryError::new(t.span, format!("expected a literal value, found {}", other.describe())));
+                return Err(QueryError::new(
+                    t.span,
+                    format!("expected a literal value, found {}", other.describe()),
+                ));
             }
         };
-        Ok(Lit { value, span: t.span })
+        Ok(Lit {
+            value,
+            span: t.span,
+        })
     }
 
     /// `( literal, … )`, at least one element; a trailing comma is an error.
@@ -476,29 +588,61 @@ mod tests {
             Expr::Not(e) => format!("(not {})", show(e)),
             Expr::Bool(b) => b.to_string(),
             Expr::Compare { field, op, .. } => format!("{}{:?}", field.path, op),
-            Expr::In { field, ci, negated, values, .. } => {
-                format!("{}{}in{}{}", field.path, if *negated { "!" } else { "" }, if *ci { "~" } else { "" }, values.len())
+            Expr::In {
+                field,
+                ci,
+                negated,
+                values,
+                ..
+            } => {
+                format!(
+                    "{}{}in{}{}",
+                    field.path,
+                    if *negated { "!" } else { "" },
+                    if *ci { "~" } else { "" },
+                    values.len()
+                )
             }
-            Expr::Match { field, op, values, .. } => format!("{}{}{}", field.path, op.text(), values.len()),
+            Expr::Match {
+                field, op, values, ..
+            } => format!("{}{}{}", field.path, op.text(), values.len()),
         }
     }
 
     #[test]
     fn precedence_not_and_or() {
         let cases = [
-            ("any where a == 1 or b == 1 and c == 1", "(or aEq (and bEq cEq))"),
-            ("any where a == 1 and b == 1 or c == 1", "(or (and aEq bEq) cEq)"),
+            (
+                "any where a == 1 or b == 1 and c == 1",
+                "(or aEq (and bEq cEq))",
+            ),
+            (
+                "any where a == 1 and b == 1 or c == 1",
+                "(or (and aEq bEq) cEq)",
+            ),
             ("any where not a == 1 and b == 1", "(and (not aEq) bEq)"),
             ("any where not (a == 1 and b == 1)", "(not (and aEq bEq))"),
             ("any where not not a == 1", "(not (not aEq))"),
-            ("any where (a == 1 or b == 1) and c == 1", "(and (or aEq bEq) cEq)"),
+            (
+                "any where (a == 1 or b == 1) and c == 1",
+                "(and (or aEq bEq) cEq)",
+            ),
             ("any where a not in (1, 2)", "a!in2"),
             ("any where not a in~ (\"x\")", "(not ain~1)"),
-            ("any where a : (\"x\", \"y\") or a like~ \"z\"", "(or a:2 alike~1)"),
+            (
+                "any where a : (\"x\", \"y\") or a like~ \"z\"",
+                "(or a:2 alike~1)",
+            ),
             ("any where true", "true"),
             ("any where x.sequence == 1", "x.sequenceEq"),
-            ("any where `a.b/c` == 1 and ?d.e != null", "(and a.b/cEq d.eNeq)"),
-            ("any where a regex~ \"x\" and a < 3 and a >= -2", "(and aregex~1 aLt aGe)"),
+            (
+                "any where `a.b/c` == 1 and ?d.e != null",
+                "(and a.b/cEq d.eNeq)",
+            ),
+            (
+                "any where a regex~ \"x\" and a < 3 and a >= -2",
+                "(and aregex~1 aLt aGe)",
+            ),
         ];
         for (q, want) in cases {
             assert_eq!(show(&expr(q)), want, "{q}");
@@ -544,7 +688,11 @@ mod tests {
             ("process where a = 1", 16, "use `==`"),
             ("process where a == b", 19, "comparing two fields"),
             ("process where 1 == a", 14, "left side"),
-            ("process where startsWith(a, \"x\")", 14, "function `startsWith`"),
+            (
+                "process where startsWith(a, \"x\")",
+                14,
+                "function `startsWith`",
+            ),
             ("process where length(a) > 1", 14, "function `length`"),
             ("process where a + 1 == 2", 16, "arithmetic"),
             ("process where a in ()", 20, "expected a literal"),

@@ -32,7 +32,10 @@ pub fn fold_str(s: &str) -> String {
 pub fn eq_folded(value: &str, folded: &str) -> bool {
     if value.is_ascii() {
         value.len() == folded.len()
-            && value.bytes().zip(folded.bytes()).all(|(a, b)| a.to_ascii_lowercase() == b)
+            && value
+                .bytes()
+                .zip(folded.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
     } else {
         value.chars().map(fold).eq(folded.chars())
     }
@@ -88,10 +91,20 @@ impl Wildcard {
         let parts = if toks.contains(&PTok::One) {
             None
         } else {
-            let folded: String = if ci { fold_str(pattern) } else { pattern.to_string() };
-            let pieces: Vec<String> =
-                folded.split('*').filter(|p| !p.is_empty()).map(str::to_string).collect();
-            let finders = pieces.iter().map(|p| memmem::Finder::new(p.as_bytes()).into_owned()).collect();
+            let folded: String = if ci {
+                fold_str(pattern)
+            } else {
+                pattern.to_string()
+            };
+            let pieces: Vec<String> = folded
+                .split('*')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            let finders = pieces
+                .iter()
+                .map(|p| memmem::Finder::new(p.as_bytes()).into_owned())
+                .collect();
             Some(StarParts {
                 anchored_start: !pattern.starts_with('*'),
                 anchored_end: !pattern.ends_with('*'),
@@ -106,7 +119,9 @@ impl Wildcard {
     pub fn matches(&self, value: &str) -> bool {
         match &self.parts {
             Some(p) if !self.ci => star_match(p, value.as_bytes(), |h, i, _| h.find(i)),
-            Some(p) if value.is_ascii() => star_match(p, value.as_bytes(), |_, hay, needle| find_ascii_ci(hay, needle)),
+            Some(p) if value.is_ascii() => star_match(p, value.as_bytes(), |_, hay, needle| {
+                find_ascii_ci(hay, needle)
+            }),
             _ if self.ci => glob(&self.toks, value.chars().map(fold)),
             _ => glob(&self.toks, value.chars()),
         }
@@ -139,7 +154,9 @@ fn star_match(
     }
     if p.anchored_end && last > first {
         let piece = p.pieces[n - 1].as_bytes();
-        if hi < lo + piece.len() || find(&p.finders[n - 1], &hay[hi - piece.len()..], piece) != Some(0) {
+        if hi < lo + piece.len()
+            || find(&p.finders[n - 1], &hay[hi - piece.len()..], piece) != Some(0)
+        {
             return false;
         }
         hi -= piece.len();
@@ -163,8 +180,12 @@ fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() > hay.len() {
         return None;
     }
-    (0..=hay.len() - needle.len())
-        .find(|&i| hay[i..i + needle.len()].iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b))
+    (0..=hay.len() - needle.len()).find(|&i| {
+        hay[i..i + needle.len()]
+            .iter()
+            .zip(needle)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
 }
 
 /// General glob over a character iterator, with single-star backtracking (linear in
@@ -260,7 +281,11 @@ mod tests {
             (r"C:\Windows\*", true, r"c:\windows\system32", true),
         ];
         for &(pat, ci, value, want) in cases {
-            assert_eq!(Wildcard::new(pat, ci).matches(value), want, "{pat:?} ci={ci} {value:?}");
+            assert_eq!(
+                Wildcard::new(pat, ci).matches(value),
+                want,
+                "{pat:?} ci={ci} {value:?}"
+            );
         }
     }
 

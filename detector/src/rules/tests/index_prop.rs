@@ -27,8 +27,25 @@ const QUERIES: &[&str] = &[
     r#"process where ?process.nope == "x" or process.name == "sh""#,
 ];
 
-const NAMES: &[&str] = &["ssh", "SSH", "sshd", "bash", "BASH", "sh", "Sh", "curl", "CURL", "café", "CAFÉ",
-    "\u{212A}", "k", "a6", "", "ssh-keygen", "xyz"];
+const NAMES: &[&str] = &[
+    "ssh",
+    "SSH",
+    "sshd",
+    "bash",
+    "BASH",
+    "sh",
+    "Sh",
+    "curl",
+    "CURL",
+    "café",
+    "CAFÉ",
+    "\u{212A}",
+    "k",
+    "a6",
+    "",
+    "ssh-keygen",
+    "xyz",
+];
 const ACTIONS: &[&str] = &["exec", "EXEC", "fork", "end", "Exec"];
 const ARGS: &[&str] = &["-c", "curl http://x", "-L", "C"];
 
@@ -53,7 +70,10 @@ fn rules() -> Vec<Rule> {
     QUERIES
         .iter()
         .map(|q| Rule {
-            meta: RuleMeta { name: q.to_string(), ..Default::default() },
+            meta: RuleMeta {
+                name: q.to_string(),
+                ..Default::default()
+            },
             query: q.to_string(),
             path: "test".into(),
             compiled: compile_query(q, &TestSchema).unwrap_or_else(|e| panic!("{q}: {e}")),
@@ -64,7 +84,11 @@ fn rules() -> Vec<Rule> {
 #[test]
 fn indexed_matches_equal_brute_force() {
     let set = RuleSet::new(rules(), &TestSchema);
-    assert!(set.unindexed_count() < set.len() / 2, "most test rules are indexable: {}", set.unindexed_count());
+    assert!(
+        set.unindexed_count() < set.len() / 2,
+        "most test rules are indexable: {}",
+        set.unindexed_count()
+    );
     let mut rng = Rng(0x9E3779B97F4A7C15);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let mut total_matches = 0;
@@ -75,7 +99,10 @@ fn indexed_matches_equal_brute_force() {
         }
         if rng.chance(90) {
             if rng.chance(15) {
-                d.insert("process.name".into(), json!([rng.pick(NAMES), rng.pick(NAMES)]));
+                d.insert(
+                    "process.name".into(),
+                    json!([rng.pick(NAMES), rng.pick(NAMES)]),
+                );
             } else {
                 d.insert("process.name".into(), json!(rng.pick(NAMES)));
             }
@@ -84,7 +111,10 @@ fn indexed_matches_equal_brute_force() {
             d.insert("event.action".into(), json!(rng.pick(ACTIONS)));
         }
         if rng.chance(60) {
-            d.insert("process.args".into(), json!([rng.pick(ARGS), rng.pick(ARGS)]));
+            d.insert(
+                "process.args".into(),
+                json!([rng.pick(ARGS), rng.pick(ARGS)]),
+            );
         }
         let doc = TestDoc::from_json(&serde_json::Value::Object(d.clone()));
         set.matches(&doc, &mut a);
@@ -94,5 +124,8 @@ fn indexed_matches_equal_brute_force() {
         assert_eq!(ia, ib, "doc {d:?}");
         total_matches += a.len();
     }
-    assert!(total_matches > 20_000, "the generator produces matches: {total_matches}");
+    assert!(
+        total_matches > 20_000,
+        "the generator produces matches: {total_matches}"
+    );
 }

@@ -23,7 +23,12 @@ fn run_table(rows: &[(&str, serde_json::Value, bool)]) {
             failures.push(format!("{cond}  on {doc}: got {got}, want {want}"));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -99,21 +104,57 @@ fn in_lists() {
         (r#"process.name in ("ssh", "ss*")"#, n("sshd"), false),
         (r#"process.name in ("ssh", "ss*")"#, n("ss*"), true),
         (r#"process.name in~ ("ssh", "sshd")"#, n("SSHD"), true),
-        (r#"process.name in~ ("a", "b", "c", "d", "e", "sshd")"#, n("SsHd"), true),
-        (r#"process.name in~ ("a", "b", "c", "d", "e", "café")"#, n("CAFÉ"), true),
-        (r#"process.name in ("a", "b", "c", "d", "e", "sshd")"#, n("sshd"), true),
-        (r#"process.name in ("a", "b", "c", "d", "e", "sshd")"#, n("x"), false),
+        (
+            r#"process.name in~ ("a", "b", "c", "d", "e", "sshd")"#,
+            n("SsHd"),
+            true,
+        ),
+        (
+            r#"process.name in~ ("a", "b", "c", "d", "e", "café")"#,
+            n("CAFÉ"),
+            true,
+        ),
+        (
+            r#"process.name in ("a", "b", "c", "d", "e", "sshd")"#,
+            n("sshd"),
+            true,
+        ),
+        (
+            r#"process.name in ("a", "b", "c", "d", "e", "sshd")"#,
+            n("x"),
+            false,
+        ),
         (r#"process.name not in ("ssh", "sshd")"#, n("sshd"), false),
         (r#"process.name not in ("ssh", "sshd")"#, n("bash"), true),
         (r#"process.name not in ("ssh", "sshd")"#, json!({}), true),
         (r#"process.name not in~ ("SSH")"#, n("ssh"), false),
         (r#"not process.name in ("ssh")"#, n("ssh"), false),
         (r#"process.name in ("ssh")"#, json!({}), false),
-        (r#"process.pid in (1, 2, 3)"#, json!({"process.pid": 2}), true),
-        (r#"process.pid not in (1, 2, 3)"#, json!({"process.pid": 4}), true),
-        (r#"process.pid in (1, 2.0)"#, json!({"process.pid": 2}), true),
-        (r#"process.interactive in (true)"#, json!({"process.interactive": true}), true),
-        (r#"process.interactive in (false)"#, json!({"process.interactive": true}), false),
+        (
+            r#"process.pid in (1, 2, 3)"#,
+            json!({"process.pid": 2}),
+            true,
+        ),
+        (
+            r#"process.pid not in (1, 2, 3)"#,
+            json!({"process.pid": 4}),
+            true,
+        ),
+        (
+            r#"process.pid in (1, 2.0)"#,
+            json!({"process.pid": 2}),
+            true,
+        ),
+        (
+            r#"process.interactive in (true)"#,
+            json!({"process.interactive": true}),
+            true,
+        ),
+        (
+            r#"process.interactive in (false)"#,
+            json!({"process.interactive": true}),
+            false,
+        ),
     ]);
 }
 
@@ -128,7 +169,11 @@ fn regex_full_match() {
         (r#"process.name regex~ "SS.""#, n("ssh"), true),
         (r#"process.name regex ("x", "ssh[a-z]?")"#, n("sshd"), true),
         (r#"process.name regex """[0-9]+\.[0-9]+""""#, n("1.2"), true),
-        (r#"process.name regex """[0-9]+\.[0-9]+""""#, n("1x2"), false),
+        (
+            r#"process.name regex """[0-9]+\.[0-9]+""""#,
+            n("1x2"),
+            false,
+        ),
         (r#"process.name regex "[0-9]+\\.[0-9]+""#, n("1.2"), true),
         (r#"process.name regex ".*""#, json!({}), false),
         (r#"not process.name regex "a.*""#, json!({}), true),
@@ -153,7 +198,11 @@ fn arrays_match_if_any_element_and_negations_if_none() {
         (r#"process.args not in ("-D", "-R")"#, a.clone(), true),
         (r#"process.args regex "[0-9]+:.*""#, a.clone(), true),
         (r#"not process.args : "*8080*""#, a.clone(), false),
-        (r#"process.args == "-L" and process.args == "ssh""#, a.clone(), true),
+        (
+            r#"process.args == "-L" and process.args == "ssh""#,
+            a.clone(),
+            true,
+        ),
         (r#"process.args == null"#, e.clone(), true),
         (r#"process.args : "*""#, e.clone(), false),
         (r#"process.args != "x""#, e.clone(), true),
@@ -216,21 +265,58 @@ fn numbers_booleans_and_ordering() {
 fn precedence_and_grouping_evaluate_correctly() {
     let d = json!({"process.name": "a", "event.action": "exec"});
     run_table(&[
-        (r#"process.name == "a" or process.name == "b" and event.action == "fork""#, d.clone(), true),
-        (r#"(process.name == "a" or process.name == "b") and event.action == "fork""#, d.clone(), false),
-        (r#"not process.name == "b" and event.action == "exec""#, d.clone(), true),
-        (r#"not (process.name == "a" and event.action == "fork")"#, d.clone(), true),
-        (r#"not process.name == "a" or event.action == "exec""#, d.clone(), true),
-        ("/* c */ process.name == \"a\" // tail\n and event.action == \"exec\"", d.clone(), true),
+        (
+            r#"process.name == "a" or process.name == "b" and event.action == "fork""#,
+            d.clone(),
+            true,
+        ),
+        (
+            r#"(process.name == "a" or process.name == "b") and event.action == "fork""#,
+            d.clone(),
+            false,
+        ),
+        (
+            r#"not process.name == "b" and event.action == "exec""#,
+            d.clone(),
+            true,
+        ),
+        (
+            r#"not (process.name == "a" and event.action == "fork")"#,
+            d.clone(),
+            true,
+        ),
+        (
+            r#"not process.name == "a" or event.action == "exec""#,
+            d.clone(),
+            true,
+        ),
+        (
+            "/* c */ process.name == \"a\" // tail\n and event.action == \"exec\"",
+            d.clone(),
+            true,
+        ),
     ]);
 }
 
 #[test]
 fn process_where_checks_event_category() {
-    let on = |q: &str, d: serde_json::Value| compile_query(q, &TestSchema).unwrap().matches(&TestDoc::from_json(&d));
-    assert!(on("process where true", json!({"event.category": ["process"]})));
-    assert!(on("process where true", json!({"event.category": "process"})));
-    assert!(!on("process where true", json!({"event.category": ["file"]})));
+    let on = |q: &str, d: serde_json::Value| {
+        compile_query(q, &TestSchema)
+            .unwrap()
+            .matches(&TestDoc::from_json(&d))
+    };
+    assert!(on(
+        "process where true",
+        json!({"event.category": ["process"]})
+    ));
+    assert!(on(
+        "process where true",
+        json!({"event.category": "process"})
+    ));
+    assert!(!on(
+        "process where true",
+        json!({"event.category": ["file"]})
+    ));
     assert!(!on("process where true", json!({})));
     assert!(on("any where true", json!({})));
 }
@@ -238,22 +324,82 @@ fn process_where_checks_event_category() {
 #[test]
 fn compile_errors_have_positions_and_reasons() {
     let cases: &[(&str, usize, &str)] = &[
-        ("process where process.nope == 1", 14, "unknown field `process.nope`"),
-        ("process where process.name == 1", 30, "cannot compare keyword field `process.name` with a number"),
-        ("process where process.pid == \"1\"", 29, "cannot compare long field"),
-        ("process where process.interactive : \"t*\"", 34, "`:` needs a keyword field; `process.interactive` is boolean"),
-        ("process where process.pid like \"1*\"", 26, "needs a keyword field"),
-        ("process where process.interactive < true", 36, "only be compared with `==` or `!=`"),
-        ("process where process.name : 1", 29, "needs a string pattern"),
-        ("process where process.name in (\"a\", null)", 36, "null is not allowed in a list"),
-        ("process where process.name < null", 29, "null can only be compared"),
-        ("process where process.pid in~ (1)", 26, "`in~` needs a keyword field"),
-        ("process where process.name regex \"a@\"", 33, "`@` is not supported"),
-        ("process where process.name regex \"(a\"", 33, "unclosed `(`"),
-        ("file where true", 0, "event category `file` is not supported"),
+        (
+            "process where process.nope == 1",
+            14,
+            "unknown field `process.nope`",
+        ),
+        (
+            "process where process.name == 1",
+            30,
+            "cannot compare keyword field `process.name` with a number",
+        ),
+        (
+            "process where process.pid == \"1\"",
+            29,
+            "cannot compare long field",
+        ),
+        (
+            "process where process.interactive : \"t*\"",
+            34,
+            "`:` needs a keyword field; `process.interactive` is boolean",
+        ),
+        (
+            "process where process.pid like \"1*\"",
+            26,
+            "needs a keyword field",
+        ),
+        (
+            "process where process.interactive < true",
+            36,
+            "only be compared with `==` or `!=`",
+        ),
+        (
+            "process where process.name : 1",
+            29,
+            "needs a string pattern",
+        ),
+        (
+            "process where process.name in (\"a\", null)",
+            36,
+            "null is not allowed in a list",
+        ),
+        (
+            "process where process.name < null",
+            29,
+            "null can only be compared",
+        ),
+        (
+            "process where process.pid in~ (1)",
+            26,
+            "`in~` needs a keyword field",
+        ),
+        (
+            "process where process.name regex \"a@\"",
+            33,
+            "`@` is not supported",
+        ),
+        (
+            "process where process.name regex \"(a\"",
+            33,
+            "unclosed `(`",
+        ),
+        (
+            "file where true",
+            0,
+            "event category `file` is not supported",
+        ),
         ("network where true", 0, "event category `network`"),
-        ("sequence by process.entity_id with maxspan=3s [process where true] [process where true]", 0, "sequences are not supported"),
-        ("process where process.interactive == 1", 37, "cannot compare boolean field"),
+        (
+            "sequence by process.entity_id with maxspan=3s [process where true] [process where true]",
+            0,
+            "sequences are not supported",
+        ),
+        (
+            "process where process.interactive == 1",
+            37,
+            "cannot compare boolean field",
+        ),
     ];
     for (q, at, msg) in cases {
         let e = compile_query(q, &TestSchema).unwrap_err();

@@ -68,7 +68,11 @@ fn seed_rule_semantics() {
         ("ssh", "exec", "start", Some(""), true),
     ];
     for &(name, action, ty, c, want) in cases {
-        assert_eq!(r.matches(&ev(name, action, ty, c)), want, "{name} {action} {ty} {c:?}");
+        assert_eq!(
+            r.matches(&ev(name, action, ty, c)),
+            want,
+            "{name} {action} {ty} {c:?}"
+        );
     }
     // Not a process event.
     let mut d = json!({"event.category": ["file"], "event.type": ["start"], "event.action": "exec",
