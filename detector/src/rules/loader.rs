@@ -127,7 +127,7 @@ pub fn load_file(path: &Path, schema: &dyn Schema) -> Result<Rule, RuleError> {
 }
 
 fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> RuleError {
-    let reason = e.message().trim().to_string();
+    let reason = e.message().trim().replace('\n', "; ");
     match e.span() {
         Some(r) => RuleError::at(path, text, r.start, r.end, reason),
         None => RuleError::file(path, reason),

@@ -106,6 +106,9 @@ impl MatchOp {
 pub struct Lit {
     pub value: LitValue,
     pub span: Span,
+    /// For strings written without escapes: where the value's first byte is in the query,
+    /// so errors inside a pattern can point at the exact character.
+    pub content_start: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

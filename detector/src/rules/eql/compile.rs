@@ -310,7 +310,7 @@ fn pattern(
     let mut strs = Vec::with_capacity(values.len());
     for l in values {
         match &l.value {
-            LitValue::Str(s) => strs.push((s.as_str(), l.span)),
+            LitValue::Str(s) => strs.push((s.as_str(), l.span, l.content_start)),
             v => {
                 return Err(QueryError::new(
                     l.span,
@@ -336,7 +336,7 @@ fn pattern(
                 let ci = op != MatchOp::Like;
                 let mut exact = Vec::new();
                 let mut wild = Vec::new();
-                for (s, _) in &strs {
+                for (s, _, _) in &strs {
                     if has_wildcards(s) {
                         wild.push(Wildcard::new(s, ci));
                     } else {
@@ -348,15 +348,19 @@ fn pattern(
             MatchOp::Regex | MatchOp::RegexCi => {
                 let ci = op == MatchOp::RegexCi;
                 let mut alts = Vec::with_capacity(strs.len());
-                for (s, span) in &strs {
-                    let t = lucene::translate(s, ci).map_err(|e| {
-                        QueryError::new(
+                for (s, span, content) in &strs {
+                    let t = lucene::translate(s, ci).map_err(|e| match content {
+                        Some(c) => QueryError::new(
+                            Span::new(c + e.offset, c + e.offset + 1),
+                            format!("regex: {}", e.message),
+                        ),
+                        None => QueryError::new(
                             *span,
                             format!(
                                 "regex: {} (at offset {} of the pattern)",
                                 e.message, e.offset
                             ),
-                        )
+                        ),
                     })?;
                     alts.push(t);
                 }

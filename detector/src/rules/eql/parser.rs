@@ -11,7 +11,7 @@ use super::lexer::{Span, Tok, Token, tokenize};
 /// Parses a whole query text.
 pub fn parse(src: &str) -> Result<Statement, QueryError> {
     let toks = tokenize(src)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser { src, toks, pos: 0 };
     let stmt = p.statement()?;
     if p.peek() == &Tok::Pipe {
         return Err(QueryError::new(
@@ -26,7 +26,8 @@ pub fn parse(src: &str) -> Result<Statement, QueryError> {
 /// Nesting limit so a hostile query cannot overflow the stack.
 const MAX_DEPTH: usize = 64;
 
-struct Parser {
+struct Parser<'s> {
+    src: &'s str,
     toks: Vec<Token>,
     pos: usize,
 }
@@ -38,7 +39,7 @@ enum Operand {
     Paren(Expr, Span),
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> &Tok {
         &self.toks[self.pos].tok
     }
@@ -536,6 +537,7 @@ impl Parser {
                 return Ok(Lit {
                     value: v,
                     span: t.span.to(n.span),
+                    content_start: None,
                 });
             }
             Tok::Ident(_) | Tok::Quoted(_) | Tok::Optional => {
@@ -551,9 +553,23 @@ impl Parser {
                 ));
             }
         };
+        let content_start = match &value {
+            LitValue::Str(v) => {
+                let raw = &self.src[t.span.start..t.span.end];
+                let quote = if raw.starts_with("\"\"\"") && raw.len() >= 6 {
+                    3
+                } else {
+                    1
+                };
+                (raw.get(quote..raw.len() - quote) == Some(v.as_str()))
+                    .then_some(t.span.start + quote)
+            }
+            _ => None,
+        };
         Ok(Lit {
             value,
             span: t.span,
+            content_start,
         })
     }
 

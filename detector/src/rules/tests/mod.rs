@@ -376,12 +376,22 @@ fn compile_errors_have_positions_and_reasons() {
         ),
         (
             "process where process.name regex \"a@\"",
-            33,
+            35,
             "`@` is not supported",
         ),
         (
-            "process where process.name regex \"(a\"",
+            r#"process where process.name regex """x\@y@""""#,
+            40,
+            "`@` is not supported",
+        ),
+        (
+            r#"process where process.name regex "\\@""#,
             33,
+            "(at offset 1 of the pattern)",
+        ),
+        (
+            "process where process.name regex \"(a\"",
+            36,
             "unclosed `(`",
         ),
         (
