@@ -385,7 +385,7 @@ fn compile_errors_have_positions_and_reasons() {
             "`@` is not supported",
         ),
         (
-            r#"process where process.name regex "\\@""#,
+            r#"process where process.name regex "\t@""#,
             33,
             "(at offset 1 of the pattern)",
         ),
