@@ -69,9 +69,14 @@ enum Stored {
 impl TestDoc {
     /// Panics on unknown fields or unsupported JSON (tests only).
     pub fn from_json(v: &Value) -> Self {
+        Self::from_json_with(&TestSchema, v)
+    }
+
+    /// Same, resolving field paths through another schema.
+    pub fn from_json_with(schema: &dyn Schema, v: &Value) -> Self {
         let mut values = HashMap::new();
         for (k, v) in v.as_object().expect("object") {
-            let def = TestSchema
+            let def = schema
                 .resolve(k)
                 .unwrap_or_else(|| panic!("unknown test field {k}"));
             let s = match v {

@@ -129,3 +129,48 @@ fn indexed_matches_equal_brute_force() {
         "the generator produces matches: {total_matches}"
     );
 }
+
+#[test]
+fn rule_sets_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RuleSet>();
+}
+
+/// Rough cost per event of all compilable corpus rules (run with `--release --ignored`;
+/// the criterion bench is the reference).
+#[test]
+#[ignore]
+fn timing_corpus_rules_per_event() {
+    use crate::cli::check_rules::TemporarySchema;
+    let schema = TemporarySchema::default();
+    let dirs = [crate::rules::testkit::shared_dir().join("rules/elastic-cloud_defend")];
+    let (set, _) = RuleSet::load(&dirs, &schema);
+    let seed = [crate::rules::testkit::shared_dir().join("rules/seed")];
+    let (seed_set, _) = RuleSet::load(&seed, &schema);
+    let doc = |name: &str, args: &[&str]| {
+        TestDoc::from_json_with(
+            &schema,
+            &json!({"event.category": ["process"], "event.type": ["start"], "event.action": "exec",
+                "host.os.type": "linux", "process.name": name, "process.args": args,
+                "process.parent.name": "bash", "process.interactive": true,
+                "container.id": "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"}),
+        )
+    };
+    let matching = doc("ssh", &["ssh", "-L", "8080:10.0.0.1:80", "user@10.0.0.2"]);
+    let other = doc("python3", &["python3", "-m", "http.server", "8000"]);
+    let mut out = Vec::new();
+    for (label, set) in [("seed", &seed_set), ("corpus", &set)] {
+        for (dname, d) in [("matching", &matching), ("non-matching", &other)] {
+            let n = 200_000;
+            let t = std::time::Instant::now();
+            let mut hits = 0;
+            for _ in 0..n {
+                set.matches(std::hint::black_box(d), &mut out);
+                hits += out.len();
+            }
+            let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            eprintln!("{label} ({} rules, {} unindexed) {dname}: {ns:.0} ns/event, {} matches/event",
+                set.len(), set.unindexed_count(), hits / n);
+        }
+    }
+}
