@@ -101,14 +101,17 @@ impl RuleSet {
         out.extend(self.rules.iter().filter(|r| r.matches(doc)));
     }
 
+    /// The compiled rules, in load order (the order of [`RuleSet::matches`] results).
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
+    /// Number of compiled rules.
     pub fn len(&self) -> usize {
         self.rules.len()
     }
 
+    /// Whether no rule compiled.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

@@ -90,6 +90,7 @@ pub enum MatchOp {
 }
 
 impl MatchOp {
+    /// The operator as written.
     pub fn text(self) -> &'static str {
         match self {
             MatchOp::Colon => ":",
@@ -111,6 +112,7 @@ pub struct Lit {
     pub content_start: Option<usize>,
 }
 
+/// A literal's value (strings already unescaped).
 #[derive(Clone, Debug, PartialEq)]
 pub enum LitValue {
     Str(String),
@@ -121,6 +123,7 @@ pub enum LitValue {
 }
 
 impl LitValue {
+    /// What kind of literal, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {
             LitValue::Str(_) => "a string",

@@ -7,7 +7,7 @@ use super::ast::*;
 use super::lexer::Span;
 use super::lucene;
 use super::matcher::{Node, Num, StrMatcher, Test};
-use super::wildcard::{Wildcard, fold_str, has_wildcards};
+use super::wildcard::{fold_str, has_wildcards};
 use crate::ecs::field::{FieldDef, FieldType, Schema};
 
 /// Largest compiled regex program accepted, so a hostile pattern cannot eat memory.
@@ -338,7 +338,7 @@ fn pattern(
                 let mut wild = Vec::new();
                 for (s, _, _) in &strs {
                     if has_wildcards(s) {
-                        wild.push(Wildcard::new(s, ci));
+                        wild.push(s.to_string());
                     } else {
                         exact.push(if ci { fold_str(s) } else { s.to_string() }.into_boxed_str());
                     }

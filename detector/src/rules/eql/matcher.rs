@@ -80,19 +80,70 @@ pub struct StrMatcher {
     pub(crate) exact: Vec<Box<str>>,
     set: Option<FxHashSet<Box<str>>>,
     wild: Vec<Wildcard>,
+    /// All of `wild` as one anchored byte regex, used for ASCII values: one pass over the
+    /// value instead of one per pattern (rules list dozens of `*…*` patterns). Only built
+    /// when every pattern is ASCII, so ASCII case-insensitivity equals [`fold`]'s.
+    ///
+    /// [`fold`]: super::wildcard::fold
+    wild_ascii: Option<regex::bytes::Regex>,
     regex: Option<Regex>,
 }
 
+/// Fewer patterns than this are matched one by one (cheaper than a regex search).
+const COMBINE_THRESHOLD: usize = 3;
+
+/// One anchored byte regex for ASCII wildcard patterns (`*` → `.*`, `?` → `.`).
+fn combine_ascii(patterns: &[String], ci: bool) -> Option<regex::bytes::Regex> {
+    if patterns.len() < COMBINE_THRESHOLD || !patterns.iter().all(|p| p.is_ascii()) {
+        return None;
+    }
+    let mut re = String::from(if ci {
+        "(?s-u)(?i)\\A(?:"
+    } else {
+        "(?s-u)\\A(?:"
+    });
+    for (i, p) in patterns.iter().enumerate() {
+        if i > 0 {
+            re.push('|');
+        }
+        for c in p.chars() {
+            match c {
+                '*' => re.push_str(".*"),
+                '?' => re.push('.'),
+                c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+            }
+        }
+    }
+    re.push_str(")\\z");
+    regex::bytes::RegexBuilder::new(&re)
+        .size_limit(8 << 20)
+        .build()
+        .ok()
+}
+
 impl StrMatcher {
-    /// Builds a matcher; `exact` must already be folded when `ci`.
-    pub fn new(ci: bool, exact: Vec<Box<str>>, wild: Vec<Wildcard>, regex: Option<Regex>) -> Self {
+    /// Builds a matcher; `exact` must already be folded when `ci`; `wild` are wildcard
+    /// patterns as written.
+    pub fn new(ci: bool, exact: Vec<Box<str>>, wild: Vec<String>, regex: Option<Regex>) -> Self {
         let set = (exact.len() > SET_THRESHOLD).then(|| exact.iter().cloned().collect());
+        let wild_ascii = combine_ascii(&wild, ci);
+        let wild = wild.iter().map(|p| Wildcard::new(p, ci)).collect();
         StrMatcher {
             ci,
             exact,
             set,
             wild,
+            wild_ascii,
             regex,
+        }
+    }
+
+    /// Whether `s` matches one of the wildcard patterns.
+    #[inline]
+    fn wild_match(&self, s: &str) -> bool {
+        match &self.wild_ascii {
+            Some(re) if s.is_ascii() => re.is_match(s.as_bytes()),
+            _ => self.wild.iter().any(|w| w.matches(s)),
         }
     }
 
@@ -101,10 +152,11 @@ impl StrMatcher {
         self.wild.is_empty() && self.regex.is_none() && !self.exact.is_empty()
     }
 
+    /// Whether one string matches any exact value, pattern or the regex.
     #[inline]
     pub fn matches(&self, s: &str) -> bool {
         self.exact_match(s)
-            || self.wild.iter().any(|w| w.matches(s))
+            || self.wild_match(s)
             || self.regex.as_ref().is_some_and(|r| r.is_match(s))
     }
 
@@ -144,6 +196,7 @@ pub fn any_str(v: FieldValue<'_>, mut f: impl FnMut(&str) -> bool) -> bool {
 }
 
 impl Test {
+    /// Evaluates the test on one field value (any element for arrays).
     #[inline]
     pub fn eval(&self, v: FieldValue<'_>) -> bool {
         match self {
@@ -193,5 +246,51 @@ impl Node {
             Node::And(v) => v,
             other => std::slice::from_ref(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The combined ASCII regex and the one-by-one wildcard matchers agree.
+    #[test]
+    fn combined_wildcards_agree_with_individual_ones() {
+        const ALPHABET: &[u8] = b"aAbB-*?. \\\n";
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut word = |next: &mut dyn FnMut() -> u64, wild: bool| -> String {
+            let len = (next() % 6) as usize;
+            (0..len)
+                .map(|_| {
+                    let c = ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char;
+                    if !wild && (c == '*' || c == '?') {
+                        'x'
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        };
+        let mut checked = 0;
+        for round in 0..300 {
+            let ci = round % 2 == 0;
+            let pats: Vec<String> = (0..4).map(|_| word(&mut next, true)).collect();
+            let m = StrMatcher::new(ci, vec![], pats.clone(), None);
+            assert!(m.wild_ascii.is_some());
+            for _ in 0..50 {
+                let v = word(&mut next, false);
+                let combined = m.wild_match(&v);
+                let single = m.wild.iter().any(|w| w.matches(&v));
+                assert_eq!(combined, single, "{pats:?} ci={ci} {v:?}");
+                checked += combined as usize;
+            }
+        }
+        assert!(checked > 100, "some values match: {checked}");
     }
 }

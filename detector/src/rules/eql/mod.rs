@@ -30,6 +30,7 @@ pub struct QueryError {
 }
 
 impl QueryError {
+    /// An error covering `span` of the query.
     pub fn new(span: Span, message: impl Into<String>) -> Self {
         QueryError {
             span,

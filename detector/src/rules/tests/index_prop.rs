@@ -169,8 +169,12 @@ fn timing_corpus_rules_per_event() {
                 hits += out.len();
             }
             let ns = t.elapsed().as_nanos() as f64 / n as f64;
-            eprintln!("{label} ({} rules, {} unindexed) {dname}: {ns:.0} ns/event, {} matches/event",
-                set.len(), set.unindexed_count(), hits / n);
+            eprintln!(
+                "{label} ({} rules, {} unindexed) {dname}: {ns:.0} ns/event, {} matches/event",
+                set.len(),
+                set.unindexed_count(),
+                hits / n
+            );
         }
     }
 }
