@@ -1,8 +1,6 @@
 //! Test-only schema and document: a table of field paths and types, documents built from
 //! JSON. The real ECS schema replaces this in production.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use crate::ecs::field::{Document, FieldDef, FieldId, FieldType, FieldValue, Schema};
@@ -56,7 +54,8 @@ impl Schema for TestSchema {
 
 /// A document with values by field id, built from a flat JSON object (`{"process.name": …}`).
 pub struct TestDoc {
-    values: HashMap<u16, Stored>,
+    /// Indexed by field id, so field access costs about what a typed struct's does.
+    values: Vec<Option<Stored>>,
 }
 
 enum Stored {
@@ -74,7 +73,7 @@ impl TestDoc {
 
     /// Same, resolving field paths through another schema.
     pub fn from_json_with(schema: &dyn Schema, v: &Value) -> Self {
-        let mut values = HashMap::new();
+        let mut values: Vec<Option<Stored>> = Vec::new();
         for (k, v) in v.as_object().expect("object") {
             let def = schema
                 .resolve(k)
@@ -91,7 +90,11 @@ impl TestDoc {
                 Value::Bool(b) => Stored::Bool(*b),
                 Value::Object(_) => panic!("flat documents only"),
             };
-            values.insert(def.id.0, s);
+            let i = def.id.0 as usize;
+            if values.len() <= i {
+                values.resize_with(i + 1, || None);
+            }
+            values[i] = Some(s);
         }
         TestDoc { values }
     }
@@ -99,7 +102,7 @@ impl TestDoc {
 
 impl Document for TestDoc {
     fn field(&self, id: FieldId) -> FieldValue<'_> {
-        match self.values.get(&id.0) {
+        match self.values.get(id.0 as usize).and_then(Option::as_ref) {
             None => FieldValue::Missing,
             Some(Stored::Str(s)) => FieldValue::Str(s),
             Some(Stored::Strs(a)) => FieldValue::Strs(a),

@@ -264,7 +264,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let mut word = |next: &mut dyn FnMut() -> u64, wild: bool| -> String {
+        let word = |next: &mut dyn FnMut() -> u64, wild: bool| -> String {
             let len = (next() % 6) as usize;
             (0..len)
                 .map(|_| {

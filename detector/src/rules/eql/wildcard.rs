@@ -57,6 +57,8 @@ pub struct Wildcard {
     /// For patterns without `?`: the literal pieces between stars (folded when `ci`),
     /// matched with substring search.
     parts: Option<StarParts>,
+    /// Patterns made only of `*` and `?` (`?*`, the corpus's "non-empty"): a length test.
+    length: Option<(usize, bool)>,
 }
 
 #[derive(Debug)]
@@ -112,11 +114,31 @@ impl Wildcard {
                 finders,
             })
         };
-        Wildcard { ci, toks, parts }
+        let length = toks
+            .iter()
+            .all(|t| matches!(t, PTok::Star | PTok::One))
+            .then(|| {
+                let ones = toks.iter().filter(|t| **t == PTok::One).count();
+                (ones, toks.contains(&PTok::Star))
+            });
+        Wildcard {
+            ci,
+            toks,
+            parts,
+            length,
+        }
     }
 
     /// Whether the whole `value` matches.
     pub fn matches(&self, value: &str) -> bool {
+        if let Some((n, star)) = self.length {
+            // Characters, not bytes: `?` is one character.
+            return if star {
+                value.len() >= 4 * n || value.chars().count() >= n
+            } else {
+                value.len() >= n && value.len() <= 4 * n && value.chars().count() == n
+            };
+        }
         match &self.parts {
             Some(p) if !self.ci => star_match(p, value.as_bytes(), |h, i, _| h.find(i)),
             Some(p) if value.is_ascii() => star_match(p, value.as_bytes(), |_, hay, needle| {
@@ -246,6 +268,12 @@ mod tests {
             ("", false, "a", false),
             ("?*", false, "", false),
             ("?*", false, "x", true),
+            ("*?", true, "é", true),
+            ("??", false, "éa", true),
+            ("??", false, "éab", false),
+            ("?*?", false, "é", false),
+            ("?*?", false, "éé", true),
+            ("**", false, "", true),
             ("abc", false, "abc", true),
             ("abc", false, "abcd", false),
             ("abc", false, "ABC", false),

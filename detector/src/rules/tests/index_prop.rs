@@ -169,6 +169,16 @@ fn timing_corpus_rules_per_event() {
                 hits += out.len();
             }
             let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            if label == "corpus" && std::env::var_os("RULES_TIMING_PER_RULE").is_some() {
+                for r in set.rules() {
+                    let t = std::time::Instant::now();
+                    for _ in 0..20_000 {
+                        std::hint::black_box(r.matches(std::hint::black_box(d)));
+                    }
+                    let ns = t.elapsed().as_nanos() as f64 / 20_000.0;
+                    eprintln!("  {ns:>8.0} ns {}", r.meta.name);
+                }
+            }
             eprintln!(
                 "{label} ({} rules, {} unindexed) {dname}: {ns:.0} ns/event, {} matches/event",
                 set.len(),
