@@ -1,10 +1,11 @@
 //! Rules indexed by the `process.name` or `event.action` values they require, so an event
 //! is only evaluated against rules that can match it (plus rules with no such requirement).
 //!
-//! A rule *requires* a set of values for a field when one of its top-level `and` conjuncts
-//! is a positive exact test of that field (`==`, `in`, `in~`, or `:` / `like` / `like~`
-//! without wildcards). Such a test is false when no element of the field is in the set, so
-//! skipping the rule then cannot change the result. Case-insensitive values are keyed by
+//! A rule *requires* a set of values for a field when one of its `and` conjuncts is a
+//! positive exact test of that field (`==`, `in`, `in~`, or `:` / `like` / `like~` without
+//! wildcards), or an `or` each of whose branches requires values (the set is the union).
+//! Such a conjunct is false when no element of the field is in the set, so skipping the
+//! rule then cannot change the result. Case-insensitive values are keyed by
 //! their folded form; a document value that cannot be folded on the stack (non-ASCII or
 //! very long) is conservatively checked against every case-insensitive entry.
 
@@ -15,6 +16,28 @@ use super::eql::matcher::{Node, Test, any_str};
 use crate::ecs::field::{Document, FieldId};
 
 const FOLD_BUF: usize = 256;
+
+/// The values of `field` that `node` requires, as `(case-insensitive, value)` pairs (the
+/// value folded when case-insensitive): from a positive exact test of the field, from the
+/// first `and` operand that has a requirement, or from an `or` whose every branch has one
+/// (the union). `None` when the node can be true whatever the field holds.
+fn required(node: &Node, field: FieldId) -> Option<Vec<(bool, &str)>> {
+    match node {
+        Node::Test(id, Test::Str(m)) if *id == field && m.is_exact_only() => {
+            Some(m.exact.iter().map(|v| (m.ci, &**v)).collect())
+        }
+        Node::And(parts) => parts.iter().find_map(|p| required(p, field)),
+        Node::Or(parts) => {
+            let mut all = Vec::new();
+            for p in parts.iter() {
+                all.extend(required(p, field)?);
+            }
+            Some(all)
+        }
+        Node::Const(false) => Some(Vec::new()),
+        _ => None,
+    }
+}
 
 /// Index over one field.
 #[derive(Debug, Default)]
@@ -54,25 +77,20 @@ impl RuleIndex {
             let i = i as u32;
             for fi in ix.fields.iter_mut() {
                 let Some(field) = fi.field else { continue };
-                for c in r.compiled.root.conjuncts() {
-                    let Node::Test(id, Test::Str(m)) = c else {
-                        continue;
-                    };
-                    if *id != field || !m.is_exact_only() {
-                        continue;
+                let Some(req) = required(&r.compiled.root, field) else {
+                    continue;
+                };
+                for (ci, v) in req {
+                    let map = if ci { &mut fi.folded } else { &mut fi.exact };
+                    let list = map.entry(v.into()).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
                     }
-                    let map = if m.ci { &mut fi.folded } else { &mut fi.exact };
-                    for v in &m.exact {
-                        let list = map.entry(v.clone()).or_default();
-                        if list.last() != Some(&i) {
-                            list.push(i);
-                        }
-                    }
-                    if m.ci {
+                    if ci && fi.folded_all.last() != Some(&i) {
                         fi.folded_all.push(i);
                     }
-                    continue 'rules;
                 }
+                continue 'rules;
             }
             ix.always.push(i);
         }
@@ -82,6 +100,34 @@ impl RuleIndex {
     /// Number of rules evaluated for every event.
     pub fn unindexed(&self) -> usize {
         self.always.len()
+    }
+
+    /// How many rule evaluations [`RuleIndex::matches`] performs for `doc` (a rule reached
+    /// through several keys counts each time): the index's effectiveness, for stats.
+    pub fn candidates(&self, doc: &dyn Document) -> usize {
+        let mut n = self.always.len();
+        for fi in &self.fields {
+            let Some(field) = fi.field else { continue };
+            any_str(doc.field(field), |s| {
+                n += fi.exact.get(s).map_or(0, Vec::len);
+                if !fi.folded.is_empty() {
+                    if s.is_ascii() && s.len() <= FOLD_BUF {
+                        let mut buf = [0u8; FOLD_BUF];
+                        let b = &mut buf[..s.len()];
+                        b.copy_from_slice(s.as_bytes());
+                        b.make_ascii_lowercase();
+                        n += std::str::from_utf8(b)
+                            .ok()
+                            .and_then(|k| fi.folded.get(k))
+                            .map_or(0, Vec::len);
+                    } else {
+                        n += fi.folded_all.len();
+                    }
+                }
+                false
+            });
+        }
+        n
     }
 
     /// Evaluates candidate rules and pushes the matching ones in rule order, without

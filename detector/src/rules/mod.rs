@@ -116,6 +116,11 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    /// How many rules [`RuleSet::matches`] evaluates for `doc` (index effectiveness).
+    pub fn candidate_count(&self, doc: &dyn Document) -> usize {
+        self.index.candidates(doc)
+    }
+
     /// How many rules have no indexable requirement and run for every event.
     pub fn unindexed_count(&self) -> usize {
         self.index.unindexed()

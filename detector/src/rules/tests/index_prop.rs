@@ -25,6 +25,10 @@ const QUERIES: &[&str] = &[
     r#"process where event.action : "ex*" and process.name : ("sh", "ssh")"#,
     r#"process where process.name regex~ "ssh.?""#,
     r#"process where ?process.nope == "x" or process.name == "sh""#,
+    r#"process where (process.name == "ssh" or process.name : "CURL" and event.action == "exec")"#,
+    r#"process where (process.name in ("bash") or (process.name in~ ("K", "Café") and process.args == "-c"))"#,
+    r#"process where (process.name == "ssh" or process.args == "-c") and event.action : "fork""#,
+    r#"process where (process.name == "ssh" or false) and event.action like "exec""#,
 ];
 
 const NAMES: &[&str] = &[
@@ -119,6 +123,7 @@ fn indexed_matches_equal_brute_force() {
         let doc = TestDoc::from_json(&serde_json::Value::Object(d.clone()));
         set.matches(&doc, &mut a);
         set.matches_unindexed(&doc, &mut b);
+        assert!(set.candidate_count(&doc) >= a.len());
         let ia: Vec<_> = a.iter().map(|r| &r.query).collect();
         let ib: Vec<_> = b.iter().map(|r| &r.query).collect();
         assert_eq!(ia, ib, "doc {d:?}");
@@ -169,6 +174,11 @@ fn timing_corpus_rules_per_event() {
                 hits += out.len();
             }
             let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            eprintln!(
+                "{label} {dname}: {} of {} rules evaluated",
+                set.candidate_count(d),
+                set.len()
+            );
             if label == "corpus" && std::env::var_os("RULES_TIMING_PER_RULE").is_some() {
                 for r in set.rules() {
                     let t = std::time::Instant::now();
