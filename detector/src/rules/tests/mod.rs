@@ -299,6 +299,22 @@ fn precedence_and_grouping_evaluate_correctly() {
 }
 
 #[test]
+fn string_escapes_and_raw_strings_reach_the_matcher() {
+    let n = |s: &str| json!({ "process.name": s });
+    run_table(&[
+        (r#"process.name == "a\tb""#, n("a\tb"), true),
+        (r#"process.name == "a\\b""#, n("a\\b"), true),
+        (r#"process.name == "say \"hi\"""#, n("say \"hi\""), true),
+        (r#"process.name == "\u{e9}t\u{00E9}""#, n("été"), true),
+        (r#"process.name == """a\tb""""#, n("a\\tb"), true),
+        (r#"process.name == """a\tb""""#, n("a\tb"), false),
+        (r#"process.name : """C:\Win*""""#, n("c:\\windows"), true),
+        (r##"process.name == """q""""""##, n("q\"\""), true),
+        (r##"process.name == """q"""""##, n("q\""), true),
+    ]);
+}
+
+#[test]
 fn process_where_checks_event_category() {
     let on = |q: &str, d: serde_json::Value| {
         compile_query(q, &TestSchema)
