@@ -7,6 +7,7 @@
 //! after it.
 
 pub mod alert;
+pub mod cli;
 pub mod config;
 pub mod container;
 pub mod ecs;

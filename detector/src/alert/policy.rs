@@ -187,7 +187,10 @@ mod tests {
         let mut p = AlertPolicy::new(Duration::ZERO, vec![]);
         let now = Instant::now();
         for _ in 0..3 {
-            assert_eq!(p.check(0, &meta("a"), &doc("c1", "/usr/bin/ssh"), now), Verdict::Emit);
+            assert_eq!(
+                p.check(0, &meta("a"), &doc("c1", "/usr/bin/ssh"), now),
+                Verdict::Emit
+            );
         }
         assert!(p.expire(now + Duration::from_secs(100)).is_empty());
     }
@@ -197,15 +200,30 @@ mod tests {
         let mut p = AlertPolicy::new(Duration::from_secs(10), vec![]);
         let t0 = Instant::now();
         let m = meta("a");
-        assert_eq!(p.check(0, &m, &doc("c1", "/usr/bin/ssh"), t0), Verdict::Emit);
+        assert_eq!(
+            p.check(0, &m, &doc("c1", "/usr/bin/ssh"), t0),
+            Verdict::Emit
+        );
         for i in 1..=4 {
             let t = t0 + Duration::from_secs(i);
-            assert_eq!(p.check(0, &m, &doc("c1", "/usr/bin/ssh"), t), Verdict::Suppressed);
+            assert_eq!(
+                p.check(0, &m, &doc("c1", "/usr/bin/ssh"), t),
+                Verdict::Suppressed
+            );
         }
         // A different container, executable or rule is not identical.
-        assert_eq!(p.check(0, &m, &doc("c2", "/usr/bin/ssh"), t0), Verdict::Emit);
-        assert_eq!(p.check(0, &m, &doc("c1", "/usr/sbin/sshd"), t0), Verdict::Emit);
-        assert_eq!(p.check(1, &meta("b"), &doc("c1", "/usr/bin/ssh"), t0), Verdict::Emit);
+        assert_eq!(
+            p.check(0, &m, &doc("c2", "/usr/bin/ssh"), t0),
+            Verdict::Emit
+        );
+        assert_eq!(
+            p.check(0, &m, &doc("c1", "/usr/sbin/sshd"), t0),
+            Verdict::Emit
+        );
+        assert_eq!(
+            p.check(1, &meta("b"), &doc("c1", "/usr/bin/ssh"), t0),
+            Verdict::Emit
+        );
         assert!(p.expire(t0 + Duration::from_secs(5)).is_empty());
         let closed = p.expire(t0 + Duration::from_secs(10));
         assert_eq!(closed.len(), 1, "only the window that folded reports");
@@ -239,7 +257,10 @@ mod tests {
         };
         let mut p = AlertPolicy::new(Duration::ZERO, vec![exc]);
         let now = Instant::now();
-        assert_eq!(p.check(0, &meta("a"), &doc("c1", "/x"), now), Verdict::Excepted);
+        assert_eq!(
+            p.check(0, &meta("a"), &doc("c1", "/x"), now),
+            Verdict::Excepted
+        );
         assert_eq!(p.check(0, &meta("a"), &doc("c2", "/x"), now), Verdict::Emit);
         assert_eq!(p.check(0, &meta("b"), &doc("c1", "/x"), now), Verdict::Emit);
         assert_eq!(p.excepted, 1);

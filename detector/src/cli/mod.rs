@@ -1,0 +1,3 @@
+//! Subcommands of the `detector` binary, one module each (the binary only dispatches).
+
+pub mod check_rules;

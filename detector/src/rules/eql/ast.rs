@@ -1,0 +1,135 @@
+//! The parsed form of an EQL query, before fields are resolved against a schema.
+
+use super::lexer::Span;
+
+/// A whole query statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Statement {
+    /// `<category> where <expr>` or `any where <expr>`.
+    Event(EventQuery),
+    /// `sequence …`: parsed so its error can say what it is, never compiled.
+    Sequence {
+        span: Span,
+        terms: usize,
+        by: Vec<String>,
+        maxspan: Option<String>,
+        until: bool,
+    },
+}
+
+/// One event filter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventQuery {
+    /// `None` for `any`.
+    pub category: Option<String>,
+    pub category_span: Span,
+    pub expr: Expr,
+}
+
+/// A boolean expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    /// `true` / `false` used as a condition.
+    Bool(bool),
+    /// `field <op> literal`.
+    Compare {
+        field: FieldRef,
+        op: CmpOp,
+        value: Lit,
+        op_span: Span,
+    },
+    /// `field [not] in[~] (literal, …)`.
+    In {
+        field: FieldRef,
+        ci: bool,
+        negated: bool,
+        values: Vec<Lit>,
+        op_span: Span,
+    },
+    /// `field :|like|like~|regex|regex~ literal-or-list`.
+    Match {
+        field: FieldRef,
+        op: MatchOp,
+        values: Vec<Lit>,
+        op_span: Span,
+    },
+}
+
+/// A field reference, dotted path joined.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldRef {
+    pub path: String,
+    /// Written `?path`: an unknown field reads as missing instead of failing to compile.
+    pub optional: bool,
+    pub span: Span,
+}
+
+/// `==`, `!=`, `<`, `<=`, `>`, `>=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Neq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// The wildcard and regex predicates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchOp {
+    /// `:` — case-insensitive wildcard.
+    Colon,
+    Like,
+    LikeCi,
+    Regex,
+    RegexCi,
+}
+
+impl MatchOp {
+    /// The operator as written.
+    pub fn text(self) -> &'static str {
+        match self {
+            MatchOp::Colon => ":",
+            MatchOp::Like => "like",
+            MatchOp::LikeCi => "like~",
+            MatchOp::Regex => "regex",
+            MatchOp::RegexCi => "regex~",
+        }
+    }
+}
+
+/// A literal with its position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lit {
+    pub value: LitValue,
+    pub span: Span,
+    /// For strings written without escapes: where the value's first byte is in the query,
+    /// so errors inside a pattern can point at the exact character.
+    pub content_start: Option<usize>,
+}
+
+/// A literal's value (strings already unescaped).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LitValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+}
+
+impl LitValue {
+    /// What kind of literal, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LitValue::Str(_) => "a string",
+            LitValue::Int(_) | LitValue::Float(_) => "a number",
+            LitValue::Bool(_) => "a boolean",
+            LitValue::Null => "null",
+        }
+    }
+}

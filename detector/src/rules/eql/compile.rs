@@ -1,0 +1,377 @@
+//! Resolves fields against a [`Schema`], checks types and builds the matcher tree.
+
+use regex::RegexBuilder;
+
+use super::QueryError;
+use super::ast::*;
+use super::lexer::Span;
+use super::lucene;
+use super::matcher::{Node, Num, StrMatcher, Test};
+use super::wildcard::{fold_str, has_wildcards};
+use crate::ecs::field::{FieldDef, FieldType, Schema};
+
+/// Largest compiled regex program accepted, so a hostile pattern cannot eat memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// How a field reference resolved.
+enum Slot {
+    Field(FieldDef),
+    /// `?field` that the schema does not know: always missing.
+    Absent,
+}
+
+/// Compiles a parsed statement.
+pub fn compile(stmt: &Statement, schema: &dyn Schema) -> Result<Node, QueryError> {
+    let q = match stmt {
+        Statement::Event(q) => q,
+        Statement::Sequence {
+            span,
+            terms,
+            by,
+            maxspan,
+            until,
+        } => {
+            let mut what = format!("a sequence of {terms} events");
+            if !by.is_empty() {
+                what.push_str(&format!(" joined by {}", by.join(", ")));
+            }
+            if let Some(m) = maxspan {
+                what.push_str(&format!(" within maxspan={m}"));
+            }
+            if *until {
+                what.push_str(" with an `until` condition");
+            }
+            return Err(QueryError::new(
+                Span::new(span.start, span.start + "sequence".len()),
+                format!(
+                    "sequences are not supported: this engine evaluates one event at a time ({what})"
+                ),
+            ));
+        }
+    };
+    let body = expr(&q.expr, schema)?;
+    match q.category.as_deref() {
+        None => Ok(body),
+        Some("process") => {
+            let Some(def) = schema.resolve("event.category") else {
+                return Err(QueryError::new(
+                    q.category_span,
+                    "`process where` needs the `event.category` field, which this schema lacks",
+                ));
+            };
+            let cat = Node::Test(
+                def.id,
+                Test::Str(StrMatcher::new(false, vec!["process".into()], vec![], None)),
+            );
+            let mut parts = vec![cat];
+            match body {
+                Node::And(v) => parts.extend(v.into_vec()),
+                other => parts.push(other),
+            }
+            Ok(Node::And(parts.into_boxed_slice()))
+        }
+        Some(other) => Err(QueryError::new(
+            q.category_span,
+            format!(
+                "event category `{other}` is not supported: this engine sees only process events (use `process where` or `any where`)"
+            ),
+        )),
+    }
+}
+
+fn resolve(f: &FieldRef, schema: &dyn Schema) -> Result<Slot, QueryError> {
+    match schema.resolve(&f.path) {
+        Some(def) => Ok(Slot::Field(def)),
+        None if f.optional => Ok(Slot::Absent),
+        None => Err(QueryError::new(
+            f.span,
+            format!(
+                "unknown field `{}` (not in the ECS schema); write `?{}` if it may be absent",
+                f.path, f.path
+            ),
+        )),
+    }
+}
+
+fn type_name(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Keyword => "keyword",
+        FieldType::Long => "long",
+        FieldType::Boolean => "boolean",
+        FieldType::Date => "date",
+    }
+}
+
+fn mismatch(f: &FieldRef, ty: FieldType, lit: &Lit) -> QueryError {
+    QueryError::new(
+        lit.span,
+        format!(
+            "cannot compare {} field `{}` with {}",
+            type_name(ty),
+            f.path,
+            lit.value.kind()
+        ),
+    )
+}
+
+/// Wraps a positive test for a resolved slot; an absent field makes it false.
+fn leaf(
+    slot: &Slot,
+    test: impl FnOnce(FieldDef) -> Result<Test, QueryError>,
+) -> Result<Node, QueryError> {
+    match slot {
+        Slot::Field(def) => Ok(Node::Test(def.id, test(*def)?)),
+        Slot::Absent => Ok(Node::Const(false)),
+    }
+}
+
+fn not(n: Node) -> Node {
+    match n {
+        Node::Const(b) => Node::Const(!b),
+        n => Node::Not(Box::new(n)),
+    }
+}
+
+fn expr(e: &Expr, schema: &dyn Schema) -> Result<Node, QueryError> {
+    Ok(match e {
+        Expr::Bool(b) => Node::Const(*b),
+        Expr::Not(inner) => not(expr(inner, schema)?),
+        Expr::And(v) => {
+            let mut parts = Vec::with_capacity(v.len());
+            for x in v {
+                match expr(x, schema)? {
+                    Node::And(inner) => parts.extend(inner.into_vec()),
+                    n => parts.push(n),
+                }
+            }
+            Node::And(parts.into_boxed_slice())
+        }
+        Expr::Or(v) => {
+            let mut parts = Vec::with_capacity(v.len());
+            for x in v {
+                match expr(x, schema)? {
+                    Node::Or(inner) => parts.extend(inner.into_vec()),
+                    n => parts.push(n),
+                }
+            }
+            Node::Or(parts.into_boxed_slice())
+        }
+        Expr::Compare {
+            field, op, value, ..
+        } => compare(field, *op, value, schema)?,
+        Expr::In {
+            field,
+            ci,
+            negated,
+            values,
+            op_span,
+        } => {
+            let n = in_list(field, *ci, values, *op_span, schema)?;
+            if *negated { not(n) } else { n }
+        }
+        Expr::Match {
+            field,
+            op,
+            values,
+            op_span,
+        } => pattern(field, *op, values, *op_span, schema)?,
+    })
+}
+
+fn compare(f: &FieldRef, op: CmpOp, lit: &Lit, schema: &dyn Schema) -> Result<Node, QueryError> {
+    let slot = resolve(f, schema)?;
+    if lit.value == LitValue::Null {
+        let is_null = match &slot {
+            Slot::Field(def) => Node::Test(def.id, Test::IsNull),
+            Slot::Absent => Node::Const(true),
+        };
+        return match op {
+            CmpOp::Eq => Ok(is_null),
+            CmpOp::Neq => Ok(not(is_null)),
+            _ => Err(QueryError::new(
+                lit.span,
+                "null can only be compared with `==` or `!=`",
+            )),
+        };
+    }
+    // `!=` is the negation of `==`: true when no element equals, or the field is missing.
+    let (pos_op, negate) = if op == CmpOp::Neq {
+        (CmpOp::Eq, true)
+    } else {
+        (op, false)
+    };
+    let n = leaf(&slot, |def| match (def.ty, &lit.value) {
+        (FieldType::Keyword | FieldType::Date, LitValue::Str(s)) => Ok(if pos_op == CmpOp::Eq {
+            Test::Str(StrMatcher::new(
+                false,
+                vec![s.as_str().into()],
+                vec![],
+                None,
+            ))
+        } else {
+            Test::StrCmp(pos_op, s.as_str().into())
+        }),
+        (FieldType::Long, LitValue::Int(n)) => Ok(Test::NumCmp(pos_op, Num::Int(*n))),
+        (FieldType::Long, LitValue::Float(x)) => Ok(Test::NumCmp(pos_op, Num::Float(*x))),
+        (FieldType::Boolean, LitValue::Bool(b)) if pos_op == CmpOp::Eq => Ok(Test::Bool(*b)),
+        (FieldType::Boolean, LitValue::Bool(_)) => Err(QueryError::new(
+            lit.span,
+            format!(
+                "boolean field `{}` can only be compared with `==` or `!=`",
+                f.path
+            ),
+        )),
+        (ty, _) => Err(mismatch(f, ty, lit)),
+    })?;
+    Ok(if negate { not(n) } else { n })
+}
+
+fn no_null(values: &[Lit]) -> Result<(), QueryError> {
+    match values.iter().find(|l| l.value == LitValue::Null) {
+        Some(l) => Err(QueryError::new(
+            l.span,
+            "null is not allowed in a list; use `field == null`",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn in_list(
+    f: &FieldRef,
+    ci: bool,
+    values: &[Lit],
+    op_span: Span,
+    schema: &dyn Schema,
+) -> Result<Node, QueryError> {
+    no_null(values)?;
+    let slot = resolve(f, schema)?;
+    if let Slot::Field(FieldDef {
+        id,
+        ty: FieldType::Boolean,
+    }) = slot
+    {
+        if ci {
+            return Err(QueryError::new(
+                op_span,
+                format!("`in~` needs a keyword field; `{}` is boolean", f.path),
+            ));
+        }
+        let mut alts = Vec::new();
+        for l in values {
+            match l.value {
+                LitValue::Bool(b) => alts.push(Node::Test(id, Test::Bool(b))),
+                _ => return Err(mismatch(f, FieldType::Boolean, l)),
+            }
+        }
+        return Ok(Node::Or(alts.into_boxed_slice()));
+    }
+    leaf(&slot, |def| match def.ty {
+        FieldType::Keyword | FieldType::Date => {
+            let mut exact = Vec::with_capacity(values.len());
+            for l in values {
+                match &l.value {
+                    LitValue::Str(s) => {
+                        exact.push(if ci { fold_str(s) } else { s.clone() }.into_boxed_str())
+                    }
+                    _ => return Err(mismatch(f, def.ty, l)),
+                }
+            }
+            Ok(Test::Str(StrMatcher::new(ci, exact, vec![], None)))
+        }
+        FieldType::Long => {
+            if ci {
+                return Err(QueryError::new(
+                    op_span,
+                    format!("`in~` needs a keyword field; `{}` is long", f.path),
+                ));
+            }
+            let mut ns = Vec::with_capacity(values.len());
+            for l in values {
+                match l.value {
+                    LitValue::Int(n) => ns.push(Num::Int(n)),
+                    LitValue::Float(x) => ns.push(Num::Float(x)),
+                    _ => return Err(mismatch(f, def.ty, l)),
+                }
+            }
+            Ok(Test::NumIn(ns.into_boxed_slice()))
+        }
+        FieldType::Boolean => unreachable!("handled above"),
+    })
+}
+
+fn pattern(
+    f: &FieldRef,
+    op: MatchOp,
+    values: &[Lit],
+    op_span: Span,
+    schema: &dyn Schema,
+) -> Result<Node, QueryError> {
+    let slot = resolve(f, schema)?;
+    let mut strs = Vec::with_capacity(values.len());
+    for l in values {
+        match &l.value {
+            LitValue::Str(s) => strs.push((s.as_str(), l.span, l.content_start)),
+            v => {
+                return Err(QueryError::new(
+                    l.span,
+                    format!("`{}` needs a string pattern, found {}", op.text(), v.kind()),
+                ));
+            }
+        }
+    }
+    leaf(&slot, |def| {
+        if def.ty != FieldType::Keyword {
+            return Err(QueryError::new(
+                op_span,
+                format!(
+                    "`{}` needs a keyword field; `{}` is {}",
+                    op.text(),
+                    f.path,
+                    type_name(def.ty)
+                ),
+            ));
+        }
+        match op {
+            MatchOp::Colon | MatchOp::Like | MatchOp::LikeCi => {
+                let ci = op != MatchOp::Like;
+                let mut exact = Vec::new();
+                let mut wild = Vec::new();
+                for (s, _, _) in &strs {
+                    if has_wildcards(s) {
+                        wild.push(s.to_string());
+                    } else {
+                        exact.push(if ci { fold_str(s) } else { s.to_string() }.into_boxed_str());
+                    }
+                }
+                Ok(Test::Str(StrMatcher::new(ci, exact, wild, None)))
+            }
+            MatchOp::Regex | MatchOp::RegexCi => {
+                let ci = op == MatchOp::RegexCi;
+                let mut alts = Vec::with_capacity(strs.len());
+                for (s, span, content) in &strs {
+                    let t = lucene::translate(s, ci).map_err(|e| match content {
+                        Some(c) => QueryError::new(
+                            Span::new(c + e.offset, c + e.offset + 1),
+                            format!("regex: {}", e.message),
+                        ),
+                        None => QueryError::new(
+                            *span,
+                            format!(
+                                "regex: {} (at offset {} of the pattern)",
+                                e.message, e.offset
+                            ),
+                        ),
+                    })?;
+                    alts.push(t);
+                }
+                let re = RegexBuilder::new(&alts.join("|"))
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| {
+                        QueryError::new(strs[0].1, format!("regex cannot be compiled: {e}"))
+                    })?;
+                Ok(Test::Str(StrMatcher::new(ci, vec![], vec![], Some(re))))
+            }
+        }
+    })
+}

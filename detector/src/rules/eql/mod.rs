@@ -1,0 +1,61 @@
+//! EQL (Elastic's Event Query Language) for single-event queries, with Elasticsearch's
+//! semantics: lexer → parser → compiler → allocation-free matcher.
+//!
+//! Supported: `process where` and `any where` filters; `==`, `!=` (case-sensitive exact),
+//! `<`, `<=`, `>`, `>=` (numbers on long fields, byte order on keyword/date fields), `:`
+//! (case-insensitive wildcard), `like` / `like~`, `in` / `in~` / `not in`, `regex` /
+//! `regex~` (Lucene syntax, full match), value lists, `not` > `and` > `or`, parentheses,
+//! comments, escapes, raw strings, booleans, numbers, `null`, `?optional` fields.
+//! Rejected with a reason and position: other event categories (this engine only sees
+//! process events), sequences, joins, samples, pipes, functions, arithmetic, field-to-field
+//! comparisons, array indexes.
+
+pub mod ast;
+mod compile;
+pub mod lexer;
+mod lucene;
+pub mod matcher;
+pub mod parser;
+pub mod wildcard;
+
+use crate::ecs::field::{Document, Schema};
+pub use lexer::Span;
+
+/// A query error: byte span within the query text and the reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at byte {})", span.start)]
+pub struct QueryError {
+    pub span: Span,
+    pub message: String,
+}
+
+impl QueryError {
+    /// An error covering `span` of the query.
+    pub fn new(span: Span, message: impl Into<String>) -> Self {
+        QueryError {
+            span,
+            message: message.into(),
+        }
+    }
+}
+
+/// A compiled query, ready to evaluate documents of the schema it was compiled against.
+#[derive(Debug)]
+pub struct CompiledQuery {
+    pub(crate) root: matcher::Node,
+}
+
+impl CompiledQuery {
+    /// Whether `doc` matches. Never allocates.
+    #[inline]
+    pub fn matches(&self, doc: &dyn Document) -> bool {
+        self.root.eval(doc)
+    }
+}
+
+/// Parses and compiles `text` against `schema`.
+pub fn compile_query(text: &str, schema: &dyn Schema) -> Result<CompiledQuery, QueryError> {
+    let stmt = parser::parse(text)?;
+    let root = compile::compile(&stmt, schema)?;
+    Ok(CompiledQuery { root })
+}

@@ -1,0 +1,125 @@
+//! Test-only schema and document: a table of field paths and types, documents built from
+//! JSON. The real ECS schema replaces this in production.
+
+use serde_json::Value;
+
+use crate::ecs::field::{Document, FieldDef, FieldId, FieldType, FieldValue, Schema};
+
+/// The fields the tests use, with ECS types.
+const FIELDS: &[(&str, FieldType)] = &[
+    ("event.category", FieldType::Keyword),
+    ("event.type", FieldType::Keyword),
+    ("event.action", FieldType::Keyword),
+    ("event.kind", FieldType::Keyword),
+    ("@timestamp", FieldType::Date),
+    ("host.os.type", FieldType::Keyword),
+    ("container.id", FieldType::Keyword),
+    ("container.security_context.privileged", FieldType::Boolean),
+    ("process.name", FieldType::Keyword),
+    ("process.executable", FieldType::Keyword),
+    ("process.args", FieldType::Keyword),
+    ("process.command_line", FieldType::Keyword),
+    ("process.pid", FieldType::Long),
+    ("process.args_count", FieldType::Long),
+    ("process.interactive", FieldType::Boolean),
+    ("process.working_directory", FieldType::Keyword),
+    ("process.parent.name", FieldType::Keyword),
+    ("process.parent.args", FieldType::Keyword),
+    ("process.parent.executable", FieldType::Keyword),
+    ("process.parent.interactive", FieldType::Boolean),
+    ("process.entry_leader.entry_meta.type", FieldType::Keyword),
+    ("process.entry_leader.same_as_process", FieldType::Boolean),
+    ("process.session_leader.same_as_process", FieldType::Boolean),
+    ("process.parent.entity_id", FieldType::Keyword),
+    ("user.id", FieldType::Keyword),
+    ("file.path", FieldType::Keyword),
+    ("file.name", FieldType::Keyword),
+    ("file.extension", FieldType::Keyword),
+];
+
+/// A fixed table schema.
+pub struct TestSchema;
+
+impl Schema for TestSchema {
+    fn resolve(&self, path: &str) -> Option<FieldDef> {
+        FIELDS
+            .iter()
+            .position(|(p, _)| *p == path)
+            .map(|i| FieldDef {
+                id: FieldId(i as u16),
+                ty: FIELDS[i].1,
+            })
+    }
+}
+
+/// A document with values by field id, built from a flat JSON object (`{"process.name": …}`).
+pub struct TestDoc {
+    /// Indexed by field id, so field access costs about what a typed struct's does.
+    values: Vec<Option<Stored>>,
+}
+
+enum Stored {
+    Str(String),
+    Strs(Vec<String>),
+    Long(i64),
+    Bool(bool),
+}
+
+impl TestDoc {
+    /// Panics on unknown fields or unsupported JSON (tests only).
+    pub fn from_json(v: &Value) -> Self {
+        Self::from_json_with(&TestSchema, v)
+    }
+
+    /// Same, resolving field paths through another schema.
+    pub fn from_json_with(schema: &dyn Schema, v: &Value) -> Self {
+        let mut values: Vec<Option<Stored>> = Vec::new();
+        for (k, v) in v.as_object().expect("object") {
+            let def = schema
+                .resolve(k)
+                .unwrap_or_else(|| panic!("unknown test field {k}"));
+            let s = match v {
+                Value::Null => continue,
+                Value::String(s) => Stored::Str(s.clone()),
+                Value::Array(a) => Stored::Strs(
+                    a.iter()
+                        .map(|x| x.as_str().expect("string array").to_string())
+                        .collect(),
+                ),
+                Value::Number(n) => Stored::Long(n.as_i64().expect("i64")),
+                Value::Bool(b) => Stored::Bool(*b),
+                Value::Object(_) => panic!("flat documents only"),
+            };
+            let i = def.id.0 as usize;
+            if values.len() <= i {
+                values.resize_with(i + 1, || None);
+            }
+            values[i] = Some(s);
+        }
+        TestDoc { values }
+    }
+}
+
+impl Document for TestDoc {
+    fn field(&self, id: FieldId) -> FieldValue<'_> {
+        match self.values.get(id.0 as usize).and_then(Option::as_ref) {
+            None => FieldValue::Missing,
+            Some(Stored::Str(s)) => FieldValue::Str(s),
+            Some(Stored::Strs(a)) => FieldValue::Strs(a),
+            Some(Stored::Long(n)) => FieldValue::Long(*n),
+            Some(Stored::Bool(b)) => FieldValue::Bool(*b),
+        }
+    }
+}
+
+/// `<shared>/rules/…`: `DETECTOR_SHARED`, else `<crate>/../../shared`, else `/work/shared`.
+pub fn shared_dir() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("DETECTOR_SHARED") {
+        return p.into();
+    }
+    let rel = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    if rel.is_dir() {
+        return rel;
+    }
+    "/work/shared".into()
+}

@@ -1,0 +1,199 @@
+//! The index never changes results: indexed and brute-force matching agree on many
+//! generated documents.
+
+use serde_json::json;
+
+use crate::rules::testkit::{TestDoc, TestSchema};
+use crate::rules::{Rule, RuleMeta, RuleSet, compile_query};
+
+const QUERIES: &[&str] = &[
+    r#"process where process.name == "ssh""#,
+    r#"process where process.name in ("ssh", "sshd", "bash") and event.action == "exec""#,
+    r#"process where process.name : ("SSH", "Curl")"#,
+    r#"process where process.name : "ssh*""#,
+    r#"process where process.name like~ "BASH""#,
+    r#"process where process.name like "bash""#,
+    r#"process where process.name in~ ("CAFÉ", "k", "Sh")"#,
+    r#"process where event.action == "fork""#,
+    r#"process where event.action in~ ("EXEC") and process.args == "-c""#,
+    r#"process where process.name != "ssh""#,
+    r#"process where not process.name in ("ssh")"#,
+    r#"process where process.name == "ssh" or event.action == "exec""#,
+    r#"any where process.args : "*curl*""#,
+    r#"any where true"#,
+    r#"process where process.name in ("a1", "a2", "a3", "a4", "a5", "a6", "curl")"#,
+    r#"process where event.action : "ex*" and process.name : ("sh", "ssh")"#,
+    r#"process where process.name regex~ "ssh.?""#,
+    r#"process where ?process.nope == "x" or process.name == "sh""#,
+    r#"process where (process.name == "ssh" or process.name : "CURL" and event.action == "exec")"#,
+    r#"process where (process.name in ("bash") or (process.name in~ ("K", "Café") and process.args == "-c"))"#,
+    r#"process where (process.name == "ssh" or process.args == "-c") and event.action : "fork""#,
+    r#"process where (process.name == "ssh" or false) and event.action like "exec""#,
+];
+
+const NAMES: &[&str] = &[
+    "ssh",
+    "SSH",
+    "sshd",
+    "bash",
+    "BASH",
+    "sh",
+    "Sh",
+    "curl",
+    "CURL",
+    "café",
+    "CAFÉ",
+    "\u{212A}",
+    "k",
+    "a6",
+    "",
+    "ssh-keygen",
+    "xyz",
+];
+const ACTIONS: &[&str] = &["exec", "EXEC", "fork", "end", "Exec"];
+const ARGS: &[&str] = &["-c", "curl http://x", "-L", "C"];
+
+/// A small deterministic PRNG (xorshift64*), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+    fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+}
+
+fn rules() -> Vec<Rule> {
+    QUERIES
+        .iter()
+        .map(|q| Rule {
+            meta: RuleMeta {
+                name: q.to_string(),
+                ..Default::default()
+            },
+            query: q.to_string(),
+            path: "test".into(),
+            compiled: compile_query(q, &TestSchema).unwrap_or_else(|e| panic!("{q}: {e}")),
+        })
+        .collect()
+}
+
+#[test]
+fn indexed_matches_equal_brute_force() {
+    let set = RuleSet::new(rules(), &TestSchema);
+    assert!(
+        set.unindexed_count() < set.len() / 2,
+        "most test rules are indexable: {}",
+        set.unindexed_count()
+    );
+    let mut rng = Rng(0x9E3779B97F4A7C15);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut total_matches = 0;
+    for _ in 0..20_000 {
+        let mut d = serde_json::Map::new();
+        if rng.chance(90) {
+            d.insert("event.category".into(), json!(["process"]));
+        }
+        if rng.chance(90) {
+            if rng.chance(15) {
+                d.insert(
+                    "process.name".into(),
+                    json!([rng.pick(NAMES), rng.pick(NAMES)]),
+                );
+            } else {
+                d.insert("process.name".into(), json!(rng.pick(NAMES)));
+            }
+        }
+        if rng.chance(90) {
+            d.insert("event.action".into(), json!(rng.pick(ACTIONS)));
+        }
+        if rng.chance(60) {
+            d.insert(
+                "process.args".into(),
+                json!([rng.pick(ARGS), rng.pick(ARGS)]),
+            );
+        }
+        let doc = TestDoc::from_json(&serde_json::Value::Object(d.clone()));
+        set.matches(&doc, &mut a);
+        set.matches_unindexed(&doc, &mut b);
+        assert!(set.candidate_count(&doc) >= a.len());
+        let ia: Vec<_> = a.iter().map(|r| &r.query).collect();
+        let ib: Vec<_> = b.iter().map(|r| &r.query).collect();
+        assert_eq!(ia, ib, "doc {d:?}");
+        total_matches += a.len();
+    }
+    assert!(
+        total_matches > 20_000,
+        "the generator produces matches: {total_matches}"
+    );
+}
+
+#[test]
+fn rule_sets_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RuleSet>();
+}
+
+/// Rough cost per event of all compilable corpus rules (run with `--release --ignored`;
+/// the criterion bench is the reference).
+#[test]
+#[ignore]
+fn timing_corpus_rules_per_event() {
+    let schema = crate::ecs::schema();
+    let dirs = [crate::rules::testkit::shared_dir().join("rules/elastic-cloud_defend")];
+    let (set, _) = RuleSet::load(&dirs, schema);
+    let seed = [crate::rules::testkit::shared_dir().join("rules/seed")];
+    let (seed_set, _) = RuleSet::load(&seed, schema);
+    let doc = |name: &str, args: &[&str]| {
+        TestDoc::from_json_with(
+            schema,
+            &json!({"event.category": ["process"], "event.type": ["start"], "event.action": "exec",
+                "host.os.type": "linux", "process.name": name, "process.args": args,
+                "process.parent.name": "bash", "process.interactive": true,
+                "container.id": "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"}),
+        )
+    };
+    let matching = doc("ssh", &["ssh", "-L", "8080:10.0.0.1:80", "user@10.0.0.2"]);
+    let other = doc("python3", &["python3", "-m", "http.server", "8000"]);
+    let mut out = Vec::new();
+    for (label, set) in [("seed", &seed_set), ("corpus", &set)] {
+        for (dname, d) in [("matching", &matching), ("non-matching", &other)] {
+            let n = 200_000;
+            let t = std::time::Instant::now();
+            let mut hits = 0;
+            for _ in 0..n {
+                set.matches(std::hint::black_box(d), &mut out);
+                hits += out.len();
+            }
+            let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            eprintln!(
+                "{label} {dname}: {} of {} rules evaluated",
+                set.candidate_count(d),
+                set.len()
+            );
+            if label == "corpus" && std::env::var_os("RULES_TIMING_PER_RULE").is_some() {
+                for r in set.rules() {
+                    let t = std::time::Instant::now();
+                    for _ in 0..20_000 {
+                        std::hint::black_box(r.matches(std::hint::black_box(d)));
+                    }
+                    let ns = t.elapsed().as_nanos() as f64 / 20_000.0;
+                    eprintln!("  {ns:>8.0} ns {}", r.meta.name);
+                }
+            }
+            eprintln!(
+                "{label} ({} rules, {} unindexed) {dname}: {ns:.0} ns/event, {} matches/event",
+                set.len(),
+                set.unindexed_count(),
+                hits / n
+            );
+        }
+    }
+}
