@@ -78,9 +78,6 @@ pub fn check(paths: &[PathBuf], schema: &dyn Schema, out: &mut dyn Write) -> io:
     Ok(s)
 }
 
-/// TODO(integration): TEMPORARY stand-in until the ECS schema lands in `crate::ecs`.
-///
-
 #[cfg(test)]
 mod tests {
     use super::*;
