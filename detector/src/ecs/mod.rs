@@ -28,6 +28,7 @@
 //! invalid UTF-8 is replaced by U+FFFD (lossy, documented), and serde_json escapes control
 //! characters, quotes and backslashes, so any bytes give one valid JSON line.
 
+mod build;
 mod doc;
 pub mod field;
 mod process;
@@ -35,6 +36,7 @@ mod schema;
 mod shared;
 mod time;
 
+pub use build::{DocBuilder, action_and_type};
 pub use doc::*;
 pub use process::*;
 pub use schema::{EcsSchema, UNPOPULATED_FIELDS, schema};

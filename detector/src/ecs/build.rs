@@ -1,0 +1,279 @@
+//! The ECS stage: a process-model [`Snapshot`] (plus the raw kernel event, when there is
+//! one) becomes an [`EcsDocument`].
+//!
+//! Host, agent and per-container parts are built once and shared (`Shared` is an `Arc`), so a
+//! document costs the process fields only. Byte strings are rendered through [`text`].
+
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+use super::{
+    Agent, Container, ContainerImage, Detector, DetectorCgroup, DetectorEvent, DetectorProcess,
+    EcsDocument, EntryLeader, EntryMeta, GroupLeader, Host, HostBoot, IdName, LeaderParent,
+    Orchestrator, OrchestratorResource, Os, Parent, Previous, Process, ProcessCore, ProcessRef,
+    SessionLeader, Shared, Tty, User, format_rfc3339_nanos, text,
+};
+use crate::container::ContainerInfo;
+use crate::event::{EventKind, ProcessEvent};
+use crate::host::{AgentInfo, HostInfo};
+use crate::process::{Id, ProcInfo, ProcRef, Snapshot};
+
+/// Containers whose shared ECS parts are kept; beyond this the cache starts over (a
+/// rebuild costs a few small strings, so a simple bound is enough).
+const CONTAINER_CACHE_MAX: usize = 4096;
+
+/// Builds documents for one host. Owned by the pipeline's ECS stage.
+pub struct DocBuilder {
+    host: Shared<Host>,
+    agent: Shared<Agent>,
+    boot_time_unix_ns: u64,
+    containers: FxHashMap<String, CachedContainer>,
+}
+
+struct CachedContainer {
+    info: Arc<ContainerInfo>,
+    container: Shared<Container>,
+    orchestrator: Option<Shared<Orchestrator>>,
+}
+
+/// The ECS `event.action` and `event.type` of a kernel event kind.
+pub fn action_and_type(kind: EventKind) -> (&'static str, &'static str) {
+    match kind {
+        EventKind::Fork => ("fork", "start"),
+        EventKind::Exec => ("exec", "start"),
+        EventKind::Exit => ("end", "end"),
+    }
+}
+
+impl DocBuilder {
+    pub fn new(host: &HostInfo, agent: &AgentInfo) -> Self {
+        DocBuilder {
+            host: Shared::new(host_fields(host)),
+            agent: Shared::new(Agent {
+                id: Some(agent.id.clone()),
+                name: Some(agent.name.clone()),
+                r#type: Some(agent.agent_type.into()),
+                version: Some(agent.version.into()),
+            }),
+            boot_time_unix_ns: host.boot_time_unix_ns,
+            containers: FxHashMap::default(),
+        }
+    }
+
+    /// A boot-time instant as an RFC 3339 date.
+    fn date(&self, boot_ns: u64) -> String {
+        format_rfc3339_nanos(i128::from(self.boot_time_unix_ns.saturating_add(boot_ns)))
+    }
+
+    /// The document of one event. `raw` adds what only the kernel record knows (the exact
+    /// event time, capture flags, cgroup names).
+    pub fn build(&mut self, snap: &Snapshot, raw: Option<&ProcessEvent>) -> EcsDocument {
+        let (action, ty) = action_and_type(snap.kind);
+        let mut doc = EcsDocument::process_event(action, ty);
+        doc.timestamp = Some(self.date(snap.event_boot_ns));
+        doc.process = Some(self.process(snap));
+        let creds = &snap.subject.creds;
+        doc.user = Some(User {
+            id: Some(creds.user.id.to_string()),
+            name: creds.user.name.as_deref().map(str::to_owned),
+            ..User::default()
+        });
+        doc.group = Some(id_name(&creds.group));
+        if let Some(info) = &snap.container {
+            let (container, orchestrator) = self.container(info);
+            doc.container = Some(container);
+            doc.orchestrator = orchestrator;
+        }
+        doc.host = Some(self.host.clone());
+        doc.agent = Some(self.agent.clone());
+        doc.detector = Some(Detector {
+            process: Some(DetectorProcess {
+                args_truncated: snap.subject.image.args_truncated.then_some(true),
+                exe_path_partial: raw.and_then(|r| r.exe_path_partial.then_some(true)),
+                mnt_ns_ino: Some(snap.subject.mnt_ns_ino).filter(|&n| n != 0),
+            }),
+            cgroup: Some(DetectorCgroup {
+                id: Some(snap.subject.cgroup_id).filter(|&c| c != 0),
+                path: raw.and_then(cgroup_names),
+            }),
+            event: Some(DetectorEvent {
+                boot_ns: Some(snap.event_boot_ns),
+            }),
+            ..Detector::default()
+        });
+        doc
+    }
+
+    fn core(&self, p: &ProcInfo) -> ProcessCore {
+        let image = &p.image;
+        let args: Vec<String> = image.args.iter().map(|a| text(a)).collect();
+        ProcessCore {
+            pid: Some(p.pid),
+            vpid: Some(p.vpid).filter(|&v| v != 0),
+            entity_id: Some(p.entity_id.to_string()),
+            name: Some(text(&image.name)).filter(|n| !n.is_empty()),
+            executable: Some(text(&image.executable)).filter(|e| !e.is_empty()),
+            args_count: (!args.is_empty()).then_some(args.len() as u64),
+            command_line: (!args.is_empty()).then(|| super::command_line(&args)),
+            args,
+            start: (p.start_boot_ns != 0).then(|| self.date(p.start_boot_ns)),
+            interactive: Some(p.interactive),
+            tty: p.tty.map(|(maj, min)| Tty::char_device(maj, min)),
+            user: Some(id_name(&p.creds.user)),
+            group: Some(id_name(&p.creds.group)),
+            real_user: Some(id_name(&p.creds.real_user)),
+            real_group: Some(id_name(&p.creds.real_group)),
+            ..ProcessCore::default()
+        }
+    }
+
+    fn reference(&self, r: &ProcRef) -> ProcessRef {
+        ProcessRef {
+            entity_id: Some(r.entity_id.to_string()),
+            pid: Some(r.pid),
+            vpid: Some(r.vpid).filter(|&v| v != 0),
+            start: (r.start_boot_ns != 0).then(|| self.date(r.start_boot_ns)),
+        }
+    }
+
+    fn leader_parent(&self, leader: &ProcInfo, session: Option<&ProcRef>) -> Option<LeaderParent> {
+        let p = self.reference(leader.parent.as_ref()?);
+        Some(LeaderParent {
+            entity_id: p.entity_id,
+            pid: p.pid,
+            vpid: p.vpid,
+            start: p.start,
+            session_leader: session.map(|s| self.reference(s)),
+        })
+    }
+
+    fn process(&self, snap: &Snapshot) -> Process {
+        let s = &snap.subject;
+        let parent = match &snap.parent {
+            Some(p) => Some(Parent {
+                core: self.core(p),
+                group_leader: snap.parent_group_leader.as_ref().map(|g| self.reference(g)),
+                ..Parent::default()
+            }),
+            // Never seen or evicted: the pid is still known from the kernel.
+            None if s.ppid != 0 => Some(Parent {
+                core: ProcessCore {
+                    pid: Some(s.ppid),
+                    ..ProcessCore::default()
+                },
+                ..Parent::default()
+            }),
+            None => None,
+        };
+        Process {
+            core: self.core(s),
+            end: s.end_boot_ns.map(|e| self.date(e)),
+            exit_code: s.exit_code,
+            parent,
+            group_leader: snap.group_leader.as_ref().map(|g| GroupLeader {
+                core: self.core(g),
+                same_as_process: Some(snap.same_as_process(g)),
+            }),
+            session_leader: snap.session_leader.as_ref().map(|l| SessionLeader {
+                core: self.core(l),
+                same_as_process: Some(snap.same_as_process(l)),
+                parent: self.leader_parent(l, snap.session_leader_parent_session_leader.as_ref()),
+            }),
+            entry_leader: snap.entry_leader.as_ref().map(|e| EntryLeader {
+                core: self.core(&e.info),
+                same_as_process: Some(snap.same_as_process(&e.info)),
+                parent: self
+                    .leader_parent(&e.info, snap.entry_leader_parent_session_leader.as_ref()),
+                entry_meta: Some(EntryMeta {
+                    r#type: Some(e.entry_type.as_str().into()),
+                    ..EntryMeta::default()
+                }),
+            }),
+            previous: snap.previous.as_ref().map(|p| Previous {
+                executable: Some(text(&p.executable)).filter(|e| !e.is_empty()),
+                args_count: (!p.args.is_empty()).then_some(p.args.len() as u64),
+                args: p.args.iter().map(|a| text(a)).collect(),
+            }),
+        }
+    }
+
+    fn container(
+        &mut self,
+        info: &Arc<ContainerInfo>,
+    ) -> (Shared<Container>, Option<Shared<Orchestrator>>) {
+        if let Some(c) = self.containers.get(&info.reference.id)
+            && (Arc::ptr_eq(&c.info, info) || *c.info == **info)
+        {
+            return (c.container.clone(), c.orchestrator.clone());
+        }
+        let container = Shared::new(Container {
+            id: Some(info.reference.id.clone()),
+            runtime: Some(info.reference.runtime.as_str().into()),
+            name: info.name.clone(),
+            image: Some(ContainerImage {
+                name: info.image_name.clone(),
+                tag: info.image_tag.iter().cloned().collect(),
+            }),
+        });
+        let orchestrator = info.orchestrator_type.map(|t| {
+            Shared::new(Orchestrator {
+                r#type: Some(t.into()),
+                namespace: info.orchestrator_namespace.clone(),
+                resource: Some(OrchestratorResource {
+                    name: info.resource_name.clone(),
+                    r#type: info.resource_type.map(Into::into),
+                }),
+            })
+        });
+        if self.containers.len() >= CONTAINER_CACHE_MAX {
+            self.containers.clear();
+        }
+        self.containers.insert(
+            info.reference.id.clone(),
+            CachedContainer {
+                info: info.clone(),
+                container: container.clone(),
+                orchestrator: orchestrator.clone(),
+            },
+        );
+        (container, orchestrator)
+    }
+}
+
+fn id_name(id: &Id) -> IdName {
+    IdName::new(id.id, id.name.as_deref().map(str::to_owned))
+}
+
+/// `detector.cgroup.path` from the kernel's names: `parent/leaf` (the kernel reads two
+/// levels; the full path is not walked in the kernel).
+fn cgroup_names(raw: &ProcessEvent) -> Option<String> {
+    match (raw.cgroup_parent.is_empty(), raw.cgroup_leaf.is_empty()) {
+        (_, true) => None,
+        (true, false) => Some(text(&raw.cgroup_leaf)),
+        (false, false) => Some(format!(
+            "{}/{}",
+            text(&raw.cgroup_parent),
+            text(&raw.cgroup_leaf)
+        )),
+    }
+}
+
+fn host_fields(h: &HostInfo) -> Host {
+    Host {
+        hostname: Some(h.hostname.clone()),
+        name: Some(h.hostname.clone()),
+        id: h.id.clone(),
+        architecture: Some(h.architecture.clone()),
+        boot: h.boot_id.clone().map(|id| HostBoot { id: Some(id) }),
+        os: Some(Os {
+            r#type: Some(h.os_type.into()),
+            family: h.os_family.clone(),
+            name: h.os_name.clone(),
+            version: h.os_version.clone(),
+            kernel: h.os_kernel.clone(),
+            full: h.os_full.clone(),
+            platform: h.os_platform.clone(),
+        }),
+        pid_ns_ino: h.pid_ns_ino.map(|n| n.to_string()),
+    }
+}
