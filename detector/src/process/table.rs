@@ -209,6 +209,13 @@ impl ProcessTable {
         )
     }
 
+    /// The live processes' tgids, in start order (for the start-up scan).
+    pub fn live_tgids(&self) -> Vec<u32> {
+        let mut v: Vec<(u64, u32)> = self.live.values().map(|r| (r.start_boot_ns, r.tgid)).collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, t)| t).collect()
+    }
+
     /// What the table knows of live process `tgid` now, as a snapshot of kind `kind`,
     /// without changing the table (inspection, tests, a `trace` of seeded processes).
     pub fn current(&mut self, tgid: u32, kind: EventKind) -> Option<super::Snapshot> {
