@@ -238,6 +238,10 @@ fn fill_exe(h: &mut EventHeader, data: *mut u8, cur: usize, task: u64, mm: u64) 
         let mut i = 0u32;
         while i < EXE_DEPTH_MAX + 8 {
             i += 1;
+            // A no-op (cur stays below the limit, see the bound check below) that gives
+            // every path through one iteration the same range for `cur`, so the verifier
+            // can prune states instead of exploring 2^depth paths.
+            cur &= DATA_START_LIMIT - 1;
             let mnt = mount + mount_mnt;
             if dentry == root_dentry && mnt == root_mnt {
                 complete = true;

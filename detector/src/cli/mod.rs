@@ -1,0 +1,3 @@
+//! Subcommands of the `detector` binary, one module each.
+
+pub mod trace;
