@@ -155,6 +155,11 @@ pub fn run(args: TraceArgs) -> anyhow::Result<()> {
 }
 
 async fn trace(args: TraceArgs) -> anyhow::Result<()> {
+    // Registered once, before "ready" is announced and before the loop: a signal that
+    // arrives while a batch is being written is then still seen by the next `select!`.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sensor = Sensor::start(&SensorConfig {
         ring_bytes: args.ring_bytes,
     })?;
@@ -181,8 +186,6 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
         }
     };
     tokio::pin!(deadline);
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
     loop {
         tokio::select! {
             r = records.next_batch(|b| sink.handle(b)) => {
@@ -192,7 +195,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
                 }
             }
             _ = &mut deadline => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
     }
