@@ -105,7 +105,11 @@ fn put_kstr<const MAX: usize>(data: *mut u8, cur: usize, src: u64) -> usize {
     }
     // SAFETY: cur < DATA_START_LIMIT and MAX <= ARGV_MAX, so the write stays in `data`.
     let r = unsafe {
-        bpf_probe_read_kernel_str(data.add(cur) as *mut c_void, MAX as u32, src as *const c_void)
+        bpf_probe_read_kernel_str(
+            data.add(cur) as *mut c_void,
+            MAX as u32,
+            src as *const c_void,
+        )
     };
     if r <= 0 {
         return 0;
@@ -119,17 +123,35 @@ fn put_kstr<const MAX: usize>(data: *mut u8, cur: usize, src: u64) -> usize {
 #[inline(always)]
 fn fill_task(h: &mut EventHeader, data: *mut u8, mut cur: usize, task: u64) -> usize {
     let mut ok = true;
-    h.pid = rd::<u32>(task, off!(task_pid)).unwrap_or_else(|_| { ok = false; 0 });
-    h.tgid = rd::<u32>(task, off!(task_tgid)).unwrap_or_else(|_| { ok = false; 0 });
+    h.pid = rd::<u32>(task, off!(task_pid)).unwrap_or_else(|_| {
+        ok = false;
+        0
+    });
+    h.tgid = rd::<u32>(task, off!(task_tgid)).unwrap_or_else(|_| {
+        ok = false;
+        0
+    });
     match rdp(task, off!(task_real_parent)).and_then(|p| rd::<u32>(p, off!(task_tgid))) {
         Ok(v) => h.ppid = v,
         Err(_) => ok = false,
     }
     if let Ok(cred) = rdp(task, off!(task_real_cred)) {
-        h.uid = rd::<u32>(cred, off!(cred_uid)).unwrap_or_else(|_| { ok = false; 0 });
-        h.gid = rd::<u32>(cred, off!(cred_gid)).unwrap_or_else(|_| { ok = false; 0 });
-        h.euid = rd::<u32>(cred, off!(cred_euid)).unwrap_or_else(|_| { ok = false; 0 });
-        h.egid = rd::<u32>(cred, off!(cred_egid)).unwrap_or_else(|_| { ok = false; 0 });
+        h.uid = rd::<u32>(cred, off!(cred_uid)).unwrap_or_else(|_| {
+            ok = false;
+            0
+        });
+        h.gid = rd::<u32>(cred, off!(cred_gid)).unwrap_or_else(|_| {
+            ok = false;
+            0
+        });
+        h.euid = rd::<u32>(cred, off!(cred_euid)).unwrap_or_else(|_| {
+            ok = false;
+            0
+        });
+        h.egid = rd::<u32>(cred, off!(cred_egid)).unwrap_or_else(|_| {
+            ok = false;
+            0
+        });
     } else {
         ok = false;
     }
@@ -139,7 +161,10 @@ fn fill_task(h: &mut EventHeader, data: *mut u8, mut cur: usize, task: u64) -> u
     }
     // Leader: start time and the namespace-local tgid.
     let leader = rdp(task, off!(task_group_leader)).unwrap_or(task);
-    h.start_boot_ns = rd::<u64>(leader, off!(task_start_boottime)).unwrap_or_else(|_| { ok = false; 0 });
+    h.start_boot_ns = rd::<u64>(leader, off!(task_start_boottime)).unwrap_or_else(|_| {
+        ok = false;
+        0
+    });
     if fill_pid_ns(h, leader).is_err() {
         ok = false;
     }
@@ -157,8 +182,9 @@ fn fill_task(h: &mut EventHeader, data: *mut u8, mut cur: usize, task: u64) -> u
             let index = rd::<u32>(tty, off!(tty_index)).unwrap_or(0);
             if let Ok(driver) = rdp(tty, off!(tty_driver)) {
                 h.tty_major = rd::<u32>(driver, off!(tty_driver_major)).unwrap_or(0);
-                h.tty_minor =
-                    rd::<u32>(driver, off!(tty_driver_minor_start)).unwrap_or(0).wrapping_add(index);
+                h.tty_minor = rd::<u32>(driver, off!(tty_driver_minor_start))
+                    .unwrap_or(0)
+                    .wrapping_add(index);
             }
             h.flags |= flags::HAS_TTY;
         }
@@ -247,18 +273,26 @@ fn fill_exe(h: &mut EventHeader, data: *mut u8, cur: usize, task: u64, mm: u64) 
                 complete = true;
                 break;
             }
-            let Ok(mnt_root) = rdp(mnt, off!(vfsmount_root)) else { break };
-            let Ok(parent) = rdp(dentry, off!(dentry_parent)) else { break };
+            let Ok(mnt_root) = rdp(mnt, off!(vfsmount_root)) else {
+                break;
+            };
+            let Ok(parent) = rdp(dentry, off!(dentry_parent)) else {
+                break;
+            };
             if dentry == mnt_root || dentry == parent {
                 // Top of this mount: continue from its mountpoint in the parent mount.
-                let Ok(mparent) = rdp(mount, off!(mount_parent)) else { break };
+                let Ok(mparent) = rdp(mount, off!(mount_parent)) else {
+                    break;
+                };
                 if mparent == mount {
                     // The namespace's root mount, above the task's root: path is complete
                     // relative to the global root (the task is outside its own root).
                     complete = true;
                     break;
                 }
-                let Ok(mp) = rdp(mount, off!(mount_mountpoint)) else { break };
+                let Ok(mp) = rdp(mount, off!(mount_mountpoint)) else {
+                    break;
+                };
                 dentry = mp;
                 mount = mparent;
                 continue;
@@ -266,7 +300,9 @@ fn fill_exe(h: &mut EventHeader, data: *mut u8, cur: usize, task: u64, mm: u64) 
             if cur - start > EXE_MAX - EXE_COMPONENT_MAX {
                 break;
             }
-            let Ok(name) = rdp(dentry, off!(dentry_name)) else { break };
+            let Ok(name) = rdp(dentry, off!(dentry_name)) else {
+                break;
+            };
             let n = put_kstr::<EXE_COMPONENT_MAX>(data, cur, name);
             if n == 0 {
                 break;
@@ -303,8 +339,10 @@ fn exe_start(task: u64, mm: u64) -> R<(u64, u64, u64, u64)> {
 /// Copies the first `ARGV_MAX` bytes of the current task's argument block.
 #[inline(always)]
 fn fill_argv(h: &mut EventHeader, data: *mut u8, cur: usize, mm: u64) -> usize {
-    let (Ok(start), Ok(end)) = (rd::<u64>(mm, off!(mm_arg_start)), rd::<u64>(mm, off!(mm_arg_end)))
-    else {
+    let (Ok(start), Ok(end)) = (
+        rd::<u64>(mm, off!(mm_arg_start)),
+        rd::<u64>(mm, off!(mm_arg_end)),
+    ) else {
         h.flags |= flags::READ_ERROR;
         return cur;
     };
@@ -326,9 +364,8 @@ fn fill_argv(h: &mut EventHeader, data: *mut u8, cur: usize, mm: u64) -> usize {
         return cur;
     }
     // SAFETY: cur < DATA_START_LIMIT and len <= ARGV_MAX keep the write inside `data`.
-    let r = unsafe {
-        bpf_probe_read_user(data.add(cur) as *mut c_void, len, start as *const c_void)
-    };
+    let r =
+        unsafe { bpf_probe_read_user(data.add(cur) as *mut c_void, len, start as *const c_void) };
     if r < 0 {
         h.flags |= flags::READ_ERROR;
         return cur;
@@ -388,14 +425,18 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
 #[inline(always)]
 fn on_fork(parent: u64, child: u64) {
     // A new thread shares its creator's thread group: not a process fork.
-    let (Ok(ptgid), Ok(ctgid)) = (rd::<u32>(parent, off!(task_tgid)), rd::<u32>(child, off!(task_tgid)))
-    else {
+    let (Ok(ptgid), Ok(ctgid)) = (
+        rd::<u32>(parent, off!(task_tgid)),
+        rd::<u32>(child, off!(task_tgid)),
+    ) else {
         return;
     };
     if ptgid == ctgid {
         return;
     }
-    let Some(rec) = scratch(kind::FORK) else { return };
+    let Some(rec) = scratch(kind::FORK) else {
+        return;
+    };
     // SAFETY: see `scratch`.
     let (h, data) = unsafe { (&mut (*rec).header, (*rec).data.as_mut_ptr()) };
     let mut cur = fill_task(h, data, 0, child);
@@ -416,7 +457,9 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
 
 #[inline(always)]
 fn on_exec(task: u64, bprm: u64) {
-    let Some(rec) = scratch(kind::EXEC) else { return };
+    let Some(rec) = scratch(kind::EXEC) else {
+        return;
+    };
     // SAFETY: see `scratch`.
     let (h, data) = unsafe { (&mut (*rec).header, (*rec).data.as_mut_ptr()) };
     let filename = rdp(bprm, off!(binprm_filename)).unwrap_or(0);
@@ -459,7 +502,9 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
 
 #[inline(always)]
 fn on_exit(task: u64) {
-    let Some(rec) = scratch(kind::EXIT) else { return };
+    let Some(rec) = scratch(kind::EXIT) else {
+        return;
+    };
     // SAFETY: see `scratch`.
     let (h, data) = unsafe { (&mut (*rec).header, (*rec).data.as_mut_ptr()) };
     let cur = fill_task(h, data, 0, task);

@@ -2,7 +2,7 @@
 //!
 //! The library is a pipeline, one module per stage (see ARCHITECTURE.md):
 //! `sensor` (kernel → ring buffer) → `event` (decoded records) → `process` (process model)
-//! + `container` (cgroup → container) → `ecs` (typed documents) → `rules` (compiled EQL)
+//! with `container` (cgroup → container) → `ecs` (typed documents) → `rules` (compiled EQL)
 //! → `alert` (alert documents) → `sink` (outputs). Each stage owns its state and knows
 //! nothing of the stages after it.
 

@@ -16,7 +16,11 @@ use serde_json::Value;
 fn bytes_of(ev: &Value, field: &str) -> Vec<u8> {
     match ev.get(format!("{field}_hex")).and_then(Value::as_str) {
         Some(hex) => unhex(hex),
-        None => ev[field].as_str().unwrap_or_else(|| panic!("{field} in {ev}")).as_bytes().to_vec(),
+        None => ev[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} in {ev}"))
+            .as_bytes()
+            .to_vec(),
     }
 }
 
@@ -122,7 +126,12 @@ fn fork_gives_child_ids_and_exit_gives_the_code() {
     let sh = PrivateBin::copy("/bin/sh", "exit-probe");
     let trace = Trace::start(&[]);
     let mut results = Vec::new();
-    for (script, want) in [("exit 42", 42), ("exit 0", 0), ("kill -9 $$", 137), ("kill -15 $$", 143)] {
+    for (script, want) in [
+        ("exit 42", 42),
+        ("exit 0", 0),
+        ("kill -9 $$", 137),
+        ("kill -15 $$", 143),
+    ] {
         let mut child = Command::new(&sh.path).args(["-c", script]).spawn().unwrap();
         let pid = child.id();
         let status = child.wait().unwrap();
@@ -147,7 +156,9 @@ fn a_thread_is_not_a_fork() {
     let _lock = ebpf_lock();
     let trace = Trace::start(&[]);
     // SAFETY: gettid has no preconditions.
-    let tid = std::thread::spawn(|| unsafe { libc::gettid() } as u32).join().unwrap();
+    let tid = std::thread::spawn(|| unsafe { libc::gettid() } as u32)
+        .join()
+        .unwrap();
     // A process started in the same window does give a fork (so the filter below works).
     let mut child = Command::new("/bin/true").spawn().unwrap();
     let pid = child.id();
@@ -159,7 +170,10 @@ fn a_thread_is_not_a_fork() {
         .iter()
         .filter(|e| e["kind"] == "fork" && (e["pid"] == tid || e["tgid"] == tid))
         .collect();
-    assert!(thread_forks.is_empty(), "thread {tid} reported as fork: {thread_forks:?}");
+    assert!(
+        thread_forks.is_empty(),
+        "thread {tid} reported as fork: {thread_forks:?}"
+    );
     // Our own process is still one tgid: no exit was reported for it either.
     assert!(out.of("exit", my_pid()).is_empty());
 }
@@ -174,8 +188,15 @@ fn spawn_threaded(leader_first: bool, code: i32) -> u32 {
         // SAFETY: raw syscalls only: this thread has no TLS of its own.
         unsafe {
             if leader_first {
-                let ts = libc::timespec { tv_sec: 0, tv_nsec: 200_000_000 };
-                libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>());
+                let ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 200_000_000,
+                };
+                libc::syscall(
+                    libc::SYS_nanosleep,
+                    &ts,
+                    std::ptr::null_mut::<libc::timespec>(),
+                );
                 libc::syscall(libc::SYS_exit_group, code);
             } else {
                 libc::syscall(libc::SYS_exit, 0);
@@ -214,11 +235,18 @@ fn spawn_threaded(leader_first: bool, code: i32) -> u32 {
         if libc::clone(thread_main, top, flags, arg as *mut libc::c_void) < 0 {
             libc::_exit(101);
         }
-        let ts = libc::timespec { tv_sec: 0, tv_nsec: 200_000_000 };
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 200_000_000,
+        };
         if leader_first {
             libc::syscall(libc::SYS_exit, 0);
         } else {
-            libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>());
+            libc::syscall(
+                libc::SYS_nanosleep,
+                &ts,
+                std::ptr::null_mut::<libc::timespec>(),
+            );
             libc::syscall(libc::SYS_exit_group, code as libc::c_long);
         }
         libc::_exit(102);
@@ -246,7 +274,11 @@ fn exit_is_reported_once_per_multithreaded_process() {
     for (leader_first, pid, code) in cases {
         let exits = out.of("exit", pid);
         assert_eq!(exits.len(), 1, "leader_first={leader_first}: {exits:#?}");
-        assert_eq!(exits[0]["exit_code"], code, "leader_first={leader_first}: {}", exits[0]);
+        assert_eq!(
+            exits[0]["exit_code"], code,
+            "leader_first={leader_first}: {}",
+            exits[0]
+        );
         out.one("fork", pid);
     }
 }
@@ -257,7 +289,11 @@ fn hex64() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{:032x}{:032x}", nanos, u128::from(my_pid()) << 64 | 0xd37ec7)
+    format!(
+        "{:032x}{:032x}",
+        nanos,
+        u128::from(my_pid()) << 64 | 0xd37ec7
+    )
 }
 
 #[test]
@@ -306,7 +342,11 @@ fn events_carry_the_cgroup_read_in_the_kernel() {
         assert_eq!(ev["cgroup_parent"], parent.as_str(), "{ev}");
     }
     // Before the move, the same process was outside the test cgroup.
-    let first = out.of("exec", pid).into_iter().find(|e| e["exe_path"] != true_path).cloned();
+    let first = out
+        .of("exec", pid)
+        .into_iter()
+        .find(|e| e["exe_path"] != true_path)
+        .cloned();
     if let Some(first) = first {
         assert_ne!(first["cgroup_id"], id, "{first}");
     }
@@ -319,7 +359,11 @@ fn events_carry_the_cgroup_read_in_the_kernel() {
         None => eprintln!("note: clone3(CLONE_INTO_CGROUP) unavailable, fork part skipped"),
     }
     drop(cg);
-    assert!(!cg_path.exists(), "cgroup {} not removed", cg_path.display());
+    assert!(
+        !cg_path.exists(),
+        "cgroup {} not removed",
+        cg_path.display()
+    );
 }
 
 /// Forks a child directly into `cgroup` with clone3; the child exits at once. Returns its
@@ -351,7 +395,11 @@ fn clone_into_cgroup(cgroup: &std::path::Path) -> Option<u32> {
     };
     // SAFETY: fork-like clone3 (no CLONE_VM); the child only calls exit_group.
     let pid = unsafe {
-        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     };
     if pid == 0 {
         // SAFETY: child of a fork: end at once.
@@ -397,9 +445,15 @@ fn storm_of_20000_fork_exec_loses_nothing() {
             .filter(|e| e["kind"] == kind && e["ppid"] == worker_pid)
             .collect::<Vec<_>>()
     };
-    let execs = of_worker("exec").iter().filter(|e| e["exe_path"] == path).count();
+    let execs = of_worker("exec")
+        .iter()
+        .filter(|e| e["exe_path"] == path)
+        .count();
     let forks = of_worker("fork").len();
-    let exits = of_worker("exit").iter().filter(|e| e["comm"] == "storm-true").count();
+    let exits = of_worker("exit")
+        .iter()
+        .filter(|e| e["comm"] == "storm-true")
+        .count();
     eprintln!(
         "storm: {N} fork+exec in {elapsed:?}: exec {execs}, fork {forks}, exit {exits}; summary {}",
         out.summary

@@ -147,7 +147,13 @@ fn setup() -> Result<()> {
     if installed.lines().any(|l| l.starts_with("rust-src")) {
         println!("    rust-src: present");
     } else {
-        sh(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        sh(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
     }
 
     let llvm = PathBuf::from(format!("/usr/lib/llvm-{LLVM_MAJOR}"));
@@ -159,7 +165,11 @@ fn setup() -> Result<()> {
     let llvm_refs: Vec<&str> = llvm_pkgs.iter().map(String::as_str).collect();
     apt_ensure(&llvm_refs, true)?;
     if !llvm.join("bin/llvm-config").exists() {
-        bail!("{} missing after installing {:?}", llvm.join("bin/llvm-config").display(), llvm_pkgs);
+        bail!(
+            "{} missing after installing {:?}",
+            llvm.join("bin/llvm-config").display(),
+            llvm_pkgs
+        );
     }
 
     step("checking bpf-linker");
@@ -219,7 +229,11 @@ fn apt_ensure(pkgs: &[&str], required: bool) -> Result<()> {
         );
         return Ok(());
     }
-    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !dpkg_installed(p)).collect();
+    let missing: Vec<&str> = pkgs
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p))
+        .collect();
     if missing.is_empty() {
         println!("    present: {}", pkgs.join(" "));
         return Ok(());
@@ -246,7 +260,10 @@ fn apt_ensure(pkgs: &[&str], required: bool) -> Result<()> {
     match result {
         Ok(()) => Ok(()),
         Err(e) if !required => {
-            println!("    warning: could not install {}: {e:#}", missing.join(" "));
+            println!(
+                "    warning: could not install {}: {e:#}",
+                missing.join(" ")
+            );
             Ok(())
         }
         Err(e) => Err(e),

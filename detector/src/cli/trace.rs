@@ -169,7 +169,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| serde_json::json!({"name": p.name, "verified_insns": p.verified_insns}))
         .collect();
-    eprintln!("{}", serde_json::json!({ "ready": true, "programs": programs }));
+    eprintln!(
+        "{}",
+        serde_json::json!({ "ready": true, "programs": programs })
+    );
 
     let stdout = std::io::stdout();
     let mut sink = Output {
@@ -181,7 +184,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
 
     let deadline = async {
         match args.duration {
-            Some(s) if s.is_finite() && s >= 0.0 => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+            Some(s) if s.is_finite() && s >= 0.0 => {
+                tokio::time::sleep(Duration::from_secs_f64(s)).await
+            }
             _ => std::future::pending().await,
         }
     };
@@ -202,10 +207,17 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     // Whatever the kernel queued before we stopped is still delivered.
     records.drain(|b| sink.handle(b));
     let _ = sink.out.flush();
-    let Output { decoder, received, write_failed, .. } = sink;
+    let Output {
+        decoder,
+        received,
+        write_failed,
+        ..
+    } = sink;
     let counters = sensor.counters()?;
-    let kernel: serde_json::Map<String, serde_json::Value> =
-        counters.named().map(|(k, v)| (k.to_owned(), v.into())).collect();
+    let kernel: serde_json::Map<String, serde_json::Value> = counters
+        .named()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
     eprintln!(
         "{}",
         serde_json::json!({
@@ -235,7 +247,9 @@ struct Output<W: Write> {
 
 impl<W: Write> Output<W> {
     fn handle(&mut self, bytes: &[u8]) {
-        let Some(ev) = self.decoder.decode(bytes) else { return };
+        let Some(ev) = self.decoder.decode(bytes) else {
+            return;
+        };
         let i = match ev.kind {
             Some(EventKind::Fork) => 0,
             Some(EventKind::Exec) => 1,

@@ -235,7 +235,10 @@ mod tests {
         let mut d = Decoder::default();
         // Every strict prefix is too short for the header or for its sections.
         for cut in 0..good.len() {
-            assert!(d.decode(&good[..cut]).is_none(), "prefix of {cut} bytes accepted");
+            assert!(
+                d.decode(&good[..cut]).is_none(),
+                "prefix of {cut} bytes accepted"
+            );
         }
         assert_eq!(d.malformed, good.len() as u64);
         // Unknown kind.
@@ -289,7 +292,14 @@ mod tests {
 
     #[test]
     fn wait_status_becomes_shell_exit_code() {
-        for (status, code) in [(0, 0), (7 << 8, 7), (255 << 8, 255), (9, 137), (15, 143), (0x80 | 11, 139)] {
+        for (status, code) in [
+            (0, 0),
+            (7 << 8, 7),
+            (255 << 8, 255),
+            (9, 137),
+            (15, 143),
+            (0x80 | 11, 139),
+        ] {
             assert_eq!(wait_status_to_exit_code(status), code, "{status:#x}");
         }
     }

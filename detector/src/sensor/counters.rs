@@ -35,6 +35,9 @@ impl Counters {
 
     /// (name, value) pairs in index order, for logs and reports.
     pub fn named(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        counter::NAMES.iter().copied().zip(self.values.iter().copied())
+        counter::NAMES
+            .iter()
+            .copied()
+            .zip(self.values.iter().copied())
     }
 }

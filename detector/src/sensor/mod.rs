@@ -85,7 +85,9 @@ pub enum SensorError {
          nightly/bpf-linker; run `cargo xtask setup` and rebuild"
     )]
     NoObject,
-    #[error("the kernel verifier rejected program `{program}` ({cause}); verifier log tail:\n{log_tail}")]
+    #[error(
+        "the kernel verifier rejected program `{program}` ({cause}); verifier log tail:\n{log_tail}"
+    )]
     Verifier {
         program: &'static str,
         cause: std::io::Error,
@@ -127,7 +129,7 @@ impl Sensor {
         checks::capabilities()?;
         checks::kernel_version()?;
         let page = checks::page_size();
-        if !config.ring_bytes.is_power_of_two() || config.ring_bytes as usize % page != 0 {
+        if !config.ring_bytes.is_power_of_two() || !(config.ring_bytes as usize).is_multiple_of(page) {
             return Err(SensorError::BadRingSize(config.ring_bytes));
         }
         if OBJECT.is_empty() {
@@ -149,13 +151,14 @@ impl Sensor {
                 .program_mut(name)
                 .ok_or(SensorError::Map(name, "program missing from object".into()))?
                 .try_into()
-                .map_err(|source| SensorError::Program { program: name, source })?;
+                .map_err(|source| SensorError::Program {
+                    program: name,
+                    source,
+                })?;
             program
                 .load(tracepoint, &aya_btf)
                 .map_err(|e| program_error(name, e))?;
-            program
-                .attach()
-                .map_err(|e| program_error(name, e))?;
+            program.attach().map_err(|e| program_error(name, e))?;
         }
         let counters = PerCpuArray::try_from(
             ebpf.take_map(COUNTERS_MAP)
@@ -221,8 +224,7 @@ fn program_error(program: &'static str, e: ProgramError) -> SensorError {
             io_error,
             verifier_log,
         } => {
-            if io_error.raw_os_error() == Some(libc::EPERM) && verifier_log.to_string().is_empty()
-            {
+            if io_error.raw_os_error() == Some(libc::EPERM) && verifier_log.to_string().is_empty() {
                 return SensorError::MissingCapabilities {
                     effective: checks::effective_caps().unwrap_or(0),
                 };

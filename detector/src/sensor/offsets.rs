@@ -32,7 +32,8 @@ pub fn compute(btf: &Btf) -> Result<Offsets, BtfError> {
         task_signal: f("task_struct", "signal")?,
         task_nsproxy: f("task_struct", "nsproxy")?,
         task_thread_pid: f("task_struct", "thread_pid")?,
-        task_start_boottime: btf.offset_of_any("task_struct", &["start_boottime", "real_start_time"])?,
+        task_start_boottime: btf
+            .offset_of_any("task_struct", &["start_boottime", "real_start_time"])?,
         task_exit_code: f("task_struct", "exit_code")?,
         cred_uid: f("cred", "uid")?,
         cred_gid: f("cred", "gid")?,

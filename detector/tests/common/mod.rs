@@ -169,14 +169,17 @@ impl Trace {
             }
             lines
         });
-        let mut trace = Trace {
+        let trace = Trace {
             child,
             stdout: Some(stdout),
             stderr: Some(stderr),
         };
         if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
             let out = trace.stop();
-            panic!("detector trace did not become ready; stderr:\n{}", out.stderr.join("\n"));
+            panic!(
+                "detector trace did not become ready; stderr:\n{}",
+                out.stderr.join("\n")
+            );
         }
         trace
     }
