@@ -484,3 +484,67 @@ fn a_normal_user_gets_the_capability_error() {
     assert!(stderr.contains("CAP_BPF"), "stderr: {stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn exe_path_crosses_mounts_and_respects_chroot() {
+    if !root_or_skip("exe_path_crosses_mounts_and_respects_chroot") {
+        return;
+    }
+    let _lock = ebpf_lock();
+    // A bind mount made in a private mount namespace (gone with the namespace), and a
+    // chroot whose root holds a copy of /bin/true.
+    let src = PrivateBin::copy("/bin/true", "mnt-true");
+    let target = tempfile::Builder::new()
+        .prefix("detector-mnt-")
+        .tempdir()
+        .unwrap();
+    let target_path = target.path().canonicalize().unwrap();
+    let jail = PrivateBin::copy("/bin/true", "jail-true");
+    // A static-enough program inside the chroot: busybox-static when present, else skip.
+    let busybox = std::path::Path::new("/bin/busybox");
+    let trace = Trace::start(&[]);
+    let mut unshare = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {} {} && exec {}/mnt-true",
+            src.dir.path().display(),
+            target_path.display(),
+            target_path.display()
+        ))
+        .spawn()
+        .unwrap();
+    let mnt_pid = unshare.id();
+    assert!(unshare.wait().unwrap().success());
+    let chroot_pid = if busybox.exists() {
+        std::fs::create_dir_all(jail.dir.path().join("bin")).unwrap();
+        std::fs::copy(busybox, jail.dir.path().join("bin/busybox")).unwrap();
+        let mut c = Command::new("chroot")
+            .arg(jail.dir.path())
+            .args(["/bin/busybox", "true"])
+            .spawn()
+            .unwrap();
+        let pid = c.id();
+        assert!(c.wait().unwrap().success());
+        Some(pid)
+    } else {
+        eprintln!("note: /bin/busybox missing (busybox-static), chroot part skipped");
+        None
+    };
+    let out = trace.stop();
+    let want = format!("{}/mnt-true", target_path.display());
+    let ev = out
+        .of("exec", mnt_pid)
+        .into_iter()
+        .find(|e| e["comm"] == "mnt-true")
+        .unwrap_or_else(|| panic!("no exec of mnt-true: {:#?}", out.of("exec", mnt_pid)));
+    assert_eq!(ev["exe_path"], want.as_str(), "{ev}");
+    assert_eq!(ev["exe_path_partial"], false, "{ev}");
+    if let Some(pid) = chroot_pid {
+        let ev = out
+            .of("exec", pid)
+            .into_iter()
+            .find(|e| e["comm"] == "busybox")
+            .unwrap_or_else(|| panic!("no exec of busybox: {:#?}", out.of("exec", pid)));
+        assert_eq!(ev["exe_path"], "/bin/busybox", "{ev}");
+    }
+}

@@ -129,7 +129,9 @@ impl Sensor {
         checks::capabilities()?;
         checks::kernel_version()?;
         let page = checks::page_size();
-        if !config.ring_bytes.is_power_of_two() || !(config.ring_bytes as usize).is_multiple_of(page) {
+        if !config.ring_bytes.is_power_of_two()
+            || !(config.ring_bytes as usize).is_multiple_of(page)
+        {
             return Err(SensorError::BadRingSize(config.ring_bytes));
         }
         if OBJECT.is_empty() {
@@ -138,6 +140,13 @@ impl Sensor {
         let raw_btf = std::fs::read(VMLINUX_BTF).map_err(SensorError::NoBtf)?;
         let offsets = offsets::compute(&btf::Btf::parse(raw_btf)?)?;
         tracing::debug!(?offsets, "kernel struct offsets from BTF");
+        let missing = offsets::missing_optional(&offsets);
+        if !missing.is_empty() {
+            tracing::warn!(
+                ?missing,
+                "this kernel lacks some optional fields; their values stay empty"
+            );
+        }
         checks::raise_memlock();
         let aya_btf = aya::Btf::from_sys_fs().map_err(aya::EbpfError::from)?;
         let mut ebpf = EbpfLoader::new()

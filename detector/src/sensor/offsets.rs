@@ -80,6 +80,32 @@ pub fn compute(btf: &Btf) -> Result<Offsets, BtfError> {
     })
 }
 
+/// Names of the optional fields this kernel lacks (their values will be zero or absent).
+pub fn missing_optional(o: &Offsets) -> Vec<&'static str> {
+    [
+        ("kernfs_node.parent (cgroup parent name)", o.kernfs_parent),
+        ("signal_struct.tty (tty)", o.signal_tty),
+        (
+            "signal_struct.pids[PIDTYPE_SID] (session id)",
+            o.signal_sid_pid,
+        ),
+        ("tty_struct.driver (tty numbers)", o.tty_driver),
+        ("tty_struct.index (tty minor)", o.tty_index),
+        ("tty_driver.major (tty major)", o.tty_driver_major),
+        (
+            "tty_driver.minor_start (tty minor)",
+            o.tty_driver_minor_start,
+        ),
+        ("pid_namespace.ns.inum (pid namespace)", o.pid_ns_inum),
+        ("nsproxy.mnt_ns (mount namespace)", o.nsproxy_mnt_ns),
+        ("mnt_namespace.ns.inum (mount namespace)", o.mnt_ns_inum),
+    ]
+    .into_iter()
+    .filter(|&(_, v)| v == MISSING)
+    .map(|(name, _)| name)
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +126,10 @@ mod tests {
         assert_eq!(o.upid_size, 16);
         assert_ne!(o.kernfs_parent, MISSING);
         assert_ne!(o.signal_sid_pid, MISSING);
+        assert!(
+            missing_optional(&o).is_empty(),
+            "{:?}",
+            missing_optional(&o)
+        );
     }
 }
