@@ -548,3 +548,62 @@ fn exe_path_crosses_mounts_and_respects_chroot() {
         assert_eq!(ev["exe_path"], "/bin/busybox", "{ev}");
     }
 }
+
+/// Inode of one of our own namespaces (`/proc/self/ns/<name>`).
+fn own_ns(name: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/self/ns/{name}"))
+        .unwrap()
+        .ino()
+}
+
+#[test]
+fn namespaces_tty_and_session_are_reported() {
+    if !root_or_skip("namespaces_tty_and_session_are_reported") {
+        return;
+    }
+    let _lock = ebpf_lock();
+    let bin = PrivateBin::copy("/bin/true", "ns-true");
+    let trace = Trace::start(&[]);
+    // In a new pid namespace the program is pid 1 there.
+    let st = Command::new("unshare")
+        .args(["--pid", "--fork", "--"])
+        .arg(&bin.path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Under `script` it runs on a pseudo-terminal, as a session leader.
+    let st = Command::new("script")
+        .args(["-qc"])
+        .arg(&bin.path)
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = trace.stop();
+    let execs: Vec<&Value> = out
+        .events
+        .iter()
+        .filter(|e| e["kind"] == "exec" && e["comm"] == "ns-true")
+        .collect();
+    assert_eq!(execs.len(), 2, "{execs:#?}");
+    let in_ns = execs
+        .iter()
+        .find(|e| e["ns_pid"] == 1)
+        .expect("an exec with ns_pid 1");
+    assert_ne!(in_ns["pid"], 1, "{in_ns}");
+    assert_ne!(in_ns["pid_ns_ino"], own_ns("pid"), "{in_ns}");
+    assert_eq!(in_ns["mnt_ns_ino"], own_ns("mnt"), "{in_ns}");
+    let on_tty = execs
+        .iter()
+        .find(|e| !e["tty"].is_null())
+        .expect("an exec with a tty");
+    // Unix98 pseudo-terminal slaves have majors 136..=143.
+    let major = on_tty["tty"]["major"].as_u64().unwrap();
+    assert!((136..=143).contains(&major), "{on_tty}");
+    assert_eq!(on_tty["sid"], on_tty["pid"], "{on_tty}");
+    assert_eq!(on_tty["pid_ns_ino"], own_ns("pid"), "{on_tty}");
+    assert_eq!(on_tty["ns_pid"], on_tty["pid"], "{on_tty}");
+}
