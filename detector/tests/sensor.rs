@@ -607,3 +607,55 @@ fn namespaces_tty_and_session_are_reported() {
     assert_eq!(on_tty["pid_ns_ino"], own_ns("pid"), "{on_tty}");
     assert_eq!(on_tty["ns_pid"], on_tty["pid"], "{on_tty}");
 }
+
+#[test]
+fn a_tiny_ring_counts_what_it_loses() {
+    if !root_or_skip("a_tiny_ring_counts_what_it_loses") {
+        return;
+    }
+    let _lock = ebpf_lock();
+    const N: u64 = 3000;
+    let bin = PrivateBin::copy("/bin/true", "tiny-ring-true");
+    let sh = PrivateBin::copy("/bin/sh", "tiny-ring-worker");
+    // One page: a few records at most.
+    let trace = Trace::start(&["--ring-bytes", "4096"]);
+    let st = Command::new(&sh.path)
+        .arg("-c")
+        .arg(format!(
+            "i=0; while [ $i -lt {N} ]; do {}; i=$((i+1)); done",
+            bin.path.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = trace.stop();
+    let path = bin.path.to_str().unwrap();
+    let got = out
+        .events
+        .iter()
+        .filter(|e| e["kind"] == "exec" && e["exe_path"] == path)
+        .count() as u64;
+    let lost = out.summary["counters"]["lost_exec"].as_u64().unwrap();
+    eprintln!("tiny ring: {got} of {N} execs received, lost_exec {lost}");
+    // Every exec is either delivered or counted as lost: nothing vanishes silently.
+    assert!(
+        got + lost >= N,
+        "received {got} + lost {lost} < {N}: {}",
+        out.summary
+    );
+    assert_eq!(out.summary["malformed"], 0);
+}
+
+#[test]
+fn a_bad_ring_size_is_a_clear_error() {
+    if !root_or_skip("a_bad_ring_size_is_a_clear_error") {
+        return;
+    }
+    let out = Command::new(common::detector_bin())
+        .args(["trace", "--duration", "0", "--ring-bytes", "5000"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("power of two"), "{stderr}");
+}
