@@ -2,4 +2,323 @@
 //!
 //! Everything here is `no_std` and `#[repr(C)]`: the layout is the wire format of the ring
 //! buffer, so both sides must agree byte for byte.
+//!
+//! A ring-buffer record is one [`EventHeader`] followed by a variable data area. The data
+//! area holds, in this order and without padding, the sections whose lengths the header gives:
+//! `filename`, `cgroup_leaf`, `cgroup_parent`, `exe` and `argv`. Each length is the number of
+//! bytes the kernel wrote; the record's total length is `size_of::<EventHeader>()` plus their
+//! sum. See the field docs for the encoding of each section.
 #![no_std]
+
+/// Record kinds (the `kind` field of [`EventHeader`]).
+pub mod kind {
+    /// A new process (not a thread); the record describes the child.
+    pub const FORK: u32 = 1;
+    /// A process replaced its image; the record describes it after exec.
+    pub const EXEC: u32 = 2;
+    /// The last thread of a thread group exited.
+    pub const EXIT: u32 = 3;
+}
+
+/// Bits of the `flags` field of [`EventHeader`].
+pub mod flags {
+    /// The argv capture hit [`super::ARGV_MAX`](crate::ARGV_MAX): more bytes existed.
+    pub const ARGV_TRUNCATED: u32 = 1 << 0;
+    /// The executable path walk stopped early (too deep, too long, or a read failed):
+    /// the `exe` section holds only the components nearest to the file.
+    pub const EXE_PARTIAL: u32 = 1 << 1;
+    /// The exec filename was longer than [`super::FILENAME_MAX`](crate::FILENAME_MAX).
+    pub const FILENAME_TRUNCATED: u32 = 1 << 2;
+    /// A cgroup name was longer than [`super::CGROUP_NAME_MAX`](crate::CGROUP_NAME_MAX).
+    pub const CGROUP_TRUNCATED: u32 = 1 << 3;
+    /// The subject has a controlling terminal (`tty_major`/`tty_minor` are valid).
+    pub const HAS_TTY: u32 = 1 << 4;
+    /// The task has no `mm` (kernel thread or already released): no exe path, no argv.
+    pub const NO_MM: u32 = 1 << 5;
+    /// A kernel read the record depends on failed; some fields are zero.
+    pub const READ_ERROR: u32 = 1 << 6;
+    /// The process has no cgroup v2 (default hierarchy) information.
+    pub const NO_CGROUP: u32 = 1 << 7;
+}
+
+/// Longest exec filename captured, in bytes including the terminating NUL.
+pub const FILENAME_MAX: usize = 512;
+/// Longest cgroup (kernfs) name captured, in bytes including the terminating NUL.
+pub const CGROUP_NAME_MAX: usize = 256;
+/// Room for the executable path: its components, leaf first, each NUL-terminated.
+pub const EXE_MAX: usize = 1024;
+/// Longest single path component read (NAME_MAX + NUL).
+pub const EXE_COMPONENT_MAX: usize = 256;
+/// Deepest executable path walked (components, mount roots not counted).
+pub const EXE_DEPTH_MAX: u32 = 32;
+/// argv bytes captured: the first `ARGV_MAX` bytes of the NUL-separated argument block.
+/// 4 KiB covers ordinary command lines while keeping a record well under 8 KiB.
+pub const ARGV_MAX: usize = 4096;
+/// Size of the data area of the kernel's scratch record. Section starts are kept below
+/// [`DATA_START_LIMIT`] and each read is at most [`ARGV_MAX`] bytes, so this bound lets
+/// the verifier prove every write stays inside the buffer.
+pub const DATA_MAX: usize = 8192;
+/// Every section starts below this offset of the data area (see [`DATA_MAX`]).
+pub const DATA_START_LIMIT: usize = 4096;
+
+/// Default size of the ring buffer in bytes (a power of two, multiple of the page size).
+pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
+
+/// Name of the ring buffer map in the eBPF object.
+pub const RING_MAP: &str = "EVENTS";
+/// Name of the per-CPU counters map in the eBPF object.
+pub const COUNTERS_MAP: &str = "COUNTERS";
+/// Name of the global that holds the [`Offsets`] block.
+pub const OFFSETS_GLOBAL: &str = "OFFSETS";
+
+/// Indices of the per-CPU `u64` counters in [`COUNTERS_MAP`].
+pub mod counter {
+    /// Records the ring buffer had no room for (fork, exec, exit).
+    pub const LOST_FORK: u32 = 0;
+    pub const LOST_EXEC: u32 = 1;
+    pub const LOST_EXIT: u32 = 2;
+    /// Records submitted to the ring buffer (fork, exec, exit).
+    pub const SENT_FORK: u32 = 3;
+    pub const SENT_EXEC: u32 = 4;
+    pub const SENT_EXIT: u32 = 5;
+    /// Records whose argv was truncated.
+    pub const ARGV_TRUNCATED: u32 = 6;
+    /// Records whose executable path is partial.
+    pub const EXE_PARTIAL: u32 = 7;
+    /// Records whose exec filename was truncated.
+    pub const FILENAME_TRUNCATED: u32 = 8;
+    /// Records with a truncated cgroup name.
+    pub const CGROUP_TRUNCATED: u32 = 9;
+    /// Records where some kernel read failed.
+    pub const READ_ERROR: u32 = 10;
+    /// The per-CPU scratch record was unavailable (should never happen).
+    pub const SCRATCH_MISSING: u32 = 11;
+    /// Number of counters.
+    pub const COUNT: u32 = 12;
+    /// Stable names of the counters, by index (used in logs and `detector trace`).
+    pub const NAMES: [&str; COUNT as usize] = [
+        "lost_fork",
+        "lost_exec",
+        "lost_exit",
+        "sent_fork",
+        "sent_exec",
+        "sent_exit",
+        "argv_truncated",
+        "exe_partial",
+        "filename_truncated",
+        "cgroup_truncated",
+        "read_error",
+        "scratch_missing",
+    ];
+}
+
+/// Fixed part of every ring-buffer record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// One of [`kind`].
+    pub kind: u32,
+    /// Bits from [`flags`].
+    pub flags: u32,
+    /// `bpf_ktime_get_boot_ns()` when the event fired.
+    pub boot_ns: u64,
+    /// `start_boottime` of the subject's thread-group leader.
+    pub start_boot_ns: u64,
+    /// cgroup v2 id (kernfs node id = inode number of the cgroup directory).
+    pub cgroup_id: u64,
+    /// Subject thread id and thread-group id.
+    pub pid: u32,
+    pub tgid: u32,
+    /// `real_parent->tgid` of the subject.
+    pub ppid: u32,
+    /// The thread that caused the event (fork: the forking thread).
+    pub actor_pid: u32,
+    /// Real and effective ids from `real_cred`.
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    /// Inode numbers of the subject's active pid namespace and its mount namespace.
+    pub pid_ns_ino: u32,
+    pub mnt_ns_ino: u32,
+    /// The subject's tgid inside its own pid namespace.
+    pub ns_pid: u32,
+    /// Session id (global pid number of the session leader).
+    pub sid: u32,
+    /// Controlling terminal, valid when [`flags::HAS_TTY`] is set.
+    pub tty_major: u32,
+    pub tty_minor: u32,
+    /// Exit only: the raw wait status (`(code << 8) | signal`).
+    pub exit_status: u32,
+    /// Lengths of the data-area sections, in order.
+    pub filename_len: u16,
+    pub cgroup_leaf_len: u16,
+    pub cgroup_parent_len: u16,
+    pub exe_len: u16,
+    pub argv_len: u16,
+    pub _pad: u16,
+    /// `task->comm`, NUL padded.
+    pub comm: [u8; 16],
+}
+
+/// Size in bytes of [`EventHeader`] on the wire.
+pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
+
+/// The kernel's scratch record: header plus the largest possible data area.
+#[repr(C)]
+pub struct ScratchRecord {
+    pub header: EventHeader,
+    pub data: [u8; DATA_MAX],
+}
+
+/// Marks an offset or value the running kernel's BTF does not have.
+pub const MISSING: u32 = u32::MAX;
+
+/// Kernel struct field offsets (bytes), computed by the daemon from `/sys/kernel/btf/vmlinux`
+/// and handed to the programs as a read-only global. Names are `<struct>_<field>`; a value of
+/// [`MISSING`] means this kernel lacks the field (the programs then flag or skip it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offsets {
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_real_parent: u32,
+    pub task_group_leader: u32,
+    pub task_comm: u32,
+    pub task_real_cred: u32,
+    pub task_mm: u32,
+    pub task_fs: u32,
+    pub task_cgroups: u32,
+    pub task_signal: u32,
+    pub task_nsproxy: u32,
+    pub task_thread_pid: u32,
+    pub task_start_boottime: u32,
+    pub task_exit_code: u32,
+    pub cred_uid: u32,
+    pub cred_gid: u32,
+    pub cred_euid: u32,
+    pub cred_egid: u32,
+    pub mm_exe_file: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    /// `file.f_path.mnt` and `file.f_path.dentry`.
+    pub file_path_mnt: u32,
+    pub file_path_dentry: u32,
+    /// `fs_struct.root.mnt` and `fs_struct.root.dentry`.
+    pub fs_root_mnt: u32,
+    pub fs_root_dentry: u32,
+    pub dentry_parent: u32,
+    /// `dentry.d_name.name` (a pointer).
+    pub dentry_name: u32,
+    /// Offset of `mnt` (the embedded `struct vfsmount`) inside `struct mount`.
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
+    pub vfsmount_root: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_id: u32,
+    pub kernfs_name: u32,
+    pub kernfs_parent: u32,
+    pub signal_live: u32,
+    pub signal_group_exit_code: u32,
+    pub signal_tty: u32,
+    /// `signal_struct.pids[PIDTYPE_SID]`.
+    pub signal_sid_pid: u32,
+    pub tty_driver: u32,
+    pub tty_index: u32,
+    pub tty_driver_major: u32,
+    pub tty_driver_minor_start: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_size: u32,
+    pub upid_nr: u32,
+    pub upid_ns: u32,
+    /// `pid_namespace.ns.inum`.
+    pub pid_ns_inum: u32,
+    pub nsproxy_mnt_ns: u32,
+    /// `mnt_namespace.ns.inum`.
+    pub mnt_ns_inum: u32,
+    pub binprm_filename: u32,
+    /// 1 when `sched_process_exit` passes `group_dead` as its second argument.
+    pub exit_has_group_dead: u32,
+}
+
+impl Offsets {
+    /// An all-missing block: the value compiled into the object before the daemon fills it.
+    pub const fn missing() -> Self {
+        Self {
+            task_pid: MISSING,
+            task_tgid: MISSING,
+            task_real_parent: MISSING,
+            task_group_leader: MISSING,
+            task_comm: MISSING,
+            task_real_cred: MISSING,
+            task_mm: MISSING,
+            task_fs: MISSING,
+            task_cgroups: MISSING,
+            task_signal: MISSING,
+            task_nsproxy: MISSING,
+            task_thread_pid: MISSING,
+            task_start_boottime: MISSING,
+            task_exit_code: MISSING,
+            cred_uid: MISSING,
+            cred_gid: MISSING,
+            cred_euid: MISSING,
+            cred_egid: MISSING,
+            mm_exe_file: MISSING,
+            mm_arg_start: MISSING,
+            mm_arg_end: MISSING,
+            file_path_mnt: MISSING,
+            file_path_dentry: MISSING,
+            fs_root_mnt: MISSING,
+            fs_root_dentry: MISSING,
+            dentry_parent: MISSING,
+            dentry_name: MISSING,
+            mount_mnt: MISSING,
+            mount_parent: MISSING,
+            mount_mountpoint: MISSING,
+            vfsmount_root: MISSING,
+            css_set_dfl_cgrp: MISSING,
+            cgroup_kn: MISSING,
+            kernfs_id: MISSING,
+            kernfs_name: MISSING,
+            kernfs_parent: MISSING,
+            signal_live: MISSING,
+            signal_group_exit_code: MISSING,
+            signal_tty: MISSING,
+            signal_sid_pid: MISSING,
+            tty_driver: MISSING,
+            tty_index: MISSING,
+            tty_driver_major: MISSING,
+            tty_driver_minor_start: MISSING,
+            pid_level: MISSING,
+            pid_numbers: MISSING,
+            upid_size: MISSING,
+            upid_nr: MISSING,
+            upid_ns: MISSING,
+            pid_ns_inum: MISSING,
+            nsproxy_mnt_ns: MISSING,
+            mnt_ns_inum: MISSING,
+            binprm_filename: MISSING,
+            exit_has_group_dead: 0,
+        }
+    }
+}
+
+#[cfg(feature = "user")]
+// SAFETY: `Offsets` is `repr(C)`, made only of `u32`s (no padding, any bit pattern valid).
+unsafe impl aya::Pod for Offsets {}
+
+#[cfg(feature = "user")]
+// SAFETY: `EventHeader` is `repr(C)` plain integers; its fields are laid out without padding
+// (checked by the size assertion below), and every bit pattern is valid.
+unsafe impl aya::Pod for EventHeader {}
+
+// The header has no implicit padding: 4+4 + 8*3 + 4*15 + 2*6 + 16 = 120 bytes.
+const _: () = assert!(HEADER_SIZE == 120);
+const _: () = assert!(DATA_START_LIMIT + ARGV_MAX <= DATA_MAX);
+const _: () = assert!(
+    FILENAME_MAX + 2 * CGROUP_NAME_MAX + EXE_MAX <= DATA_START_LIMIT,
+    "argv must start below DATA_START_LIMIT"
+);

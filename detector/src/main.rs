@@ -1,15 +1,13 @@
-//! The `detector` command line.
+//! The `detector` command line: parses arguments and dispatches to `detector::cli`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Runtime-detection daemon for Linux container hosts: eBPF process events, tagged with
+/// their container, evaluated against Elastic detection rules (EQL), alerts as ECS NDJSON.
 #[derive(Parser)]
-#[command(
-    name = "detector",
-    version,
-    about = "Runtime detection for Linux container hosts"
-)]
+#[command(name = "detector", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,12 +15,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Stream every process event (fork, exec, exit) as one JSON object a line.
+    Trace(detector::cli::trace::TraceArgs),
     /// Compile detection rules (TOML files or directories) and report each one.
     CheckRules(detector::cli::check_rules::Args),
 }
 
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DETECTOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Trace(args) => {
+            init_logging();
+            match detector::cli::trace::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("detector: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::CheckRules(args) => detector::cli::check_rules::main(&args),
     }
 }

@@ -68,3 +68,7 @@ pub struct ProcessEvent {
     /// Exit only: the `wait(2)` status code (exit code, or 128 + signal like a shell).
     pub exit_code: Option<i32>,
 }
+
+mod decode;
+
+pub use decode::{DecodeError, Decoder, decode, wait_status_to_exit_code};

@@ -1,1 +1,265 @@
-//! TODO
+//! The sensor: loads the eBPF programs, hands them the kernel's struct offsets, attaches
+//! them to the scheduler's process tracepoints and streams their ring-buffer records into
+//! tokio, with the kernel-side loss and truncation counters.
+//!
+//! Start-up checks run before anything is loaded so that the common failures get an
+//! actionable message: missing capabilities, no kernel BTF, a kernel too old, and a verifier
+//! rejection (with the tail of the verifier log).
+
+pub mod btf;
+mod checks;
+pub mod counters;
+pub mod offsets;
+mod ring;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, ProgramError},
+};
+use detector_common::{COUNTERS_MAP, DEFAULT_RING_BYTES, OFFSETS_GLOBAL, RING_MAP};
+
+pub use counters::Counters;
+pub use ring::RecordStream;
+
+/// The eBPF object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/detector"));
+
+/// Where the kernel publishes its own BTF.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// The programs, as (program name in the object, tracepoint).
+pub const PROGRAMS: [(&str, &str); 3] = [
+    ("sched_process_fork", "sched_process_fork"),
+    ("sched_process_exec", "sched_process_exec"),
+    ("sched_process_exit", "sched_process_exit"),
+];
+
+/// Lines of the verifier log kept in [`SensorError::Verifier`].
+const VERIFIER_TAIL_LINES: usize = 40;
+
+/// How the sensor is set up.
+#[derive(Clone, Debug)]
+pub struct SensorConfig {
+    /// Ring buffer size in bytes: a power of two and a multiple of the page size.
+    pub ring_bytes: u32,
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        Self {
+            ring_bytes: DEFAULT_RING_BYTES,
+        }
+    }
+}
+
+/// Why the sensor could not start or run. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    #[error(
+        "missing capabilities: loading eBPF programs needs root, or CAP_BPF and CAP_PERFMON \
+         (or CAP_SYS_ADMIN); effective capabilities here: {effective:#x}. Run as root \
+         (e.g. `sudo detector …`) or grant the capabilities to the binary"
+    )]
+    MissingCapabilities { effective: u64 },
+    #[error(
+        "kernel BTF not found at {VMLINUX_BTF}: this kernel was built without \
+         CONFIG_DEBUG_INFO_BTF=y; detector needs it to find kernel struct offsets ({0})"
+    )]
+    NoBtf(std::io::Error),
+    #[error("kernel BTF is unusable: {0}")]
+    Btf(#[from] btf::BtfError),
+    #[error(
+        "kernel {release} is too old: detector needs Linux {min_major}.{min_minor} or newer \
+         (BPF ring buffer, tp_btf, bpf_ktime_get_boot_ns)"
+    )]
+    KernelTooOld {
+        release: String,
+        min_major: u32,
+        min_minor: u32,
+    },
+    #[error("ring buffer size {0} must be a power of two and a multiple of the page size")]
+    BadRingSize(u32),
+    #[error(
+        "the eBPF object is empty: detector was built with AYA_BUILD_SKIP=1 or without \
+         nightly/bpf-linker; run `cargo xtask setup` and rebuild"
+    )]
+    NoObject,
+    #[error(
+        "the kernel verifier rejected program `{program}` ({cause}); verifier log tail:\n{log_tail}"
+    )]
+    Verifier {
+        program: &'static str,
+        cause: std::io::Error,
+        log_tail: String,
+    },
+    #[error("program `{program}`: {source}")]
+    Program {
+        program: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("eBPF map `{0}`: {1}")]
+    Map(&'static str, String),
+    #[error("ring buffer I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loaded and attached programs plus the userspace ends of their maps.
+pub struct Sensor {
+    /// Keeps programs and links alive for as long as the sensor lives.
+    ebpf: Ebpf,
+    counters: PerCpuArray<MapData, u64>,
+    ring: Option<RingBuf<MapData>>,
+}
+
+/// Verifier statistics of one loaded program.
+#[derive(Clone, Debug)]
+pub struct ProgramStats {
+    pub name: &'static str,
+    /// Instructions the verifier processed, when the kernel reports it.
+    pub verified_insns: Option<u32>,
+}
+
+impl Sensor {
+    /// Checks the host, computes offsets from BTF, loads and attaches the programs.
+    pub fn start(config: &SensorConfig) -> Result<Self, SensorError> {
+        checks::capabilities()?;
+        checks::kernel_version()?;
+        let page = checks::page_size();
+        if !config.ring_bytes.is_power_of_two()
+            || !(config.ring_bytes as usize).is_multiple_of(page)
+        {
+            return Err(SensorError::BadRingSize(config.ring_bytes));
+        }
+        if OBJECT.is_empty() {
+            return Err(SensorError::NoObject);
+        }
+        let raw_btf = std::fs::read(VMLINUX_BTF).map_err(SensorError::NoBtf)?;
+        let offsets = offsets::compute(&btf::Btf::parse(raw_btf)?)?;
+        tracing::debug!(?offsets, "kernel struct offsets from BTF");
+        let missing = offsets::missing_optional(&offsets);
+        if !missing.is_empty() {
+            tracing::warn!(
+                ?missing,
+                "this kernel lacks some optional fields; their values stay empty"
+            );
+        }
+        checks::raise_memlock();
+        let aya_btf = aya::Btf::from_sys_fs().map_err(aya::EbpfError::from)?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&aya_btf))
+            .override_global(OFFSETS_GLOBAL, &offsets, true)
+            .map_max_entries(RING_MAP, config.ring_bytes)
+            .load(OBJECT)
+            .map_err(map_load_error)?;
+        for (name, tracepoint) in PROGRAMS {
+            let program: &mut BtfTracePoint = ebpf
+                .program_mut(name)
+                .ok_or(SensorError::Map(name, "program missing from object".into()))?
+                .try_into()
+                .map_err(|source| SensorError::Program {
+                    program: name,
+                    source,
+                })?;
+            program
+                .load(tracepoint, &aya_btf)
+                .map_err(|e| program_error(name, e))?;
+            program.attach().map_err(|e| program_error(name, e))?;
+        }
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map(COUNTERS_MAP)
+                .ok_or(SensorError::Map(COUNTERS_MAP, "missing".into()))?,
+        )
+        .map_err(|e| SensorError::Map(COUNTERS_MAP, e.to_string()))?;
+        let ring = RingBuf::try_from(
+            ebpf.take_map(RING_MAP)
+                .ok_or(SensorError::Map(RING_MAP, "missing".into()))?,
+        )
+        .map_err(|e| SensorError::Map(RING_MAP, e.to_string()))?;
+        Ok(Self {
+            ebpf,
+            counters,
+            ring: Some(ring),
+        })
+    }
+
+    /// The ring buffer as an async stream of records. Can be taken once.
+    pub fn records(&mut self) -> Result<RecordStream, SensorError> {
+        let ring = self
+            .ring
+            .take()
+            .ok_or(SensorError::Map(RING_MAP, "records() already taken".into()))?;
+        RecordStream::new(ring)
+    }
+
+    /// Current kernel-side counters, summed over CPUs.
+    pub fn counters(&self) -> Result<Counters, SensorError> {
+        Counters::read(&self.counters)
+    }
+
+    /// Verifier instruction counts of the loaded programs.
+    pub fn program_stats(&self) -> Vec<ProgramStats> {
+        PROGRAMS
+            .iter()
+            .map(|(name, _)| ProgramStats {
+                name,
+                verified_insns: self
+                    .ebpf
+                    .program(name)
+                    .and_then(|p| p.info().ok())
+                    .and_then(|i| i.verified_instruction_count()),
+            })
+            .collect()
+    }
+}
+
+fn map_load_error(e: aya::EbpfError) -> SensorError {
+    if let aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. }) = &e
+        && io_error.raw_os_error() == Some(libc::EPERM)
+    {
+        return SensorError::MissingCapabilities {
+            effective: checks::effective_caps().unwrap_or(0),
+        };
+    }
+    SensorError::Load(e)
+}
+
+fn program_error(program: &'static str, e: ProgramError) -> SensorError {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            if io_error.raw_os_error() == Some(libc::EPERM) && verifier_log.to_string().is_empty() {
+                return SensorError::MissingCapabilities {
+                    effective: checks::effective_caps().unwrap_or(0),
+                };
+            }
+            SensorError::Verifier {
+                program,
+                cause: io_error,
+                log_tail: tail(&verifier_log.to_string(), VERIFIER_TAIL_LINES),
+            }
+        }
+        source => SensorError::Program { program, source },
+    }
+}
+
+/// The last `n` lines of `log`.
+fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(super::tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(super::tail("a", 5), "a");
+        assert_eq!(super::tail("", 5), "");
+    }
+}

@@ -1,0 +1,268 @@
+//! `detector trace`: every process event as one JSON object a line on stdout.
+//!
+//! Field names are stable (see [`TraceLine`]). Byte strings (comm, paths, argv, cgroup
+//! names) are rendered as lossy UTF-8 so every line is valid JSON; when a value is not valid
+//! UTF-8 its exact bytes are added as lowercase hex in a sibling `<field>_hex` field.
+//! On stderr: one `{"ready":…}` line once the programs are attached, and one
+//! `{"counters":…}` line with the loss and truncation counters on exit.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use crate::{
+    event::{Decoder, EventKind, ProcessEvent},
+    sensor::{Sensor, SensorConfig},
+};
+use serde::Serialize;
+
+/// Options of `detector trace`.
+#[derive(clap::Args, Debug)]
+pub struct TraceArgs {
+    /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Ring buffer size in bytes (power of two, multiple of the page size).
+    #[arg(long, value_name = "BYTES", default_value_t = detector_common::DEFAULT_RING_BYTES)]
+    pub ring_bytes: u32,
+}
+
+/// A byte string as JSON: lossy text plus exact hex when it is not UTF-8.
+fn text(b: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(b) {
+        Ok(s) => (s.to_owned(), None),
+        Err(_) => (
+            String::from_utf8_lossy(b).into_owned(),
+            Some(b.iter().map(|x| format!("{x:02x}")).collect()),
+        ),
+    }
+}
+
+/// One output line. Optional `*_hex` fields appear only for non-UTF-8 values.
+#[derive(Serialize)]
+struct TraceLine {
+    kind: &'static str,
+    boot_ns: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    actor_pid: u32,
+    uid: u32,
+    gid: u32,
+    euid: u32,
+    egid: u32,
+    comm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm_hex: Option<String>,
+    filename: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filename_hex: Option<String>,
+    exe_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe_path_hex: Option<String>,
+    exe_path_partial: bool,
+    argv: Vec<String>,
+    /// Present when any argument is not UTF-8: every argument's exact bytes as hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argv_hex: Option<Vec<String>>,
+    argv_truncated: bool,
+    cgroup_id: u64,
+    cgroup_leaf: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_leaf_hex: Option<String>,
+    cgroup_parent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_parent_hex: Option<String>,
+    pid_ns_ino: u32,
+    mnt_ns_ino: u32,
+    ns_pid: u32,
+    tty: Option<Tty>,
+    sid: u32,
+    start_boot_ns: u64,
+    exit_code: Option<i32>,
+}
+
+#[derive(Serialize)]
+struct Tty {
+    major: u32,
+    minor: u32,
+}
+
+impl From<&ProcessEvent> for TraceLine {
+    fn from(e: &ProcessEvent) -> Self {
+        let (comm, comm_hex) = text(&e.comm);
+        let (filename, filename_hex) = text(&e.filename);
+        let (exe_path, exe_path_hex) = text(&e.exe_path);
+        let (cgroup_leaf, cgroup_leaf_hex) = text(&e.cgroup_leaf);
+        let (cgroup_parent, cgroup_parent_hex) = text(&e.cgroup_parent);
+        let args: Vec<(String, Option<String>)> = e.argv.iter().map(|a| text(a)).collect();
+        let any_hex = args.iter().any(|(_, h)| h.is_some());
+        let argv_hex = any_hex.then(|| {
+            e.argv
+                .iter()
+                .map(|a| a.iter().map(|x| format!("{x:02x}")).collect())
+                .collect()
+        });
+        TraceLine {
+            kind: match e.kind {
+                Some(EventKind::Fork) => "fork",
+                Some(EventKind::Exec) => "exec",
+                Some(EventKind::Exit) => "exit",
+                None => "unknown",
+            },
+            boot_ns: e.boot_ns,
+            pid: e.pid,
+            tgid: e.tgid,
+            ppid: e.ppid,
+            actor_pid: e.actor_pid,
+            uid: e.uid,
+            gid: e.gid,
+            euid: e.euid,
+            egid: e.egid,
+            comm,
+            comm_hex,
+            filename,
+            filename_hex,
+            exe_path,
+            exe_path_hex,
+            exe_path_partial: e.exe_path_partial,
+            argv: args.into_iter().map(|(s, _)| s).collect(),
+            argv_hex,
+            argv_truncated: e.argv_truncated,
+            cgroup_id: e.cgroup_id,
+            cgroup_leaf,
+            cgroup_leaf_hex,
+            cgroup_parent,
+            cgroup_parent_hex,
+            pid_ns_ino: e.pid_ns_ino,
+            mnt_ns_ino: e.mnt_ns_ino,
+            ns_pid: e.ns_pid,
+            tty: e.tty.map(|(major, minor)| Tty { major, minor }),
+            sid: e.sid,
+            start_boot_ns: e.start_boot_ns,
+            exit_code: e.exit_code,
+        }
+    }
+}
+
+/// Runs `detector trace` until interrupted or `--duration` elapses.
+pub fn run(args: TraceArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(trace(args))
+}
+
+async fn trace(args: TraceArgs) -> anyhow::Result<()> {
+    // Registered once, before "ready" is announced and before the loop: a signal that
+    // arrives while a batch is being written is then still seen by the next `select!`.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sensor = Sensor::start(&SensorConfig {
+        ring_bytes: args.ring_bytes,
+    })?;
+    let mut records = sensor.records()?;
+    let programs: Vec<serde_json::Value> = sensor
+        .program_stats()
+        .iter()
+        .map(|p| serde_json::json!({"name": p.name, "verified_insns": p.verified_insns}))
+        .collect();
+    eprintln!(
+        "{}",
+        serde_json::json!({ "ready": true, "programs": programs })
+    );
+
+    let stdout = std::io::stdout();
+    let mut sink = Output {
+        out: std::io::BufWriter::with_capacity(1 << 16, stdout.lock()),
+        decoder: Decoder::default(),
+        received: [0; 3],
+        write_failed: None,
+    };
+
+    let deadline = async {
+        match args.duration {
+            Some(s) if s.is_finite() && s >= 0.0 => {
+                tokio::time::sleep(Duration::from_secs_f64(s)).await
+            }
+            _ => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            r = records.next_batch(|b| sink.handle(b)) => {
+                r?;
+                if sink.out.flush().is_err() || sink.write_failed.is_some() {
+                    break;
+                }
+            }
+            _ = &mut deadline => break,
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    // Whatever the kernel queued before we stopped is still delivered.
+    records.drain(|b| sink.handle(b));
+    let _ = sink.out.flush();
+    let Output {
+        decoder,
+        received,
+        write_failed,
+        ..
+    } = sink;
+    let counters = sensor.counters()?;
+    let kernel: serde_json::Map<String, serde_json::Value> = counters
+        .named()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "counters": kernel,
+            "lost": counters.lost(),
+            "received": {"fork": received[0], "exec": received[1], "exit": received[2]},
+            "malformed": decoder.malformed,
+        })
+    );
+    if let Some(e) = write_failed
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("writing events to stdout");
+    }
+    Ok(())
+}
+
+/// Decodes records and writes them as JSON lines, counting what it saw.
+struct Output<W: Write> {
+    out: std::io::BufWriter<W>,
+    decoder: Decoder,
+    /// Records decoded, by kind (fork, exec, exit).
+    received: [u64; 3],
+    /// The first stdout error; later events are still counted but not written.
+    write_failed: Option<std::io::Error>,
+}
+
+impl<W: Write> Output<W> {
+    fn handle(&mut self, bytes: &[u8]) {
+        let Some(ev) = self.decoder.decode(bytes) else {
+            return;
+        };
+        let i = match ev.kind {
+            Some(EventKind::Fork) => 0,
+            Some(EventKind::Exec) => 1,
+            _ => 2,
+        };
+        self.received[i] += 1;
+        if self.write_failed.is_none() {
+            let res = serde_json::to_writer(&mut self.out, &TraceLine::from(&ev))
+                .map_err(std::io::Error::from)
+                .and_then(|()| self.out.write_all(b"\n"));
+            if let Err(e) = res {
+                self.write_failed = Some(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Decoding ring-buffer records (see `detector_common`) into [`ProcessEvent`]s.
+//!
+//! Records come from the kernel but are still checked like hostile input: every length is
+//! bounds-checked against the record, and a short or malformed record is an error that the
+//! [`Decoder`] counts, never a panic.
+
+use detector_common::{EventHeader, HEADER_SIZE, flags, kind};
+
+use super::{EventKind, ProcessEvent};
+
+/// Why a record was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record of {len} bytes is shorter than its {need}-byte header/sections")]
+    Truncated { len: usize, need: usize },
+    #[error("record has unknown kind {0}")]
+    BadKind(u32),
+}
+
+/// Decodes records and counts the ones it had to drop.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// Records rejected as malformed (short, inconsistent lengths, unknown kind).
+    pub malformed: u64,
+}
+
+impl Decoder {
+    /// Decodes one record; a malformed one is counted and yields `None`.
+    pub fn decode(&mut self, record: &[u8]) -> Option<ProcessEvent> {
+        match decode(record) {
+            Ok(ev) => Some(ev),
+            Err(e) => {
+                self.malformed += 1;
+                tracing::debug!(error = %e, "dropping malformed record");
+                None
+            }
+        }
+    }
+}
+
+/// Converts a raw `wait(2)` status into a shell-style exit code: the exit code, or
+/// 128 + the signal number when a signal ended the process.
+pub fn wait_status_to_exit_code(status: u32) -> i32 {
+    let signal = status & 0x7f;
+    if signal != 0 {
+        128 + signal as i32
+    } else {
+        ((status >> 8) & 0xff) as i32
+    }
+}
+
+/// Cuts `n` bytes off the front of `rest`.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> &'a [u8] {
+    let (head, tail) = rest.split_at(n.min(rest.len()));
+    *rest = tail;
+    head
+}
+
+/// A NUL-terminated string section without its terminator (and anything after a NUL).
+fn cstr(b: &[u8]) -> Vec<u8> {
+    let end = memchr::memchr(0, b).unwrap_or(b.len());
+    b[..end].to_vec()
+}
+
+/// The exe section holds components leaf first, each NUL-terminated; a complete path is
+/// absolute (`/a/b`), a partial one is the reachable suffix without the leading slash.
+fn exe_path(b: &[u8], partial: bool) -> Vec<u8> {
+    let mut comps: Vec<&[u8]> = b.split(|&c| c == 0).collect();
+    if b.last() == Some(&0) || b.is_empty() {
+        comps.pop();
+    }
+    comps.reverse();
+    let joined = comps.join(&b"/"[..]);
+    if partial {
+        joined
+    } else {
+        let mut out = Vec::with_capacity(joined.len() + 1);
+        out.push(b'/');
+        out.extend_from_slice(&joined);
+        out
+    }
+}
+
+/// argv: the NUL-separated argument block. A trailing empty piece (after the final NUL) is
+/// not an argument; when truncated, the last argument may be a prefix of the real one.
+fn argv(b: &[u8]) -> Vec<Vec<u8>> {
+    if b.is_empty() {
+        return Vec::new();
+    }
+    let mut args: Vec<Vec<u8>> = b.split(|&c| c == 0).map(<[u8]>::to_vec).collect();
+    if b.last() == Some(&0) {
+        args.pop();
+    }
+    args
+}
+
+/// Decodes one record.
+pub fn decode(record: &[u8]) -> Result<ProcessEvent, DecodeError> {
+    if record.len() < HEADER_SIZE {
+        return Err(DecodeError::Truncated {
+            len: record.len(),
+            need: HEADER_SIZE,
+        });
+    }
+    // SAFETY: the slice holds at least HEADER_SIZE bytes; EventHeader is plain integers
+    // (any bit pattern valid) and read_unaligned needs no alignment.
+    let h: EventHeader = unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
+    let kind = match h.kind {
+        kind::FORK => EventKind::Fork,
+        kind::EXEC => EventKind::Exec,
+        kind::EXIT => EventKind::Exit,
+        k => return Err(DecodeError::BadKind(k)),
+    };
+    let sections = [
+        h.filename_len,
+        h.cgroup_leaf_len,
+        h.cgroup_parent_len,
+        h.exe_len,
+        h.argv_len,
+    ];
+    let need = HEADER_SIZE + sections.iter().map(|&l| l as usize).sum::<usize>();
+    if record.len() < need {
+        return Err(DecodeError::Truncated {
+            len: record.len(),
+            need,
+        });
+    }
+    let mut rest = &record[HEADER_SIZE..need];
+    let filename = cstr(take(&mut rest, h.filename_len as usize));
+    let cgroup_leaf = cstr(take(&mut rest, h.cgroup_leaf_len as usize));
+    let cgroup_parent = cstr(take(&mut rest, h.cgroup_parent_len as usize));
+    let exe_partial = h.flags & flags::EXE_PARTIAL != 0;
+    let exe = take(&mut rest, h.exe_len as usize);
+    // No components: no path was captured (exit records, tasks without mm).
+    let exe_path = if exe.is_empty() {
+        Vec::new()
+    } else {
+        exe_path(exe, exe_partial)
+    };
+    let argv = argv(take(&mut rest, h.argv_len as usize));
+    Ok(ProcessEvent {
+        kind: Some(kind),
+        boot_ns: h.boot_ns,
+        pid: h.pid,
+        tgid: h.tgid,
+        ppid: h.ppid,
+        actor_pid: h.actor_pid,
+        uid: h.uid,
+        gid: h.gid,
+        euid: h.euid,
+        egid: h.egid,
+        comm: cstr(&h.comm),
+        filename,
+        exe_path,
+        exe_path_partial: exe_partial,
+        argv,
+        argv_truncated: h.flags & flags::ARGV_TRUNCATED != 0,
+        cgroup_id: h.cgroup_id,
+        cgroup_leaf,
+        cgroup_parent,
+        pid_ns_ino: h.pid_ns_ino,
+        mnt_ns_ino: h.mnt_ns_ino,
+        ns_pid: h.ns_pid,
+        tty: (h.flags & flags::HAS_TTY != 0).then_some((h.tty_major, h.tty_minor)),
+        sid: h.sid,
+        start_boot_ns: h.start_boot_ns,
+        exit_code: (kind == EventKind::Exit).then(|| wait_status_to_exit_code(h.exit_status)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_bytes(h: &EventHeader) -> Vec<u8> {
+        // SAFETY: EventHeader is repr(C) plain integers without padding.
+        unsafe { std::slice::from_raw_parts((h as *const EventHeader).cast::<u8>(), HEADER_SIZE) }
+            .to_vec()
+    }
+
+    /// An exec record for `/usr/bin/env`, argv `env -i`, in cgroup `docker-x.scope`.
+    fn exec_record() -> Vec<u8> {
+        let mut comm = [0u8; 16];
+        comm[..3].copy_from_slice(b"env");
+        let filename = b"/usr/bin/env\0";
+        let leaf = b"docker-x.scope\0";
+        let parent = b"system.slice\0";
+        let exe = b"env\0bin\0usr\0";
+        let args = b"env\0-i\0";
+        let h = EventHeader {
+            kind: kind::EXEC,
+            flags: flags::HAS_TTY,
+            pid: 10,
+            tgid: 10,
+            ppid: 1,
+            uid: 1000,
+            tty_major: 136,
+            tty_minor: 2,
+            filename_len: filename.len() as u16,
+            cgroup_leaf_len: leaf.len() as u16,
+            cgroup_parent_len: parent.len() as u16,
+            exe_len: exe.len() as u16,
+            argv_len: args.len() as u16,
+            comm,
+            ..Default::default()
+        };
+        let mut r = header_bytes(&h);
+        for s in [&filename[..], leaf, parent, exe, args] {
+            r.extend_from_slice(s);
+        }
+        r
+    }
+
+    #[test]
+    fn decodes_a_well_formed_exec() {
+        let ev = decode(&exec_record()).unwrap();
+        assert_eq!(ev.kind, Some(EventKind::Exec));
+        assert_eq!(ev.pid, 10);
+        assert_eq!(ev.ppid, 1);
+        assert_eq!(ev.uid, 1000);
+        assert_eq!(ev.comm, b"env");
+        assert_eq!(ev.filename, b"/usr/bin/env");
+        assert_eq!(ev.exe_path, b"/usr/bin/env");
+        assert!(!ev.exe_path_partial);
+        assert_eq!(ev.argv, vec![b"env".to_vec(), b"-i".to_vec()]);
+        assert_eq!(ev.cgroup_leaf, b"docker-x.scope");
+        assert_eq!(ev.cgroup_parent, b"system.slice");
+        assert_eq!(ev.tty, Some((136, 2)));
+        assert_eq!(ev.exit_code, None);
+    }
+
+    #[test]
+    fn truncated_and_garbage_records_are_rejected_and_counted() {
+        let good = exec_record();
+        let mut d = Decoder::default();
+        // Every strict prefix is too short for the header or for its sections.
+        for cut in 0..good.len() {
+            assert!(
+                d.decode(&good[..cut]).is_none(),
+                "prefix of {cut} bytes accepted"
+            );
+        }
+        assert_eq!(d.malformed, good.len() as u64);
+        // Unknown kind.
+        let mut bad = good.clone();
+        bad[0..4].copy_from_slice(&77u32.to_le_bytes());
+        assert_eq!(decode(&bad), Err(DecodeError::BadKind(77)));
+        // Section lengths that point past the end.
+        let mut bad = good.clone();
+        let argv_len_at = std::mem::offset_of!(EventHeader, argv_len);
+        bad[argv_len_at..argv_len_at + 2].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert!(matches!(decode(&bad), Err(DecodeError::Truncated { .. })));
+        // Pseudo-random garbage never panics.
+        let mut x = 0x2545f4914f6cdd1du64;
+        for len in 0..600 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = d.decode(&bytes);
+        }
+        // Garbage with a valid kind but random lengths is still bounds-checked.
+        let mut bad = good;
+        for b in &mut bad[100..120] {
+            *b = 0xff;
+        }
+        let _ = decode(&bad);
+    }
+
+    #[test]
+    fn strings_and_argv_edge_cases() {
+        let cases: &[(&[u8], Vec<&[u8]>)] = &[
+            (b"", vec![]),
+            (b"a\0", vec![b"a"]),
+            (b"a\0\0", vec![b"a", b""]),
+            (b"a\0b", vec![b"a", b"b"]), // truncated mid-argument
+            (b"\xff\n\"\0", vec![b"\xff\n\""]),
+        ];
+        for (raw, want) in cases {
+            let got = argv(raw);
+            let want: Vec<Vec<u8>> = want.iter().map(|w| w.to_vec()).collect();
+            assert_eq!(got, want, "{raw:?}");
+        }
+        assert_eq!(exe_path(b"true\0x\0tmp\0", false), b"/tmp/x/true");
+        assert_eq!(exe_path(b"true\0x\0", true), b"x/true");
+        assert_eq!(cstr(b"abc\0\0\0"), b"abc");
+    }
+
+    #[test]
+    fn wait_status_becomes_shell_exit_code() {
+        for (status, code) in [
+            (0, 0),
+            (7 << 8, 7),
+            (255 << 8, 255),
+            (9, 137),
+            (15, 143),
+            (0x80 | 11, 139),
+        ] {
+            assert_eq!(wait_status_to_exit_code(status), code, "{status:#x}");
+        }
+    }
+}

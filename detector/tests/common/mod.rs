@@ -1,0 +1,250 @@
+//! Helpers shared by the end-to-end tests: root checks, a cgroup guard, and a handle on a
+//! running `detector trace` that collects its JSON lines.
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, MutexGuard, mpsc},
+    thread::JoinHandle,
+    time::Duration,
+};
+
+/// True when the tests run as root; otherwise prints that the test is skipped.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped {test}: needs root");
+    }
+    root
+}
+
+/// Serialises tests that load eBPF programs: each `detector trace` sees every event on the
+/// host, and a storm in one test would slow the others' daemons.
+pub fn ebpf_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Root of the cgroup v2 hierarchy (hybrid hosts mount it at `unified`).
+pub fn cgroup2_root() -> PathBuf {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if unified.join("cgroup.procs").exists() {
+        unified.to_path_buf()
+    } else {
+        PathBuf::from("/sys/fs/cgroup")
+    }
+}
+
+/// A cgroup (and its parent directories) created for a test, removed on drop — also when
+/// the test fails. Processes still inside are moved back to the root cgroup first.
+pub struct CgroupGuard {
+    /// Directories we created, outermost first.
+    created: Vec<PathBuf>,
+    pub path: PathBuf,
+}
+
+impl CgroupGuard {
+    /// Creates `root/relative` (each missing component).
+    pub fn new(relative: &str) -> std::io::Result<Self> {
+        let root = cgroup2_root();
+        let mut guard = CgroupGuard {
+            created: Vec::new(),
+            path: root.join(relative),
+        };
+        let mut dir = root;
+        for comp in Path::new(relative).components() {
+            dir.push(comp);
+            if !dir.exists() {
+                std::fs::create_dir(&dir)?;
+                guard.created.push(dir.clone());
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Moves process `pid` into this cgroup.
+    pub fn add(&self, pid: u32) -> std::io::Result<()> {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string())
+    }
+
+    /// The cgroup id: the directory's inode number.
+    pub fn id(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.path).map(|m| m.ino()).unwrap_or(0)
+    }
+}
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        let root_procs = cgroup2_root().join("cgroup.procs");
+        for dir in self.created.iter().rev() {
+            if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in procs.lines() {
+                    let _ = std::fs::write(&root_procs, pid);
+                }
+            }
+            for _ in 0..50 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// A running `detector trace`, with its stdout collected by a background thread so the
+/// daemon never blocks on a full pipe.
+pub struct Trace {
+    child: Child,
+    stdout: Option<JoinHandle<Vec<String>>>,
+    stderr: Option<JoinHandle<Vec<String>>>,
+}
+
+/// What a stopped `detector trace` printed.
+pub struct TraceOutput {
+    /// Every stdout line, parsed (a line that is not JSON fails the test).
+    pub events: Vec<serde_json::Value>,
+    /// The `{"counters":…}` line from stderr.
+    pub summary: serde_json::Value,
+    pub stderr: Vec<String>,
+}
+
+impl TraceOutput {
+    /// Events of `kind` whose `tgid` is `pid`.
+    pub fn of(&self, kind: &str, pid: u32) -> Vec<&serde_json::Value> {
+        self.events
+            .iter()
+            .filter(|e| e["kind"] == kind && e["tgid"] == pid)
+            .collect()
+    }
+
+    /// The one event of `kind` for `pid`; fails the test otherwise.
+    pub fn one(&self, kind: &str, pid: u32) -> &serde_json::Value {
+        let found = self.of(kind, pid);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one {kind} event for pid {pid}, got {found:#?}\nsummary: {}",
+            self.summary
+        );
+        found[0]
+    }
+}
+
+pub fn detector_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_detector")
+}
+
+impl Trace {
+    /// Starts `detector trace` with `args` and waits until its programs are attached.
+    pub fn start(args: &[&str]) -> Trace {
+        let mut child = Command::new(detector_bin())
+            .arg("trace")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning detector trace");
+        let out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        let err = child.stderr.take().unwrap();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("\"ready\":true") {
+                    let _ = ready_tx.send(());
+                }
+                lines.push(line);
+            }
+            lines
+        });
+        let trace = Trace {
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        };
+        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let out = trace.stop();
+            panic!(
+                "detector trace did not become ready; stderr:\n{}",
+                out.stderr.join("\n")
+            );
+        }
+        trace
+    }
+
+    /// Stops the daemon with SIGINT and returns everything it printed.
+    pub fn stop(mut self) -> TraceOutput {
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let _ = self.child.wait();
+        let lines = self.stdout.take().unwrap().join().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        let events = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+            .collect();
+        let summary = stderr
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("{\"counters\""))
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(serde_json::Value::Null);
+        TraceOutput {
+            events,
+            summary,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        if self.stdout.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A private copy of a host binary (so its events can be told apart by path), in a
+/// temporary directory readable by everyone.
+pub struct PrivateBin {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl PrivateBin {
+    pub fn copy(src: &str, name: &str) -> PrivateBin {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("detector-test-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().canonicalize().unwrap().join(name);
+        std::fs::copy(src, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Make sure the copy is on disk before anyone execs it (ETXTBSY otherwise).
+        std::fs::File::open(&path).unwrap().sync_all().unwrap();
+        PrivateBin { dir, path }
+    }
+}
+
+/// Writes `line` to a child's stdin (used to release a waiting child).
+pub fn release(child: &mut Child, line: &str) {
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(line.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+}
