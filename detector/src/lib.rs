@@ -10,6 +10,7 @@ pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod container;
+pub mod daemon;
 pub mod ecs;
 pub mod event;
 pub mod host;

@@ -15,6 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: detect with the configured rules, write alerts (ECS NDJSON).
+    Run(detector::cli::run::RunArgs),
     /// Stream every process event (fork, exec, exit) as one JSON object a line.
     Trace(detector::cli::trace::TraceArgs),
     /// Compile detection rules (TOML files or directories) and report each one.
@@ -33,6 +35,7 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Run(args) => detector::cli::run::main(args),
         Command::Trace(args) => {
             init_logging();
             match detector::cli::trace::run(args) {

@@ -1,4 +1,5 @@
 //! Subcommands of the `detector` binary, one module each (the binary only dispatches).
 
 pub mod check_rules;
+pub mod run;
 pub mod trace;

@@ -9,11 +9,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context;
 use crate::{
     event::{Decoder, EventKind, ProcessEvent},
     sensor::{Sensor, SensorConfig},
 };
+use anyhow::Context;
 use serde::Serialize;
 
 /// Options of `detector trace`.

@@ -190,9 +190,9 @@ pub struct ContainerConfig {
     pub cache_max: usize,
 }
 
-/// Default ring buffer: 1 MiB. A 256 KiB ring kept up with a single-worker exec storm on the
-/// build machines; four times that leaves room for parallel storms.
-pub const DEFAULT_RING_BUFFER_BYTES: u64 = 1 << 20;
+/// Default ring buffer: the sensor's default (4 MiB), which carried a 20,000 fork+exec
+/// storm with no loss on the build machines (records carry argv and paths).
+pub const DEFAULT_RING_BUFFER_BYTES: u64 = detector_common::DEFAULT_RING_BYTES as u64;
 
 impl Default for RulesConfig {
     fn default() -> Self {

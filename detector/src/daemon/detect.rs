@@ -40,7 +40,11 @@ pub struct Detection {
 
 impl Detection {
     pub fn new(rules: RuleSet, policy: AlertPolicy, sinks: Vec<Box<dyn Sink>>) -> Self {
-        let templates = rules.rules().iter().map(|r| AlertTemplate::new(&r.meta)).collect();
+        let templates = rules
+            .rules()
+            .iter()
+            .map(|r| AlertTemplate::new(&r.meta))
+            .collect();
         Detection {
             rules: Arc::new(rules),
             templates,
@@ -57,7 +61,11 @@ impl Detection {
         for (idx, doc, n) in self.policy.drain() {
             self.write_alert(idx, &doc, Some(n));
         }
-        self.templates = rules.rules().iter().map(|r| AlertTemplate::new(&r.meta)).collect();
+        self.templates = rules
+            .rules()
+            .iter()
+            .map(|r| AlertTemplate::new(&r.meta))
+            .collect();
         self.rules = Arc::new(rules);
         self.policy = policy;
     }

@@ -60,6 +60,17 @@ impl DocBuilder {
         }
     }
 
+    /// A document with only what every document of this host carries (`host`, `agent`,
+    /// `ecs`): the base of reports that are not process events.
+    pub fn base(&self) -> EcsDocument {
+        EcsDocument {
+            host: Some(self.host.clone()),
+            agent: Some(self.agent.clone()),
+            ecs: Some(super::Ecs::current()),
+            ..EcsDocument::default()
+        }
+    }
+
     /// A boot-time instant as an RFC 3339 date.
     fn date(&self, boot_ns: u64) -> String {
         format_rfc3339_nanos(i128::from(self.boot_time_unix_ns.saturating_add(boot_ns)))

@@ -318,6 +318,7 @@ ecs_object! {
         pub startup_scan: Option<bool>,
         pub alert: Option<DetectorAlert>,
         pub event: Option<DetectorEvent>,
+        pub loss: Option<DetectorLoss>,
     }
 }
 
@@ -355,5 +356,20 @@ ecs_object! {
         /// the detection-latency measurement (`@timestamp` is the same instant on the wall
         /// clock, rounded through the boot time estimate).
         pub boot_ns: Option<u64>,
+    }
+}
+
+ecs_object! {
+    /// `detector.loss.*`: on `event.kind: metric` loss reports written to the alert stream,
+    /// so whoever tails alerts sees the gaps.
+    pub struct DetectorLoss {
+        /// Kernel events the ring buffer had no room for since the previous report.
+        pub kernel_lost: Option<u64>,
+        /// Kernel events lost since the daemon started.
+        pub kernel_lost_total: Option<u64>,
+        /// Records that could not be decoded since the previous report.
+        pub malformed: Option<u64>,
+        /// Alert lines an output had to drop (retry queue full) since the previous report.
+        pub alerts_dropped: Option<u64>,
     }
 }

@@ -23,6 +23,10 @@
 //! | `detector.startup_scan` | boolean | synthesized from `/proc` at daemon start |
 //! | `detector.alert.suppressed_count` | long | alerts of this rule folded into this one |
 //! | `detector.event.boot_ns` | long | CLOCK_BOOTTIME ns of the kernel event |
+//! | `detector.loss.kernel_lost` | long | kernel events lost since the last loss report |
+//! | `detector.loss.kernel_lost_total` | long | kernel events lost since start |
+//! | `detector.loss.malformed` | long | undecodable records since the last loss report |
+//! | `detector.loss.alerts_dropped` | long | alert lines dropped by a full output queue |
 //!
 //! Byte strings from the kernel (argv, paths, names) become JSON strings through [`text`]:
 //! invalid UTF-8 is replaced by U+FFFD (lossy, documented), and serde_json escapes control

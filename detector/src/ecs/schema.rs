@@ -293,6 +293,13 @@ fn populated(t: &mut Vec<Entry>) {
         "detector.cgroup.path" => Keyword, |d| s(&d.detector.as_ref()?.cgroup.as_ref()?.path);
         "detector.startup_scan" => Boolean, |d| b(&d.detector.as_ref()?.startup_scan);
         "detector.event.boot_ns" => Long, |d| l(&d.detector.as_ref()?.event.as_ref()?.boot_ns);
+        "detector.loss.kernel_lost" => Long,
+            |d| l(&d.detector.as_ref()?.loss.as_ref()?.kernel_lost);
+        "detector.loss.kernel_lost_total" => Long,
+            |d| l(&d.detector.as_ref()?.loss.as_ref()?.kernel_lost_total);
+        "detector.loss.malformed" => Long, |d| l(&d.detector.as_ref()?.loss.as_ref()?.malformed);
+        "detector.loss.alerts_dropped" => Long,
+            |d| l(&d.detector.as_ref()?.loss.as_ref()?.alerts_dropped);
         "detector.alert.suppressed_count" => Long,
             |d| l(&d.detector.as_ref()?.alert.as_ref()?.suppressed_count);
     }

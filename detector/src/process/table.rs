@@ -211,7 +211,11 @@ impl ProcessTable {
 
     /// The live processes' tgids, in start order (for the start-up scan).
     pub fn live_tgids(&self) -> Vec<u32> {
-        let mut v: Vec<(u64, u32)> = self.live.values().map(|r| (r.start_boot_ns, r.tgid)).collect();
+        let mut v: Vec<(u64, u32)> = self
+            .live
+            .values()
+            .map(|r| (r.start_boot_ns, r.tgid))
+            .collect();
         v.sort_unstable();
         v.into_iter().map(|(_, t)| t).collect()
     }

@@ -177,6 +177,12 @@ pub fn full_event() -> EcsDocument {
         event: Some(DetectorEvent {
             boot_ns: Some(123_456_789_000),
         }),
+        loss: Some(DetectorLoss {
+            kernel_lost: Some(3),
+            kernel_lost_total: Some(10),
+            malformed: Some(1),
+            alerts_dropped: Some(2),
+        }),
         alert: Some(DetectorAlert {
             suppressed_count: Some(2),
         }),

@@ -1,0 +1,269 @@
+//! `detector run`: the whole pipeline, sensor → process model → ECS → rules → alerts →
+//! sinks, with its signals (SIGHUP reload, SIGTERM/SIGINT drain and stop), periodic stats
+//! and loss reports.
+//!
+//! Start-up order matters: the programs are attached *before* `/proc` is read, so a process
+//! started in between is seen by both (the table reconciles by start time) rather than by
+//! neither.
+
+mod detect;
+mod setup;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+
+pub use detect::{DetectStats, Detection};
+pub use setup::{Settings, StartError, exit as setup_exit, load_settings};
+pub use stats::{LOSS_DATASET, PipelineStats};
+
+use crate::ecs::{DocBuilder, EcsDocument};
+use crate::event::{Decoder, EventKind, ProcessEvent};
+use crate::host::{AgentInfo, HostInfo};
+use crate::process::ProcessTable;
+use crate::sensor::{Sensor, SensorConfig};
+
+/// How long SIGTERM may take: the drain and flush must finish well within a supervisor's
+/// stop timeout.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
+
+/// What `detector run` was asked to do (command line; the config file is read from it).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub overrides: crate::config::Overrides,
+    /// Stop by itself after this long (tests, benchmarks).
+    pub duration: Option<Duration>,
+}
+
+/// The pipeline stages after the sensor.
+struct Pipeline {
+    table: ProcessTable,
+    docs: DocBuilder,
+    detection: Detection,
+    decoder: Decoder,
+    stats: PipelineStats,
+    /// Host and agent only: the base of loss reports.
+    report_base: EcsDocument,
+}
+
+impl Pipeline {
+    fn handle(&mut self, ev: &ProcessEvent) {
+        self.stats.count(ev.kind);
+        let Some(snap) = self.table.apply(ev) else {
+            return;
+        };
+        let doc = self.docs.build(&snap, Some(ev));
+        self.detection.evaluate(&doc);
+    }
+
+    /// Evaluates the rules over the processes found in `/proc` at start, as if each had
+    /// just exec'd; matches carry `detector.startup_scan: true`.
+    fn startup_scan(&mut self) {
+        let now = crate::ecs::now_rfc3339();
+        for tgid in self.table.live_tgids() {
+            let Some(snap) = self.table.current(tgid, EventKind::Exec) else {
+                continue;
+            };
+            let mut doc = self.docs.build(&snap, None);
+            doc.timestamp = Some(now.clone());
+            if let Some(d) = doc.detector.as_mut() {
+                d.startup_scan = Some(true);
+                d.event = None;
+            }
+            self.stats.startup_matches += self.detection.evaluate(&doc) as u64;
+        }
+    }
+
+    fn summary(&self, kernel: Option<&crate::sensor::Counters>) -> serde_json::Value {
+        stats::summary(
+            &self.stats,
+            kernel,
+            self.decoder.malformed,
+            &self.table.stats(),
+            &self.detection,
+        )
+    }
+
+    /// Writes a loss report to the alert stream when something was lost since the last.
+    fn report_loss(&mut self, kernel: &crate::sensor::Counters) {
+        if let Some(doc) = self.stats.loss_report(
+            kernel,
+            self.decoder.malformed,
+            self.detection.stats(),
+            &self.report_base,
+        ) {
+            tracing::warn!(
+                message = doc.message.as_deref().unwrap_or(""),
+                "events lost"
+            );
+            self.detection.write_document(&doc);
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT (or `duration`). Start-up failures are returned
+/// as [`StartError`]s, which carry the exit code a supervisor can act on.
+pub async fn run(opts: RunOptions) -> Result<(), StartError> {
+    // Signals first: one that arrives during start-up is then still seen by the loop.
+    let mut sighup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+
+    let settings = load_settings(&opts)?;
+    let sinks = setup::open_sinks(&settings.config)?;
+    let detection = Detection::new(settings.rules, settings.policy, sinks);
+
+    let mut sensor = Sensor::start(&SensorConfig {
+        ring_bytes: settings.config.sensor.ring_buffer_bytes as u32,
+    })
+    .map_err(StartError::Sensor)?;
+    let mut records = sensor.records().map_err(StartError::Sensor)?;
+
+    let host = HostInfo::collect(std::path::Path::new("/"));
+    let agent = AgentInfo::new(&host, None);
+    let docs = DocBuilder::new(&host, &agent);
+    let mut table = ProcessTable::for_host(setup::table_config(&settings.config), &host);
+    let seeded = table
+        .seed_from_proc(std::path::Path::new("/proc"))
+        .map_err(StartError::Proc)?;
+    let report_base = docs.base();
+
+    let mut p = Pipeline {
+        table,
+        docs,
+        detection,
+        decoder: Decoder::default(),
+        stats: PipelineStats::default(),
+        report_base,
+    };
+    if settings.config.alerts.startup_scan {
+        p.startup_scan();
+    }
+    let programs: Vec<String> = sensor
+        .program_stats()
+        .iter()
+        .map(|s| format!("{}={}", s.name, s.verified_insns.unwrap_or(0)))
+        .collect();
+    tracing::info!(
+        rules = p.detection.rules().len(),
+        seeded = seeded.seeded,
+        startup_matches = p.stats.startup_matches,
+        programs = %programs.join(","),
+        "detector ready"
+    );
+    // Unconditional (whatever the log level): tests and supervisors wait for this line.
+    eprintln!(
+        "detector: ready: {} rules, {} processes seeded, {} start-up matches",
+        p.detection.rules().len(),
+        seeded.seeded,
+        p.stats.startup_matches
+    );
+
+    let mut current = settings.config;
+    let stats_every = Duration::from_secs(current.stats.interval_secs.max(1));
+    let mut stats_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + stats_every, stats_every);
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
+    let deadline = async {
+        match opts.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let mut batch: Vec<ProcessEvent> = Vec::with_capacity(1024);
+
+    loop {
+        tokio::select! {
+            r = records.next_batch(|b| if let Some(ev) = p.decoder.decode(b) { batch.push(ev) }) => {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "reading the ring buffer failed; stopping");
+                    break;
+                }
+            }
+            _ = sighup.recv() => {
+                reload(&opts, &mut current, &mut p.detection);
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = &mut deadline => break,
+            _ = stats_tick.tick() => {
+                let kernel = sensor.counters().ok();
+                if let Some(k) = &kernel {
+                    p.report_loss(k);
+                }
+                tracing::info!(stats = %p.summary(kernel.as_ref()), "stats");
+            }
+            _ = housekeeping.tick() => p.detection.tick(),
+        }
+        for ev in batch.drain(..) {
+            p.handle(&ev);
+        }
+    }
+
+    // Drain: whatever the kernel queued before we stopped is still evaluated, within the
+    // shutdown budget.
+    let stop = Instant::now();
+    loop {
+        let n = records.drain(|b| {
+            if let Some(ev) = p.decoder.decode(b) {
+                batch.push(ev)
+            }
+        });
+        for ev in batch.drain(..) {
+            p.handle(&ev);
+        }
+        if n == 0 || stop.elapsed() > SHUTDOWN_BUDGET / 2 {
+            break;
+        }
+    }
+    let kernel = sensor.counters().ok();
+    if let Some(k) = &kernel {
+        p.report_loss(k);
+    }
+    let unflushed = p.detection.finish();
+    if unflushed > 0 {
+        tracing::error!(
+            lines = unflushed,
+            "alert lines could not be written before exit"
+        );
+    }
+    let summary = p.summary(kernel.as_ref());
+    tracing::info!(stats = %summary, "final stats");
+    // Machine-readable, unconditional: benchmarks and tests read it.
+    eprintln!("{}", serde_json::json!({ "final_stats": summary }));
+    Ok(())
+}
+
+/// SIGHUP: re-read the config and rules; swap them in only if all of it is valid. The file
+/// sink is reopened in any case (logrotate moved the file).
+fn reload(opts: &RunOptions, current: &mut crate::config::Config, detection: &mut Detection) {
+    match load_settings(opts) {
+        Err(e) => {
+            tracing::error!("reload refused, the running configuration and rules stay: {e}");
+            eprintln!("detector: reload refused, keeping the running rules: {e}");
+            detection.reopen_sinks();
+        }
+        Ok(s) => {
+            if s.config.sinks != current.sinks {
+                match setup::open_sinks(&s.config) {
+                    Ok(sinks) => detection.replace_sinks(sinks),
+                    Err(e) => {
+                        tracing::error!("reload: new outputs unusable ({e}); keeping the old ones");
+                        detection.reopen_sinks();
+                    }
+                }
+            } else {
+                detection.reopen_sinks();
+            }
+            let n = s.rules.len();
+            detection.replace_rules(s.rules, s.policy);
+            tracing::info!(rules = n, "reloaded configuration and rules");
+            eprintln!("detector: reloaded: {n} rules");
+            *current = s.config;
+        }
+    }
+}

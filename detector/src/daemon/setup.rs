@@ -1,0 +1,146 @@
+//! Building the pipeline's parts from the configuration, at start and on every reload, and
+//! the start-up errors with the exit codes a supervisor acts on.
+
+use std::time::Duration;
+
+use super::RunOptions;
+use crate::alert::AlertPolicy;
+use crate::config::{Config, ConfigError};
+use crate::process::TableConfig;
+use crate::rules::{RuleError, RuleSet};
+use crate::sensor::SensorError;
+use crate::sink::{FileSink, FileSinkOptions, QueueLimits, Rotation, Sink, StdoutSink};
+
+/// `sysexits.h` codes: a supervisor can tell "fix the config" (78, not worth restarting)
+/// from "no permission" (77), "this kernel cannot" (69) and "cannot create output" (73).
+pub mod exit {
+    pub const SOFTWARE: u8 = 70;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const CANTCREAT: u8 = 73;
+    pub const NOPERM: u8 = 77;
+    pub const CONFIG: u8 = 78;
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{} rule file(s) failed to load:\n{}", .0.len(), join_errors(.0))]
+    Rules(Vec<RuleError>),
+    #[error("no detection rules found in {0}: nothing to detect")]
+    NoRules(String),
+    #[error("cannot open the alert file {path}: {source}")]
+    Output {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Sensor(#[source] SensorError),
+    #[error("cannot read /proc to seed the process table: {0}")]
+    Proc(#[source] std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+fn join_errors(errors: &[RuleError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl StartError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) | StartError::Rules(_) | StartError::NoRules(_) => exit::CONFIG,
+            StartError::Output { .. } => exit::CANTCREAT,
+            StartError::Sensor(SensorError::MissingCapabilities { .. }) => exit::NOPERM,
+            StartError::Sensor(
+                SensorError::NoBtf(_)
+                | SensorError::KernelTooOld { .. }
+                | SensorError::Btf(_)
+                | SensorError::Verifier { .. },
+            ) => exit::UNAVAILABLE,
+            StartError::Sensor(_) | StartError::Proc(_) | StartError::Signals(_) => exit::SOFTWARE,
+        }
+    }
+}
+
+/// A complete, valid configuration with its compiled rules and alert policy.
+pub struct Settings {
+    pub config: Config,
+    pub rules: RuleSet,
+    pub policy: AlertPolicy,
+}
+
+/// Reads the config file, applies the command line, checks paths and compiles every rule.
+/// Any failure rejects the whole set (at start: exit; on reload: keep the old one).
+pub fn load_settings(opts: &RunOptions) -> Result<Settings, StartError> {
+    let mut config = Config::load(&opts.config)?;
+    config.apply_overrides(&opts.overrides);
+    config.check_paths(&opts.config)?;
+    let (rules, errors) = RuleSet::load(&config.rules.paths, crate::ecs::schema());
+    if !errors.is_empty() {
+        return Err(StartError::Rules(errors));
+    }
+    if rules.is_empty() {
+        let paths: Vec<String> = config
+            .rules
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        return Err(StartError::NoRules(paths.join(", ")));
+    }
+    let policy = AlertPolicy::new(
+        Duration::from_secs(config.alerts.suppression_window_secs),
+        config.exceptions.clone(),
+    );
+    Ok(Settings {
+        config,
+        rules,
+        policy,
+    })
+}
+
+/// The configured outputs. A file that cannot be opened is a start-up error.
+pub fn open_sinks(config: &Config) -> Result<Vec<Box<dyn Sink>>, StartError> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let queue = QueueLimits {
+        max_lines: config.sinks.file.queue_max,
+        ..QueueLimits::default()
+    };
+    if let Some(path) = &config.sinks.file.path {
+        let file = FileSink::open(FileSinkOptions {
+            path: path.clone(),
+            mode: 0o640,
+            rotation: config.sinks.file.rotate_bytes.map(|max_bytes| Rotation {
+                max_bytes,
+                keep: config.sinks.file.keep as usize,
+            }),
+            queue,
+        })
+        .map_err(|source| StartError::Output {
+            path: path.clone(),
+            source,
+        })?;
+        sinks.push(Box::new(file));
+    }
+    if config.sinks.stdout {
+        sinks.push(Box::new(StdoutSink::stdout()));
+    }
+    Ok(sinks)
+}
+
+/// The process table's bounds from the config.
+pub fn table_config(config: &Config) -> TableConfig {
+    TableConfig {
+        max_live: config.process.max_processes,
+        container_cache: config.container.cache_max,
+        ..TableConfig::default()
+    }
+}

@@ -1,0 +1,171 @@
+//! Pipeline counters: the periodic stats log, the final summary, and the loss reports that
+//! go into the alert stream.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::detect::{DetectStats, Detection};
+use crate::ecs::{Detector, DetectorLoss, EcsDocument, Event, now_rfc3339};
+use crate::event::EventKind;
+use crate::process::TableStats;
+use crate::sensor::Counters;
+
+/// What the pipeline itself counts (the other stages count their own).
+#[derive(Debug)]
+pub struct PipelineStats {
+    pub started: Instant,
+    /// Events decoded, by kind (fork, exec, exit).
+    pub events: [u64; 3],
+    /// Matches found by the start-up scan.
+    pub startup_matches: u64,
+    /// Loss already reported in the alert stream (so each report carries only what is new).
+    reported_lost: u64,
+    reported_malformed: u64,
+    reported_dropped: u64,
+}
+
+impl Default for PipelineStats {
+    fn default() -> Self {
+        PipelineStats {
+            started: Instant::now(),
+            events: [0; 3],
+            startup_matches: 0,
+            reported_lost: 0,
+            reported_malformed: 0,
+            reported_dropped: 0,
+        }
+    }
+}
+
+impl PipelineStats {
+    pub fn count(&mut self, kind: Option<EventKind>) {
+        let i = match kind {
+            Some(EventKind::Fork) => 0,
+            Some(EventKind::Exec) => 1,
+            Some(EventKind::Exit) => 2,
+            None => return,
+        };
+        self.events[i] += 1;
+    }
+
+    /// A loss report for the alert stream when kernel events, records or alert lines were
+    /// lost since the last report; `None` when nothing new was lost.
+    pub fn loss_report(
+        &mut self,
+        kernel: &Counters,
+        malformed: u64,
+        detect: &DetectStats,
+        template: &EcsDocument,
+    ) -> Option<EcsDocument> {
+        let lost = kernel.lost();
+        let (new_lost, new_malformed, new_dropped) = (
+            lost.saturating_sub(self.reported_lost),
+            malformed.saturating_sub(self.reported_malformed),
+            detect.sink_dropped.saturating_sub(self.reported_dropped),
+        );
+        if new_lost == 0 && new_malformed == 0 && new_dropped == 0 {
+            return None;
+        }
+        self.reported_lost = lost;
+        self.reported_malformed = malformed;
+        self.reported_dropped = detect.sink_dropped;
+        let mut doc = template.clone();
+        doc.timestamp = Some(now_rfc3339());
+        doc.event = Some(Event {
+            kind: Some("metric".into()),
+            action: Some("events-lost".into()),
+            module: Some(crate::ecs::EVENT_MODULE.into()),
+            dataset: Some(LOSS_DATASET.into()),
+            ..Event::default()
+        });
+        doc.message = Some(format!(
+            "detector lost {new_lost} kernel process events (ring buffer full), \
+             {new_malformed} undecodable records and {new_dropped} alert lines since its last report: \
+             detection has a gap"
+        ));
+        doc.detector = Some(Detector {
+            loss: Some(DetectorLoss {
+                kernel_lost: Some(new_lost),
+                kernel_lost_total: Some(lost),
+                malformed: Some(new_malformed),
+                alerts_dropped: Some(new_dropped),
+            }),
+            ..Detector::default()
+        });
+        Some(doc)
+    }
+}
+
+/// `event.dataset` of loss reports.
+pub const LOSS_DATASET: &str = "detector.loss";
+
+/// Everything counted, as one JSON object (periodic log and final summary).
+pub fn summary(
+    p: &PipelineStats,
+    kernel: Option<&Counters>,
+    malformed: u64,
+    table: &TableStats,
+    detection: &Detection,
+) -> Value {
+    let detect = detection.stats();
+    let (excepted, suppressed) = (detection.policy().excepted, detection.policy().suppressed);
+    let sinks = detection.sinks();
+    let kernel_json: serde_json::Map<String, Value> = kernel
+        .map(|k| k.named().map(|(n, v)| (n.to_owned(), v.into())).collect())
+        .unwrap_or_default();
+    let sinks_json: Vec<Value> = sinks
+        .iter()
+        .map(|s| {
+            let c = s.counters();
+            let get =
+                |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            json!({
+                "name": s.name(),
+                "written": get(&c.written),
+                "failed": get(&c.failed),
+                "queued": get(&c.queued),
+                "dropped": get(&c.dropped),
+                "cut": get(&c.cut),
+            })
+        })
+        .collect();
+    let rule_us_per_event = if detect.evaluated == 0 {
+        0.0
+    } else {
+        detect.rule_time.as_secs_f64() * 1e6 / detect.evaluated as f64
+    };
+    json!({
+        "uptime_secs": p.started.elapsed().as_secs(),
+        "events": {"fork": p.events[0], "exec": p.events[1], "exit": p.events[2]},
+        "lost": kernel.map(Counters::lost).unwrap_or(0),
+        "malformed": malformed,
+        "kernel": kernel_json,
+        "alerts": detect.alerts,
+        "alerts_by_rule": detect.by_rule,
+        "startup_matches": p.startup_matches,
+        "excepted": excepted,
+        "suppressed": suppressed,
+        "rules": {
+            "evaluated": detect.evaluated,
+            "time_secs": detect.rule_time.as_secs_f64(),
+            "us_per_event": rule_us_per_event,
+        },
+        "process_table": {
+            "live": table.live,
+            "exited": table.exited,
+            "evicted_live": table.evicted_live,
+            "evicted_exited": table.evicted_exited,
+            "pid_reuse": table.pid_reuse,
+            "unknown_parent": table.unknown_parent,
+            "cgroups": table.cgroups,
+        },
+        "containers": {
+            "entries": table.containers.entries,
+            "hits": table.containers.hits,
+            "misses": table.containers.misses,
+            "evictions": table.containers.evictions,
+        },
+        "sinks": sinks_json,
+    })
+}
