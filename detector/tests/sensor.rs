@@ -475,7 +475,7 @@ fn a_normal_user_gets_the_capability_error() {
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&bin.path)
-        .args(["trace", "--duration", "1"])
+        .args(["trace", "--raw", "--duration", "1"])
         .output()
         .expect("running setpriv");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -652,7 +652,7 @@ fn a_bad_ring_size_is_a_clear_error() {
         return;
     }
     let out = Command::new(common::detector_bin())
-        .args(["trace", "--duration", "0", "--ring-bytes", "5000"])
+        .args(["trace", "--raw", "--duration", "0", "--ring-bytes", "5000"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,6 +1,7 @@
-//! `detector trace`: every process event as one JSON object a line on stdout.
+//! `detector trace`: every process event as one JSON object a line on stdout: the ECS
+//! document `detector run` evaluates (default), or with `--raw` the sensor's record.
 //!
-//! Field names are stable (see [`TraceLine`]). Byte strings (comm, paths, argv, cgroup
+//! Raw field names are stable (see [`TraceLine`]). Byte strings (comm, paths, argv, cgroup
 //! names) are rendered as lossy UTF-8 so every line is valid JSON; when a value is not valid
 //! UTF-8 its exact bytes are added as lowercase hex in a sibling `<field>_hex` field.
 //! On stderr: one `{"ready":…}` line once the programs are attached, and one
@@ -25,6 +26,13 @@ pub struct TraceArgs {
     /// Ring buffer size in bytes (power of two, multiple of the page size).
     #[arg(long, value_name = "BYTES", default_value_t = detector_common::DEFAULT_RING_BYTES)]
     pub ring_bytes: u32,
+    /// Print the sensor's raw records (kernel view: ids, bytes as hex where not UTF-8)
+    /// instead of ECS documents.
+    #[arg(long)]
+    pub raw: bool,
+    /// Only processes inside a container (documents with a `container.id`).
+    #[arg(long, conflicts_with = "raw")]
+    pub container_only: bool,
 }
 
 /// A byte string as JSON: lossy text plus exact hex when it is not UTF-8.
@@ -169,10 +177,6 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| serde_json::json!({"name": p.name, "verified_insns": p.verified_insns}))
         .collect();
-    eprintln!(
-        "{}",
-        serde_json::json!({ "ready": true, "programs": programs })
-    );
 
     let stdout = std::io::stdout();
     let mut sink = Output {
@@ -180,7 +184,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
         decoder: Decoder::default(),
         received: [0; 3],
         write_failed: None,
+        ecs: (!args.raw).then(|| EcsMode::new(args.container_only)),
     };
+    // After seeding: a process that exists now has its parent and name in later documents.
+    eprintln!(
+        "{}",
+        serde_json::json!({ "ready": true, "programs": programs })
+    );
 
     let deadline = async {
         match args.duration {
@@ -243,6 +253,41 @@ struct Output<W: Write> {
     received: [u64; 3],
     /// The first stdout error; later events are still counted but not written.
     write_failed: Option<std::io::Error>,
+    /// ECS documents (the default) rather than raw records.
+    ecs: Option<EcsMode>,
+}
+
+/// The process model and ECS stage, as `detector run` uses them.
+struct EcsMode {
+    table: crate::process::ProcessTable,
+    docs: crate::ecs::DocBuilder,
+    container_only: bool,
+}
+
+impl EcsMode {
+    fn new(container_only: bool) -> Self {
+        let host = crate::host::HostInfo::collect(std::path::Path::new("/"));
+        let agent = crate::host::AgentInfo::new(&host, None);
+        let mut table =
+            crate::process::ProcessTable::for_host(crate::process::TableConfig::default(), &host);
+        if let Err(e) = table.seed_from_proc(std::path::Path::new("/proc")) {
+            tracing::warn!(error = %e, "cannot seed the process table from /proc");
+        }
+        EcsMode {
+            table,
+            docs: crate::ecs::DocBuilder::new(&host, &agent),
+            container_only,
+        }
+    }
+
+    /// The document of one event, unless filtered out.
+    fn document(&mut self, ev: &ProcessEvent) -> Option<crate::ecs::EcsDocument> {
+        let snap = self.table.apply(ev)?;
+        if self.container_only && snap.container.is_none() {
+            return None;
+        }
+        Some(self.docs.build(&snap, Some(ev)))
+    }
 }
 
 impl<W: Write> Output<W> {
@@ -257,9 +302,15 @@ impl<W: Write> Output<W> {
         };
         self.received[i] += 1;
         if self.write_failed.is_none() {
-            let res = serde_json::to_writer(&mut self.out, &TraceLine::from(&ev))
-                .map_err(std::io::Error::from)
-                .and_then(|()| self.out.write_all(b"\n"));
+            let res = match &mut self.ecs {
+                None => serde_json::to_writer(&mut self.out, &TraceLine::from(&ev)),
+                Some(m) => match m.document(&ev) {
+                    Some(doc) => serde_json::to_writer(&mut self.out, &doc),
+                    None => return,
+                },
+            }
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
             if let Err(e) = res {
                 self.write_failed = Some(e);
             }

@@ -143,7 +143,7 @@ impl Trace {
     /// Starts `detector trace` with `args` and waits until its programs are attached.
     pub fn start(args: &[&str]) -> Trace {
         let mut child = Command::new(detector_bin())
-            .arg("trace")
+            .args(["trace", "--raw"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
