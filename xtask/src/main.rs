@@ -20,13 +20,19 @@ const BPF_LINKER_VERSION: &str = "~0.13";
 /// Packages the end-to-end tests use (containers, ssh) — required.
 const TEST_PACKAGES: &[&str] = &[
     "runc",
+    "podman",
     "busybox-static",
     "openssh-client",
     "openssh-server",
     "autossh",
+    "logrotate",
+    "util-linux",
+    "python3-pip",
 ];
+/// PyPI tools the deployment tests use (offline manifest validation).
+const PIP_PACKAGES: &[(&str, &str)] = &[("kubernetes-validate", "kubernetes-validate")];
 /// Peers for side-by-side measurements — installed when possible, not required.
-const PEER_PACKAGES: &[&str] = &["podman", "bpftrace", "libbpf-tools"];
+const PEER_PACKAGES: &[&str] = &["bpftrace", "libbpf-tools"];
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "detector developer tasks")]
@@ -205,9 +211,44 @@ fn setup() -> Result<()> {
 
     step("checking packages for the end-to-end tests");
     apt_ensure(TEST_PACKAGES, true)?;
+    step("checking Python tools for the deployment tests");
+    pip_ensure(PIP_PACKAGES)?;
     step("checking peer tools for measurements (optional)");
     apt_ensure(PEER_PACKAGES, false)?;
     step("setup complete");
+    Ok(())
+}
+
+/// Installs missing PyPI tools (command, package) with pip when root; otherwise prints the
+/// command to run.
+fn pip_ensure(tools: &[(&str, &str)]) -> Result<()> {
+    for (cmd, pkg) in tools {
+        if output(Command::new(cmd).arg("--help")).is_some() {
+            println!("    {cmd}: present");
+            continue;
+        }
+        if !is_root() {
+            bail!("{cmd} missing; run as root: python3 -m pip install {pkg}");
+        }
+        let python = if output(Command::new("python3").args(["-m", "pip", "--version"])).is_some() {
+            "python3"
+        } else {
+            bail!("{cmd} missing and python3 has no pip: apt-get install -y python3-pip");
+        };
+        // Debian's system Python refuses plain installs (PEP 668) on newer releases.
+        let plain = sh(Command::new(python).args(["-m", "pip", "install", "--quiet", pkg]));
+        if plain.is_err() {
+            sh(Command::new(python).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--break-system-packages",
+                pkg,
+            ]))
+            .with_context(|| format!("installing {pkg} with pip"))?;
+        }
+    }
     Ok(())
 }
 
