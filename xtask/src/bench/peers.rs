@@ -1,0 +1,275 @@
+//! The arms of the storm: nothing attached, the detector, bpftrace, libbpf-tools execsnoop.
+//!
+//! Each attached tool is started, proven ready, kept running through the storm, then
+//! stopped; the harness measures the storm's rate with it attached. Peers write to a file
+//! (as a real deployment would) and are proven ready by a sentinel: a second private copy of
+//! `true` is exec'd every 50 ms until its name shows up in the tool's output, so no storm
+//! starts while a probe is still being attached.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::child::{Measured, Stopped};
+use super::detector::{DetectorCmd, READY_MARKER, READY_TIMEOUT};
+
+/// The bpftrace program: the same three scheduler tracepoints the detector uses, one line
+/// per event (`E <filename>`, `F <parent> <child>`, `X <pid> <comm>`).
+/// bpftrace 0.17 (Debian 12) spells tracepoint arguments `args->field`.
+pub const BPFTRACE_PROGRAM: &str = concat!(
+    r#"tracepoint:sched:sched_process_exec { printf("E %s\n", str(args->filename)); } "#,
+    r#"tracepoint:sched:sched_process_fork { printf("F %d %d\n", args->parent_pid, args->child_pid); } "#,
+    r#"tracepoint:sched:sched_process_exit { printf("X %d %s\n", pid, comm); }"#,
+);
+
+/// How long a peer may take to show the sentinel in its output.
+const PEER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One configuration under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arm {
+    /// Baseline: no tracer attached.
+    Nothing,
+    /// `detector run` with the shipped config.
+    Detector,
+    /// bpftrace on the sched tracepoints, output to a file.
+    Bpftrace,
+    /// libbpf-tools execsnoop, output to a file.
+    Execsnoop,
+}
+
+impl Arm {
+    /// All arms, baseline first.
+    pub const ALL: [Arm; 4] = [Arm::Nothing, Arm::Detector, Arm::Bpftrace, Arm::Execsnoop];
+
+    /// Name used on the command line, in the table and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Nothing => "nothing",
+            Arm::Detector => "detector",
+            Arm::Bpftrace => "bpftrace",
+            Arm::Execsnoop => "execsnoop",
+        }
+    }
+
+    /// Parses a command-line arm name.
+    pub fn parse(s: &str) -> anyhow::Result<Arm> {
+        Arm::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .with_context(|| format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop)"))
+    }
+}
+
+/// Everything an arm needs to start.
+pub struct ArmEnv<'a> {
+    /// Scratch directory for outputs and configs.
+    pub scratch: &'a Path,
+    /// The sentinel binary (a private `true` with its own name).
+    pub sentinel: &'a Path,
+    /// How to start the detector.
+    pub detector: &'a DetectorCmd,
+}
+
+/// A running tool.
+pub struct Attached {
+    /// Which arm.
+    pub arm: Arm,
+    /// The process (killed on drop).
+    pub proc: Measured,
+    /// Where its output (events or alerts) goes.
+    pub output: PathBuf,
+}
+
+/// What a stopped tool left.
+pub struct Detached {
+    /// Process accounting and stderr.
+    pub stopped: Stopped,
+    /// Its output file.
+    pub output: PathBuf,
+    /// Peak RSS read from `/proc` just before stopping, KiB.
+    pub vm_hwm_kib: Option<u64>,
+}
+
+/// Reason an arm cannot run on this machine (shown as "unavailable (reason)").
+pub fn availability(arm: Arm, detector: &DetectorCmd) -> Result<(), String> {
+    let need = |p: &str| {
+        if Path::new(p).is_file() {
+            Ok(())
+        } else {
+            Err(format!("{p} not installed"))
+        }
+    };
+    match arm {
+        Arm::Nothing => Ok(()),
+        Arm::Detector => detector.check(),
+        Arm::Bpftrace => need("/usr/bin/bpftrace"),
+        Arm::Execsnoop => need("/usr/sbin/execsnoop").and_then(|()| need("/usr/bin/stdbuf")),
+    }
+}
+
+/// Starts `arm` and waits until it is ready; `None` for the baseline.
+/// `tag` makes the output file name unique per run.
+pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<Attached>> {
+    let output = env.scratch.join(format!("{}-{tag}.out", arm.name()));
+    let proc = match arm {
+        Arm::Nothing => return Ok(None),
+        Arm::Detector => {
+            let cmd = env.detector.run_command(env.scratch, &output)?;
+            let mut p = Measured::spawn(with_null_stdout(cmd))?;
+            p.wait_ready(READY_TIMEOUT, |m| {
+                m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
+            })
+            .context("detector")?;
+            p
+        }
+        Arm::Bpftrace => {
+            let mut cmd = Command::new("/usr/bin/bpftrace");
+            cmd.arg("-o").arg(&output).arg("-e").arg(BPFTRACE_PROGRAM);
+            let mut p = Measured::spawn(with_null_stdout(cmd))?;
+            wait_sentinel(&mut p, &output, env.sentinel).context("bpftrace")?;
+            p
+        }
+        Arm::Execsnoop => {
+            // Line-buffered so the sentinel (and every event) reaches the file promptly,
+            // as bpftrace's file output does.
+            let file = std::fs::File::create(&output)
+                .with_context(|| format!("create {}", output.display()))?;
+            let mut cmd = Command::new("/usr/bin/stdbuf");
+            cmd.args(["-oL", "/usr/sbin/execsnoop"]).stdout(file);
+            let mut p = Measured::spawn(cmd)?;
+            wait_sentinel(&mut p, &output, env.sentinel).context("execsnoop")?;
+            p
+        }
+    };
+    Ok(Some(Attached { arm, proc, output }))
+}
+
+fn with_null_stdout(mut cmd: Command) -> Command {
+    cmd.stdout(Stdio::null());
+    cmd
+}
+
+/// Execs the sentinel until its name appears in `output`.
+fn wait_sentinel(p: &mut Measured, output: &Path, sentinel: &Path) -> anyhow::Result<()> {
+    let name = sentinel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("sentinel name")?
+        .to_owned();
+    let mut last = Instant::now() - Duration::from_secs(1);
+    p.wait_ready(PEER_READY_TIMEOUT, |_| {
+        if last.elapsed() >= Duration::from_millis(50) {
+            last = Instant::now();
+            let _ = Command::new(sentinel).status();
+        }
+        std::fs::read(output)
+            .map(|b| memfind(&b, name.as_bytes()))
+            .unwrap_or(false)
+    })
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl Attached {
+    /// Stops the tool (SIGINT for peers so they flush; SIGTERM for the detector so it
+    /// drains and prints its final stats) and reaps it.
+    pub fn detach(self) -> anyhow::Result<Detached> {
+        let vm_hwm_kib = self.proc.vm_hwm_kib();
+        let sig = if self.arm == Arm::Detector {
+            libc::SIGTERM
+        } else {
+            libc::SIGINT
+        };
+        let stopped = self.proc.stop(sig, Duration::from_secs(30))?;
+        if stopped.status.starts_with("signal 9") {
+            bail!("{} did not stop within 30 s and was killed", self.arm.name());
+        }
+        Ok(Detached {
+            stopped,
+            output: self.output,
+            vm_hwm_kib,
+        })
+    }
+}
+
+/// Events of the storm binary seen in a peer's output (`None` for arms without one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Captured {
+    /// Exec events of the storm binary.
+    pub exec: u64,
+    /// Exit events of the storm binary (bpftrace only; execsnoop reports no exits).
+    pub exit: Option<u64>,
+}
+
+/// Counts the storm binary's events in bpftrace output: `E <path>` and `X <pid> <name>`.
+pub fn count_bpftrace(output: &[u8], path: &str, name: &str) -> Captured {
+    let mut c = Captured {
+        exec: 0,
+        exit: Some(0),
+    };
+    for line in output.split(|&b| b == b'\n') {
+        if let Some(rest) = line.strip_prefix(b"E ") {
+            if rest == path.as_bytes() {
+                c.exec += 1;
+            }
+        } else if let Some(rest) = line.strip_prefix(b"X ") {
+            let mut f = rest.splitn(2, |&b| b == b' ');
+            let pid_ok = f.next().is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+            if pid_ok && f.next() == Some(name.as_bytes()) {
+                if let Some(x) = c.exit.as_mut() {
+                    *x += 1;
+                }
+            }
+        }
+    }
+    c
+}
+
+/// Counts the storm binary's execs in execsnoop output (first column is the comm).
+pub fn count_execsnoop(output: &[u8], name: &str) -> Captured {
+    let exec = output
+        .split(|&b| b == b'\n')
+        .filter(|l| l.split(|&b| b == b' ').next() == Some(name.as_bytes()))
+        .count() as u64;
+    Captured { exec, exit: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bpftrace_counting() {
+        let out = b"Attaching 3 probes...\n\n\
+E /tmp/x/bt1\nE /tmp/x/bt10\nF 1 2\nX 5 bt1\nX 6 bt10\nE /tmp/x/bt1\nX 7 bt1\n\
+X  bt1\nE /tmp/x/bt1 \nX 8 bt1 extra\nE /tmp/x/b";
+        let c = count_bpftrace(out, "/tmp/x/bt1", "bt1");
+        assert_eq!(c, Captured { exec: 2, exit: Some(2) });
+        assert_eq!(count_bpftrace(b"", "/a", "a"), Captured { exec: 0, exit: Some(0) });
+    }
+
+    #[test]
+    fn execsnoop_counting() {
+        let out = b"PCOMM            PID    PPID   RET ARGS\n\
+bt1              10     9        0 /tmp/x/bt1\n\
+bt10             11     9        0 /tmp/x/bt10\n\
+sh               12     9        0 /bin/sh -c bt1\n\
+bt1              13     9        0 /tmp/x/bt1\n";
+        assert_eq!(count_execsnoop(out, "bt1"), Captured { exec: 2, exit: None });
+    }
+
+    #[test]
+    fn arm_names_round_trip() {
+        for a in Arm::ALL {
+            assert_eq!(Arm::parse(a.name()).unwrap(), a);
+        }
+        assert!(Arm::parse("perf").is_err());
+    }
+}
