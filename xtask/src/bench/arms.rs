@@ -55,13 +55,25 @@ pub fn run(plan: &Plan, env: &ArmEnv<'_>, target: &PrivateTrue) -> (Vec<StormRow
     }
     let mut cells: HashMap<(Arm, u32), Cell> = HashMap::new();
     for run in 0..plan.runs {
-        for &arm in &plan.arms {
+        // Rotate the order each run so no arm always follows the same one (page cache,
+        // CPU frequency and neighbours' load drift over an invocation).
+        let n = plan.arms.len();
+        let order = (0..n).map(|i| plan.arms[(i + run as usize) % n]);
+        for arm in order {
             for &w in &plan.workers {
                 if unavailable.contains_key(&arm) {
                     continue;
                 }
                 let cell = cells.entry((arm, w)).or_default();
-                match one(arm, w, plan.per_worker, Mode::Exec, env, target, &format!("r{run}w{w}")) {
+                match one(
+                    arm,
+                    w,
+                    plan.per_worker,
+                    Mode::Exec,
+                    env,
+                    target,
+                    &format!("r{run}w{w}"),
+                ) {
                     Ok((rate, sample)) => {
                         eprintln!("bench: run {run} {:<9} {w}w {rate:8.0} execs/s", arm.name());
                         cell.rates.push(rate);
@@ -171,11 +183,7 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
     };
     Sample {
         usage: d.stopped.usage,
-        peak_kib: d
-            .stopped
-            .usage
-            .max_rss_kib
-            .max(d.vm_hwm_kib.unwrap_or(0)),
+        peak_kib: d.stopped.usage.max_rss_kib.max(d.vm_hwm_kib.unwrap_or(0)),
         events,
         events_source,
         stats,
@@ -240,7 +248,9 @@ fn detector_events(c: &Cell, workers: u32) -> DetectorEvents {
     let worker_events = 3 * u64::from(workers) * c.samples.len() as u64;
     DetectorEvents {
         expected: 3 * c.expected_execs + worker_events,
-        received: all.as_ref().map(|v| v.iter().map(FinalStats::received).sum()),
+        received: all
+            .as_ref()
+            .map(|v| v.iter().map(FinalStats::received).sum()),
         lost: all.as_ref().map(|v| v.iter().map(|s| s.lost).sum()),
         per_run,
     }

@@ -8,7 +8,12 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 /// Tools the container needs on the host.
-const NEEDS: [&str; 4] = ["/usr/sbin/runc", "/bin/busybox", "/usr/bin/ssh", "/usr/bin/ldd"];
+const NEEDS: [&str; 4] = [
+    "/usr/sbin/runc",
+    "/bin/busybox",
+    "/usr/bin/ssh",
+    "/usr/bin/ldd",
+];
 
 /// A prepared bundle; `run` starts the container, drop removes it and its cgroups.
 pub struct Container {
@@ -31,7 +36,12 @@ fn hex_id() -> String {
 /// The cgroup roots of this hybrid host (v1 controllers and the unified tree).
 fn cgroup_roots() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.is_symlink()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && !p.is_symlink())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -140,6 +150,9 @@ mod tests {
     fn ids_are_64_hex() {
         let id = super::hex_id();
         assert_eq!(id.len(), 64);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
     }
 }

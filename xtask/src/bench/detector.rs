@@ -143,7 +143,8 @@ mod tests {
     #[test]
     fn final_stats_lines() {
         let good = r#"{"final_stats": {"events": {"fork": 10, "exec": 20, "exit": 30}, "lost": 4, "alerts": 1}}"#;
-        let cases: &[(&[&str], Option<(u64, u64, u64, u64)>)] = &[
+        type Counts = Option<(u64, u64, u64, u64)>;
+        let cases: &[(&[&str], Counts)] = &[
             (&[good], Some((10, 20, 30, 4))),
             (&["INFO starting", good, "bye"], Some((10, 20, 30, 4))),
             (&[], None),
@@ -168,7 +169,10 @@ mod tests {
                 ],
                 Some((1, 2, 3, 0)),
             ),
-            (&[r#"{"stats":{"events":{"fork":1,"exec":2,"exit":3},"lost":0}}"#], None),
+            (
+                &[r#"{"stats":{"events":{"fork":1,"exec":2,"exit":3},"lost":0}}"#],
+                None,
+            ),
         ];
         for (lines, want) in cases {
             let got = parse_final_stats(lines).map(|s| (s.fork, s.exec, s.exit, s.lost));

@@ -90,7 +90,11 @@ impl Tail {
             )
         };
         if wd < 0 {
-            bail!("inotify_add_watch {}: {}", dir.display(), std::io::Error::last_os_error());
+            bail!(
+                "inotify_add_watch {}: {}",
+                dir.display(),
+                std::io::Error::last_os_error()
+            );
         }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -172,7 +176,9 @@ fn measure(det: &DetectorCmd, scratch: &Path, execs: u64) -> anyhow::Result<Outc
         c.stdout(std::process::Stdio::null());
         c
     })?;
-    p.wait_ready(READY_TIMEOUT, |m| m.stderr_lines().iter().any(|l| l.contains(READY_MARKER)))?;
+    p.wait_ready(READY_TIMEOUT, |m| {
+        m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
+    })?;
     let tail = Tail::start(alerts.clone())?;
     let ran = ctr.run();
     // Give the last alerts time to land: stop after 2 s without growth (at most 20 s).
@@ -218,10 +224,12 @@ mod tests {
     #[test]
     fn alert_lines() {
         let id = "a".repeat(64);
-        let nested = format!(r#"{{"container":{{"id":"{id}"}},"detector":{{"kernel_boot_ns":1000}}}}"#);
+        let nested =
+            format!(r#"{{"container":{{"id":"{id}"}},"detector":{{"kernel_boot_ns":1000}}}}"#);
         let flat = format!(r#"{{"container.id":"{id}","detector.kernel_boot_ns":1500}}"#);
         let other = r#"{"container":{"id":"b"},"detector":{"kernel_boot_ns":1}}"#;
-        let future = format!(r#"{{"container":{{"id":"{id}"}},"detector":{{"kernel_boot_ns":9000}}}}"#);
+        let future =
+            format!(r#"{{"container":{{"id":"{id}"}},"detector":{{"kernel_boot_ns":9000}}}}"#);
         let cases: &[(&str, Option<u64>)] = &[
             (&nested, Some(4000)),
             (&flat, Some(3500)),

@@ -49,7 +49,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     startup_runs: u32,
     /// Arms of the storm, in alternation order.
-    #[arg(long, value_delimiter = ',', default_value = "nothing,detector,bpftrace,execsnoop")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "nothing,detector,bpftrace,execsnoop"
+    )]
     arms: Vec<String>,
     /// Sections to skip: storm, latency, startup, rules.
     #[arg(long, value_delimiter = ',')]
@@ -97,7 +101,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
              latency part starts a container (try: sudo -E cargo xtask bench)"
         );
     }
-    if args.runs == 0 || args.execs == 0 || args.workers.iter().any(|&w| w == 0) {
+    if args.runs == 0 || args.execs == 0 || args.workers.contains(&0) {
         bail!("--runs, --execs and --workers must be positive");
     }
     let arms: Vec<Arm> = args
@@ -112,7 +116,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let skip = |s: &str| args.skip.iter().any(|x| x == s);
     let root = repo_root();
-    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { root.join(p) };
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        }
+    };
     let det = detector::DetectorCmd {
         bin: abs(&args.detector_bin),
         config: abs(&args.detector_config),
@@ -129,7 +139,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(|| root.join("target"), |p| abs(&p));
-    let out_dir = args.out_dir.clone().unwrap_or_else(|| target_dir.join("bench"));
+    let out_dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| target_dir.join("bench"));
 
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

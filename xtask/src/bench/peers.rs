@@ -61,7 +61,9 @@ impl Arm {
         Arm::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .with_context(|| format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop)"))
+            .with_context(|| {
+                format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop)")
+            })
     }
 }
 
@@ -189,7 +191,20 @@ impl Attached {
         };
         let stopped = self.proc.stop(sig, Duration::from_secs(30))?;
         if stopped.status.starts_with("signal 9") {
-            bail!("{} did not stop within 30 s and was killed", self.arm.name());
+            bail!(
+                "{} did not stop within 30 s and was killed",
+                self.arm.name()
+            );
+        }
+        // Every tool exits 0 on its stop signal; anything else means it died during the
+        // storm, and the storm was then not measured with it attached.
+        if stopped.status != "exit status 0" {
+            bail!(
+                "{} ended with {}: {}",
+                self.arm.name(),
+                stopped.status,
+                super::child::tail(&stopped.stderr)
+            );
         }
         Ok(Detached {
             stopped,
@@ -221,11 +236,14 @@ pub fn count_bpftrace(output: &[u8], path: &str, name: &str) -> Captured {
             }
         } else if let Some(rest) = line.strip_prefix(b"X ") {
             let mut f = rest.splitn(2, |&b| b == b' ');
-            let pid_ok = f.next().is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
-            if pid_ok && f.next() == Some(name.as_bytes()) {
-                if let Some(x) = c.exit.as_mut() {
-                    *x += 1;
-                }
+            let pid_ok = f
+                .next()
+                .is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+            if pid_ok
+                && f.next() == Some(name.as_bytes())
+                && let Some(x) = c.exit.as_mut()
+            {
+                *x += 1;
             }
         }
     }
@@ -251,8 +269,20 @@ mod tests {
 E /tmp/x/bt1\nE /tmp/x/bt10\nF 1 2\nX 5 bt1\nX 6 bt10\nE /tmp/x/bt1\nX 7 bt1\n\
 X  bt1\nE /tmp/x/bt1 \nX 8 bt1 extra\nE /tmp/x/b";
         let c = count_bpftrace(out, "/tmp/x/bt1", "bt1");
-        assert_eq!(c, Captured { exec: 2, exit: Some(2) });
-        assert_eq!(count_bpftrace(b"", "/a", "a"), Captured { exec: 0, exit: Some(0) });
+        assert_eq!(
+            c,
+            Captured {
+                exec: 2,
+                exit: Some(2)
+            }
+        );
+        assert_eq!(
+            count_bpftrace(b"", "/a", "a"),
+            Captured {
+                exec: 0,
+                exit: Some(0)
+            }
+        );
     }
 
     #[test]
@@ -262,7 +292,13 @@ bt1              10     9        0 /tmp/x/bt1\n\
 bt10             11     9        0 /tmp/x/bt10\n\
 sh               12     9        0 /bin/sh -c bt1\n\
 bt1              13     9        0 /tmp/x/bt1\n";
-        assert_eq!(count_execsnoop(out, "bt1"), Captured { exec: 2, exit: None });
+        assert_eq!(
+            count_execsnoop(out, "bt1"),
+            Captured {
+                exec: 2,
+                exit: None
+            }
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ pub fn run(root: &Path, target_dir: &Path) -> Outcome<Rules> {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
             let err = String::from_utf8_lossy(&o.stderr);
-            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             return Outcome::Unavailable {
                 reason: format!("cargo bench failed ({}): {last}", o.status),
             };
@@ -60,13 +64,17 @@ pub fn read_estimates(dir: &Path, since: Option<SystemTime>) -> Vec<(String, f64
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() && !p.is_symlink() {
                 stack.push(p);
             } else if p.file_name().is_some_and(|n| n == "estimates.json")
-                && p.parent().and_then(Path::file_name).is_some_and(|n| n == "new")
+                && p.parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| n == "new")
             {
                 let fresh = since.is_none_or(|s| {
                     e.metadata()
@@ -123,18 +131,36 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("estimates.json"), body).unwrap();
         };
-        put("pipeline/seed", "new", r#"{"mean":{"point_estimate":100.0}}"#);
-        put("pipeline/all", "new", r#"{"mean":{"point_estimate":130.0}}"#);
-        put("pipeline/all", "base", r#"{"mean":{"point_estimate":999.0}}"#);
+        put(
+            "pipeline/seed",
+            "new",
+            r#"{"mean":{"point_estimate":100.0}}"#,
+        );
+        put(
+            "pipeline/all",
+            "new",
+            r#"{"mean":{"point_estimate":130.0}}"#,
+        );
+        put(
+            "pipeline/all",
+            "base",
+            r#"{"mean":{"point_estimate":999.0}}"#,
+        );
         put("broken", "new", "{not json");
         let got = read_estimates(&dir, None);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             got,
-            vec![("pipeline/all".to_owned(), 130.0), ("pipeline/seed".to_owned(), 100.0)]
+            vec![
+                ("pipeline/all".to_owned(), 130.0),
+                ("pipeline/seed".to_owned(), 100.0)
+            ]
         );
         let r = summarise(got);
         assert!((r.ratio_all_to_seed.unwrap() - 1.3).abs() < 1e-9);
-        assert_eq!(summarise(vec![("x/small".into(), 1.0)]).ratio_all_to_seed, None);
+        assert_eq!(
+            summarise(vec![("x/small".into(), 1.0)]).ratio_all_to_seed,
+            None
+        );
     }
 }

@@ -32,7 +32,10 @@ pub fn run(det: &DetectorCmd, runs: u32) -> Outcome<Startup> {
                 reason: format!(
                     "`detector trace --help` failed ({}): {}",
                     o.status,
-                    String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("")
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
                 ),
             };
         }

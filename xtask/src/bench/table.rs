@@ -46,8 +46,8 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<10} {:>3}  {:>9}  {:>7}  {:<26} {}",
-        "arm", "w", "execs/s", "ratio", "storm execs seen (peer)", "detector events exp/recv/lost"
+        "{:<10} {:>3}  {:>9}  {:>7}  {:<26} detector events exp/recv/lost",
+        "arm", "w", "execs/s", "ratio", "storm execs seen (peer)"
     );
     for row in &r.storm {
         let body = cell(&row.result, |m| {
@@ -60,7 +60,8 @@ pub fn render(r: &Report) -> String {
             format!(
                 "{:>9.0}  {:>7}  {:<26} {}",
                 m.median_rate,
-                m.ratio_to_nothing.map_or("n/a".into(), |x| format!("{x:.3}")),
+                m.ratio_to_nothing
+                    .map_or("n/a".into(), |x| format!("{x:.3}")),
                 seen,
                 det
             )
@@ -121,7 +122,8 @@ pub fn render(r: &Report) -> String {
             format!(
                 "{}; all/seed {}",
                 list.join(", "),
-                ru.ratio_all_to_seed.map_or("n/a".into(), |x| format!("{x:.2}×"))
+                ru.ratio_all_to_seed
+                    .map_or("n/a".into(), |x| format!("{x:.2}×"))
             )
         })
     );
@@ -188,12 +190,20 @@ mod tests {
         let t = render(&report());
         assert!(t.contains("nothing      1       2400    1.000"), "{t}");
         assert!(
-            t.contains("detector     1  unavailable (no binary at target/release/detector second line)"),
+            t.contains(
+                "detector     1  unavailable (no binary at target/release/detector second line)"
+            ),
             "{t}"
         );
-        assert!(t.contains("latency (1000 ssh -V in a runc container): skipped"), "{t}");
+        assert!(
+            t.contains("latency (1000 ssh -V in a runc container): skipped"),
+            "{t}"
+        );
         assert!(t.contains("123.5 ms median of 3 (ready line n/a)"), "{t}");
-        assert!(t.contains("rule scaling (criterion): unavailable (no bench)"), "{t}");
+        assert!(
+            t.contains("rule scaling (criterion): unavailable (no bench)"),
+            "{t}"
+        );
     }
 
     #[test]
