@@ -167,6 +167,16 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
             let stats = parse_final_stats(&d.stopped.stderr);
             (stats.map(|s| s.received()), "final_stats", stats, None)
         }
+        Arm::Trace => {
+            let stats = parse_final_stats(&d.stopped.stderr);
+            let captured = peers::count_trace(&out, &path);
+            (
+                stats.map(|s| s.received()),
+                "exit stats",
+                stats,
+                Some(captured),
+            )
+        }
         Arm::Bpftrace => (
             Some(lines(&|l| l.starts_with(b"Attaching"))),
             "output lines",
@@ -213,7 +223,7 @@ fn storm_rows(
                         median_rate: m,
                         ratio_to_nothing: base.map(|b| m / b),
                         peer_seen: peer_seen(c),
-                        detector_events: (arm == Arm::Detector).then(|| detector_events(c, w)),
+                        detector_events: arm.is_detector().then(|| detector_events(c, w)),
                     })
                 }
                 _ => Outcome::Skipped,

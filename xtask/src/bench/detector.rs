@@ -3,8 +3,8 @@
 //!
 //! # What the harness expects from the detector (the integrator's contract)
 //!
-//! * Command line: `<bin> run --config <config> --alerts-file <file>` plus the
-//!   `--detector-env KEY=VALUE` pairs given to `cargo xtask bench`. The config is a copy of
+//! * Command line: `<bin> run --config <config> --alerts-file <file> [--detector-arg …]`
+//!   with the `--detector-env KEY=VALUE` pairs given to `cargo xtask bench`. The config is a copy of
 //!   the shipped `config/detector.toml` in a scratch directory.
 //! * Readiness: once its programs are attached, the detector writes one line to stderr
 //!   containing [`READY_MARKER`] (the sensor's `{"ready":…}` line qualifies). The storm does
@@ -15,6 +15,8 @@
 //!   `{"final_stats": {"events": {"fork": N, "exec": N, "exit": N}, "lost": N, ...}}`
 //!   (other keys are allowed and ignored). Parsed by [`parse_final_stats`]; the last such
 //!   line wins. Without it the event columns read "n/a" — never a guessed number.
+//!   The exit line of `detector trace` (`{"counters": {…}, "lost": N, "received":
+//!   {"fork": N, "exec": N, "exit": N}, …}`) is read the same way for the `trace` arm.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +39,8 @@ pub struct DetectorCmd {
     pub bin: PathBuf,
     /// The shipped config to copy (default `config/detector.toml`).
     pub config: PathBuf,
+    /// Extra arguments appended to `detector run`.
+    pub extra_args: Vec<String>,
     /// Extra environment for the daemon.
     pub env: Vec<(String, String)>,
 }
@@ -75,11 +79,29 @@ impl DetectorCmd {
             .arg(&cfg)
             .arg("--alerts-file")
             .arg(alerts)
+            .args(&self.extra_args)
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         Ok(cmd)
     }
 
-    /// The `detector trace` command (start-up measurement).
+    /// Like [`DetectorCmd::check`] for the `trace` subcommand.
+    pub fn check_trace(&self) -> Result<(), String> {
+        if !self.bin.is_file() {
+            return Err(format!("no binary at {}", self.bin.display()));
+        }
+        match Command::new(&self.bin).args(["trace", "--help"]).output() {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!(
+                "`{} trace --help` failed ({}): {}",
+                self.bin.display(),
+                o.status,
+                first_line(&o.stderr)
+            )),
+            Err(e) => Err(format!("cannot execute {}: {e}", self.bin.display())),
+        }
+    }
+
+    /// The `detector trace` command (start-up measurement and the `trace` arm).
     pub fn trace_command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("trace").envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -125,8 +147,12 @@ pub fn parse_final_stats<S: AsRef<str>>(lines: &[S]) -> Option<FinalStats> {
 
 fn parse_line(line: &str) -> Option<FinalStats> {
     let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
-    let s = v.get(FINAL_STATS_KEY)?;
-    let ev = s.get("events")?;
+    let (s, ev) = match v.get(FINAL_STATS_KEY) {
+        Some(s) => (s, s.get("events")?),
+        // `detector trace`'s exit line.
+        None if v.get("counters").is_some() => (&v, v.get("received")?),
+        None => return None,
+    };
     let n = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_u64);
     Some(FinalStats {
         fork: n(ev, "fork")?,
@@ -173,6 +199,13 @@ mod tests {
                 &[r#"{"stats":{"events":{"fork":1,"exec":2,"exit":3},"lost":0}}"#],
                 None,
             ),
+            (
+                &[
+                    r#"{"counters":{"ring_full":2},"lost":2,"received":{"fork":5,"exec":6,"exit":7},"malformed":0}"#,
+                ],
+                Some((5, 6, 7, 2)),
+            ),
+            (&[r#"{"counters":{},"lost":2}"#], None),
         ];
         for (lines, want) in cases {
             let got = parse_final_stats(lines).map(|s| (s.fork, s.exec, s.exit, s.lost));

@@ -67,6 +67,9 @@ pub struct BenchArgs {
     /// Extra environment for the detector, KEY=VALUE (repeatable).
     #[arg(long = "detector-env", value_name = "KEY=VALUE")]
     detector_env: Vec<String>,
+    /// Extra argument appended to `detector run` (repeatable), e.g. `--detector-arg=--ring-bytes=262144`.
+    #[arg(long = "detector-arg", value_name = "ARG", allow_hyphen_values = true)]
+    detector_args: Vec<String>,
     /// Where reports go (default: <target dir>/bench).
     #[arg(long)]
     out_dir: Option<PathBuf>,
@@ -126,6 +129,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let det = detector::DetectorCmd {
         bin: abs(&args.detector_bin),
         config: abs(&args.detector_config),
+        extra_args: args.detector_args.clone(),
         env: args
             .detector_env
             .iter()

@@ -40,11 +40,25 @@ pub enum Arm {
     Bpftrace,
     /// libbpf-tools execsnoop, output to a file.
     Execsnoop,
+    /// `detector trace` (sensor + decode + one JSON line per event) writing to a file:
+    /// the detector's kernel side measured like the peers. Opt-in (`--arms …,trace`).
+    Trace,
 }
 
 impl Arm {
     /// All arms, baseline first.
-    pub const ALL: [Arm; 4] = [Arm::Nothing, Arm::Detector, Arm::Bpftrace, Arm::Execsnoop];
+    pub const ALL: [Arm; 5] = [
+        Arm::Nothing,
+        Arm::Detector,
+        Arm::Bpftrace,
+        Arm::Execsnoop,
+        Arm::Trace,
+    ];
+
+    /// Whether the arm is the detector's own binary (stats line, SIGTERM to stop).
+    pub fn is_detector(self) -> bool {
+        matches!(self, Arm::Detector | Arm::Trace)
+    }
 
     /// Name used on the command line, in the table and in JSON.
     pub fn name(self) -> &'static str {
@@ -53,6 +67,7 @@ impl Arm {
             Arm::Detector => "detector",
             Arm::Bpftrace => "bpftrace",
             Arm::Execsnoop => "execsnoop",
+            Arm::Trace => "trace",
         }
     }
 
@@ -62,7 +77,7 @@ impl Arm {
             .into_iter()
             .find(|a| a.name() == s)
             .with_context(|| {
-                format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop)")
+                format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop, trace)")
             })
     }
 }
@@ -109,6 +124,7 @@ pub fn availability(arm: Arm, detector: &DetectorCmd) -> Result<(), String> {
     match arm {
         Arm::Nothing => Ok(()),
         Arm::Detector => detector.check(),
+        Arm::Trace => detector.check_trace(),
         Arm::Bpftrace => need("/usr/bin/bpftrace"),
         Arm::Execsnoop => need("/usr/sbin/execsnoop").and_then(|()| need("/usr/bin/stdbuf")),
     }
@@ -127,6 +143,18 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
                 m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
             })
             .context("detector")?;
+            p
+        }
+        Arm::Trace => {
+            let file = std::fs::File::create(&output)
+                .with_context(|| format!("create {}", output.display()))?;
+            let mut cmd = env.detector.trace_command();
+            cmd.stdout(file);
+            let mut p = Measured::spawn(cmd)?;
+            p.wait_ready(READY_TIMEOUT, |m| {
+                m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
+            })
+            .context("detector trace")?;
             p
         }
         Arm::Bpftrace => {
@@ -184,7 +212,7 @@ impl Attached {
     /// drains and prints its final stats) and reaps it.
     pub fn detach(self) -> anyhow::Result<Detached> {
         let vm_hwm_kib = self.proc.vm_hwm_kib();
-        let sig = if self.arm == Arm::Detector {
+        let sig = if self.arm.is_detector() {
             libc::SIGTERM
         } else {
             libc::SIGINT
@@ -259,6 +287,17 @@ pub fn count_execsnoop(output: &[u8], name: &str) -> Captured {
     Captured { exec, exit: None }
 }
 
+/// Counts the storm binary's execs in `detector trace` output (JSON lines, `kind` and
+/// `filename` as the sensor's trace prints them).
+pub fn count_trace(output: &[u8], path: &str) -> Captured {
+    let exec = output
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "exec" && v["filename"].as_str() == Some(path))
+        .count() as u64;
+    Captured { exec, exit: None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +333,22 @@ sh               12     9        0 /bin/sh -c bt1\n\
 bt1              13     9        0 /tmp/x/bt1\n";
         assert_eq!(
             count_execsnoop(out, "bt1"),
+            Captured {
+                exec: 2,
+                exit: None
+            }
+        );
+    }
+
+    #[test]
+    fn trace_counting() {
+        let out = br#"{"kind":"exec","filename":"/tmp/x/bt1","comm":"bt1"}
+{"kind":"fork","filename":"","comm":"xtask"}
+{"kind":"exec","filename":"/tmp/x/bt10"}
+{"kind":"exec","filename":"/tmp/x/bt1"}
+{"kind":"exec","filename":"/tmp/x/b"#;
+        assert_eq!(
+            count_trace(out, "/tmp/x/bt1"),
             Captured {
                 exec: 2,
                 exit: None
