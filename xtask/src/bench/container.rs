@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -110,17 +111,36 @@ impl Container {
         })
     }
 
-    /// Runs the container to completion (output discarded); fails on a non-zero exit.
-    pub fn run(&self) -> anyhow::Result<()> {
-        let st = Command::new("/usr/sbin/runc")
+    /// Runs the container to completion (output discarded); fails on a non-zero exit,
+    /// and kills it after `timeout` so a hung container cannot hang the benchmark.
+    pub fn run(&self, timeout: Duration) -> anyhow::Result<()> {
+        let mut child = Command::new("/usr/sbin/runc")
             .arg("run")
             .arg("--bundle")
             .arg(&self.bundle)
             .arg(&self.id)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .status()
+            .spawn()
             .context("runc run")?;
+        let start = Instant::now();
+        let st = loop {
+            if let Some(st) = child.try_wait().context("wait for runc")? {
+                break st;
+            }
+            if start.elapsed() > timeout {
+                let _ = Command::new("/usr/sbin/runc")
+                    .args(["kill", &self.id, "KILL"])
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = child.wait();
+                bail!(
+                    "container {} still running after {timeout:?}: killed",
+                    self.id
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         if !st.success() {
             bail!("runc run {} failed ({st})", self.id);
         }

@@ -143,6 +143,11 @@ impl Tail {
     }
 }
 
+/// Generous: 60 s plus 100 ms per exec (runs take about 8 ms per `ssh -V` here).
+fn container_timeout(execs: u64) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(100).saturating_mul(execs.min(1 << 20) as u32)
+}
+
 fn loop_script(n: u64) -> String {
     format!("i=0; while [ $i -lt {n} ]; do ssh -V 2>/dev/null; i=$((i+1)); done")
 }
@@ -162,7 +167,7 @@ fn measure(det: &DetectorCmd, scratch: &Path, execs: u64) -> anyhow::Result<Outc
     let ctr = Container::prepare(scratch, &loop_script(execs))?;
     if let Err(why) = det.check() {
         let t = Instant::now();
-        ctr.run()?;
+        ctr.run(container_timeout(execs))?;
         return Ok(Outcome::Unavailable {
             reason: format!(
                 "detector: {why}; container ran {execs} ssh -V in {:.2} s without it",
@@ -180,7 +185,7 @@ fn measure(det: &DetectorCmd, scratch: &Path, execs: u64) -> anyhow::Result<Outc
         m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
     })?;
     let tail = Tail::start(alerts.clone())?;
-    let ran = ctr.run();
+    let ran = ctr.run(container_timeout(execs));
     // Give the last alerts time to land: stop after 2 s without growth (at most 20 s).
     let mut last_len = 0;
     let mut still = Instant::now();
@@ -240,6 +245,38 @@ mod tests {
         ];
         for (line, want) in cases {
             assert_eq!(alert_latency(line.as_bytes(), 5000, &id), *want, "{line}");
+        }
+    }
+
+    #[test]
+    fn tail_sees_whole_lines_with_their_time() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("xtask-tail-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("alerts.ndjson");
+        let tail = Tail::start(file.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let mut f = std::fs::File::create(&file).unwrap();
+        let mut written = Vec::new();
+        for i in 0..20 {
+            written.push(boottime_ns());
+            // A line in two writes: the tail must not emit the half.
+            f.write_all(format!("{{\"n\":{i}").as_bytes()).unwrap();
+            f.flush().unwrap();
+            f.write_all(b"}\n").unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        f.write_all(b"partial").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let lines = tail.finish();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(lines.len(), 20);
+        for (i, (seen, line)) in lines.iter().enumerate() {
+            assert_eq!(line, format!("{{\"n\":{i}}}\n").as_bytes());
+            assert!(*seen >= written[i], "line {i} seen before it was written");
+            assert!(*seen - written[i] < 1_000_000_000, "line {i} seen late");
         }
     }
 

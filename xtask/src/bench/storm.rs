@@ -53,11 +53,19 @@ pub struct PrivateTrue {
 }
 
 impl PrivateTrue {
-    /// Copies `/bin/true` to `/tmp/xtask-bench-<pid>/bt<pid>` (mode 0755).
+    /// Copies `/bin/true` to `/tmp/xtask-bench-<pid>-<ns>/bt<pid>`. The directory is new
+    /// (never an existing one, which someone else could have planted) and private (0700).
     pub fn create() -> anyhow::Result<PrivateTrue> {
+        use std::os::unix::fs::DirBuilderExt;
         let pid = std::process::id();
-        let dir = PathBuf::from(format!("/tmp/xtask-bench-{pid}"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = PathBuf::from(format!("/tmp/xtask-bench-{pid}-{ns}"));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("create {}", dir.display()))?;
         let name = format!("bt{pid}");
         let path = dir.join(&name);
         std::fs::copy("/bin/true", &path)
@@ -166,4 +174,37 @@ pub fn run(
         total: u64::from(workers) * per_worker,
         seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_counts_failed_children() {
+        worker(5, Path::new("/bin/true"), Mode::Exec).unwrap();
+        worker(5, Path::new("/bin/false"), Mode::Churn).unwrap();
+        let e = worker(3, Path::new("/bin/false"), Mode::Exec).unwrap_err();
+        assert_eq!(e.to_string(), "3 of 3 children failed");
+        let e = worker(2, Path::new("/nonexistent/true"), Mode::Exec).unwrap_err();
+        assert_eq!(e.to_string(), "2 of 2 children failed");
+    }
+
+    #[test]
+    fn private_true_is_short_named_and_removed() {
+        let t = PrivateTrue::create().unwrap();
+        assert!(t.name.len() <= 15, "comm is 15 bytes: {}", t.name);
+        assert!(t.path.is_file());
+        worker(2, &t.path, Mode::Exec).unwrap();
+        let dir = t.dir().to_path_buf();
+        drop(t);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!(Mode::parse("exec").unwrap(), Mode::Exec);
+        assert_eq!(Mode::parse(Mode::Churn.flag()).unwrap(), Mode::Churn);
+        assert!(Mode::parse("spawn").is_err());
+    }
 }
