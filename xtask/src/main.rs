@@ -25,13 +25,13 @@ enum Cmd {
     Dist(dist::DistArgs),
     /// Measure the detector against peers (root): exec storm, cost, detection latency,
     /// start-up, rule scaling; prints a table, writes target/bench/<time>.json.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     // Setup, Run, Test: see their modules.
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Dist(args) => dist::run(&args),
-        Cmd::Bench(args) => bench::run(args),
+        Cmd::Bench(args) => bench::run(*args),
     }
 }

@@ -4,8 +4,10 @@
 //! # What the harness expects from the detector (the integrator's contract)
 //!
 //! * Command line: `<bin> run --config <config> --alerts-file <file> [--detector-arg …]`
-//!   with the `--detector-env KEY=VALUE` pairs given to `cargo xtask bench`. The config is a copy of
-//!   the shipped `config/detector.toml` in a scratch directory.
+//!   with the `--detector-env KEY=VALUE` pairs given to `cargo xtask bench`. The config is
+//!   the shipped `config/detector.toml` used in place (not copied: its relative paths, such
+//!   as `rules`, resolve against its own directory); the alerts file is a fresh one in the
+//!   scratch directory, and the daemon's stdout is discarded.
 //! * Readiness: once its programs are attached, the detector writes one line to stderr
 //!   containing [`READY_MARKER`] (the sensor's `{"ready":…}` line qualifies). The storm does
 //!   not start before that line; a detector that exits first, or is silent for
@@ -22,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Serialize;
 
 /// Substring of the stderr line that says the detector is attached and delivering.
@@ -37,7 +38,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct DetectorCmd {
     /// The binary (default `target/release/detector`).
     pub bin: PathBuf,
-    /// The shipped config to copy (default `config/detector.toml`).
+    /// The shipped config (default `config/detector.toml`), used in place.
     pub config: PathBuf,
     /// Extra arguments appended to `detector run`.
     pub extra_args: Vec<String>,
@@ -67,21 +68,17 @@ impl DetectorCmd {
         }
     }
 
-    /// The `detector run` command writing alerts to `alerts`, with a private copy of the
-    /// config in `scratch`.
-    pub fn run_command(&self, scratch: &Path, alerts: &Path) -> anyhow::Result<Command> {
-        let cfg = scratch.join("detector.toml");
-        std::fs::copy(&self.config, &cfg)
-            .with_context(|| format!("copy {} to {}", self.config.display(), cfg.display()))?;
+    /// The `detector run` command writing alerts to `alerts`.
+    pub fn run_command(&self, alerts: &Path) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("run")
             .arg("--config")
-            .arg(&cfg)
+            .arg(&self.config)
             .arg("--alerts-file")
             .arg(alerts)
             .args(&self.extra_args)
             .envs(self.env.iter().map(|(k, v)| (k, v)));
-        Ok(cmd)
+        cmd
     }
 
     /// Like [`DetectorCmd::check`] for the `trace` subcommand.

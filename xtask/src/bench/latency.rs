@@ -177,7 +177,7 @@ fn measure(det: &DetectorCmd, scratch: &Path, execs: u64) -> anyhow::Result<Outc
     }
     let alerts = scratch.join("latency-alerts.ndjson");
     let mut p = Measured::spawn({
-        let mut c = det.run_command(scratch, &alerts)?;
+        let mut c = det.run_command(&alerts);
         c.stdout(std::process::Stdio::null());
         c
     })?;

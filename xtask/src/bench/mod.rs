@@ -48,7 +48,7 @@ pub struct BenchArgs {
     /// Launches of `detector trace` for the start-up figure.
     #[arg(long, default_value_t = 5)]
     startup_runs: u32,
-    /// Arms of the storm, in alternation order.
+    /// Arms of the storm, in alternation order (also: `trace`, detector trace to a file).
     #[arg(
         long,
         value_delimiter = ',',
@@ -61,7 +61,7 @@ pub struct BenchArgs {
     /// The detector binary.
     #[arg(long, default_value = "target/release/detector")]
     detector_bin: PathBuf,
-    /// The config `detector run` is started with (copied to a scratch directory).
+    /// The config `detector run` is started with (used in place).
     #[arg(long, default_value = "config/detector.toml")]
     detector_config: PathBuf,
     /// Extra environment for the detector, KEY=VALUE (repeatable).

@@ -137,7 +137,7 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
     let proc = match arm {
         Arm::Nothing => return Ok(None),
         Arm::Detector => {
-            let cmd = env.detector.run_command(env.scratch, &output)?;
+            let cmd = env.detector.run_command(&output);
             let mut p = Measured::spawn(with_null_stdout(cmd))?;
             p.wait_ready(READY_TIMEOUT, |m| {
                 m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
