@@ -29,6 +29,7 @@ pub struct Plan {
 /// One attachment's accounting.
 struct Sample {
     usage: Usage,
+    workload_cpu_s: Option<f64>,
     peak_kib: u64,
     events: Option<u64>,
     events_source: &'static str,
@@ -193,6 +194,7 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
     };
     Sample {
         usage: d.stopped.usage,
+        workload_cpu_s: d.cpu_workload_s,
         peak_kib: d.stopped.usage.max_rss_kib.max(d.vm_hwm_kib.unwrap_or(0)),
         events,
         events_source,
@@ -277,6 +279,7 @@ fn cost(samples: &[Sample]) -> Outcome<CostMeasured> {
         usage.max_rss_kib = usage.max_rss_kib.max(s.usage.max_rss_kib);
     }
     let events: Option<u64> = samples.iter().map(|s| s.events).sum();
+    let workload: Option<f64> = samples.iter().map(|s| s.workload_cpu_s).sum();
     Outcome::Measured(CostMeasured {
         usage_sum: usage,
         events: events.unwrap_or(0),
@@ -285,9 +288,11 @@ fn cost(samples: &[Sample]) -> Outcome<CostMeasured> {
         } else {
             "missing (no final_stats line)".to_owned()
         },
+        workload_cpu_s: workload,
         cpu_s_per_100k_events: events
             .filter(|&e| e > 0)
-            .map(|e| usage.cpu_s() * 100_000.0 / e as f64),
+            .zip(workload)
+            .map(|(e, w)| w * 100_000.0 / e as f64),
         peak_rss_kib: samples.iter().map(|s| s.peak_kib).max().unwrap_or(0),
     })
 }

@@ -126,6 +126,14 @@ impl Measured {
         }
     }
 
+    /// CPU seconds (user+sys, all threads) used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_s_now(&self) -> Option<f64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        parse_stat_cpu_ticks(&s).map(|t| t as f64 / tck.max(1) as f64)
+    }
+
     /// Peak RSS so far (`VmHWM` in `/proc/<pid>/status`), KiB.
     pub fn vm_hwm_kib(&self) -> Option<u64> {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
@@ -190,6 +198,15 @@ impl Drop for Measured {
     }
 }
 
+/// utime+stime (clock ticks) from a `/proc/<pid>/stat` line. The comm field may hold
+/// spaces and parentheses, so fields are counted from the last `)`.
+pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the comm: state is field 3, utime field 14, stime field 15.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 /// The last few stderr lines, joined, as an error reason.
 pub fn tail(lines: &[String]) -> String {
     let t: Vec<&str> = lines
@@ -203,5 +220,27 @@ pub fn tail(lines: &[String]) -> String {
         "no output on stderr".to_owned()
     } else {
         t.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_cpu_ticks() {
+        let line = "1234 (a b) c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 99 1 2";
+        assert_eq!(parse_stat_cpu_ticks(line), Some(325));
+        assert_eq!(parse_stat_cpu_ticks("1234 (x) S 1 2"), None);
+        assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(parse_stat_cpu_ticks(&own).is_some());
+    }
+
+    #[test]
+    fn stderr_tail() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(tail(&[]), "no output on stderr");
+        assert_eq!(tail(&l(&["a", "", "b", "c", "d", " "])), "b | c | d");
     }
 }

@@ -100,6 +100,8 @@ pub struct Attached {
     pub proc: Measured,
     /// Where its output (events or alerts) goes.
     pub output: PathBuf,
+    /// CPU seconds it had used when it became ready (start-up cost, excluded per event).
+    pub cpu_at_ready: Option<f64>,
 }
 
 /// What a stopped tool left.
@@ -110,6 +112,9 @@ pub struct Detached {
     pub output: PathBuf,
     /// Peak RSS read from `/proc` just before stopping, KiB.
     pub vm_hwm_kib: Option<u64>,
+    /// CPU seconds used between ready and the stop signal (the workload's share, without
+    /// start-up and shutdown), from `/proc/<pid>/stat`.
+    pub cpu_workload_s: Option<f64>,
 }
 
 /// Reason an arm cannot run on this machine (shown as "unavailable (reason)").
@@ -176,7 +181,13 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
             p
         }
     };
-    Ok(Some(Attached { arm, proc, output }))
+    let cpu_at_ready = proc.cpu_s_now();
+    Ok(Some(Attached {
+        arm,
+        proc,
+        output,
+        cpu_at_ready,
+    }))
 }
 
 fn with_null_stdout(mut cmd: Command) -> Command {
@@ -212,6 +223,10 @@ impl Attached {
     /// drains and prints its final stats) and reaps it.
     pub fn detach(self) -> anyhow::Result<Detached> {
         let vm_hwm_kib = self.proc.vm_hwm_kib();
+        let cpu_workload_s = match (self.cpu_at_ready, self.proc.cpu_s_now()) {
+            (Some(a), Some(b)) if b >= a => Some(b - a),
+            _ => None,
+        };
         let sig = if self.arm.is_detector() {
             libc::SIGTERM
         } else {
@@ -238,6 +253,7 @@ impl Attached {
             stopped,
             output: self.output,
             vm_hwm_kib,
+            cpu_workload_s,
         })
     }
 }

@@ -139,13 +139,16 @@ pub struct CostRow {
 /// CPU and memory of a tool over a workload.
 #[derive(Clone, Debug, Serialize)]
 pub struct CostMeasured {
-    /// CPU used, summed over the attachments.
+    /// CPU used over whole lifetimes (start-up, workload, shutdown), summed over the
+    /// attachments, from `wait4`.
     pub usage_sum: Usage,
+    /// CPU seconds between ready and stop, summed: what the workload cost.
+    pub workload_cpu_s: Option<f64>,
     /// Events the tool handled (detector: its stats; peers: lines of output).
     pub events: u64,
     /// Where `events` came from.
     pub events_source: String,
-    /// (user+sys) seconds per 100,000 events.
+    /// Workload CPU seconds per 100,000 events.
     pub cpu_s_per_100k_events: Option<f64>,
     /// Highest peak RSS over the attachments, KiB.
     pub peak_rss_kib: u64,

@@ -70,19 +70,21 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "\n2. cost of the attached tool (churn: {} fork+exit processes)",
+        "\n2. cost of the attached tool (churn: {} fork+exit processes; total = whole life \
+         incl. start-up, load = ready → stop, used per event)",
         p.churn
     );
     let _ = writeln!(
         s,
-        "{:<10} {:<9} {:>8} {:>10} {:>14} {:>9}",
-        "arm", "workload", "cpu s", "events", "cpu s/100k ev", "peak MiB"
+        "{:<10} {:<9} {:>11} {:>10} {:>10} {:>14} {:>9}",
+        "arm", "workload", "cpu s total", "cpu s load", "events", "cpu s/100k ev", "peak MiB"
     );
     for row in &r.cost {
         let body = cell(&row.result, |c| {
             format!(
-                "{:>8.2} {:>10} {:>14} {:>9.1}",
+                "{:>11.2} {:>10} {:>10} {:>14} {:>9.1}",
                 c.usage_sum.cpu_s(),
+                c.workload_cpu_s.map_or("n/a".into(), |x| format!("{x:.2}")),
                 c.events,
                 c.cpu_s_per_100k_events
                     .map_or("n/a".into(), |x| format!("{x:.3}")),
@@ -172,7 +174,22 @@ mod tests {
                     },
                 },
             ],
-            cost: vec![],
+            cost: vec![CostRow {
+                arm: Arm::Bpftrace,
+                workload: "churn".into(),
+                result: Outcome::Measured(CostMeasured {
+                    usage_sum: super::super::child::Usage {
+                        user_s: 1.0,
+                        sys_s: 0.5,
+                        max_rss_kib: 2048,
+                    },
+                    workload_cpu_s: Some(1.2),
+                    events: 200_000,
+                    events_source: "output lines".into(),
+                    cpu_s_per_100k_events: Some(0.6),
+                    peak_rss_kib: 3072,
+                }),
+            }],
             latency: Outcome::Skipped,
             startup: Outcome::Measured(Startup {
                 runs: 3,
@@ -200,6 +217,12 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("123.5 ms median of 3 (ready line n/a)"), "{t}");
+        assert!(
+            t.contains(
+                "bpftrace   churn            1.50       1.20     200000          0.600       3.0"
+            ),
+            "{t}"
+        );
         assert!(
             t.contains("rule scaling (criterion): unavailable (no bench)"),
             "{t}"
