@@ -49,14 +49,15 @@ fn cgroup_roots() -> Vec<PathBuf> {
 }
 
 impl Container {
-    /// Builds the rootfs and `config.json` under `dir/ctr`, running `script` with `sh -c`.
+    /// Builds the rootfs and `config.json` under `dir/ctr-<id prefix>`, running `script` with `sh -c`.
     pub fn prepare(dir: &Path, script: &str) -> anyhow::Result<Container> {
         for n in NEEDS {
             if !Path::new(n).exists() {
                 bail!("{n} not installed");
             }
         }
-        let bundle = dir.join("ctr");
+        let id = hex_id();
+        let bundle = dir.join(format!("ctr-{}", &id[..12]));
         let rootfs = bundle.join("rootfs");
         let _ = std::fs::remove_dir_all(&bundle);
         for d in ["bin", "dev", "proc", "sys", "tmp", "etc", "root"] {
@@ -90,7 +91,6 @@ impl Container {
         if !st.success() {
             bail!("runc spec failed ({st})");
         }
-        let id = hex_id();
         let cfg_path = bundle.join("config.json");
         let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg_path)?)?;
         cfg["process"]["terminal"] = false.into();
@@ -166,6 +166,35 @@ impl Drop for Container {
 
 #[cfg(test)]
 mod tests {
+    /// Root: a real container runs `ssh -V` and leaves no bundle or cgroup behind.
+    #[test]
+    fn container_runs_ssh_and_cleans_up() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: container_runs_ssh_and_cleans_up needs root");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("xtask-ctr-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = super::Container::prepare(&dir, "ssh -V && ssh -V").unwrap();
+        let id = c.id.clone();
+        c.run(std::time::Duration::from_secs(60)).unwrap();
+        // A failing script is an error, not a silent success.
+        let bad = super::Container::prepare(&dir, "ssh -V; exit 3").unwrap();
+        assert!(bad.run(std::time::Duration::from_secs(60)).is_err());
+        drop(bad);
+        drop(c);
+        for r in super::cgroup_roots() {
+            assert!(
+                !r.join("docker").join(&id).exists(),
+                "cgroup left in {}",
+                r.display()
+            );
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "bundles left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn ids_are_64_hex() {
         let id = super::hex_id();
