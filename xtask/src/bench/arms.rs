@@ -27,6 +27,7 @@ pub struct Plan {
 }
 
 /// One attachment's accounting.
+#[derive(Debug)]
 struct Sample {
     usage: Usage,
     workload_cpu_s: Option<f64>,
@@ -37,9 +38,11 @@ struct Sample {
     captured: Option<Captured>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Cell {
     rates: Vec<f64>,
+    /// The run each rate came from (to pair with the baseline of the same run).
+    runs: Vec<u32>,
     samples: Vec<Sample>,
     expected_execs: u64,
     error: Option<String>,
@@ -78,6 +81,7 @@ pub fn run(plan: &Plan, env: &ArmEnv<'_>, target: &PrivateTrue) -> (Vec<StormRow
                     Ok((rate, sample)) => {
                         eprintln!("bench: run {run} {:<9} {w}w {rate:8.0} execs/s", arm.name());
                         cell.rates.push(rate);
+                        cell.runs.push(run);
                         cell.expected_execs += u64::from(w) * plan.per_worker;
                         if let Some(s) = sample {
                             cell.samples.push(s);
@@ -218,12 +222,14 @@ fn storm_rows(
                     let m = median(&c.rates).unwrap_or(f64::NAN);
                     let base = cells
                         .get(&(Arm::Nothing, w))
-                        .filter(|_| !unavailable.contains_key(&Arm::Nothing))
-                        .and_then(|b| median(&b.rates));
+                        .filter(|_| !unavailable.contains_key(&Arm::Nothing));
+                    let paired = base.map(|b| paired_ratios(c, b)).unwrap_or_default();
                     Outcome::Measured(StormMeasured {
                         rates: c.rates.clone(),
                         median_rate: m,
-                        ratio_to_nothing: base.map(|b| m / b),
+                        ratio_to_nothing: base.and_then(|b| median(&b.rates)).map(|b| m / b),
+                        paired_ratio: median(&paired),
+                        paired_ratios: paired,
                         peer_seen: peer_seen(c),
                         detector_events: arm.is_detector().then(|| detector_events(c, w)),
                     })
@@ -238,6 +244,19 @@ fn storm_rows(
         }
     }
     rows
+}
+
+/// rate / baseline rate of the same run, for every run both measured: drift of the
+/// machine's load between runs cancels out of these.
+fn paired_ratios(c: &Cell, base: &Cell) -> Vec<f64> {
+    c.runs
+        .iter()
+        .zip(&c.rates)
+        .filter_map(|(run, rate)| {
+            let i = base.runs.iter().position(|r| r == run)?;
+            Some(rate / base.rates[i])
+        })
+        .collect()
 }
 
 fn peer_seen(c: &Cell) -> Option<PeerSeen> {
@@ -295,4 +314,26 @@ fn cost(samples: &[Sample]) -> Outcome<CostMeasured> {
             .map(|(e, w)| w * 100_000.0 / e as f64),
         peak_rss_kib: samples.iter().map(|s| s.peak_kib).max().unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_pair_by_run() {
+        let base = Cell {
+            rates: vec![1000.0, 2000.0, 500.0],
+            runs: vec![0, 1, 2],
+            ..Cell::default()
+        };
+        // Run 1 failed for the arm: only runs 0 and 2 pair.
+        let arm = Cell {
+            rates: vec![900.0, 450.0],
+            runs: vec![0, 2],
+            ..Cell::default()
+        };
+        assert_eq!(paired_ratios(&arm, &base), vec![0.9, 0.9]);
+        assert_eq!(paired_ratios(&arm, &Cell::default()), Vec::<f64>::new());
+    }
 }

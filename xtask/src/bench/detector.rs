@@ -60,7 +60,7 @@ impl DetectorCmd {
             Ok(o) if o.status.success() => Ok(()),
             Ok(o) => Err(format!(
                 "`{} run --help` failed ({}): {}",
-                self.bin.display(),
+                short(&self.bin),
                 o.status,
                 first_line(&o.stderr)
             )),
@@ -90,7 +90,7 @@ impl DetectorCmd {
             Ok(o) if o.status.success() => Ok(()),
             Ok(o) => Err(format!(
                 "`{} trace --help` failed ({}): {}",
-                self.bin.display(),
+                short(&self.bin),
                 o.status,
                 first_line(&o.stderr)
             )),
@@ -104,6 +104,14 @@ impl DetectorCmd {
         cmd.arg("trace").envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
+}
+
+/// The binary's file name, for reasons that must fit a table cell.
+fn short(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn first_line(b: &[u8]) -> String {

@@ -95,6 +95,11 @@ pub struct StormMeasured {
     /// Median rate / the baseline's median rate (same worker count); `None` if the
     /// baseline was not measured.
     pub ratio_to_nothing: Option<f64>,
+    /// Median over runs of (rate / baseline rate of the same run): the figure the table
+    /// shows, robust to load drifting between runs.
+    pub paired_ratio: Option<f64>,
+    /// The per-run paired ratios.
+    pub paired_ratios: Vec<f64>,
     /// Storm execs (and exits) the peer wrote to its file, summed over runs, with the
     /// number expected.
     pub peer_seen: Option<PeerSeen>,

@@ -41,7 +41,8 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "\n1. exec storm: {} fork+exec of a private /bin/true per worker, median of {} alternating runs",
+        "\n1. exec storm: {} fork+exec of a private /bin/true per worker, median of {} alternating \
+         runs (ratio: median of per-run rate / same-run baseline)",
         p.execs_per_worker, p.runs
     );
     let _ = writeln!(
@@ -60,8 +61,7 @@ pub fn render(r: &Report) -> String {
             format!(
                 "{:>9.0}  {:>7}  {:<26} {}",
                 m.median_rate,
-                m.ratio_to_nothing
-                    .map_or("n/a".into(), |x| format!("{x:.3}")),
+                m.paired_ratio.map_or("n/a".into(), |x| format!("{x:.3}")),
                 seen,
                 det
             )
@@ -162,6 +162,8 @@ mod tests {
                         rates: vec![2000.0, 2500.0, 2400.0],
                         median_rate: 2400.0,
                         ratio_to_nothing: Some(1.0),
+                        paired_ratio: Some(1.0),
+                        paired_ratios: vec![1.0, 1.0, 1.0],
                         peer_seen: None,
                         detector_events: None,
                     }),
