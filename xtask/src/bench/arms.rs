@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::child::Usage;
 use super::detector::{FinalStats, parse_final_stats};
+use super::interrupt;
 use super::peers::{self, Arm, ArmEnv, Captured, Detached};
 use super::report::{
     CostMeasured, CostRow, DetectorEvents, Outcome, PeerSeen, StormMeasured, StormRow,
@@ -65,7 +66,7 @@ pub fn run(plan: &Plan, env: &ArmEnv<'_>, target: &PrivateTrue) -> (Vec<StormRow
         let order = (0..n).map(|i| plan.arms[(i + run as usize) % n]);
         for arm in order {
             for &w in &plan.workers {
-                if unavailable.contains_key(&arm) {
+                if unavailable.contains_key(&arm) || interrupt::requested() {
                     continue;
                 }
                 let cell = cells.entry((arm, w)).or_default();
@@ -112,7 +113,7 @@ pub fn run(plan: &Plan, env: &ArmEnv<'_>, target: &PrivateTrue) -> (Vec<StormRow
                 result,
             });
         }
-        if plan.churn > 0 {
+        if plan.churn > 0 && !interrupt::requested() {
             let result = if let Some(r) = unavailable.get(&arm) {
                 Outcome::Unavailable { reason: r.clone() }
             } else {

@@ -48,9 +48,13 @@ pub struct Measured {
 }
 
 impl Measured {
-    /// Spawns `cmd` with stdin null and stderr captured (stdout as the caller set it).
+    /// Spawns `cmd` with stdin null and stderr captured (stdout as the caller set it), in
+    /// its own process group so a Ctrl-C reaches only the harness, which stops it.
     pub fn spawn(mut cmd: Command) -> anyhow::Result<Measured> {
-        cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+        use std::os::unix::process::CommandExt;
+        cmd.stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
         let mut child = cmd
             .spawn()
             .with_context(|| format!("start {:?}", cmd.get_program()))?;
@@ -115,6 +119,7 @@ impl Measured {
                 }
                 bail!("exited before ready ({st}): {}", tail(&self.stderr_lines()));
             }
+            super::interrupt::check()?;
             if start.elapsed() > timeout {
                 bail!(
                     "not ready after {:.0} s: {}",

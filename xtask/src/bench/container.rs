@@ -114,7 +114,9 @@ impl Container {
     /// Runs the container to completion (output discarded); fails on a non-zero exit,
     /// and kills it after `timeout` so a hung container cannot hang the benchmark.
     pub fn run(&self, timeout: Duration) -> anyhow::Result<()> {
+        use std::os::unix::process::CommandExt;
         let mut child = Command::new("/usr/sbin/runc")
+            .process_group(0)
             .arg("run")
             .arg("--bundle")
             .arg(&self.bundle)
@@ -128,12 +130,13 @@ impl Container {
             if let Some(st) = child.try_wait().context("wait for runc")? {
                 break st;
             }
-            if start.elapsed() > timeout {
+            if start.elapsed() > timeout || super::interrupt::requested() {
                 let _ = Command::new("/usr/sbin/runc")
                     .args(["kill", &self.id, "KILL"])
                     .stderr(Stdio::null())
                     .status();
                 let _ = child.wait();
+                super::interrupt::check()?;
                 bail!(
                     "container {} still running after {timeout:?}: killed",
                     self.id

@@ -10,6 +10,7 @@ mod arms;
 mod child;
 mod container;
 mod detector;
+mod interrupt;
 mod latency;
 mod peers;
 mod report;
@@ -151,6 +152,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    interrupt::install();
     let _tracefs = tracefs::ensure_mounted()?;
     let target = storm::PrivateTrue::create()?;
     let sentinel = target.dir().join(format!("rdy{}", std::process::id()));
@@ -176,21 +178,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             &target,
         )
     };
+    interrupt::check()?;
     let latency = if skip("latency") {
         Outcome::Skipped
     } else {
         latency::run(&det, target.dir(), args.latency_execs)
     };
+    interrupt::check()?;
     let startup = if skip("startup") {
         Outcome::Skipped
     } else {
         startup::run(&det, args.startup_runs)
     };
+    interrupt::check()?;
     let rules = if skip("rules") {
         Outcome::Skipped
     } else {
         rules::run(&root, &target_dir)
     };
+    interrupt::check()?;
     let report = Report {
         started_utc: report::utc_stamp(started),
         machine: report::machine(),

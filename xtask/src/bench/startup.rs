@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use std::os::unix::process::CommandExt;
+
 use anyhow::{Context, bail};
 
 use super::detector::{DetectorCmd, READY_MARKER};
@@ -57,6 +59,10 @@ pub fn run(det: &DetectorCmd, runs: u32) -> Outcome<Startup> {
     let mut ready = Vec::new();
     let mut error = None;
     for _ in 0..runs.max(1) {
+        if super::interrupt::requested() {
+            error = Some("interrupted".to_owned());
+            break;
+        }
         match once(det) {
             Ok((f, r)) => {
                 first.push(f);
@@ -91,6 +97,7 @@ fn once(det: &DetectorCmd) -> anyhow::Result<(f64, Option<f64>)> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .context("start detector trace")?;
     let (tx, rx) = mpsc::channel::<(bool, Instant, String)>();
