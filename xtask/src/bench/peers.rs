@@ -372,6 +372,97 @@ bt1              13     9        0 /tmp/x/bt1\n";
         );
     }
 
+    /// The detector arm's plumbing against a shell script that follows the documented
+    /// contract (argv, ready line, final stats on SIGTERM) — and one that dies at start.
+    #[test]
+    fn detector_arm_contract() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("xtask-det-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = |name: &str, body: &str| {
+            let p = dir.join(name);
+            std::fs::write(
+                &p,
+                format!("#!/bin/sh\n[ \"$2\" = --help ] && exit 0\n{body}"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let args_file = dir.join("args");
+        let good = script(
+            "good",
+            &format!(
+                r#"echo "$@" > {}
+echo "$BENCH_TEST_ENV" >> {}
+trap 'echo "{{\"final_stats\":{{\"events\":{{\"fork\":1,\"exec\":2,\"exit\":3}},\"lost\":4}}}}" >&2; exit 0' TERM
+echo starting >&2
+echo '{{"ready":true}}' >&2
+while :; do sleep 0.05; done
+"#,
+                args_file.display(),
+                args_file.display()
+            ),
+        );
+        let config = dir.join("detector.toml");
+        std::fs::write(&config, "").unwrap();
+        let det = DetectorCmd {
+            bin: good,
+            config: config.clone(),
+            extra_args: vec!["--x".into()],
+            env: vec![("BENCH_TEST_ENV".into(), "v1".into())],
+        };
+        assert_eq!(availability(Arm::Detector, &det), Ok(()));
+        let env = ArmEnv {
+            scratch: &dir,
+            sentinel: Path::new("/bin/true"),
+            detector: &det,
+        };
+        let a = attach(Arm::Detector, &env, "t").unwrap().unwrap();
+        let d = a.detach().unwrap();
+        let stats = crate::bench::detector::parse_final_stats(&d.stopped.stderr).unwrap();
+        assert_eq!((stats.received(), stats.lost), (6, 4));
+        let args = std::fs::read_to_string(&args_file).unwrap();
+        let alerts = dir.join("detector-t.out");
+        assert_eq!(
+            args,
+            format!(
+                "run --config {} --alerts-file {} --x\nv1\n",
+                config.display(),
+                alerts.display()
+            )
+        );
+
+        let dies = script("dies", "echo 'error: no BTF' >&2\nexit 3\n");
+        let det2 = DetectorCmd {
+            bin: dies,
+            ..det.clone()
+        };
+        let env2 = ArmEnv {
+            scratch: &dir,
+            sentinel: Path::new("/bin/true"),
+            detector: &det2,
+        };
+        let e = format!("{:#}", attach(Arm::Detector, &env2, "u").err().unwrap());
+        assert!(
+            e.contains("exited before ready") && e.contains("error: no BTF"),
+            "{e}"
+        );
+        assert!(
+            availability(
+                Arm::Detector,
+                &DetectorCmd {
+                    bin: dir.join("missing"),
+                    ..det.clone()
+                }
+            )
+            .unwrap_err()
+            .starts_with("no binary at")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn arm_names_round_trip() {
         for a in Arm::ALL {
