@@ -46,7 +46,6 @@ struct Cell {
     runs: Vec<u32>,
     samples: Vec<Sample>,
     expected_execs: u64,
-    error: Option<String>,
 }
 
 /// Runs the plan; returns the storm rows and cost rows.
@@ -91,7 +90,6 @@ pub fn run(plan: &Plan, env: &ArmEnv<'_>, target: &PrivateTrue) -> (Vec<StormRow
                     Err(e) => {
                         let reason = format!("{e:#}");
                         eprintln!("bench: {} failed: {reason}", arm.name());
-                        cell.error = Some(reason.clone());
                         unavailable.insert(arm, reason);
                     }
                 }

@@ -177,8 +177,9 @@ mod tests {
             eprintln!("skipped: container_runs_ssh_and_cleans_up needs root");
             return;
         }
-        let dir = std::env::temp_dir().join(format!("xtask-ctr-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed on drop, also when an assertion fails.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let c = super::Container::prepare(&dir, "ssh -V && ssh -V").unwrap();
         let id = c.id.clone();
         c.run(std::time::Duration::from_secs(60)).unwrap();
@@ -195,7 +196,6 @@ mod tests {
             );
         }
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "bundles left");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -251,9 +251,9 @@ mod tests {
     #[test]
     fn tail_sees_whole_lines_with_their_time() {
         use std::io::Write;
-        let dir = std::env::temp_dir().join(format!("xtask-tail-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed on drop, also when an assertion fails.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let file = dir.join("alerts.ndjson");
         let tail = Tail::start(file.clone()).unwrap();
         std::thread::sleep(Duration::from_millis(50));
@@ -271,7 +271,6 @@ mod tests {
         f.write_all(b"partial").unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let lines = tail.finish();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(lines.len(), 20);
         for (i, (seen, line)) in lines.iter().enumerate() {
             assert_eq!(line, format!("{{\"n\":{i}}}\n").as_bytes());

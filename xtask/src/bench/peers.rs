@@ -377,9 +377,9 @@ bt1              13     9        0 /tmp/x/bt1\n";
     #[test]
     fn detector_arm_contract() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("xtask-det-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed on drop, also when an assertion fails.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let script = |name: &str, body: &str| {
             let p = dir.join(name);
             std::fs::write(
@@ -460,7 +460,6 @@ while :; do sleep 0.05; done
             .unwrap_err()
             .starts_with("no binary at")
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

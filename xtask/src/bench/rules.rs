@@ -124,8 +124,9 @@ mod tests {
 
     #[test]
     fn reads_criterion_layout() {
-        let dir = std::env::temp_dir().join(format!("xtask-rules-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        // Removed on drop, also when an assertion fails.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let put = |id: &str, kind: &str, body: &str| {
             let d = dir.join(id).join(kind);
             std::fs::create_dir_all(&d).unwrap();
@@ -148,7 +149,6 @@ mod tests {
         );
         put("broken", "new", "{not json");
         let got = read_estimates(&dir, None);
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             got,
             vec![
