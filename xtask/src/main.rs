@@ -1,4 +1,4 @@
-//! Developer and operator tasks for detector: `cargo xtask setup | run | test`.
+//! Developer and operator tasks for detector: `cargo xtask setup | run | test | bench | dist`.
 //!
 //! `setup` installs what a fresh machine lacks, idempotently, printing each step;
 //! `run` and `test` call it first so the README's two commands work on a fresh clone.
@@ -8,6 +8,7 @@ use std::{
     process::Command,
 };
 
+mod bench;
 mod dist;
 
 use anyhow::{Context, Result, bail};
@@ -58,6 +59,9 @@ enum Task {
     /// Build the release binary and package target/dist/detector-<version>-<arch>.tar.gz
     /// (binary, installed config, rules, systemd unit, logrotate policy, INSTALL).
     Dist(dist::DistArgs),
+    /// Measure the detector against peers (root): exec storm, cost, detection latency,
+    /// start-up, rule scaling; prints a table, writes target/bench/<time>.json.
+    Bench(Box<bench::BenchArgs>),
 }
 
 fn main() -> Result<()> {
@@ -74,6 +78,7 @@ fn main() -> Result<()> {
             test(&root, &args)
         }
         Task::Dist(args) => dist::run(&args),
+        Task::Bench(args) => bench::run(*args),
     }
 }
 

@@ -1,0 +1,220 @@
+//! `cargo xtask bench`: the detector against peers under an exec storm, its CPU and memory
+//! cost, detection latency in a container, start-up time and rule scaling.
+//!
+//! Root is required (every arm loads BPF programs; the latency part runs a container).
+//! Figures are medians of runs that alternate arms inside one invocation: the build
+//! machines are shared and noisy, so only ratios within one report mean anything.
+//! Anything that cannot be measured is reported as "unavailable (reason)", never guessed.
+
+mod arms;
+mod child;
+mod container;
+mod detector;
+mod interrupt;
+mod latency;
+mod peers;
+mod report;
+mod rules;
+mod startup;
+mod stats;
+mod storm;
+mod table;
+mod tracefs;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use peers::{Arm, ArmEnv};
+use report::{Outcome, Params, Report};
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Alternating runs per arm (each figure is the median).
+    #[arg(long, default_value_t = 5)]
+    runs: u32,
+    /// fork+exec iterations per storm worker.
+    #[arg(long, default_value_t = 5000)]
+    execs: u64,
+    /// Parallel storm workers, one storm per value.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 4])]
+    workers: Vec<u32>,
+    /// Processes in the churn (cost section); 0 skips it.
+    #[arg(long, default_value_t = 100_000)]
+    churn: u64,
+    /// `ssh -V` execs in the latency container.
+    #[arg(long, default_value_t = 1000)]
+    latency_execs: u64,
+    /// Launches of `detector trace` for the start-up figure.
+    #[arg(long, default_value_t = 5)]
+    startup_runs: u32,
+    /// Arms of the storm, in alternation order (also: `trace`, detector trace to a file).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "nothing,detector,bpftrace,execsnoop"
+    )]
+    arms: Vec<String>,
+    /// Sections to skip: storm, latency, startup, rules.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// The detector binary.
+    #[arg(long, default_value = "target/release/detector")]
+    detector_bin: PathBuf,
+    /// The config `detector run` is started with (used in place).
+    #[arg(long, default_value = "config/detector.toml")]
+    detector_config: PathBuf,
+    /// Extra environment for the detector, KEY=VALUE (repeatable).
+    #[arg(long = "detector-env", value_name = "KEY=VALUE")]
+    detector_env: Vec<String>,
+    /// Extra argument appended to `detector run` (repeatable), e.g. `--detector-arg=--ring-bytes=262144`.
+    #[arg(long = "detector-arg", value_name = "ARG", allow_hyphen_values = true)]
+    detector_args: Vec<String>,
+    /// Where reports go (default: <target dir>/bench).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Internal: act as a storm worker doing N iterations on PATH.
+    #[arg(long, num_args = 2, value_names = ["N", "PATH"], hide = true)]
+    storm_worker: Option<Vec<std::ffi::OsString>>,
+    /// Internal: the storm worker's mode (exec or churn).
+    #[arg(long, default_value = "exec", hide = true)]
+    storm_mode: String,
+}
+
+/// The repository root (xtask lives in `<root>/xtask`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Entry point of `cargo xtask bench`.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(w) = &args.storm_worker {
+        let n: u64 = w[0]
+            .to_str()
+            .and_then(|s| s.parse().ok())
+            .context("--storm-worker N: not a number")?;
+        return storm::worker(n, Path::new(&w[1]), storm::Mode::parse(&args.storm_mode)?);
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "cargo xtask bench must run as root: every arm loads BPF programs and the \
+             latency part starts a container (try: sudo -E cargo xtask bench)"
+        );
+    }
+    if args.runs == 0 || args.execs == 0 || args.workers.contains(&0) {
+        bail!("--runs, --execs and --workers must be positive");
+    }
+    let arms: Vec<Arm> = args
+        .arms
+        .iter()
+        .map(|a| Arm::parse(a))
+        .collect::<anyhow::Result<_>>()?;
+    for s in &args.skip {
+        if !["storm", "latency", "startup", "rules"].contains(&s.as_str()) {
+            bail!("--skip {s:?}: want storm, latency, startup or rules");
+        }
+    }
+    let skip = |s: &str| args.skip.iter().any(|x| x == s);
+    let root = repo_root();
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        }
+    };
+    let det = detector::DetectorCmd {
+        bin: abs(&args.detector_bin),
+        config: abs(&args.detector_config),
+        extra_args: args.detector_args.clone(),
+        env: args
+            .detector_env
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .with_context(|| format!("--detector-env {kv:?}: want KEY=VALUE"))
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |p| abs(&p));
+    let out_dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| target_dir.join("bench"));
+
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    interrupt::install();
+    let _tracefs = tracefs::ensure_mounted()?;
+    let target = storm::PrivateTrue::create()?;
+    let sentinel = target.dir().join(format!("rdy{}", std::process::id()));
+    std::fs::copy("/bin/true", &sentinel).context("copy the sentinel")?;
+    let env = ArmEnv {
+        scratch: target.dir(),
+        sentinel: &sentinel,
+        detector: &det,
+    };
+
+    let (storm, cost) = if skip("storm") {
+        (Vec::new(), Vec::new())
+    } else {
+        arms::run(
+            &arms::Plan {
+                arms,
+                workers: args.workers.clone(),
+                runs: args.runs,
+                per_worker: args.execs,
+                churn: args.churn,
+            },
+            &env,
+            &target,
+        )
+    };
+    interrupt::check()?;
+    let latency = if skip("latency") {
+        Outcome::Skipped
+    } else {
+        latency::run(&det, target.dir(), args.latency_execs)
+    };
+    interrupt::check()?;
+    let startup = if skip("startup") {
+        Outcome::Skipped
+    } else {
+        startup::run(&det, args.startup_runs)
+    };
+    interrupt::check()?;
+    let rules = if skip("rules") {
+        Outcome::Skipped
+    } else {
+        rules::run(&root, &target_dir)
+    };
+    interrupt::check()?;
+    let report = Report {
+        started_utc: report::utc_stamp(started),
+        machine: report::machine(),
+        params: Params {
+            runs: args.runs,
+            execs_per_worker: args.execs,
+            workers: args.workers.clone(),
+            churn: args.churn,
+            latency_execs: args.latency_execs,
+        },
+        storm,
+        cost,
+        latency,
+        startup,
+        rules,
+    };
+    print!("{}", table::render(&report));
+    let path = report::write(&report, &out_dir)?;
+    println!("\nreport: {} (and latest.json)", path.display());
+    Ok(())
+}
