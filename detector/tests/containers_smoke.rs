@@ -109,6 +109,14 @@ fn runc_long_running_cgroup_paths() {
         c.edit_config(|cfg| cfg["process"]["user"]["uid"] = 100.into())
             .unwrap();
         let pid = c.start().unwrap();
+        // `runc run -d` returns once the container exists; its init may still be
+        // `runc:[2:INIT]` for a moment before it execs the entrypoint.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_default() != b"sleep\n"
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let cg = cgroup_of(pid);
         assert_eq!(cg, path, "runc put the process in its cgroupsPath");
         let r = container::from_path(cg.as_bytes()).expect("attributed");
