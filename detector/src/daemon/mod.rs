@@ -55,6 +55,17 @@ impl Pipeline {
         let Some(snap) = self.table.apply(ev) else {
             return;
         };
+        // Most events cannot match any rule (the index knows from name and action alone):
+        // skip building their document. A name that is not UTF-8 takes the full path.
+        if let Ok(name) = std::str::from_utf8(&snap.subject.image.name)
+            && !self
+                .detection
+                .rules()
+                .may_match(name, crate::ecs::action_and_type(snap.kind).0)
+        {
+            self.stats.skipped += 1;
+            return;
+        }
         let doc = self.docs.build(&snap, Some(ev));
         self.detection.evaluate(&doc);
     }

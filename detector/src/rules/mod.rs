@@ -60,6 +60,25 @@ pub fn load_all(paths: &[PathBuf], schema: &dyn Schema) -> Vec<LoadOutcome> {
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: index::RuleIndex,
+    /// `process.name` and `event.action` in the schema the rules were compiled against.
+    fields: [Option<crate::ecs::field::FieldId>; 2],
+}
+
+/// A document that knows only the two indexed fields: enough to ask the index which rules
+/// an event could match before paying for the full document.
+struct IndexProbe<'a> {
+    fields: [Option<crate::ecs::field::FieldId>; 2],
+    values: [&'a str; 2],
+}
+
+impl Document for IndexProbe<'_> {
+    fn field(&self, id: crate::ecs::field::FieldId) -> crate::ecs::field::FieldValue<'_> {
+        use crate::ecs::field::FieldValue;
+        match self.fields.iter().position(|f| *f == Some(id)) {
+            Some(i) => FieldValue::Str(self.values[i]),
+            None => FieldValue::Missing,
+        }
+    }
 }
 
 impl RuleSet {
@@ -70,7 +89,11 @@ impl RuleSet {
             schema.resolve("event.action").map(|d| d.id),
         ];
         let index = index::RuleIndex::build(&rules, fields);
-        RuleSet { rules, index }
+        RuleSet {
+            rules,
+            index,
+            fields,
+        }
     }
 
     /// Loads files and directories of `.toml` rules; every rule that fails is reported and
@@ -119,6 +142,17 @@ impl RuleSet {
     /// How many rules [`RuleSet::matches`] evaluates for `doc` (index effectiveness).
     pub fn candidate_count(&self, doc: &dyn Document) -> usize {
         self.index.candidates(doc)
+    }
+
+    /// Whether any rule could match an event whose `process.name` and `event.action` are
+    /// these: false means no rule can, so the caller may skip building the document at all.
+    /// Exact (never false when a rule could match): the index reads only these two fields.
+    pub fn may_match(&self, process_name: &str, event_action: &str) -> bool {
+        let probe = IndexProbe {
+            fields: self.fields,
+            values: [process_name, event_action],
+        };
+        self.index.candidates(&probe) > 0
     }
 
     /// How many rules have no indexable requirement and run for every event.

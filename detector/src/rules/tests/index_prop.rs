@@ -124,6 +124,13 @@ fn indexed_matches_equal_brute_force() {
         set.matches(&doc, &mut a);
         set.matches_unindexed(&doc, &mut b);
         assert!(set.candidate_count(&doc) >= a.len());
+        // The pre-filter on name and action alone never drops a rule that matches.
+        if let (Some(name), Some(action)) = (
+            d.get("process.name").and_then(|v| v.as_str()),
+            d.get("event.action").and_then(|v| v.as_str()),
+        ) {
+            assert!(set.may_match(name, action) || a.is_empty(), "doc {d:?}");
+        }
         let ia: Vec<_> = a.iter().map(|r| &r.query).collect();
         let ib: Vec<_> = b.iter().map(|r| &r.query).collect();
         assert_eq!(ia, ib, "doc {d:?}");
@@ -133,6 +140,26 @@ fn indexed_matches_equal_brute_force() {
         total_matches > 20_000,
         "the generator produces matches: {total_matches}"
     );
+}
+
+#[test]
+fn may_match_skips_events_no_rule_can_match() {
+    let set = RuleSet::new(
+        [r#"process where process.name : ("sshd", "ssh") and event.action in ("fork", "exec")"#]
+            .iter()
+            .map(|q| Rule {
+                meta: RuleMeta::default(),
+                query: q.to_string(),
+                path: "test".into(),
+                compiled: compile_query(q, &TestSchema).unwrap(),
+            })
+            .collect(),
+        &TestSchema,
+    );
+    assert!(set.may_match("ssh", "exec"));
+    assert!(set.may_match("SSHD", "fork"));
+    assert!(!set.may_match("bash", "exec"));
+    assert!(!set.may_match("ssh-keygen", "exec"));
 }
 
 #[test]
