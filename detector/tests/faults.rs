@@ -393,6 +393,11 @@ fn ring_buffer_overload_is_counted_reported_and_recovered() {
         "final_stats shows no kernel loss: {}",
         out.final_stats
     );
+    eprintln!(
+        "ring overload: kernel lost {kernel_lost} (reported in the stream {reported}), \
+         events delivered {}",
+        out.final_stats["events"]
+    );
     assert!(
         kernel_lost >= reported,
         "reports ({reported}) exceed the final count ({kernel_lost})"
