@@ -99,7 +99,7 @@ pub struct FileSinkConfig {
     /// Number of rotated files kept (`alerts.ndjson.1` … `.N`) when `rotate_bytes` is set.
     pub keep: u32,
     /// How many alerts are held in memory while the file cannot be written (disk full);
-    /// beyond that the oldest are dropped and counted.
+    /// beyond that new lines are dropped and counted.
     pub queue_max: usize,
 }
 

@@ -121,19 +121,24 @@ impl Detection {
         }
     }
 
-    /// Writes a non-alert line (a loss report) to every sink.
-    pub fn write_document(&mut self, doc: &EcsDocument) {
+    /// Writes a non-alert line (a loss report) to every sink. Returns false when a sink
+    /// dropped it (or it could not be encoded), so the caller can report it again.
+    pub fn write_document(&mut self, doc: &EcsDocument) -> bool {
         match self.encoder.encode(doc) {
             Ok(line) => {
+                let mut delivered = true;
                 for s in &mut self.sinks {
                     if s.write_line(line) == Delivery::Dropped {
                         self.stats.sink_dropped += 1;
+                        delivered = false;
                     }
                 }
+                delivered
             }
             Err(e) => {
                 self.stats.encode_failed += 1;
                 tracing::error!(error = %e, "cannot encode a report document");
+                false
             }
         }
     }

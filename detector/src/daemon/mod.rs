@@ -100,6 +100,7 @@ impl Pipeline {
 
     /// Writes a loss report to the alert stream when something was lost since the last.
     fn report_loss(&mut self, kernel: &crate::sensor::Counters) {
+        let mark = self.stats.mark();
         if let Some(doc) = self.stats.loss_report(
             kernel,
             self.decoder.malformed,
@@ -110,7 +111,10 @@ impl Pipeline {
                 message = doc.message.as_deref().unwrap_or(""),
                 "events lost"
             );
-            self.detection.write_document(&doc);
+            if !self.detection.write_document(&doc) {
+                // Not in the stream: what it carried goes into the next report.
+                self.stats.rewind(mark);
+            }
         }
     }
 }

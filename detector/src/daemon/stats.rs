@@ -41,7 +41,35 @@ impl Default for PipelineStats {
     }
 }
 
+/// How far loss has been reported: taken before a report and restored when the report did
+/// not reach the stream (see [`PipelineStats::rewind`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReportMark {
+    lost: u64,
+    malformed: u64,
+    dropped: u64,
+}
+
 impl PipelineStats {
+    /// Where the loss reports stand now.
+    pub fn mark(&self) -> ReportMark {
+        ReportMark {
+            lost: self.reported_lost,
+            malformed: self.reported_malformed,
+            dropped: self.reported_dropped,
+        }
+    }
+
+    /// A loss report was dropped by a sink (its retry queue full, e.g. on a full disk): what
+    /// it carried counts as unreported again, so the next report that gets through carries
+    /// it (and the dropped report itself). A sink that did take it then sees those numbers
+    /// twice in its `detector.loss.*` deltas; `kernel_lost_total` stays exact.
+    pub fn rewind(&mut self, mark: ReportMark) {
+        self.reported_lost = mark.lost;
+        self.reported_malformed = mark.malformed;
+        self.reported_dropped = mark.dropped;
+    }
+
     pub fn count(&mut self, kind: Option<EventKind>) {
         let i = match kind {
             Some(EventKind::Fork) => 0,
@@ -172,4 +200,38 @@ pub fn summary(
         },
         "sinks": sinks_json,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dropped_in(doc: &EcsDocument) -> u64 {
+        doc.detector
+            .as_ref()
+            .and_then(|d| d.loss.as_ref())
+            .and_then(|l| l.alerts_dropped)
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_rewound_report_is_carried_by_the_next() {
+        let mut p = PipelineStats::default();
+        let kernel = Counters::default();
+        let base = EcsDocument::default();
+        let mut detect = DetectStats::default();
+        assert!(p.loss_report(&kernel, 0, &detect, &base).is_none());
+
+        detect.sink_dropped = 3;
+        let mark = p.mark();
+        let first = p.loss_report(&kernel, 0, &detect, &base).unwrap();
+        assert_eq!(dropped_in(&first), 3);
+        // The report itself was dropped too.
+        detect.sink_dropped = 4;
+        p.rewind(mark);
+        let second = p.loss_report(&kernel, 0, &detect, &base).unwrap();
+        assert_eq!(dropped_in(&second), 4);
+        // Delivered: nothing new to report.
+        assert!(p.loss_report(&kernel, 0, &detect, &base).is_none());
+    }
 }

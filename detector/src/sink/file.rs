@@ -202,6 +202,8 @@ impl FileTarget {
 /// Opens `path` for appending with `mode`, tightening an existing file's broader bits.
 fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64)> {
     let file = OpenOptions::new()
+        // Read too: a partial last line left by a crash is found and cut off.
+        .read(true)
         .append(true)
         .create(true)
         .mode(mode)
@@ -223,5 +225,75 @@ fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64)> {
         tracing::warn!(file = %path.display(), from = format!("{bits:o}"),
             to = format!("{tight:o}"), "alert file permissions were broader than allowed; tightened");
     }
-    Ok((file, meta.len()))
+    let len = cut_partial_tail(&file, meta.len(), path)?;
+    Ok((file, len))
+}
+
+/// A writer killed inside a multi-page `write(2)` (kill -9, a crash, power loss) can leave
+/// the file ending in part of a line; our next line would be glued to it and both would be
+/// lost to a reader. Cuts the file back to just after its last newline; returns the new
+/// length.
+fn cut_partial_tail(file: &File, len: u64, path: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return cut_to(file, len, start + i as u64 + 1, path);
+        }
+        end = start;
+    }
+    cut_to(file, len, 0, path)
+}
+
+fn cut_to(file: &File, len: u64, keep: u64, path: &Path) -> io::Result<u64> {
+    if keep != len {
+        file.set_len(keep)?;
+        tracing::warn!(file = %path.display(), bytes = len - keep,
+            "cut off a partial line left at the end of the alert file (a writer died mid-line)");
+    }
+    Ok(keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (file content, content after the daemon opened it)
+    const CASES: &[(&[u8], &[u8])] = &[
+        (b"", b""),
+        (b"{\"a\":1}\n", b"{\"a\":1}\n"),
+        (b"{\"a\":1}\n{\"b\":", b"{\"a\":1}\n"),
+        (b"{\"a\":1}\n{\"b\":2}\n{\"c", b"{\"a\":1}\n{\"b\":2}\n"),
+        (b"no newline at all", b""),
+    ];
+
+    #[test]
+    fn open_cuts_a_partial_last_line() {
+        for (before, after) in CASES {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("alerts.ndjson");
+            std::fs::write(&path, before).unwrap();
+            let mut t = FileTarget::open(FileSinkOptions::new(&path)).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), *after, "{before:?}");
+            t.write_line(b"{\"new\":1}\n").unwrap();
+            let mut want = after.to_vec();
+            want.extend_from_slice(b"{\"new\":1}\n");
+            assert_eq!(std::fs::read(&path).unwrap(), want, "{before:?}");
+        }
+    }
+
+    #[test]
+    fn a_partial_line_longer_than_the_scan_chunk_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.ndjson");
+        let mut text = b"{\"a\":1}\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 200 * 1024));
+        std::fs::write(&path, &text).unwrap();
+        FileTarget::open(FileSinkOptions::new(&path)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n");
+    }
 }
