@@ -1,3 +1,4 @@
 //! Subcommands of the `detector` binary, one module each (the binary only dispatches).
 
 pub mod check_rules;
+pub mod replay;
