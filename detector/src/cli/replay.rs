@@ -366,14 +366,14 @@ fn merge(
                 }
                 Ok(())
             }
-            _ => Err(format!(
-                "field `{origin}` conflicts with an object of the same name"
-            )),
+            _ => Err(conflict(origin)),
         },
-        Some(_) => Err(format!(
-            "field `{origin}` is given twice or conflicts with a value"
-        )),
+        Some(_) => Err(conflict(origin)),
     }
+}
+
+fn conflict(key: &str) -> String {
+    format!("field `{key}` conflicts with another key for the same field")
 }
 
 #[cfg(test)]
