@@ -91,6 +91,8 @@ fn rules(c: &mut Criterion) {
     ];
     let seed_id = "03a514d9-500e-443e-b6a9-72718c548f6c";
 
+    per_rule_costs(&sets[1].1, &events[1].1);
+
     let mut g = c.benchmark_group("rules");
     g.throughput(Throughput::Elements(1));
     for (set_name, set, has_seed) in &sets {
@@ -164,6 +166,29 @@ fn rules(c: &mut Criterion) {
         );
     }
     g.finish();
+}
+
+/// Prints the most expensive rules for `ev` (each evaluated alone): where the time of the
+/// corpus goes.
+fn per_rule_costs(set: &RuleSet, ev: &EcsDocument) {
+    let mut costs: Vec<(f64, &str)> = set
+        .rules()
+        .iter()
+        .map(|r| {
+            let n = 20_000;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                black_box(r.matches(black_box(ev)));
+            }
+            (t.elapsed().as_nanos() as f64 / n as f64, r.meta.name.as_str())
+        })
+        .collect();
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let total: f64 = costs.iter().map(|c| c.0).sum();
+    eprintln!("per-rule cost on the non-matching container exec, {total:.0} ns in all:");
+    for (ns, name) in costs.iter().take(8) {
+        eprintln!("  {ns:8.0} ns  {name}");
+    }
 }
 
 criterion_group!(benches, rules);

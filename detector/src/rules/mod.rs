@@ -55,7 +55,25 @@ pub fn load_all(paths: &[PathBuf], schema: &dyn Schema) -> Vec<LoadOutcome> {
     out
 }
 
-/// A set of compiled rules with an index by required `process.name` / `event.action`.
+/// Fields whose values most process events share: the index keys a rule on them only when
+/// the rule requires no other exact value (`event.action == "exec"` alone selects nearly
+/// every event).
+const COMMON_FIELDS: &[&str] = &[
+    "event.action",
+    "event.type",
+    "event.category",
+    "event.kind",
+    "event.module",
+    "event.dataset",
+    "host.os.type",
+    "host.os.name",
+    "host.os.family",
+    "host.os.platform",
+    "host.architecture",
+];
+
+/// A set of compiled rules with an index by the exact values they require
+/// (`process.name`, `process.args`, … and `event.action` as a last resort).
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
@@ -65,11 +83,11 @@ pub struct RuleSet {
 impl RuleSet {
     /// Indexes `rules`, which must have been compiled against `schema`.
     pub fn new(rules: Vec<Rule>, schema: &dyn Schema) -> Self {
-        let fields = [
-            schema.resolve("process.name").map(|d| d.id),
-            schema.resolve("event.action").map(|d| d.id),
-        ];
-        let index = index::RuleIndex::build(&rules, fields);
+        let common: Vec<_> = COMMON_FIELDS
+            .iter()
+            .filter_map(|f| schema.resolve(f).map(|d| d.id))
+            .collect();
+        let index = index::RuleIndex::build(&rules, &common);
         RuleSet { rules, index }
     }
 
@@ -88,7 +106,7 @@ impl RuleSet {
     }
 
     /// Clears `out` and fills it with the rules matching `doc`, in rule order. Only rules
-    /// whose required `process.name`/`event.action` values fit the event are evaluated.
+    /// whose required values fit the event are evaluated.
     /// Allocation-free once `out` has grown to the largest number of matches.
     #[inline]
     pub fn matches<'r>(&'r self, doc: &dyn Document, out: &mut Vec<&'r Rule>) {
