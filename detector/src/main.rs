@@ -21,6 +21,8 @@ enum Command {
     Trace(detector::cli::trace::TraceArgs),
     /// Compile detection rules (TOML files or directories) and report each one.
     CheckRules(detector::cli::check_rules::Args),
+    /// Evaluate rules over ECS event documents (NDJSON) and write alerts to stdout.
+    Replay(detector::cli::replay::Args),
 }
 
 fn init_logging() {
@@ -47,5 +49,6 @@ fn main() -> ExitCode {
             }
         }
         Command::CheckRules(args) => detector::cli::check_rules::main(&args),
+        Command::Replay(args) => detector::cli::replay::main(&args),
     }
 }

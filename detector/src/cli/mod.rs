@@ -1,5 +1,6 @@
 //! Subcommands of the `detector` binary, one module each (the binary only dispatches).
 
 pub mod check_rules;
+pub mod replay;
 pub mod run;
 pub mod trace;

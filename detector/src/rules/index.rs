@@ -1,13 +1,16 @@
-//! Rules indexed by the `process.name` or `event.action` values they require, so an event
-//! is only evaluated against rules that can match it (plus rules with no such requirement).
+//! Rules indexed by exact string values they require, so an event is only evaluated
+//! against rules that can match it (plus rules with no such requirement).
 //!
-//! A rule *requires* a set of values for a field when one of its `and` conjuncts is a
-//! positive exact test of that field (`==`, `in`, `in~`, or `:` / `like` / `like~` without
-//! wildcards), or an `or` each of whose branches requires values (the set is the union).
-//! Such a conjunct is false when no element of the field is in the set, so skipping the
-//! rule then cannot change the result. Case-insensitive values are keyed by
-//! their folded form; a document value that cannot be folded on the stack (non-ASCII or
-//! very long) is conservatively checked against every case-insensitive entry.
+//! A rule *requires* a set of `(field, value)` keys when one of its `and` conjuncts is a
+//! positive exact test of a string field (`==`, `in`, `in~`, or `:` / `like` / `like~`
+//! without wildcards), or an `or` each of whose branches requires keys (the union, possibly
+//! over several fields). Such a conjunct is false when no key is present in the event, so
+//! skipping the rule then cannot change the result. Among several requiring conjuncts the
+//! most selective one is chosen: requirements on *common* fields (`event.action`,
+//! `event.type`, … whose values every exec event shares) only when nothing else is
+//! available. Case-insensitive values are keyed by their folded form; a document value that
+//! cannot be folded on the stack (non-ASCII or very long) is conservatively checked against
+//! every case-insensitive entry of that field.
 
 use rustc_hash::FxHashMap;
 
@@ -17,20 +20,26 @@ use crate::ecs::field::{Document, FieldId};
 
 const FOLD_BUF: usize = 256;
 
-/// The values of `field` that `node` requires, as `(case-insensitive, value)` pairs (the
-/// value folded when case-insensitive): from a positive exact test of the field, from the
-/// first `and` operand that has a requirement, or from an `or` whose every branch has one
-/// (the union). `None` when the node can be true whatever the field holds.
-fn required(node: &Node, field: FieldId) -> Option<Vec<(bool, &str)>> {
+/// One required key: field, case-insensitive, value (folded when case-insensitive).
+type Key<'a> = (FieldId, bool, &'a str);
+
+/// The keys that `node` requires (at least one must be present in a matching document):
+/// from a positive exact test of a string field, from the best `and` operand that has a
+/// requirement, or from an `or` whose every branch has one (the union). `None` when the node
+/// can be true whatever the document holds.
+fn required<'a>(node: &'a Node, common: &[FieldId]) -> Option<Vec<Key<'a>>> {
     match node {
-        Node::Test(id, Test::Str(m)) if *id == field && m.is_exact_only() => {
-            Some(m.exact.iter().map(|v| (m.ci, &**v)).collect())
+        Node::Test(id, Test::Str(m)) if m.is_exact_only() => {
+            Some(m.exact.iter().map(|v| (*id, m.ci, &**v)).collect())
         }
-        Node::And(parts) => parts.iter().find_map(|p| required(p, field)),
+        Node::And(parts) => parts
+            .iter()
+            .filter_map(|p| required(p, common))
+            .min_by_key(|req| rank(req, common)),
         Node::Or(parts) => {
             let mut all = Vec::new();
             for p in parts.iter() {
-                all.extend(required(p, field)?);
+                all.extend(required(p, common)?);
             }
             Some(all)
         }
@@ -39,10 +48,15 @@ fn required(node: &Node, field: FieldId) -> Option<Vec<(bool, &str)>> {
     }
 }
 
+/// Lower is more selective: keys on common fields last, then fewer keys first.
+fn rank(req: &[Key<'_>], common: &[FieldId]) -> (bool, usize) {
+    (req.iter().any(|k| common.contains(&k.0)), req.len())
+}
+
 /// Index over one field.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct FieldIndex {
-    field: Option<FieldId>,
+    field: FieldId,
     exact: FxHashMap<Box<str>, Vec<u32>>,
     folded: FxHashMap<Box<str>, Vec<u32>>,
     /// Every rule in `folded`, for values that cannot be folded on the stack.
@@ -53,51 +67,54 @@ struct FieldIndex {
 #[derive(Debug, Default)]
 pub struct RuleIndex {
     always: Vec<u32>,
-    fields: [FieldIndex; 2],
+    /// One entry per field some rule is keyed on.
+    fields: Vec<FieldIndex>,
 }
 
 impl RuleIndex {
-    /// Builds the index; `fields` are the ids of `process.name` and `event.action` when the
-    /// schema has them, in order of preference.
-    pub fn build(rules: &[Rule], fields: [Option<FieldId>; 2]) -> Self {
-        let mut ix = RuleIndex {
-            always: Vec::new(),
-            fields: [
-                FieldIndex {
-                    field: fields[0],
-                    ..Default::default()
-                },
-                FieldIndex {
-                    field: fields[1],
-                    ..Default::default()
-                },
-            ],
-        };
-        'rules: for (i, r) in rules.iter().enumerate() {
+    /// Builds the index. `common` are fields whose values most events share (e.g.
+    /// `event.action`): a rule is keyed on them only when it has no other requirement.
+    pub fn build(rules: &[Rule], common: &[FieldId]) -> Self {
+        let mut ix = RuleIndex::default();
+        for (i, r) in rules.iter().enumerate() {
             let i = i as u32;
-            for fi in ix.fields.iter_mut() {
-                let Some(field) = fi.field else { continue };
-                let Some(req) = required(&r.compiled.root, field) else {
-                    continue;
+            let Some(req) = required(&r.compiled.root, common) else {
+                ix.always.push(i);
+                continue;
+            };
+            for (field, ci, v) in req {
+                let fi = match ix.fields.iter().position(|f| f.field == field) {
+                    Some(p) => &mut ix.fields[p],
+                    None => {
+                        ix.fields.push(FieldIndex {
+                            field,
+                            exact: FxHashMap::default(),
+                            folded: FxHashMap::default(),
+                            folded_all: Vec::new(),
+                        });
+                        ix.fields.last_mut().expect("just pushed")
+                    }
                 };
-                for (ci, v) in req {
-                    let map = if ci { &mut fi.folded } else { &mut fi.exact };
-                    let list = map.entry(v.into()).or_default();
-                    if list.last() != Some(&i) {
-                        list.push(i);
-                    }
-                    if ci && fi.folded_all.last() != Some(&i) {
-                        fi.folded_all.push(i);
-                    }
+                let map = if ci { &mut fi.folded } else { &mut fi.exact };
+                let list = map.entry(v.into()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
                 }
-                continue 'rules;
+                if ci && fi.folded_all.last() != Some(&i) {
+                    fi.folded_all.push(i);
+                }
             }
-            ix.always.push(i);
         }
         ix
     }
 
     /// Number of rules evaluated for every event.
+    /// Whether every indexed rule is keyed on one of `fields`, so that a probe document
+    /// carrying only those fields finds every candidate.
+    pub fn keys_only(&self, fields: &[FieldId]) -> bool {
+        self.fields.iter().all(|f| fields.contains(&f.field))
+    }
+
     pub fn unindexed(&self) -> usize {
         self.always.len()
     }
@@ -107,8 +124,7 @@ impl RuleIndex {
     pub fn candidates(&self, doc: &dyn Document) -> usize {
         let mut n = self.always.len();
         for fi in &self.fields {
-            let Some(field) = fi.field else { continue };
-            any_str(doc.field(field), |s| {
+            any_str(doc.field(fi.field), |s| {
                 n += fi.exact.get(s).map_or(0, Vec::len);
                 if !fi.folded.is_empty() {
                     if s.is_ascii() && s.len() <= FOLD_BUF {
@@ -145,11 +161,7 @@ impl RuleIndex {
         eval(&self.always, out);
         let mut sources = 1;
         for fi in &self.fields {
-            let Some(field) = fi.field else { continue };
-            if fi.exact.is_empty() && fi.folded.is_empty() {
-                continue;
-            }
-            any_str(doc.field(field), |s| {
+            any_str(doc.field(fi.field), |s| {
                 if let Some(list) = fi.exact.get(s) {
                     eval(list, out);
                     sources += 1;

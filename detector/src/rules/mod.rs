@@ -55,13 +55,34 @@ pub fn load_all(paths: &[PathBuf], schema: &dyn Schema) -> Vec<LoadOutcome> {
     out
 }
 
-/// A set of compiled rules with an index by required `process.name` / `event.action`.
+/// Fields whose values most process events share: the index keys a rule on them only when
+/// the rule requires no other exact value (`event.action == "exec"` alone selects nearly
+/// every event).
+const COMMON_FIELDS: &[&str] = &[
+    "event.action",
+    "event.type",
+    "event.category",
+    "event.kind",
+    "event.module",
+    "event.dataset",
+    "host.os.type",
+    "host.os.name",
+    "host.os.family",
+    "host.os.platform",
+    "host.architecture",
+];
+
+/// A set of compiled rules with an index by the exact values they require
+/// (`process.name`, `process.args`, … and `event.action` as a last resort).
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: index::RuleIndex,
     /// `process.name` and `event.action` in the schema the rules were compiled against.
     fields: [Option<crate::ecs::field::FieldId>; 2],
+    /// Every indexed rule is keyed on one of `fields`: [`RuleSet::may_match`] can decide
+    /// from those two values alone.
+    probe_decides: bool,
 }
 
 /// A document that knows only the two indexed fields: enough to ask the index which rules
@@ -84,15 +105,22 @@ impl Document for IndexProbe<'_> {
 impl RuleSet {
     /// Indexes `rules`, which must have been compiled against `schema`.
     pub fn new(rules: Vec<Rule>, schema: &dyn Schema) -> Self {
+        let common: Vec<_> = COMMON_FIELDS
+            .iter()
+            .filter_map(|f| schema.resolve(f).map(|d| d.id))
+            .collect();
+        let index = index::RuleIndex::build(&rules, &common);
         let fields = [
             schema.resolve("process.name").map(|d| d.id),
             schema.resolve("event.action").map(|d| d.id),
         ];
-        let index = index::RuleIndex::build(&rules, fields);
+        let probed: Vec<_> = fields.iter().flatten().copied().collect();
+        let probe_decides = index.keys_only(&probed);
         RuleSet {
             rules,
             index,
             fields,
+            probe_decides,
         }
     }
 
@@ -111,7 +139,7 @@ impl RuleSet {
     }
 
     /// Clears `out` and fills it with the rules matching `doc`, in rule order. Only rules
-    /// whose required `process.name`/`event.action` values fit the event are evaluated.
+    /// whose required values fit the event are evaluated.
     /// Allocation-free once `out` has grown to the largest number of matches.
     #[inline]
     pub fn matches<'r>(&'r self, doc: &dyn Document, out: &mut Vec<&'r Rule>) {
@@ -146,13 +174,15 @@ impl RuleSet {
 
     /// Whether any rule could match an event whose `process.name` and `event.action` are
     /// these: false means no rule can, so the caller may skip building the document at all.
-    /// Exact (never false when a rule could match): the index reads only these two fields.
+    /// Conservative (never false when a rule could match): when some rule is indexed on
+    /// another field, this is always true.
     pub fn may_match(&self, process_name: &str, event_action: &str) -> bool {
         let probe = IndexProbe {
             fields: self.fields,
             values: [process_name, event_action],
         };
-        self.index.candidates(&probe) > 0
+        // Rules keyed on any other field (process.args, …) might match: never skip those.
+        !self.probe_decides || self.index.candidates(&probe) > 0
     }
 
     /// How many rules have no indexable requirement and run for every event.

@@ -29,6 +29,11 @@ const QUERIES: &[&str] = &[
     r#"process where (process.name in ("bash") or (process.name in~ ("K", "Café") and process.args == "-c"))"#,
     r#"process where (process.name == "ssh" or process.args == "-c") and event.action : "fork""#,
     r#"process where (process.name == "ssh" or false) and event.action like "exec""#,
+    // Keyed on several fields at once (an `or` mixing process.args and process.name).
+    r#"process where event.action == "exec" and (process.args in ("-L", "x") or process.name == "bash" or process.args == "-c")"#,
+    r#"process where event.action in~ ("exec") and (process.args : "-l" or process.name in~ ("CURL", "Café"))"#,
+    r#"process where process.args in~ ("c", "-q") and process.name : "s*""#,
+    r#"process where event.action == "fork" and process.args == "-c" and process.name in ("sh", "bash", "ssh")"#,
 ];
 
 const NAMES: &[&str] = &[
