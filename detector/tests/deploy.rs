@@ -299,7 +299,6 @@ fn holds_bpf_link(pid: u32) -> bool {
 /// /proc/<pid>/{exe,ns,root,environ} of other users' and non-dumpable processes need
 /// CAP_SYS_PTRACE, which CAP_DAC_READ_SEARCH does not replace.)
 #[test]
-#[ignore = "needs `detector run` (the daemon issue); the integrator removes this ignore"]
 fn daemon_runs_with_only_the_units_capabilities() {
     if !is_root() {
         println!("SKIPPED daemon_runs_with_only_the_units_capabilities: needs root");
