@@ -19,6 +19,8 @@ pub struct PipelineStats {
     pub events: [u64; 3],
     /// Matches found by the start-up scan.
     pub startup_matches: u64,
+    /// Events read from the kernel but not evaluated because the shutdown budget ran out.
+    pub shutdown_unprocessed: u64,
     /// Loss already reported in the alert stream (so each report carries only what is new).
     reported_lost: u64,
     reported_malformed: u64,
@@ -31,6 +33,7 @@ impl Default for PipelineStats {
             started: Instant::now(),
             events: [0; 3],
             startup_matches: 0,
+            shutdown_unprocessed: 0,
             reported_lost: 0,
             reported_malformed: 0,
             reported_dropped: 0,
@@ -144,6 +147,7 @@ pub fn summary(
         "alerts": detect.alerts,
         "alerts_by_rule": detect.by_rule,
         "startup_matches": p.startup_matches,
+        "shutdown_unprocessed": p.shutdown_unprocessed,
         "excepted": excepted,
         "suppressed": suppressed,
         "rules": {

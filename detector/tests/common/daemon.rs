@@ -267,8 +267,13 @@ impl Daemon {
     }
 
     /// SIGTERM, wait (up to 10 s, then kill), collect the alert file and final stats.
-    pub fn stop(mut self) -> Stopped {
-        self.signal(libc::SIGTERM);
+    pub fn stop(self) -> Stopped {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Like [`Daemon::stop`] with another signal (SIGINT).
+    pub fn stop_with(mut self, sig: i32) -> Stopped {
+        self.signal(sig);
         let t0 = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {

@@ -204,6 +204,31 @@ fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
     assert_eq!(file_sink["dropped"], 0, "{file_sink}");
     assert_eq!(file_sink["queued"], 0, "{file_sink}");
     assert!(s.alerts_for(&id).len() >= got.len());
+    // The final summary has what the issue lists: events by kind, lost, truncated, alerts
+    // by rule, suppressed, table sizes, rule time.
+    let f = &s.final_stats;
+    for key in [
+        "/events/fork",
+        "/events/exec",
+        "/events/exit",
+        "/lost",
+        "/kernel/argv_truncated",
+        "/suppressed",
+        "/process_table/live",
+        "/rules/time_secs",
+    ] {
+        assert!(
+            f.pointer(key).is_some_and(|v| v.is_number()),
+            "{key} missing: {f}"
+        );
+    }
+    assert!(
+        f["alerts_by_rule"][crate::daemon::SSH_RULE_NAME]
+            .as_u64()
+            .unwrap()
+            >= s.alerts_for(&id).len() as u64,
+        "{f}"
+    );
     let mode = s.mode.expect("alert file exists");
     assert_eq!(
         mode & 0o7137,
@@ -269,10 +294,101 @@ fn startup_scan_reports_a_running_sshd_once() {
     });
     assert!(d.ready.ends_with(" 0 start-up matches"), "{}", d.ready);
     std::thread::sleep(Duration::from_millis(500));
-    let s = d.stop();
-    assert!(s.status.success());
+    let s = d.stop_with(libc::SIGINT);
+    assert!(s.status.success(), "SIGINT: {:?}", s.status);
+    assert!(s.final_stats.is_object(), "no final stats after SIGINT");
     assert_eq!(s.alerts_for(&id).len(), 0);
     drop(c);
+}
+
+/// Kernel events lost (the daemon stopped while a container forks 2000 times into a
+/// 64 KiB ring) are reported in the alert stream as `event.kind: metric` documents of
+/// dataset `detector.loss`, whose counts add up to the final stats; the periodic stats line
+/// is logged.
+#[test]
+fn lost_events_are_reported_in_the_alert_stream() {
+    if skip(&["runc"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("detector.toml");
+    std::fs::write(
+        &config,
+        config_variant(|t| {
+            t.replace(
+                "\nring_buffer_bytes = 4194304\n",
+                "\nring_buffer_bytes = 65536\n",
+            )
+            .replace("\ninterval_secs = 60\n", "\ninterval_secs = 1\n")
+        }),
+    )
+    .unwrap();
+    let d = Daemon::start_with(Opts {
+        config: Some(config),
+        ..Opts::default()
+    });
+    let (path, _id) = docker_path();
+    d.signal(libc::SIGSTOP);
+    // Resume it whatever happens (a stopped daemon would hang `stop`).
+    struct Cont(u32);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
+            unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+        }
+    }
+    let cont = Cont(d.pid());
+    runc_run(
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 2000); do /bin/true & done; wait",
+        ],
+        &path,
+    );
+    drop(cont);
+    let is_loss = |v: &serde_json::Value| {
+        v["event"]["kind"] == "metric" && v["event"]["dataset"] == "detector.loss"
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !d.docs().iter().any(is_loss) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stats_line = d.wait_stderr(
+        |l| l.contains("stats") && !l.contains("final"),
+        Duration::from_secs(3),
+    );
+    let s = d.stop();
+    assert!(s.status.success());
+    assert!(
+        stats_line.is_some(),
+        "no periodic stats line:\n{}",
+        s.stderr.join("\n")
+    );
+    let reports: Vec<&serde_json::Value> = s.docs.iter().filter(|v| is_loss(v)).collect();
+    assert!(
+        !reports.is_empty(),
+        "no loss report; final stats {}",
+        s.final_stats
+    );
+    let lost = s.final_stats["lost"].as_u64().unwrap();
+    assert!(lost > 0, "{}", s.final_stats);
+    let sum: u64 = reports
+        .iter()
+        .map(|r| r["detector"]["loss"]["kernel_lost"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        sum, lost,
+        "reports {reports:#?} vs final stats {}",
+        s.final_stats
+    );
+    let last = reports.last().unwrap();
+    assert_eq!(last["detector"]["loss"]["kernel_lost_total"], lost);
+    for r in &reports {
+        assert!(r["message"].as_str().unwrap().contains("lost"), "{r}");
+        assert!(r["rule"].is_null(), "a loss report is not an alert: {r}");
+    }
+    assert_ecs(&s.docs);
 }
 
 fn run_cmd(config: &Path, alerts: &Path) -> Command {
@@ -348,4 +464,75 @@ fn startup_failures_exit_with_their_codes() {
     let (st, err) = run_to_exit(&mut cmd);
     assert_eq!(st.code(), Some(77), "{err}");
     assert!(err.to_lowercase().contains("cap"), "{err}");
+}
+
+/// With the kernel ring full behind it (the daemon stopped while a container starts
+/// 15000 processes), the daemon still answers SIGHUP promptly and exits 0 within 5 s of
+/// SIGTERM; whatever the shutdown budget could not evaluate is counted, and loss is
+/// reported.
+#[test]
+fn signals_are_answered_promptly_with_a_full_ring_behind() {
+    if skip(&["runc"]) {
+        return;
+    }
+    let d = Daemon::start();
+    let (path, _id) = docker_path();
+    d.signal(libc::SIGSTOP);
+    struct Cont(u32);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
+            unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+        }
+    }
+    let cont = Cont(d.pid());
+    runc_run(
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 15000); do /bin/true & done; wait",
+        ],
+        &path,
+    );
+    drop(cont);
+    let mark = d.stderr_lines().len();
+    let t0 = std::time::Instant::now();
+    d.signal(libc::SIGHUP);
+    let reloaded = d.wait_stderr_from(
+        mark,
+        |l| l.starts_with("detector: reloaded: "),
+        Duration::from_secs(10),
+    );
+    let reload_took = t0.elapsed();
+    let s = d.stop();
+    assert!(reloaded.is_some(), "no reload:\n{}", s.stderr.join("\n"));
+    assert!(
+        reload_took < Duration::from_secs(3),
+        "SIGHUP answered after {reload_took:?}"
+    );
+    assert!(s.status.success(), "{:?}", s.status);
+    assert!(
+        s.took < Duration::from_secs(5),
+        "stopped in {:?}: {}",
+        s.took,
+        s.final_stats
+    );
+    let f = &s.final_stats;
+    assert!(
+        f["lost"].as_u64().unwrap() > 0,
+        "the ring did not fill: {f}"
+    );
+    let unprocessed = f["shutdown_unprocessed"].as_u64().expect("counted");
+    if unprocessed > 0 {
+        assert!(
+            s.stderr.iter().any(|l| l.contains("shutdown budget spent")),
+            "{unprocessed} unprocessed events not logged"
+        );
+    }
+    assert!(
+        s.docs
+            .iter()
+            .any(|v| v["event"]["dataset"] == "detector.loss"),
+        "no loss report"
+    );
 }
