@@ -536,3 +536,44 @@ fn signals_are_answered_promptly_with_a_full_ring_behind() {
         "no loss report"
     );
 }
+
+/// `--rules DIR --replace-rules`: only the given rules run (the shipped SSH rule does not).
+#[test]
+fn replace_rules_runs_only_the_given_rules() {
+    if skip(&["runc"]) {
+        return;
+    }
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("uname.toml"),
+        rule("e2e-uname-only", "E2E uname only", &exec_named("uname")),
+    )
+    .unwrap();
+    let d = Daemon::start_with(Opts {
+        args: vec![
+            "--rules".into(),
+            rules.path().display().to_string(),
+            "--replace-rules".into(),
+        ],
+        ..Opts::default()
+    });
+    assert!(d.ready.contains(": 1 rules,"), "{}", d.ready);
+    let (p_ssh, c_ssh) = docker_path();
+    runc_run(&["/usr/bin/ssh", "-V"], &p_ssh);
+    let (p_uname, c_uname) = docker_path();
+    runc_run(&["/bin/uname"], &p_uname);
+    d.wait_alerts(&c_uname, |a| !a.is_empty(), Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let s = d.stop();
+    assert!(s.status.success());
+    assert_eq!(
+        s.alerts_for(&c_ssh).len(),
+        0,
+        "{}",
+        brief(&s.alerts_for(&c_ssh))
+    );
+    let got = s.alerts_for(&c_uname);
+    assert_eq!(got.len(), 1, "{}", brief(&got));
+    assert_eq!(got[0]["rule"]["id"], "e2e-uname-only");
+    assert_eq!(got[0]["event"]["severity"], 21);
+}
