@@ -10,6 +10,7 @@ mod detect;
 mod setup;
 mod stats;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ use crate::sensor::{Sensor, SensorConfig};
 /// How long SIGTERM may take: the drain and flush must finish well within a supervisor's
 /// stop timeout.
 pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
+
+/// Events handled between two looks at the signals (and timers).
+const CHUNK: usize = 256;
 
 /// What `detector run` was asked to do (command line; the config file is read from it).
 #[derive(Clone, Debug)]
@@ -189,11 +193,15 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         }
     };
     tokio::pin!(deadline);
-    let mut batch: Vec<ProcessEvent> = Vec::with_capacity(1024);
+    // Decoded events not handled yet. The ring is read only when this is empty, so a
+    // daemon that falls behind lets the kernel ring fill (and count its losses) instead of
+    // growing this without bound; and it is handled CHUNK events at a time, so signals are
+    // seen within one chunk even with a full ring behind.
+    let mut pending: VecDeque<ProcessEvent> = VecDeque::with_capacity(CHUNK);
 
     loop {
         tokio::select! {
-            r = records.next_batch(|b| if let Some(ev) = p.decoder.decode(b) { batch.push(ev) }) => {
+            r = records.next_batch(|b| if let Some(ev) = p.decoder.decode(b) { pending.push_back(ev) }), if pending.is_empty() => {
                 if let Err(e) = r {
                     tracing::error!(error = %e, "reading the ring buffer failed; stopping");
                     break;
@@ -213,25 +221,43 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
                 tracing::info!(stats = %p.summary(kernel.as_ref()), "stats");
             }
             _ = housekeeping.tick() => p.detection.tick(),
+            _ = std::future::ready(()), if !pending.is_empty() => {}
         }
-        for ev in batch.drain(..) {
+        let n = pending.len().min(CHUNK);
+        for ev in pending.drain(..n) {
             p.handle(&ev);
         }
     }
 
     // Drain: whatever the kernel queued before we stopped is still evaluated, within the
-    // shutdown budget.
+    // shutdown budget; what the budget leaves is counted, not silently dropped.
     let stop = Instant::now();
+    let over = || stop.elapsed() > SHUTDOWN_BUDGET / 2;
     loop {
-        let n = records.drain(|b| {
-            if let Some(ev) = p.decoder.decode(b) {
-                batch.push(ev)
+        if pending.is_empty() {
+            let n = records.drain(|b| {
+                if let Some(ev) = p.decoder.decode(b) {
+                    pending.push_back(ev)
+                }
+            });
+            if n == 0 {
+                break;
             }
-        });
-        for ev in batch.drain(..) {
-            p.handle(&ev);
         }
-        if n == 0 || stop.elapsed() > SHUTDOWN_BUDGET / 2 {
+        while !over() {
+            match pending.pop_front() {
+                Some(ev) => p.handle(&ev),
+                None => break,
+            }
+        }
+        if over() {
+            p.stats.shutdown_unprocessed = pending.len() as u64 + records.drain(|_| ()) as u64;
+            if p.stats.shutdown_unprocessed > 0 {
+                tracing::warn!(
+                    events = p.stats.shutdown_unprocessed,
+                    "shutdown budget spent: events still queued were not evaluated"
+                );
+            }
             break;
         }
     }

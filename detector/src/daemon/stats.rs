@@ -21,6 +21,8 @@ pub struct PipelineStats {
     pub startup_matches: u64,
     /// Events no rule could match (by name and action), whose document was not built.
     pub skipped: u64,
+    /// Events read from the kernel but not evaluated because the shutdown budget ran out.
+    pub shutdown_unprocessed: u64,
     /// Loss already reported in the alert stream (so each report carries only what is new).
     reported_lost: u64,
     reported_malformed: u64,
@@ -34,6 +36,7 @@ impl Default for PipelineStats {
             events: [0; 3],
             startup_matches: 0,
             skipped: 0,
+            shutdown_unprocessed: 0,
             reported_lost: 0,
             reported_malformed: 0,
             reported_dropped: 0,
@@ -176,6 +179,7 @@ pub fn summary(
         "alerts_by_rule": detect.by_rule,
         "startup_matches": p.startup_matches,
         "skipped_no_candidate_rule": p.skipped,
+        "shutdown_unprocessed": p.shutdown_unprocessed,
         "excepted": excepted,
         "suppressed": suppressed,
         "rules": {
