@@ -201,6 +201,7 @@ pub fn summary(
             "hits": table.containers.hits,
             "misses": table.containers.misses,
             "evictions": table.containers.evictions,
+            "forgotten": table.containers.forgotten,
         },
         "sinks": sinks_json,
     })

@@ -10,6 +10,8 @@
 //! document is built (so a late event of a child can still name it); the grace queue drops
 //! its oldest first. When the live map is full, the live record seen least recently (by
 //! any event, as subject, parent or leader lookup) is evicted. Every removal is counted.
+//! The exit of an evicted process does not evict another: its record is rebuilt for its
+//! exit document (one over the bound for that moment) and removed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -134,6 +136,9 @@ pub struct ProcessTable {
     /// Last-seen order: seq → tgid.
     lru: BTreeMap<u64, u32>,
     seq: u64,
+    /// The tgid of an exit event's subject being (re)loaded: its record leaves the table
+    /// right after the exit document, so inserting it must not evict a live process.
+    exiting: Option<u32>,
     pub(super) exited: VecDeque<Rec>,
     cgroup_refs: HashMap<u64, u32>,
     pub(super) containers: ContainerResolver,
@@ -169,6 +174,7 @@ impl ProcessTable {
             live: HashMap::new(),
             lru: BTreeMap::new(),
             seq: 0,
+            exiting: None,
             exited: VecDeque::new(),
             cgroup_refs: HashMap::new(),
             stats: TableStats::default(),
@@ -237,7 +243,13 @@ impl ProcessTable {
             }
             EventKind::Exec => self.on_exec(ev),
             EventKind::Exit => {
+                // A process evicted earlier (table full) comes back for its exit only: it
+                // overflows the bound by one until removed below, rather than pushing out
+                // a live process (after a mass exit the table would otherwise forget
+                // nearly every live process).
+                self.exiting = Some(ev.tgid);
                 self.ensure(ev);
+                self.exiting = None;
                 if let Some(r) = self.live.get_mut(&ev.tgid) {
                     r.exit = Some((ev.exit_code.unwrap_or(0), ev.boot_ns));
                 }
@@ -479,7 +491,7 @@ impl ProcessTable {
         if self.live.contains_key(&rec.tgid) {
             self.remove(rec.tgid);
         }
-        while self.live.len() >= self.cfg.max_live.max(1) {
+        while self.live.len() >= self.cfg.max_live.max(1) && self.exiting != Some(rec.tgid) {
             let Some((_, victim)) = self.lru.pop_first() else {
                 break;
             };

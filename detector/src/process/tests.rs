@@ -848,3 +848,28 @@ fn seed_real_script_executable() {
         script.as_os_str().as_encoded_bytes()
     );
 }
+
+/// Found by the end-to-end churn test: after more processes than the bound lived and then
+/// exited at once, each exit of an evicted process pushed out another live one, until the
+/// table knew almost nothing of what still runs. An exit must not evict.
+#[test]
+fn exit_of_evicted_process_evicts_nothing() {
+    let mut fx = table_with(4, 8);
+    for (i, pid) in (10..15u32).enumerate() {
+        fx.t.apply(&ev(EventKind::Fork, pid, 1, 100 + i as u64, "sleep"));
+    }
+    // Five forks into a table of four: the least recently seen (10) was evicted.
+    assert_eq!((fx.t.stats().live, fx.t.stats().evicted_live), (4, 1));
+    let snap =
+        fx.t.apply(&ev(EventKind::Exit, 10, 1, 100, "sleep"))
+            .unwrap();
+    assert_eq!(snap.subject.pid, 10);
+    let st = fx.t.stats();
+    assert_eq!((st.live, st.evicted_live), (4, 1), "{st:?}");
+    for pid in 11..15 {
+        assert!(
+            fx.t.current(pid, EventKind::Exit).is_some(),
+            "{pid} still known"
+        );
+    }
+}

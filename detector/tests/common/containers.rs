@@ -294,6 +294,26 @@ impl RuncContainer {
         Ok(out)
     }
 
+    /// `runc run` to completion as a child whose pid is known (the container init's parent):
+    /// returns that pid and the output.
+    pub fn run_with_pid(&mut self) -> Result<(u32, Output), String> {
+        let child = Command::new("runc")
+            .arg("run")
+            .arg("--bundle")
+            .arg(self.bundle.path())
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("runc run: {e}"))?;
+        let pid = child.id();
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("runc run: {e}"))?;
+        Ok((pid, out))
+    }
+
     /// `runc run` in the background (for long-running processes); waits until runc reports
     /// the container running and returns its init's host pid.
     pub fn start(&mut self) -> Result<u32, String> {
@@ -456,6 +476,30 @@ impl PodmanContainer {
             .map_err(|e| format!("podman run: {e}"))?;
         drop(guard);
         Ok(out)
+    }
+
+    /// `podman create` then `podman start -a`, to completion: returns the output and the
+    /// full container id (so a test can find the container's events). The container is
+    /// removed before returning, also on error.
+    pub fn run_with_id(args: &[&str]) -> Result<(Output, String), String> {
+        let image = podman_image()?;
+        let name = Self::fresh_name();
+        let guard = PodmanContainer { name: name.clone() };
+        let mut create = podman_run_args(&name);
+        create[0] = "create".into();
+        let out = run(Command::new("podman")
+            .args(create)
+            .arg(image)
+            .args(args)
+            .stdin(Stdio::null()))?;
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let out = Command::new("podman")
+            .args(["start", "-a", &name])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("podman start: {e}"))?;
+        drop(guard);
+        Ok((out, id))
     }
 
     /// `podman run -d … <image> args`: returns the guard, the full container id and the

@@ -140,10 +140,20 @@ pub fn detector_bin() -> &'static str {
 }
 
 impl Trace {
-    /// Starts `detector trace` with `args` and waits until its programs are attached.
+    /// Starts `detector trace --raw` with `args` and waits until its programs are attached.
     pub fn start(args: &[&str]) -> Trace {
+        Self::spawn(&["trace", "--raw"], args)
+    }
+
+    /// Starts `detector trace` in its default mode (ECS documents, as `detector run`
+    /// evaluates them) and waits until it is attached and has seeded its table from /proc.
+    pub fn start_ecs(args: &[&str]) -> Trace {
+        Self::spawn(&["trace"], args)
+    }
+
+    fn spawn(mode: &[&str], args: &[&str]) -> Trace {
         let mut child = Command::new(detector_bin())
-            .args(["trace", "--raw"])
+            .args(mode)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
