@@ -23,8 +23,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(ev.filename.len() <= h.filename_len as usize && !ev.filename.contains(&0));
     assert!(ev.cgroup_leaf.len() <= h.cgroup_leaf_len as usize && !ev.cgroup_leaf.contains(&0));
     assert!(
-        ev.cgroup_parent.len() <= h.cgroup_parent_len as usize
-            && !ev.cgroup_parent.contains(&0)
+        ev.cgroup_parent.len() <= h.cgroup_parent_len as usize && !ev.cgroup_parent.contains(&0)
     );
     // Joining components adds at most the leading '/'.
     assert!(ev.exe_path.len() <= h.exe_len as usize + 1);

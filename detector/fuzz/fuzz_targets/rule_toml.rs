@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
     };
     match detector::rules::parse_rule(Path::new("fuzz.toml"), text, detector::ecs::schema()) {
         // What the loader accepted compiles on its own too.
-        Ok(rule) => assert!(detector::rules::compile_query(&rule.query, detector::ecs::schema()).is_ok()),
+        Ok(rule) => {
+            assert!(detector::rules::compile_query(&rule.query, detector::ecs::schema()).is_ok())
+        }
         Err(e) => {
             if e.line > 0 {
                 assert!(
