@@ -1,4 +1,5 @@
-//! Developer and operator tasks for detector: `cargo xtask setup | run | test | bench | dist`.
+//! Developer and operator tasks for detector:
+//! `cargo xtask setup | run | test | bench | dist | fuzz`.
 //!
 //! `setup` installs what a fresh machine lacks, idempotently, printing each step;
 //! `run` and `test` call it first so the README's two commands work on a fresh clone.
@@ -10,6 +11,7 @@ use std::{
 
 mod bench;
 mod dist;
+mod fuzz;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -62,6 +64,9 @@ enum Task {
     /// Measure the detector against peers (root): exec storm, cost, detection latency,
     /// start-up, rule scaling; prints a table, writes target/bench/<time>.json.
     Bench(Box<bench::BenchArgs>),
+    /// Run the cargo-fuzz targets (eql, rule_toml, decode) for N seconds each (nightly;
+    /// installs cargo-fuzz when missing; not part of `test`).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> Result<()> {
@@ -79,6 +84,7 @@ fn main() -> Result<()> {
         }
         Task::Dist(args) => dist::run(&args),
         Task::Bench(args) => bench::run(*args),
+        Task::Fuzz(args) => fuzz::run(&args),
     }
 }
 
