@@ -56,20 +56,24 @@ struct Pipeline {
 impl Pipeline {
     fn handle(&mut self, ev: &ProcessEvent) {
         self.stats.count(ev.kind);
-        let Some(snap) = self.table.apply(ev) else {
+        // Most events cannot match any rule (the index knows from name and action alone):
+        // the model is updated, but neither snapshot nor document is built for them. A name
+        // that is not UTF-8 takes the full path.
+        let rules = self.detection.rules();
+        let mut skipped = false;
+        let snap = self.table.apply_if(ev, |image, kind| {
+            let wanted = std::str::from_utf8(&image.name).map_or(true, |name| {
+                rules.may_match(name, crate::ecs::action_and_type(kind).0)
+            });
+            skipped = !wanted;
+            wanted
+        });
+        if skipped {
+            self.stats.skipped += 1;
+        }
+        let Some(snap) = snap else {
             return;
         };
-        // Most events cannot match any rule (the index knows from name and action alone):
-        // skip building their document. A name that is not UTF-8 takes the full path.
-        if let Ok(name) = std::str::from_utf8(&snap.subject.image.name)
-            && !self
-                .detection
-                .rules()
-                .may_match(name, crate::ecs::action_and_type(snap.kind).0)
-        {
-            self.stats.skipped += 1;
-            return;
-        }
         let doc = self.docs.build(&snap, Some(ev));
         self.detection.evaluate(&doc);
     }

@@ -234,6 +234,18 @@ impl ProcessTable {
 
     /// Apply one kernel event and describe it. `None` for an event without a kind.
     pub fn apply(&mut self, ev: &ProcessEvent) -> Option<super::Snapshot> {
+        self.apply_if(ev, |_, _| true)
+    }
+
+    /// [`ProcessTable::apply`], but the snapshot (the costly part: leaders, names, parent)
+    /// is built only when `want` says so for the subject's image after the update; the
+    /// model is updated either way. The daemon asks its rule index here, so events no rule
+    /// can match cost only the update.
+    pub fn apply_if(
+        &mut self,
+        ev: &ProcessEvent,
+        want: impl FnOnce(&ExecImage, EventKind) -> bool,
+    ) -> Option<super::Snapshot> {
         let kind = ev.kind?;
         self.stats.events += 1;
         let previous = match kind {
@@ -256,7 +268,15 @@ impl ProcessTable {
                 None
             }
         };
-        let snap = self.snapshot(ev.tgid, kind, ev.boot_ns, previous);
+        let wanted = self
+            .live
+            .get(&ev.tgid)
+            .is_some_and(|r| want(&r.image, kind));
+        let snap = if wanted {
+            self.snapshot(ev.tgid, kind, ev.boot_ns, previous)
+        } else {
+            None
+        };
         if kind == EventKind::Exit
             && let Some(rec) = self.remove(ev.tgid)
         {

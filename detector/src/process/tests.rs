@@ -873,3 +873,37 @@ fn exit_of_evicted_process_evicts_nothing() {
         );
     }
 }
+
+#[test]
+fn apply_if_updates_the_model_without_a_snapshot() {
+    let mut f = table();
+    let t = &mut f.t;
+    let mut asked = Vec::new();
+    let none = t.apply_if(&exec(300, 1, 1_000, "/bin/bash", &["bash"]), |img, kind| {
+        asked.push((img.name.clone(), kind));
+        false
+    });
+    assert!(none.is_none(), "not wanted: no snapshot");
+    assert_eq!(asked, vec![(b"bash".to_vec(), EventKind::Exec)]);
+    // The model still learned the exec: a child's fork carries the parent's image.
+    let child = t
+        .apply_if(&ev(EventKind::Fork, 301, 300, 2_000, "bash"), |_, _| true)
+        .unwrap();
+    assert_eq!(s(&child.subject.image.executable), "/bin/bash");
+    assert_eq!(child.parent.as_ref().map(|p| p.pid), Some(300));
+    // An unwanted exit still removes the process.
+    assert!(
+        t.apply_if(
+            &ProcessEvent {
+                exit_code: Some(0),
+                ..ev(EventKind::Exit, 300, 1, 1_000, "bash")
+            },
+            |_, _| false
+        )
+        .is_none()
+    );
+    assert!(
+        t.current(300, EventKind::Exec).is_none(),
+        "exited process removed"
+    );
+}
