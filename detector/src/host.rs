@@ -57,9 +57,6 @@ pub struct AgentInfo {
     pub id: String,
 }
 
-/// ECS version the documents follow.
-pub const ECS_VERSION: &str = "9.4.0";
-
 fn read_trim(path: &Path) -> Option<String> {
     let s = fs::read(path).ok()?;
     let s = String::from_utf8_lossy(&s[..s.len().min(4096)])
