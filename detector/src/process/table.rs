@@ -273,6 +273,12 @@ impl ProcessTable {
             .get(&ev.tgid)
             .is_some_and(|r| want(&r.image, kind));
         let snap = if wanted {
+            if kind != EventKind::Exit {
+                self.refresh_pgid(ev.tgid);
+                if let Some(ppid) = self.live.get(&ev.tgid).map(|r| r.ppid) {
+                    self.refresh_pgid(ppid);
+                }
+            }
             self.snapshot(ev.tgid, kind, ev.boot_ns, previous)
         } else {
             None
@@ -324,13 +330,12 @@ impl ProcessTable {
             args: ev.argv.clone(),
             args_truncated: ev.argv_truncated,
         });
-        let pgid = self.refresh_pgid(ev);
         let mut rec = self.live.remove(&ev.tgid)?;
         let previous = std::mem::replace(&mut rec.image, new_image);
         self.update_from_event(&mut rec, ev);
-        if let Some(pgid) = pgid {
-            rec.pgid = pgid;
-        } else if rec.tgid == rec.sid {
+        // The process group is re-read from /proc only when a snapshot is built
+        // (`refresh_pgid`): a read per exec would dominate the cost of an exec storm.
+        if rec.tgid == rec.sid {
             rec.pgid = rec.tgid;
         }
         let parent = self.parent_or_load(rec.ppid, rec.start_ticks);
@@ -339,14 +344,25 @@ impl ProcessTable {
         known.then_some(previous)
     }
 
-    /// The process group from `/proc` (the kernel event does not carry it), when the process
-    /// is still there and is the same one.
-    fn refresh_pgid(&self, ev: &ProcessEvent) -> Option<u32> {
-        let root = self.cfg.proc_root.as_ref()?;
-        let buf = std::fs::read(root.join(ev.tgid.to_string()).join("stat")).ok()?;
-        let st = super::procfs::parse_stat(&buf).ok()?;
-        (ev.start_boot_ns == 0 || st.start_ticks == self.ids.start_ticks(ev.start_boot_ns))
-            .then_some(st.pgid)
+    /// Re-reads the process group of live `tgid` from `/proc` (the kernel event does not
+    /// carry it, and `setpgid` after fork changes it), when the process is still there and
+    /// is the same one.
+    fn refresh_pgid(&mut self, tgid: u32) {
+        let Some(root) = self.cfg.proc_root.as_ref() else {
+            return;
+        };
+        let Some(start_ticks) = self.live.get(&tgid).map(|r| r.start_ticks) else {
+            return;
+        };
+        let Ok(buf) = std::fs::read(root.join(tgid.to_string()).join("stat")) else {
+            return;
+        };
+        if let Ok(st) = super::procfs::parse_stat(&buf)
+            && st.start_ticks == start_ticks
+            && let Some(r) = self.live.get_mut(&tgid)
+        {
+            r.pgid = st.pgid;
+        }
     }
 
     /// Make sure the event's subject is in the live map (replacing a stale record with the
