@@ -240,6 +240,39 @@ impl Node {
         }
     }
 
+    /// Evaluates the tree over a partial view (Kleene three-valued logic): `Some(b)` when
+    /// the result is `b` whatever the unknown fields hold, `None` when it depends on them.
+    /// Agrees with [`Node::eval`] on any document that holds the probe's known values.
+    pub fn eval3(&self, probe: &dyn crate::rules::Probe) -> Option<bool> {
+        match self {
+            Node::Const(b) => Some(*b),
+            Node::And(v) => {
+                let mut known = true;
+                for n in v.iter() {
+                    match n.eval3(probe) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => known = false,
+                    }
+                }
+                known.then_some(true)
+            }
+            Node::Or(v) => {
+                let mut known = true;
+                for n in v.iter() {
+                    match n.eval3(probe) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => known = false,
+                    }
+                }
+                known.then_some(false)
+            }
+            Node::Not(n) => n.eval3(probe).map(|b| !b),
+            Node::Test(id, t) => probe.field(*id).map(|v| t.eval(v)),
+        }
+    }
+
     /// The top-level conjuncts (the node itself unless it is an `And`).
     pub fn conjuncts(&self) -> &[Node] {
         match self {
