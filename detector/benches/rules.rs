@@ -276,8 +276,8 @@ const PROGRAMS: &[(&str, &[&str])] = &[
         "/usr/bin/curl",
         &["curl", "-fsS", "http://127.0.0.1:8080/healthz"],
     ),
-    ("/usr/bin/env", &["env"]),
-    ("/usr/bin/dash", &["sh", "-c", "echo ready > /tmp/ready"]),
+    ("/usr/bin/cat", &["cat", "/proc/self/status"]),
+    ("/usr/bin/sleep", &["sleep", "30"]),
 ];
 
 /// A stream of fork/exec/exit events: `lives` processes, each forked from its container's
@@ -433,6 +433,7 @@ fn pipeline(c: &mut Criterion) {
         }
         let written = alerts.written.load(std::sync::atomic::Ordering::Relaxed);
         let ssh = LIVES as u64 / 97;
+        eprintln!("  alerts by rule: {:?}", p.detection.stats().by_rule);
         eprintln!(
             "pipeline/{name}: {} events, {written} alert lines, {} skipped before the document, \
              {} evaluated",
