@@ -36,7 +36,11 @@ enum Who {
 /// The probe's fields, resolved once in the rules' schema.
 #[derive(Debug)]
 pub struct ProbeFields {
-    fields: Vec<(FieldId, Source)>,
+    /// By field id.
+    fields: Vec<Option<Source>>,
+    /// Rendered-args buffers, reused from event to event (their strings keep their
+    /// capacity): no allocation per probe once warm.
+    pool: std::cell::RefCell<Vec<Vec<String>>>,
     /// Host and agent only ([`crate::ecs::DocBuilder::base`]).
     base: EcsDocument,
 }
@@ -67,12 +71,22 @@ impl ProbeFields {
         let never = crate::ecs::UNPOPULATED_FIELDS
             .iter()
             .map(|(p, _)| (*p, Never));
-        let fields = named
+        let mut fields = Vec::new();
+        for (id, src) in named
             .into_iter()
             .chain(never)
-            .filter_map(|(p, s)| schema.resolve(p).map(|d| (d.id, s)))
-            .collect();
-        ProbeFields { fields, base }
+            .filter_map(|(p, s)| schema.resolve(p).map(|d| (d.id.0 as usize, s)))
+        {
+            if fields.len() <= id {
+                fields.resize(id + 1, None);
+            }
+            fields[id] = Some(src);
+        }
+        ProbeFields {
+            fields,
+            pool: Default::default(),
+            base,
+        }
     }
 
     /// A probe of one snapshot.
@@ -93,6 +107,35 @@ pub struct SnapshotProbe<'a> {
     args: [std::cell::OnceCell<Option<Vec<String>>>; 2],
 }
 
+impl Drop for SnapshotProbe<'_> {
+    fn drop(&mut self) {
+        let mut pool = self.fields.pool.borrow_mut();
+        for a in &mut self.args {
+            if let Some(Some(v)) = a.take() {
+                pool.push(v);
+            }
+        }
+    }
+}
+
+/// `args` rendered into `buf` (reusing its strings); false when one is not UTF-8.
+fn render(args: &[Vec<u8>], buf: &mut Vec<String>) -> bool {
+    buf.truncate(args.len());
+    for (i, a) in args.iter().enumerate() {
+        let Ok(s) = std::str::from_utf8(a) else {
+            return false;
+        };
+        match buf.get_mut(i) {
+            Some(b) => {
+                b.clear();
+                b.push_str(s);
+            }
+            None => buf.push(s.to_owned()),
+        }
+    }
+    true
+}
+
 /// A single string field the builder leaves out when empty; `None` when not UTF-8 (the
 /// document holds a lossy rendering the probe does not compute).
 fn single(b: &[u8]) -> Option<FieldValue<'_>> {
@@ -104,7 +147,7 @@ fn single(b: &[u8]) -> Option<FieldValue<'_>> {
 
 impl Probe for SnapshotProbe<'_> {
     fn field(&self, field: FieldId) -> Option<FieldValue<'_>> {
-        let &(_, source) = self.fields.fields.iter().find(|(id, _)| *id == field)?;
+        let source = (*self.fields.fields.get(field.0 as usize)?)?;
         let image = |who: Who| -> Option<&ExecImage> {
             match who {
                 Who::Subject => Some(&self.snap.subject.image),
@@ -137,10 +180,13 @@ impl Probe for SnapshotProbe<'_> {
                 };
                 let slot = &self.args[w as usize];
                 let args = slot.get_or_init(|| {
-                    i.args
-                        .iter()
-                        .map(|a| std::str::from_utf8(a).ok().map(str::to_owned))
-                        .collect()
+                    let mut buf = self.fields.pool.borrow_mut().pop().unwrap_or_default();
+                    if render(&i.args, &mut buf) {
+                        Some(buf)
+                    } else {
+                        self.fields.pool.borrow_mut().push(buf);
+                        None
+                    }
                 });
                 args.as_deref().map(FieldValue::Strs)
             }
