@@ -4,6 +4,13 @@
 //! index (`RuleSet::matches`) and without it (`matches_unindexed`); plus the whole per-event
 //! pipeline for a matching event (evaluate + build alert + encode).
 //!
+//! Group `pipeline` (`pipeline/seed`, `pipeline/all`, read by `cargo xtask bench`): the
+//! daemon's real per-event path ([`EventPipeline::handle`]: process table, index probe,
+//! document, rules, alerts to an in-memory sink) over a stream of synthetic kernel events
+//! (fork, exec, exit of shells and tools on the host and in containers, now and then an ssh
+//! in a container), with the shipped rule only and with every compilable corpus rule plus
+//! the shipped one. One iteration is one event.
+//!
 //! `cargo bench -p detector --bench rules -- --warm-up-time 1 --measurement-time 3`.
 //! The documents are the fully populated test fixture (every field we emit), so field
 //! lookups see realistic documents. Rules are read from the shared directory
@@ -16,9 +23,14 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use detector::alert::{AlertTemplate, LineEncoder};
+use detector::alert::{AlertPolicy, AlertTemplate, LineEncoder};
+use detector::daemon::{Detection, EventPipeline};
 use detector::ecs::{EcsDocument, command_line};
+use detector::event::{EventKind, ProcessEvent};
+use detector::host::{AgentInfo, HostInfo};
+use detector::process::{IdContext, ProcessTable, TableConfig};
 use detector::rules::{Rule, RuleSet};
+use detector::sink::{Delivery, Sink, SinkCounters};
 
 fn shared_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("DETECTOR_SHARED") {
@@ -58,6 +70,12 @@ fn load(paths: &[PathBuf]) -> RuleSet {
         set.unindexed_count()
     );
     assert!(!set.is_empty());
+    let keyed: Vec<_> = set
+        .keyed_fields()
+        .into_iter()
+        .map(|(id, n)| format!("{}: {n}", detector::ecs::schema().path(id).unwrap_or("?")))
+        .collect();
+    eprintln!("  keyed on {}", keyed.join(", "));
     set
 }
 
@@ -202,5 +220,255 @@ fn per_rule_costs(set: &RuleSet, ev: &EcsDocument) {
     }
 }
 
-criterion_group!(benches, rules);
+/// Counts the alert lines and throws them away (no I/O in the measurement).
+struct NullSink(std::sync::Arc<SinkCounters>);
+
+impl Sink for NullSink {
+    fn write_line(&mut self, line: &[u8]) -> Delivery {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0.written.fetch_add(1, Relaxed);
+        self.0.bytes.fetch_add(line.len() as u64, Relaxed);
+        Delivery::Written
+    }
+    fn retry(&mut self) -> usize {
+        0
+    }
+    fn reopen(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> usize {
+        0
+    }
+    fn counters(&self) -> std::sync::Arc<SinkCounters> {
+        self.0.clone()
+    }
+    fn name(&self) -> &str {
+        "null"
+    }
+}
+
+/// One synthetic process life: where it runs and what it execs.
+struct Life {
+    container: Option<usize>,
+    exe: &'static str,
+    argv: &'static [&'static str],
+}
+
+/// What shells and tools on a container host typically run.
+const PROGRAMS: &[(&str, &[&str])] = &[
+    (
+        "/usr/bin/bash",
+        &["bash", "-c", "ls -la /var/log && cat /etc/os-release"],
+    ),
+    ("/usr/bin/ls", &["ls", "-la", "--color=auto", "/var/log"]),
+    ("/usr/bin/cat", &["cat", "/etc/os-release"]),
+    (
+        "/usr/bin/python3.11",
+        &["python3", "/app/worker.py", "--queue", "default", "-v"],
+    ),
+    ("/usr/bin/sleep", &["sleep", "1"]),
+    (
+        "/usr/bin/grep",
+        &["grep", "-E", "error|warn", "/var/log/app.log"],
+    ),
+    ("/usr/bin/sed", &["sed", "-n", "1,20p", "/etc/passwd"]),
+    (
+        "/usr/bin/curl",
+        &["curl", "-fsS", "http://127.0.0.1:8080/healthz"],
+    ),
+    ("/usr/bin/cat", &["cat", "/proc/self/status"]),
+    ("/usr/bin/sleep", &["sleep", "30"]),
+];
+
+/// A stream of fork/exec/exit events: `lives` processes, each forked from its container's
+/// (or the host's) shell, exec'ing one of [`PROGRAMS`] (every 97th life an
+/// `ssh -V` in a container), then exiting. Parents are forked and exec'd first.
+fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
+    const CONTAINERS: usize = 4;
+    let cgroup = |c: Option<usize>| -> (Vec<u8>, Vec<u8>, u64, u32, u32) {
+        match c {
+            Some(i) => (
+                format!("docker-{:064x}.scope", 0xc0ffee_u64 + i as u64).into_bytes(),
+                b"system.slice".to_vec(),
+                9000 + i as u64,
+                4026532000 + 2 * i as u32,
+                4026532001 + 2 * i as u32,
+            ),
+            None => (
+                b"session-3.scope".to_vec(),
+                b"user-1000.slice".to_vec(),
+                1234,
+                4026531836,
+                4026531841,
+            ),
+        }
+    };
+    let mut clock = 10_000_000_000u64;
+    let mut tick = || {
+        clock += 20_000;
+        clock
+    };
+    let base = |kind, tgid: u32, ppid: u32, c: Option<usize>, start: u64, now: u64| {
+        let (leaf, parent, cg, mnt, pidns) = cgroup(c);
+        ProcessEvent {
+            kind: Some(kind),
+            boot_ns: now,
+            pid: tgid,
+            tgid,
+            ppid,
+            actor_pid: ppid,
+            uid: if c.is_some() { 0 } else { 1000 },
+            gid: if c.is_some() { 0 } else { 1000 },
+            euid: if c.is_some() { 0 } else { 1000 },
+            egid: if c.is_some() { 0 } else { 1000 },
+            cgroup_id: cg,
+            cgroup_leaf: leaf,
+            cgroup_parent: parent,
+            mnt_ns_ino: mnt,
+            pid_ns_ino: pidns,
+            ns_pid: if c.is_some() { tgid % 1000 + 2 } else { tgid },
+            sid: ppid,
+            start_boot_ns: start,
+            ..Default::default()
+        }
+    };
+    let exec = |mut ev: ProcessEvent, exe: &str, argv: &[&str]| {
+        ev.kind = Some(EventKind::Exec);
+        ev.filename = exe.as_bytes().to_vec();
+        ev.exe_path = exe.as_bytes().to_vec();
+        ev.comm = argv[0].as_bytes().iter().take(15).copied().collect();
+        ev.argv = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+        ev
+    };
+    // One shell per container and one on the host: the parents of every life.
+    let mut setup = Vec::new();
+    let shells: Vec<u32> = (0..=CONTAINERS as u32).map(|i| 500 + i).collect();
+    for (i, &pid) in shells.iter().enumerate() {
+        let c = (i < CONTAINERS).then_some(i);
+        let start = tick();
+        setup.push(base(EventKind::Fork, pid, 1, c, start, start));
+        let ev = base(EventKind::Exec, pid, 1, c, start, tick());
+        setup.push(exec(ev, "/usr/bin/bash", &["bash"]));
+    }
+    let mut stream = Vec::with_capacity(lives * 3);
+    for n in 0..lives {
+        let life = if n % 97 == 96 {
+            Life {
+                container: Some(n % CONTAINERS),
+                exe: "/usr/bin/ssh",
+                argv: &["ssh", "-V"],
+            }
+        } else {
+            let (exe, argv) = PROGRAMS[n % PROGRAMS.len()];
+            Life {
+                container: (n % 3 != 0).then_some(n % CONTAINERS),
+                exe,
+                argv,
+            }
+        };
+        let parent = shells[life.container.unwrap_or(CONTAINERS)];
+        let tgid = 10_000 + n as u32;
+        let start = tick();
+        let mut fork = base(EventKind::Fork, tgid, parent, life.container, start, start);
+        fork.comm = b"bash".to_vec();
+        fork.exe_path = b"/usr/bin/bash".to_vec();
+        stream.push(fork);
+        let ev = base(EventKind::Exec, tgid, parent, life.container, start, tick());
+        stream.push(exec(ev, life.exe, life.argv));
+        let mut exit = base(EventKind::Exit, tgid, parent, life.container, start, tick());
+        exit.comm = life.argv[0].as_bytes().to_vec();
+        exit.exe_path = life.exe.as_bytes().to_vec();
+        exit.exit_code = Some(0);
+        stream.push(exit);
+    }
+    (setup, stream)
+}
+
+/// The daemon's per-event stages over `rules`, with alerts going to a [`NullSink`].
+fn event_pipeline(
+    rules: RuleSet,
+    host: &HostInfo,
+) -> (EventPipeline, std::sync::Arc<SinkCounters>) {
+    let agent = AgentInfo::new(host, None);
+    let docs = detector::ecs::DocBuilder::new(host, &agent);
+    let cfg = TableConfig {
+        proc_root: None,
+        enrich: None,
+        host_mnt_ns: Some(4026531841),
+        ..TableConfig::default()
+    };
+    let ids = IdContext {
+        boot_id: "6f1e5c1e-0000-4000-8000-000000000000".into(),
+        pid_ns_ino: 4026531836,
+        ticks_per_sec: 100,
+    };
+    let table = ProcessTable::new(cfg, ids);
+    let counters = std::sync::Arc::new(SinkCounters::default());
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(NullSink(counters.clone()))];
+    let policy = AlertPolicy::new(std::time::Duration::ZERO, Vec::new());
+    let detection = Detection::new(rules, policy, sinks);
+    (EventPipeline::new(table, docs, detection), counters)
+}
+
+fn pipeline(c: &mut Criterion) {
+    let shared = shared_dir();
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/rules");
+    let corpus = shared.join("rules/elastic-cloud_defend");
+    let host = HostInfo::collect(std::path::Path::new("/"));
+    const LIVES: usize = 30_000;
+    let (setup, stream) = event_stream(LIVES);
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(1));
+    for (name, paths) in [
+        ("seed", vec![shipped.clone()]),
+        ("all", vec![corpus.clone(), shipped.clone()]),
+    ] {
+        let (mut p, alerts) = event_pipeline(load(&paths), &host);
+        for ev in &setup {
+            p.handle(ev);
+        }
+        // One pass first: the stream must alert on its ssh execs, and only on them.
+        for ev in &stream {
+            p.handle(ev);
+        }
+        let written = alerts.written.load(std::sync::atomic::Ordering::Relaxed);
+        let ssh = LIVES as u64 / 97;
+        eprintln!("  alerts by rule: {:?}", p.detection.stats().by_rule);
+        eprintln!(
+            "pipeline/{name}: {} events, {written} alert lines, {} skipped before the document, \
+             {} evaluated",
+            stream.len(),
+            p.stats.skipped,
+            p.detection.stats().evaluated
+        );
+        assert!(
+            written >= ssh,
+            "{name}: {written} alerts for {ssh} ssh execs"
+        );
+        if name == "seed" {
+            assert_eq!(written, ssh, "seed: only the ssh execs alert");
+        }
+        // Replays wrap around: shift the clock so every lap is later than the last.
+        let mut events = stream.clone();
+        let lap = events.last().map_or(0, |e| e.boot_ns) + 1_000_000;
+        // Start with a shifted lap: the first pass's processes have all exited.
+        let mut i = events.len();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                if i == events.len() {
+                    i = 0;
+                    for e in &mut events {
+                        e.boot_ns += lap;
+                        e.start_boot_ns += lap;
+                    }
+                }
+                p.handle(black_box(&events[i]));
+                i += 1;
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, rules, pipeline);
 criterion_main!(benches);

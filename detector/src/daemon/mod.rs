@@ -7,7 +7,9 @@
 //! neither.
 
 mod detect;
+mod probe;
 mod setup;
+mod stage;
 mod stats;
 
 use std::collections::VecDeque;
@@ -18,10 +20,11 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub use detect::{DetectStats, Detection};
 pub use setup::{Settings, StartError, exit as setup_exit, load_settings};
+pub use stage::EventPipeline;
 pub use stats::{LOSS_DATASET, PipelineStats};
 
 use crate::ecs::{DocBuilder, EcsDocument};
-use crate::event::{Decoder, EventKind, ProcessEvent};
+use crate::event::{Decoder, ProcessEvent};
 use crate::host::{AgentInfo, HostInfo};
 use crate::process::ProcessTable;
 use crate::sensor::{Sensor, SensorConfig};
@@ -42,86 +45,45 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
 }
 
-/// The pipeline stages after the sensor.
+/// The pipeline stages after the sensor, plus what only the daemon needs.
 struct Pipeline {
-    table: ProcessTable,
-    docs: DocBuilder,
-    detection: Detection,
+    s: EventPipeline,
     decoder: Decoder,
-    stats: PipelineStats,
     /// Host and agent only: the base of loss reports.
     report_base: EcsDocument,
 }
 
 impl Pipeline {
     fn handle(&mut self, ev: &ProcessEvent) {
-        self.stats.count(ev.kind);
-        // Most events cannot match any rule (the index knows from name and action alone):
-        // the model is updated, but neither snapshot nor document is built for them. A name
-        // that is not UTF-8 takes the full path.
-        let rules = self.detection.rules();
-        let mut skipped = false;
-        let snap = self.table.apply_if(ev, |image, kind| {
-            let wanted = std::str::from_utf8(&image.name).map_or(true, |name| {
-                rules.may_match(name, crate::ecs::action_and_type(kind).0)
-            });
-            skipped = !wanted;
-            wanted
-        });
-        if skipped {
-            self.stats.skipped += 1;
-        }
-        let Some(snap) = snap else {
-            return;
-        };
-        let doc = self.docs.build(&snap, Some(ev));
-        self.detection.evaluate(&doc);
-    }
-
-    /// Evaluates the rules over the processes found in `/proc` at start, as if each had
-    /// just exec'd; matches carry `detector.startup_scan: true`.
-    fn startup_scan(&mut self) {
-        let now = crate::ecs::now_rfc3339();
-        for tgid in self.table.live_tgids() {
-            let Some(snap) = self.table.current(tgid, EventKind::Exec) else {
-                continue;
-            };
-            let mut doc = self.docs.build(&snap, None);
-            doc.timestamp = Some(now.clone());
-            if let Some(d) = doc.detector.as_mut() {
-                d.startup_scan = Some(true);
-                d.event = None;
-            }
-            self.stats.startup_matches += self.detection.evaluate(&doc) as u64;
-        }
+        self.s.handle(ev);
     }
 
     fn summary(&self, kernel: Option<&crate::sensor::Counters>) -> serde_json::Value {
         stats::summary(
-            &self.stats,
+            &self.s.stats,
             kernel,
             self.decoder.malformed,
-            &self.table.stats(),
-            &self.detection,
+            &self.s.table.stats(),
+            &self.s.detection,
         )
     }
 
     /// Writes a loss report to the alert stream when something was lost since the last.
     fn report_loss(&mut self, kernel: &crate::sensor::Counters) {
-        let mark = self.stats.mark();
-        if let Some(doc) = self.stats.loss_report(
+        let mark = self.s.stats.mark();
+        if let Some(doc) = self.s.stats.loss_report(
             kernel,
             self.decoder.malformed,
-            self.detection.stats(),
+            self.s.detection.stats(),
             &self.report_base,
         ) {
             tracing::warn!(
                 message = doc.message.as_deref().unwrap_or(""),
                 "events lost"
             );
-            if !self.detection.write_document(&doc) {
+            if !self.s.detection.write_document(&doc) {
                 // Not in the stream: what it carried goes into the next report.
-                self.stats.rewind(mark);
+                self.s.stats.rewind(mark);
             }
         }
     }
@@ -155,15 +117,12 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let report_base = docs.base();
 
     let mut p = Pipeline {
-        table,
-        docs,
-        detection,
+        s: EventPipeline::new(table, docs, detection),
         decoder: Decoder::default(),
-        stats: PipelineStats::default(),
         report_base,
     };
     if settings.config.alerts.startup_scan {
-        p.startup_scan();
+        p.s.startup_scan();
     }
     let programs: Vec<String> = sensor
         .program_stats()
@@ -171,18 +130,18 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         .map(|s| format!("{}={}", s.name, s.verified_insns.unwrap_or(0)))
         .collect();
     tracing::info!(
-        rules = p.detection.rules().len(),
+        rules = p.s.detection.rules().len(),
         seeded = seeded.seeded,
-        startup_matches = p.stats.startup_matches,
+        startup_matches = p.s.stats.startup_matches,
         programs = %programs.join(","),
         "detector ready"
     );
     // Unconditional (whatever the log level): tests and supervisors wait for this line.
     eprintln!(
         "detector: ready: {} rules, {} processes seeded, {} start-up matches",
-        p.detection.rules().len(),
+        p.s.detection.rules().len(),
         seeded.seeded,
-        p.stats.startup_matches
+        p.s.stats.startup_matches
     );
 
     let mut current = settings.config;
@@ -212,7 +171,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
                 }
             }
             _ = sighup.recv() => {
-                reload(&opts, &mut current, &mut p.detection);
+                reload(&opts, &mut current, &mut p.s.detection);
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -224,7 +183,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
                 }
                 tracing::info!(stats = %p.summary(kernel.as_ref()), "stats");
             }
-            _ = housekeeping.tick() => p.detection.tick(),
+            _ = housekeeping.tick() => p.s.detection.tick(),
             _ = std::future::ready(()), if !pending.is_empty() => {}
         }
         let n = pending.len().min(CHUNK);
@@ -255,10 +214,10 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
             }
         }
         if over() {
-            p.stats.shutdown_unprocessed = pending.len() as u64 + records.drain(|_| ()) as u64;
-            if p.stats.shutdown_unprocessed > 0 {
+            p.s.stats.shutdown_unprocessed = pending.len() as u64 + records.drain(|_| ()) as u64;
+            if p.s.stats.shutdown_unprocessed > 0 {
                 tracing::warn!(
-                    events = p.stats.shutdown_unprocessed,
+                    events = p.s.stats.shutdown_unprocessed,
                     "shutdown budget spent: events still queued were not evaluated"
                 );
             }
@@ -269,7 +228,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     if let Some(k) = &kernel {
         p.report_loss(k);
     }
-    let unflushed = p.detection.finish();
+    let unflushed = p.s.detection.finish();
     if unflushed > 0 {
         tracing::error!(
             lines = unflushed,

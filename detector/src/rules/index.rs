@@ -115,6 +115,25 @@ impl RuleIndex {
         self.fields.iter().all(|f| fields.contains(&f.field))
     }
 
+    /// The fields rules are keyed on, with how many rules each.
+    pub fn keyed_fields(&self) -> Vec<(FieldId, usize)> {
+        self.fields
+            .iter()
+            .map(|f| {
+                let mut rules: Vec<u32> = f
+                    .exact
+                    .values()
+                    .chain(f.folded.values())
+                    .flatten()
+                    .copied()
+                    .collect();
+                rules.sort_unstable();
+                rules.dedup();
+                (f.field, rules.len())
+            })
+            .collect()
+    }
+
     pub fn unindexed(&self) -> usize {
         self.always.len()
     }
@@ -144,6 +163,48 @@ impl RuleIndex {
             });
         }
         n
+    }
+
+    /// Whether some rule could match the event `probe` partly describes: the candidates
+    /// [`RuleIndex::matches`] would evaluate, each evaluated over the probe in three-valued
+    /// logic; true unless every one is certainly false. True when a key field is unknown.
+    pub fn may_match(&self, rules: &[Rule], probe: &dyn super::Probe) -> bool {
+        let possible = |list: &[u32]| {
+            list.iter()
+                .any(|&i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
+        };
+        if possible(&self.always) {
+            return true;
+        }
+        for fi in &self.fields {
+            let Some(v) = probe.field(fi.field) else {
+                return true;
+            };
+            let hit = any_str(v, |s| {
+                if fi.exact.get(s).is_some_and(|l| possible(l)) {
+                    return true;
+                }
+                if fi.folded.is_empty() {
+                    return false;
+                }
+                if s.is_ascii() && s.len() <= FOLD_BUF {
+                    let mut buf = [0u8; FOLD_BUF];
+                    let b = &mut buf[..s.len()];
+                    b.copy_from_slice(s.as_bytes());
+                    b.make_ascii_lowercase();
+                    std::str::from_utf8(b)
+                        .ok()
+                        .and_then(|k| fi.folded.get(k))
+                        .is_some_and(|l| possible(l))
+                } else {
+                    possible(&fi.folded_all)
+                }
+            });
+            if hit {
+                return true;
+            }
+        }
+        false
     }
 
     /// Evaluates candidate rules and pushes the matching ones in rule order, without

@@ -72,6 +72,16 @@ const COMMON_FIELDS: &[&str] = &[
     "host.architecture",
 ];
 
+/// A partial view of an event before its document is built: some fields exactly as the
+/// document would hold them, the rest unknown. Enough for the rules to tell that they
+/// cannot match ([`RuleSet::may_match_probe`]), so the document need not be built.
+pub trait Probe {
+    /// The value of `field` as the document would hold it (`Missing` for a field the
+    /// document would not carry), or `None` when the probe cannot tell.
+    fn field(&self, field: crate::ecs::field::FieldId)
+    -> Option<crate::ecs::field::FieldValue<'_>>;
+}
+
 /// A set of compiled rules with an index by the exact values they require
 /// (`process.name`, `process.args`, … and `event.action` as a last resort).
 #[derive(Debug)]
@@ -183,6 +193,21 @@ impl RuleSet {
         };
         // Rules keyed on any other field (process.args, …) might match: never skip those.
         !self.probe_decides || self.index.candidates(&probe) > 0
+    }
+
+    /// Whether any rule could match the event `probe` describes: false means no rule can,
+    /// so the caller may skip building its document. Each candidate rule of the index is
+    /// evaluated over the probe in three-valued logic (unknown fields unknown): false only
+    /// when every candidate is false whatever the unknown fields hold. Conservative: true
+    /// when a key field is unknown.
+    pub fn may_match_probe(&self, probe: &dyn Probe) -> bool {
+        self.index.may_match(&self.rules, probe)
+    }
+
+    /// The fields the index keys rules on, with how many rules each (diagnostics: a field
+    /// a pre-document probe cannot read makes every event a candidate).
+    pub fn keyed_fields(&self) -> Vec<(crate::ecs::field::FieldId, usize)> {
+        self.index.keyed_fields()
     }
 
     /// How many rules have no indexable requirement and run for every event.

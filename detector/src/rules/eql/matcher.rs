@@ -147,6 +147,19 @@ impl StrMatcher {
         }
     }
 
+    /// Relative cost for [`Node::order_by_cost`].
+    fn cost(&self) -> u32 {
+        let exact = match &self.set {
+            Some(_) => 2,
+            None => self.exact.len().div_ceil(2) as u32,
+        };
+        let wild = match &self.wild_ascii {
+            Some(_) => 16,
+            None => 6 * self.wild.len() as u32,
+        };
+        2 + exact + wild + if self.regex.is_some() { 40 } else { 0 }
+    }
+
     /// Only exact values (what the rule index can use).
     pub fn is_exact_only(&self) -> bool {
         self.wild.is_empty() && self.regex.is_none() && !self.exact.is_empty()
@@ -237,6 +250,70 @@ impl Node {
             Node::Or(v) => v.iter().any(|n| n.eval(doc)),
             Node::Not(n) => !n.eval(doc),
             Node::Test(id, t) => t.eval(doc.field(*id)),
+        }
+    }
+
+    /// A rough relative cost of evaluating this node: exact and numeric tests are cheap,
+    /// wildcard patterns cost more, regexes most.
+    pub fn cost(&self) -> u32 {
+        match self {
+            Node::Const(_) => 0,
+            Node::Not(n) => n.cost(),
+            Node::And(v) | Node::Or(v) => v.iter().map(Node::cost).sum(),
+            Node::Test(_, t) => match t {
+                Test::IsNull | Test::Bool(_) | Test::NumCmp(..) | Test::NumIn(_) => 1,
+                Test::StrCmp(..) => 2,
+                Test::Str(m) => m.cost(),
+            },
+        }
+    }
+
+    /// Puts the operands of every `and` / `or` cheapest first (stable), so a cheap exact
+    /// test that decides the node runs before wildcard and regex scans. Evaluation has no
+    /// side effects, so the order of operands never changes a result.
+    pub fn order_by_cost(&mut self) {
+        match self {
+            Node::And(v) | Node::Or(v) => {
+                for n in v.iter_mut() {
+                    n.order_by_cost();
+                }
+                v.sort_by_cached_key(Node::cost);
+            }
+            Node::Not(n) => n.order_by_cost(),
+            Node::Const(_) | Node::Test(..) => {}
+        }
+    }
+
+    /// Evaluates the tree over a partial view (Kleene three-valued logic): `Some(b)` when
+    /// the result is `b` whatever the unknown fields hold, `None` when it depends on them.
+    /// Agrees with [`Node::eval`] on any document that holds the probe's known values.
+    pub fn eval3(&self, probe: &dyn crate::rules::Probe) -> Option<bool> {
+        match self {
+            Node::Const(b) => Some(*b),
+            Node::And(v) => {
+                let mut known = true;
+                for n in v.iter() {
+                    match n.eval3(probe) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => known = false,
+                    }
+                }
+                known.then_some(true)
+            }
+            Node::Or(v) => {
+                let mut known = true;
+                for n in v.iter() {
+                    match n.eval3(probe) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => known = false,
+                    }
+                }
+                known.then_some(false)
+            }
+            Node::Not(n) => n.eval3(probe).map(|b| !b),
+            Node::Test(id, t) => probe.field(*id).map(|v| t.eval(v)),
         }
     }
 

@@ -54,7 +54,18 @@ impl CompiledQuery {
 }
 
 /// Parses and compiles `text` against `schema`.
+/// The operands of `and` / `or` are put cheapest first ([`matcher::Node::order_by_cost`]).
 pub fn compile_query(text: &str, schema: &dyn Schema) -> Result<CompiledQuery, QueryError> {
+    let mut q = compile_query_as_written(text, schema)?;
+    q.root.order_by_cost();
+    Ok(q)
+}
+
+/// [`compile_query`] keeping the operands in written order (tests of the reordering).
+pub(crate) fn compile_query_as_written(
+    text: &str,
+    schema: &dyn Schema,
+) -> Result<CompiledQuery, QueryError> {
     let stmt = parser::parse(text)?;
     let root = compile::compile(&stmt, schema)?;
     Ok(CompiledQuery { root })

@@ -90,6 +90,54 @@ fn rules() -> Vec<Rule> {
         .collect()
 }
 
+/// Operands reordered by cost ([`crate::rules::eql::compile_query`]) give the same result
+/// as the written order on every generated document, and the reordering happens.
+#[test]
+fn cost_order_never_changes_results() {
+    let extra = [
+        r#"process where process.args : "*curl*" and process.name == "ssh""#,
+        r#"process where process.args regex~ ".*-c.*" or process.name in ("bash", "sh") or event.action == "fork""#,
+        r#"process where not (process.args like~ ("*a*", "*b*", "-?") and event.action == "exec") and process.name != "sh""#,
+    ];
+    let queries: Vec<&str> = QUERIES.iter().copied().chain(extra).collect();
+    let pairs: Vec<_> = queries
+        .iter()
+        .map(|q| {
+            (
+                compile_query(q, &TestSchema).unwrap(),
+                crate::rules::eql::compile_query_as_written(q, &TestSchema).unwrap(),
+            )
+        })
+        .collect();
+    let moved = pairs
+        .iter()
+        .filter(|(a, b)| format!("{:?}", a.root) != format!("{:?}", b.root))
+        .count();
+    assert!(moved >= 3, "reordered trees: {moved}");
+    let mut rng = Rng(0x51_7CC1_B727_220A);
+    let mut matched = 0;
+    for _ in 0..20_000 {
+        let mut d = serde_json::Map::new();
+        d.insert("process.name".into(), json!(rng.pick(NAMES)));
+        if rng.chance(90) {
+            d.insert("event.action".into(), json!(rng.pick(ACTIONS)));
+        }
+        if rng.chance(70) {
+            d.insert(
+                "process.args".into(),
+                json!([rng.pick(ARGS), rng.pick(ARGS)]),
+            );
+        }
+        let doc = TestDoc::from_json(&serde_json::Value::Object(d.clone()));
+        for (q, (ordered, written)) in queries.iter().zip(&pairs) {
+            let r = ordered.matches(&doc);
+            assert_eq!(r, written.matches(&doc), "{q} on {d:?}");
+            matched += r as usize;
+        }
+    }
+    assert!(matched > 10_000, "matches: {matched}");
+}
+
 #[test]
 fn indexed_matches_equal_brute_force() {
     let set = RuleSet::new(rules(), &TestSchema);

