@@ -24,6 +24,16 @@ pub struct ExecImage {
 }
 
 impl ExecImage {
+    /// The image an exec event installs (see [`choose_executable`]).
+    pub fn from_exec(ev: &crate::event::ProcessEvent) -> Self {
+        ExecImage {
+            name: ev.comm.clone(),
+            executable: choose_executable(&ev.comm, &ev.filename, &ev.exe_path, &ev.argv),
+            args: ev.argv.clone(),
+            args_truncated: ev.argv_truncated,
+        }
+    }
+
     /// `process.args_count`.
     pub fn args_count(&self) -> usize {
         self.args.len()

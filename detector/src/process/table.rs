@@ -319,17 +319,7 @@ impl ProcessTable {
     /// Exec: returns the image replaced (`None` when the process was unknown until now).
     fn on_exec(&mut self, ev: &ProcessEvent) -> Option<Arc<ExecImage>> {
         let known = self.ensure(ev);
-        let new_image = Arc::new(ExecImage {
-            name: ev.comm.clone(),
-            executable: super::model::choose_executable(
-                &ev.comm,
-                &ev.filename,
-                &ev.exe_path,
-                &ev.argv,
-            ),
-            args: ev.argv.clone(),
-            args_truncated: ev.argv_truncated,
-        });
+        let new_image = Arc::new(ExecImage::from_exec(ev));
         let mut rec = self.live.remove(&ev.tgid)?;
         let previous = std::mem::replace(&mut rec.image, new_image);
         self.update_from_event(&mut rec, ev);
@@ -424,17 +414,7 @@ impl ProcessTable {
             gid: ev.gid,
             egid: ev.egid,
             tty: ev.tty,
-            image: Arc::new(ExecImage {
-                name: ev.comm.clone(),
-                executable: super::model::choose_executable(
-                    &ev.comm,
-                    &ev.filename,
-                    &ev.exe_path,
-                    &ev.argv,
-                ),
-                args: ev.argv.clone(),
-                args_truncated: ev.argv_truncated,
-            }),
+            image: Arc::new(ExecImage::from_exec(ev)),
             cgroup_id: 0,
             container: None,
             session: None,
