@@ -573,9 +573,14 @@ fn namespaces_tty_and_session_are_reported() {
         .unwrap();
     assert!(st.success());
     // Under `script` it runs on a pseudo-terminal, as a session leader.
+    // `script` starts the command through `$SHELL -c`; whether that shell
+    // forks or execs a lone command differs between shells (and CI's
+    // `$SHELL` is not ours), so `exec` makes the program itself the
+    // session leader whatever the shell.
     let st = Command::new("script")
-        .args(["-qc"])
-        .arg(&bin.path)
+        .env("SHELL", "/bin/sh")
+        .arg("-qc")
+        .arg(format!("exec {}", bin.path.display()))
         .arg("/dev/null")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

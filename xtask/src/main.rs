@@ -362,7 +362,15 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     }
     step("running the workspace tests");
     // The eBPF crate only builds for bpfel-unknown-none (through detector/build.rs).
+    // `--no-fail-fast`: one run (in CI, one costly run) reports every failing
+    // test binary, not only the first; the exit status still fails.
     sh(cargo(root)
-        .args(["test", "--workspace", "--exclude", "detector-ebpf"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "detector-ebpf",
+            "--no-fail-fast",
+        ])
         .args(args))
 }
