@@ -70,6 +70,47 @@ pub const RING_MAP: &str = "EVENTS";
 pub const COUNTERS_MAP: &str = "COUNTERS";
 /// Name of the global that holds the [`Offsets`] block.
 pub const OFFSETS_GLOBAL: &str = "OFFSETS";
+/// Name of the global that holds the [`Tuning`] block.
+pub const TUNING_GLOBAL: &str = "TUNING";
+
+/// Default [`Tuning::wake_interval_ns`]: 1 ms.
+pub const DEFAULT_WAKE_INTERVAL_NS: u64 = 1_000_000;
+
+/// How the programs behave, set by the daemon before loading (a read-only global, like
+/// [`Offsets`]).
+///
+/// Why `wake_interval_ns` exists: waking the reader is most of what an event costs the
+/// traced process. Each wake-up is a cross-CPU wake of the daemon's thread (an IPI, a VM exit
+/// under virtualisation): measured here at 12–16 µs of the 15–20 µs a program ran per event,
+/// against 2–3 µs without it. So a record wakes the reader only when no wake-up was sent in
+/// the last `wake_interval_ns`, or when the ring holds more than `wake_avail_bytes`
+/// unread; the daemon, once woken, polls the ring every `wake_interval_ns` until it has been
+/// idle for two intervals (see the reader in `detector::sensor`), so no record waits longer
+/// than about one interval. `0` wakes the reader for every record (the kernel's default).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Minimum time between two wake-ups of the reader, in ns; `0`: wake for every record.
+    pub wake_interval_ns: u64,
+    /// Wake the reader at once when more than this many bytes are unread.
+    pub wake_avail_bytes: u64,
+    /// `1`: copy each exec's argv; `0`: leave it out (`config: sensor.argv_capture`).
+    pub capture_argv: u32,
+    /// Keeps the struct free of implicit padding.
+    pub reserved: u32,
+}
+
+impl Tuning {
+    /// Every record wakes the reader, argv captured: the kernel's behaviour without tuning.
+    pub const fn immediate() -> Self {
+        Tuning {
+            wake_interval_ns: 0,
+            wake_avail_bytes: u64::MAX,
+            capture_argv: 1,
+            reserved: 0,
+        }
+    }
+}
 
 /// Indices of the per-CPU `u64` counters in [`COUNTERS_MAP`].
 pub mod counter {
@@ -93,8 +134,11 @@ pub mod counter {
     pub const READ_ERROR: u32 = 10;
     /// The per-CPU scratch record was unavailable (should never happen).
     pub const SCRATCH_MISSING: u32 = 11;
+    /// Records that woke the reader (see [`crate::Tuning`]): with the wake interval, far
+    /// fewer than the records sent under load.
+    pub const WAKEUPS: u32 = 12;
     /// Number of counters.
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 13;
     /// Stable names of the counters, by index (used in logs and `detector trace`).
     pub const NAMES: [&str; COUNT as usize] = [
         "lost_fork",
@@ -109,6 +153,7 @@ pub mod counter {
         "cgroup_truncated",
         "read_error",
         "scratch_missing",
+        "wakeups",
     ];
 }
 
@@ -311,12 +356,18 @@ impl Offsets {
 unsafe impl aya::Pod for Offsets {}
 
 #[cfg(feature = "user")]
+// SAFETY: `Tuning` is `repr(C)` integers without padding (2 × u64 + 2 × u32), any bit
+// pattern valid.
+unsafe impl aya::Pod for Tuning {}
+
+#[cfg(feature = "user")]
 // SAFETY: `EventHeader` is `repr(C)` plain integers; its fields are laid out without padding
 // (checked by the size assertion below), and every bit pattern is valid.
 unsafe impl aya::Pod for EventHeader {}
 
 // The header has no implicit padding: 4+4 + 8*3 + 4*15 + 2*6 + 16 = 120 bytes.
 const _: () = assert!(HEADER_SIZE == 120);
+const _: () = assert!(core::mem::size_of::<Tuning>() == 24);
 const _: () = assert!(DATA_START_LIMIT + ARGV_MAX <= DATA_MAX);
 const _: () = assert!(
     FILENAME_MAX + 2 * CGROUP_NAME_MAX + EXE_MAX <= DATA_START_LIMIT,

@@ -21,13 +21,13 @@ use aya_ebpf::{
         bpf_probe_read_kernel_str, bpf_probe_read_user,
     },
     macros::{btf_tracepoint, map},
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
     programs::BtfTracePointContext,
 };
 use detector_common::{
     ARGV_MAX, CGROUP_NAME_MAX, DATA_START_LIMIT, DEFAULT_RING_BYTES, EXE_COMPONENT_MAX,
     EXE_DEPTH_MAX, EXE_MAX, EventHeader, FILENAME_MAX, HEADER_SIZE, MISSING, Offsets,
-    ScratchRecord, counter, flags, kind,
+    ScratchRecord, Tuning, counter, flags, kind,
 };
 
 /// The one ring buffer; userspace may resize it before loading (`map_max_entries`).
@@ -46,6 +46,27 @@ static SCRATCH: PerCpuArray<ScratchRecord> = PerCpuArray::with_max_entries(1, 0)
 /// `.rodata`, so the verifier sees the values as constants and prunes branches on `MISSING`.
 #[unsafe(no_mangle)]
 static OFFSETS: Offsets = Offsets::missing();
+
+/// Wake-up policy and argv capture, filled by the daemon like `OFFSETS` (see [`Tuning`]).
+#[unsafe(no_mangle)]
+static TUNING: Tuning = Tuning::immediate();
+
+/// When the reader was last woken (boot ns), shared by all CPUs. Updates race between CPUs;
+/// the worst a race does is one extra wake-up.
+#[map]
+static LAST_WAKE: Array<u64> = Array::with_max_entries(1, 0);
+
+/// `bpf_ringbuf_output` flags (uapi `BPF_RB_*`).
+const RB_NO_WAKEUP: u64 = 1;
+const RB_FORCE_WAKEUP: u64 = 2;
+const RB_AVAIL_DATA: u64 = 0;
+
+/// Reads one tuning value (volatile, as `off!`).
+macro_rules! tuning {
+    ($field:ident) => {
+        unsafe { core::ptr::read_volatile(&TUNING.$field) }
+    };
+}
 
 /// Reads one offset from the global (volatile: the compiler must not fold the placeholder).
 macro_rules! off {
@@ -388,9 +409,36 @@ fn submit(rec: *mut ScratchRecord, data_len: usize, sent: u32, lost: u32) {
     }
     // SAFETY: len is clamped to the scratch record's size.
     let bytes = unsafe { core::slice::from_raw_parts(rec as *const u8, len) };
-    match EVENTS.output::<[u8]>(bytes, 0) {
+    match EVENTS.output::<[u8]>(bytes, wake_flags()) {
         Ok(()) => bump(sent),
         Err(_) => bump(lost),
+    }
+}
+
+/// Whether this record wakes the reader: at most once per `wake_interval_ns`, or at once
+/// when the ring fills up (see [`Tuning`]); every time when the interval is 0.
+#[inline(always)]
+fn wake_flags() -> u64 {
+    let interval = tuning!(wake_interval_ns);
+    if interval == 0 {
+        return 0;
+    }
+    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: helper without preconditions.
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    let full = EVENTS.query(RB_AVAIL_DATA) >= tuning!(wake_avail_bytes);
+    // SAFETY: `last` points at the map's one u64 value; a racing CPU can only make the
+    // value another CPU's recent time.
+    unsafe {
+        if full || now.wrapping_sub(*last) >= interval {
+            *last = now;
+            bump(counter::WAKEUPS);
+            RB_FORCE_WAKEUP
+        } else {
+            RB_NO_WAKEUP
+        }
     }
 }
 
@@ -473,7 +521,9 @@ fn on_exec(task: u64, bprm: u64) {
     match rdp(task, off!(task_mm)) {
         Ok(mm) => {
             cur = fill_exe(h, data, cur, task, mm);
-            cur = fill_argv(h, data, cur, mm);
+            if tuning!(capture_argv) != 0 {
+                cur = fill_argv(h, data, cur, mm);
+            }
         }
         Err(_) => h.flags |= flags::NO_MM,
     }

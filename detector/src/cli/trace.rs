@@ -26,6 +26,10 @@ pub struct TraceArgs {
     /// Ring buffer size in bytes (power of two, multiple of the page size).
     #[arg(long, value_name = "BYTES", default_value_t = detector_common::DEFAULT_RING_BYTES)]
     pub ring_bytes: u32,
+    /// The longest an event waits in the ring before it is read, in microseconds (the
+    /// kernel wakes the reader at most once per interval); 0: every event wakes it.
+    #[arg(long, value_name = "MICROS", default_value_t = detector_common::DEFAULT_WAKE_INTERVAL_NS / 1000)]
+    pub wake_interval_us: u64,
     /// Print the sensor's raw records (kernel view: ids, bytes as hex where not UTF-8)
     /// instead of ECS documents.
     #[arg(long)]
@@ -170,6 +174,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sensor = Sensor::start(&SensorConfig {
         ring_bytes: args.ring_bytes,
+        wake_interval: std::time::Duration::from_micros(args.wake_interval_us),
+        capture_argv: true,
     })?;
     let mut records = sensor.records()?;
     let programs: Vec<serde_json::Value> = sensor

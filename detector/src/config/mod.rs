@@ -73,6 +73,11 @@ pub struct SensorConfig {
     /// Turning it off saves kernel and ring-buffer work; rules that test `process.args` then
     /// see no arguments.
     pub argv_capture: bool,
+    /// The longest an event waits in the ring buffer before the daemon reads it, in
+    /// microseconds. The kernel wakes the daemon at most once per interval and the daemon
+    /// polls while events flow: a wake-up per event would cost every traced fork and exec
+    /// far more than the event itself. `0` wakes the daemon for every event.
+    pub wake_interval_us: u64,
 }
 
 /// `[sinks]`.
@@ -207,6 +212,7 @@ impl Default for SensorConfig {
         SensorConfig {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             argv_capture: true,
+            wake_interval_us: detector_common::DEFAULT_WAKE_INTERVAL_NS / 1000,
         }
     }
 }

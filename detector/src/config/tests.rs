@@ -88,6 +88,20 @@ const BROKEN: &[Case] = &[
         &["out of range", "1073741824"],
     ),
     (
+        "wake interval too long",
+        "[sensor]\nwake_interval_us = 1000000\n",
+        Some("sensor.wake_interval_us"),
+        2,
+        &["out of range", "100000"],
+    ),
+    (
+        "wake interval negative",
+        "[sensor]\nwake_interval_us = -1\n",
+        Some("sensor.wake_interval_us"),
+        2,
+        &["invalid value", "-1"],
+    ),
+    (
         "keep out of range",
         "[sinks.file]\nkeep = 0\n",
         Some("sinks.file.keep"),
@@ -347,6 +361,7 @@ fn full_config_parses_every_key() {
         [sensor]
         ring_buffer_bytes = 262144
         argv_capture = false
+        wake_interval_us = 250
         [sinks]
         stdout = false
         [sinks.file]
@@ -373,6 +388,7 @@ fn full_config_parses_every_key() {
     )
     .unwrap();
     assert_eq!(c.sensor.ring_buffer_bytes, 262_144);
+    assert_eq!(c.sensor.wake_interval_us, 250);
     assert!(!c.sensor.argv_capture && !c.sinks.stdout && !c.alerts.startup_scan);
     assert_eq!(c.sinks.file.rotate_bytes, Some(1_000_000));
     assert_eq!((c.sinks.file.keep, c.sinks.file.queue_max), (3, 50));

@@ -23,6 +23,8 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
 /// Smallest ring buffer accepted: one page is the kernel's minimum, but a ring that small
 /// loses events under any load; 64 KiB is the floor we consider useful.
 pub const MIN_RING_BUFFER_BYTES: u64 = 64 << 10;
+/// Largest `sensor.wake_interval_us` (100 ms): beyond it alerts come late for no gain.
+pub const MAX_WAKE_INTERVAL_US: u64 = 100_000;
 /// Largest ring buffer accepted (1 GiB): beyond that it is almost certainly a typo.
 pub const MAX_RING_BUFFER_BYTES: u64 = 1 << 30;
 
@@ -79,6 +81,12 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         ring,
         MIN_RING_BUFFER_BYTES,
         MAX_RING_BUFFER_BYTES,
+    )?;
+    range(
+        "sensor.wake_interval_us",
+        c.sensor.wake_interval_us,
+        0,
+        MAX_WAKE_INTERVAL_US,
     )?;
 
     let f = &c.sinks.file;

@@ -101,8 +101,11 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let sinks = setup::open_sinks(&settings.config)?;
     let detection = Detection::new(settings.rules, settings.policy, sinks);
 
+    let sensor_config = &settings.config.sensor;
     let mut sensor = Sensor::start(&SensorConfig {
-        ring_bytes: settings.config.sensor.ring_buffer_bytes as u32,
+        ring_bytes: sensor_config.ring_buffer_bytes as u32,
+        wake_interval: std::time::Duration::from_micros(sensor_config.wake_interval_us),
+        capture_argv: sensor_config.argv_capture,
     })
     .map_err(StartError::Sensor)?;
     let mut records = sensor.records().map_err(StartError::Sensor)?;
@@ -262,6 +265,19 @@ fn reload(opts: &RunOptions, current: &mut crate::config::Config, detection: &mu
                 }
             } else {
                 detection.reopen_sinks();
+            }
+            // The kernel programs, the process table and the container cache are sized
+            // and tuned once, at start: say so rather than ignore the change silently.
+            let fixed = [
+                ("sensor", s.config.sensor != current.sensor),
+                ("process", s.config.process != current.process),
+                ("container", s.config.container != current.container),
+            ];
+            for (section, _) in fixed.iter().filter(|(_, changed)| *changed) {
+                tracing::warn!("reload: [{section}] changed; it takes effect at the next restart");
+                eprintln!(
+                    "detector: reload: [{section}] changed; it takes effect at the next restart"
+                );
             }
             let n = s.rules.len();
             detection.replace_rules(s.rules, s.policy);

@@ -17,7 +17,10 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, ProgramError},
 };
-use detector_common::{COUNTERS_MAP, DEFAULT_RING_BYTES, OFFSETS_GLOBAL, RING_MAP};
+use detector_common::{
+    COUNTERS_MAP, DEFAULT_RING_BYTES, DEFAULT_WAKE_INTERVAL_NS, OFFSETS_GLOBAL, RING_MAP,
+    TUNING_GLOBAL, Tuning,
+};
 
 pub use counters::Counters;
 pub use ring::RecordStream;
@@ -43,12 +46,35 @@ const VERIFIER_TAIL_LINES: usize = 40;
 pub struct SensorConfig {
     /// Ring buffer size in bytes: a power of two and a multiple of the page size.
     pub ring_bytes: u32,
+    /// The longest a record may wait in the ring for the reader: the kernel wakes the reader
+    /// at most once per interval, the reader polls while events flow (see
+    /// [`detector_common::Tuning`]). Zero: every record wakes the reader (lowest latency,
+    /// highest cost to the traced processes).
+    pub wake_interval: std::time::Duration,
+    /// Copy each exec's argv (`process.args`).
+    pub capture_argv: bool,
 }
 
 impl Default for SensorConfig {
     fn default() -> Self {
         Self {
             ring_bytes: DEFAULT_RING_BYTES,
+            wake_interval: std::time::Duration::from_nanos(DEFAULT_WAKE_INTERVAL_NS),
+            capture_argv: true,
+        }
+    }
+}
+
+impl SensorConfig {
+    /// The programs' [`Tuning`] global for this config.
+    fn tuning(&self) -> Tuning {
+        Tuning {
+            wake_interval_ns: self.wake_interval.as_nanos().min(u64::MAX as u128) as u64,
+            // A quarter of the ring unread: wake at once, whatever the interval, so a burst
+            // cannot fill the ring while the reader sleeps.
+            wake_avail_bytes: u64::from(self.ring_bytes / 4),
+            capture_argv: u32::from(self.capture_argv),
+            reserved: 0,
         }
     }
 }
@@ -113,6 +139,8 @@ pub struct Sensor {
     ebpf: Ebpf,
     counters: PerCpuArray<MapData, u64>,
     ring: Option<RingBuf<MapData>>,
+    /// The reader polls at this interval while events flow (see [`RecordStream`]).
+    wake_interval: std::time::Duration,
 }
 
 /// Verifier statistics of one loaded program.
@@ -149,9 +177,11 @@ impl Sensor {
         }
         checks::raise_memlock();
         let aya_btf = aya::Btf::from_sys_fs().map_err(aya::EbpfError::from)?;
+        let tuning = config.tuning();
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&aya_btf))
             .override_global(OFFSETS_GLOBAL, &offsets, true)
+            .override_global(TUNING_GLOBAL, &tuning, true)
             .map_max_entries(RING_MAP, config.ring_bytes)
             .load(OBJECT)
             .map_err(map_load_error)?;
@@ -183,6 +213,7 @@ impl Sensor {
             ebpf,
             counters,
             ring: Some(ring),
+            wake_interval: config.wake_interval,
         })
     }
 
@@ -192,7 +223,7 @@ impl Sensor {
             .ring
             .take()
             .ok_or(SensorError::Map(RING_MAP, "records() already taken".into()))?;
-        RecordStream::new(ring)
+        RecordStream::new(ring, self.wake_interval)
     }
 
     /// Current kernel-side counters, summed over CPUs.

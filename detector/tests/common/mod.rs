@@ -102,6 +102,8 @@ pub struct Trace {
     child: Child,
     stdout: Option<JoinHandle<Vec<String>>>,
     stderr: Option<JoinHandle<Vec<String>>>,
+    /// Every stdout line as it is printed, for tests that watch events arrive.
+    live: mpsc::Receiver<String>,
 }
 
 /// What a stopped `detector trace` printed.
@@ -161,10 +163,14 @@ impl Trace {
             .spawn()
             .expect("spawning detector trace");
         let out = child.stdout.take().unwrap();
+        let (live_tx, live) = mpsc::channel();
         let stdout = std::thread::spawn(move || {
             BufReader::new(out)
                 .lines()
                 .map_while(Result::ok)
+                .inspect(|l| {
+                    let _ = live_tx.send(l.clone());
+                })
                 .collect::<Vec<_>>()
         });
         let err = child.stderr.take().unwrap();
@@ -183,6 +189,7 @@ impl Trace {
             child,
             stdout: Some(stdout),
             stderr: Some(stderr),
+            live,
         };
         if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
             let out = trace.stop();
@@ -192,6 +199,25 @@ impl Trace {
             );
         }
         trace
+    }
+
+    /// Waits up to `timeout` for a printed event that `want` accepts (lines printed before
+    /// this call and not yet looked at count too); `None` when none came.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut want: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.live.recv_timeout(left).ok()?;
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && want(&v)
+            {
+                return Some(v);
+            }
+        }
     }
 
     /// Stops the daemon with SIGINT and returns everything it printed.

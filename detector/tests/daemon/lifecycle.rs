@@ -577,3 +577,61 @@ fn replace_rules_runs_only_the_given_rules() {
     assert_eq!(got[0]["rule"]["id"], "e2e-uname-only");
     assert_eq!(got[0]["event"]["severity"], 21);
 }
+
+/// `sensor.argv_capture = false`: the kernel leaves the argument vector out, so the alert
+/// (the rule needs only the name) carries no `process.args`; with the shipped config the
+/// same exec carries them. A reload that changes `[sensor]` says it needs a restart.
+#[test]
+fn argv_capture_off_leaves_args_out() {
+    if skip(&["runc"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("detector.toml");
+    std::fs::write(
+        &config,
+        config_variant(|t| t.replace("\nargv_capture = true\n", "\nargv_capture = false\n")),
+    )
+    .unwrap();
+    let d = Daemon::start_with(Opts {
+        config: Some(config.clone()),
+        ..Opts::default()
+    });
+    let (path, id) = docker_path();
+    runc_run(&["/usr/bin/ssh", "-V"], &path);
+    let got = d.wait_alerts(&id, |a| !a.is_empty(), Duration::from_secs(10));
+    assert_eq!(got.len(), 1, "{}", brief(&got.iter().collect::<Vec<_>>()));
+    let a = &got[0];
+    assert_ssh_rule(a);
+    assert_eq!(a["process"]["executable"], "/usr/bin/ssh", "{a}");
+    assert!(
+        crate::args_of(a).is_empty(),
+        "args captured although off: {a}"
+    );
+
+    // Back on in the file: the reload keeps the running sensor and says so.
+    std::fs::write(&config, config_variant(|t| t)).unwrap();
+    let mark = d.stderr_lines().len();
+    d.signal(libc::SIGHUP);
+    let said = d.wait_stderr_from(
+        mark,
+        |l| l.contains("[sensor] changed; it takes effect at the next restart"),
+        Duration::from_secs(10),
+    );
+    assert!(said.is_some(), "{}", d.stderr_lines()[mark..].join("\n"));
+    let s = d.stop();
+    assert!(s.status.success(), "{:?}", s.status);
+
+    let d = Daemon::start();
+    let (path, id) = docker_path();
+    runc_run(&["/usr/bin/ssh", "-V"], &path);
+    let got = d.wait_alerts(&id, |a| !a.is_empty(), Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        crate::args_of(&got[0]),
+        ["/usr/bin/ssh", "-V"],
+        "{}",
+        got[0]
+    );
+    drop(d.stop());
+}
