@@ -65,20 +65,17 @@ fn cstr(b: &[u8]) -> Vec<u8> {
 /// The exe section holds components leaf first, each NUL-terminated; a complete path is
 /// absolute (`/a/b`), a partial one is the reachable suffix without the leading slash.
 fn exe_path(b: &[u8], partial: bool) -> Vec<u8> {
-    let mut comps: Vec<&[u8]> = b.split(|&c| c == 0).collect();
-    if b.last() == Some(&0) || b.is_empty() {
-        comps.pop();
+    // One allocation: the components, last first, each preceded by a slash (but the first
+    // one of a partial path).
+    let body = b.strip_suffix(&[0]).unwrap_or(b);
+    let mut out = Vec::with_capacity(body.len() + 1);
+    for (i, comp) in body.rsplit(|&c| c == 0).enumerate() {
+        if i > 0 || !partial {
+            out.push(b'/');
+        }
+        out.extend_from_slice(comp);
     }
-    comps.reverse();
-    let joined = comps.join(&b"/"[..]);
-    if partial {
-        joined
-    } else {
-        let mut out = Vec::with_capacity(joined.len() + 1);
-        out.push(b'/');
-        out.extend_from_slice(&joined);
-        out
-    }
+    out
 }
 
 /// argv: the NUL-separated argument block. A trailing empty piece (after the final NUL) is
@@ -287,6 +284,11 @@ mod tests {
         }
         assert_eq!(exe_path(b"true\0x\0tmp\0", false), b"/tmp/x/true");
         assert_eq!(exe_path(b"true\0x\0", true), b"x/true");
+        // No terminator, an empty component, nothing at all.
+        assert_eq!(exe_path(b"true\0bin", false), b"/bin/true");
+        assert_eq!(exe_path(b"a\0\0", false), b"//a");
+        assert_eq!(exe_path(b"", false), b"/");
+        assert_eq!(exe_path(b"", true), b"");
         assert_eq!(cstr(b"abc\0\0\0"), b"abc");
     }
 

@@ -77,7 +77,7 @@ impl ProcessTable {
             tgid,
             start_ticks: ticks,
             start_boot_ns: self.ids.ticks_to_ns(ticks),
-            entity_id: self.ids.entity_id(tgid, ticks),
+            entity_id: Default::default(),
             ppid: e.stat.ppid,
             pgid: e.stat.pgid,
             sid: e.stat.sid,

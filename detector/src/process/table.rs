@@ -107,7 +107,9 @@ pub(super) struct Rec {
     pub tgid: u32,
     pub start_ticks: u64,
     pub start_boot_ns: u64,
-    pub entity_id: Arc<str>,
+    /// `process.entity_id`, computed on first use (a SHA-256 per process otherwise, for
+    /// the many processes that never reach a document): see [`Rec::entity_id`].
+    pub entity_id: std::cell::OnceCell<Arc<str>>,
     pub ppid: u32,
     pub pgid: u32,
     pub sid: u32,
@@ -126,6 +128,15 @@ pub(super) struct Rec {
     pub entry: Option<(Link, EntryType)>,
     pub exit: Option<(i32, u64)>,
     pub seq: u64,
+}
+
+impl Rec {
+    /// `process.entity_id` of this record (computed once, on first use).
+    pub fn entity_id(&self, ids: &super::entity::IdContext) -> Arc<str> {
+        self.entity_id
+            .get_or_init(|| ids.entity_id(self.tgid, self.start_ticks))
+            .clone()
+    }
 }
 
 /// The process model: live processes, their ancestry, leaders and containers.
@@ -303,11 +314,11 @@ impl ProcessTable {
             self.stats.pid_reuse += 1;
             self.remove(ev.tgid);
         }
-        let mut rec = self.rec_from_event(ev);
         let parent = self.parent_or_load(ev.ppid, ticks);
+        // The child has not exec'd: it runs its parent's image (shared, not copied from
+        // the event: a fork storm then allocates no image at all).
+        let mut rec = self.rec_from_event(ev, parent.as_ref().map(|p| p.image.clone()));
         if let Some(p) = &parent {
-            // The child has not exec'd: it runs its parent's image.
-            rec.image = p.image.clone();
             rec.pgid = p.pgid;
         } else {
             self.stats.unknown_parent += 1;
@@ -386,7 +397,7 @@ impl ProcessTable {
             return false;
         }
         self.stats.unknown_subject += 1;
-        let mut rec = self.rec_from_event(ev);
+        let mut rec = self.rec_from_event(ev, None);
         let parent = self.parent_or_load(ev.ppid, ticks);
         if let Some(p) = &parent {
             rec.pgid = p.pgid;
@@ -396,13 +407,14 @@ impl ProcessTable {
         false
     }
 
-    fn rec_from_event(&mut self, ev: &ProcessEvent) -> Rec {
+    /// A new record from the event; its image is `image`, else the one the event shows.
+    fn rec_from_event(&mut self, ev: &ProcessEvent, image: Option<Arc<ExecImage>>) -> Rec {
         let ticks = self.ids.start_ticks(ev.start_boot_ns);
         let mut rec = Rec {
             tgid: ev.tgid,
             start_ticks: ticks,
             start_boot_ns: ev.start_boot_ns,
-            entity_id: self.ids.entity_id(ev.tgid, ticks),
+            entity_id: Default::default(),
             ppid: ev.ppid,
             pgid: if ev.sid == ev.tgid { ev.tgid } else { 0 },
             sid: ev.sid,
@@ -414,7 +426,7 @@ impl ProcessTable {
             gid: ev.gid,
             egid: ev.egid,
             tty: ev.tty,
-            image: Arc::new(ExecImage::from_exec(ev)),
+            image: image.unwrap_or_else(|| Arc::new(ExecImage::from_exec(ev))),
             cgroup_id: 0,
             container: None,
             session: None,

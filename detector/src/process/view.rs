@@ -8,9 +8,9 @@ use super::table::{Link, ProcessTable, Rec};
 use crate::event::EventKind;
 
 /// A record's info without names and without a parent reference.
-pub(super) fn bare_info(_ids: &IdContext, r: &Rec) -> ProcInfo {
+pub(super) fn bare_info(ids: &IdContext, r: &Rec) -> ProcInfo {
     ProcInfo {
-        entity_id: r.entity_id.clone(),
+        entity_id: r.entity_id(ids),
         pid: r.tgid,
         vpid: r.ns_pid,
         ppid: r.ppid,
@@ -47,9 +47,9 @@ pub(super) fn bare_info(_ids: &IdContext, r: &Rec) -> ProcInfo {
     }
 }
 
-fn to_ref(r: &Rec) -> ProcRef {
+fn to_ref(ids: &IdContext, r: &Rec) -> ProcRef {
     ProcRef {
-        entity_id: r.entity_id.clone(),
+        entity_id: r.entity_id(ids),
         pid: r.tgid,
         vpid: r.ns_pid,
         start_boot_ns: r.start_boot_ns,
@@ -73,7 +73,9 @@ impl ProcessTable {
         } else {
             self.users.group(ns, pid, r.gid)
         };
-        info.parent = self.parent_rec(r.ppid, r.start_ticks, true).map(to_ref);
+        info.parent = self
+            .parent_rec(r.ppid, r.start_ticks, true)
+            .map(|p| to_ref(&self.ids, p));
         info
     }
 
@@ -99,7 +101,7 @@ impl ProcessTable {
                 .get(&link.tgid)
                 .filter(|l| l.start_ticks == link.start_ticks)
             {
-                Some(l) => to_ref(l),
+                Some(l) => to_ref(&self.ids, l),
                 None => link.last.proc_ref(),
             },
         )
@@ -131,12 +133,12 @@ impl ProcessTable {
         };
         let parent_group_leader = parent_rec.as_ref().and_then(|p| {
             if p.pgid == p.tgid {
-                Some(to_ref(p))
+                Some(to_ref(&self.ids, p))
             } else {
                 self.live
                     .get(&p.pgid)
                     .filter(|g| g.start_ticks <= p.start_ticks)
-                    .map(to_ref)
+                    .map(|g| to_ref(&self.ids, g))
             }
         });
         let session_leader = rec.session.clone().map(|l| self.resolve_link(&l));
