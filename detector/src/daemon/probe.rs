@@ -1,11 +1,16 @@
 //! What the rule index needs to know of an event before its document is built: the
-//! process's and its parent's name, executable and args, and the event's action and type,
-//! read from the process-table snapshot exactly as [`crate::ecs::DocBuilder`] renders them.
-//! With it the daemon skips the document (the most expensive per-event step) for every
-//! event no rule is keyed on, whichever of these fields the rules are keyed on.
+//! process's and its parent's name, executable and args, the container id, and the event's
+//! action and type, read from the process-table snapshot exactly as
+//! [`crate::ecs::DocBuilder`] renders them. With it the daemon skips the document (the most
+//! expensive per-event step) for every event no rule can match.
+//!
+//! Earlier still, before the snapshot is built, an *image probe* knows only the subject's
+//! image (name, executable, args) and the event kind; the rest is unknown. Rules that are
+//! certainly false on that already spare the snapshot (leaders, parent, container).
 
 use crate::ecs::EcsDocument;
 use crate::ecs::field::{Document, FieldId, FieldValue, Schema};
+use crate::event::EventKind;
 use crate::process::{ExecImage, Snapshot};
 use crate::rules::Probe;
 
@@ -21,6 +26,8 @@ enum Source {
     Kind,
     /// `process.entry_leader.entry_meta.type`.
     EntryType,
+    /// `container.id`.
+    ContainerId,
     /// The same in every document of one builder (`host.*`): read from its base document.
     Base,
     /// A field the documents never carry (`file.*` on process events).
@@ -62,6 +69,7 @@ impl ProbeFields {
             ("event.category", Category),
             ("event.kind", Kind),
             ("process.entry_leader.entry_meta.type", EntryType),
+            ("container.id", ContainerId),
             ("host.os.type", Base),
             ("host.os.name", Base),
             ("host.os.family", Base),
@@ -93,17 +101,36 @@ impl ProbeFields {
     pub fn probe<'a>(&'a self, snap: &'a Snapshot) -> SnapshotProbe<'a> {
         SnapshotProbe {
             fields: self,
-            snap,
+            subject: &snap.subject.image,
+            kind: snap.kind,
+            snap: Some(snap),
+            args: Default::default(),
+        }
+    }
+
+    /// A probe of an event before its snapshot: the subject's `image` after the event and
+    /// the event's `kind` are known; the parent, leaders and container are not.
+    pub fn image_probe<'a>(&'a self, image: &'a ExecImage, kind: EventKind) -> SnapshotProbe<'a> {
+        SnapshotProbe {
+            fields: self,
+            subject: image,
+            kind,
+            snap: None,
             args: Default::default(),
         }
     }
 }
 
-/// One snapshot seen through [`ProbeFields`]. `process.args` is rendered (once, on first
-/// use) into strings; the rest is borrowed.
+/// One event seen through [`ProbeFields`]: a whole snapshot, or only the subject's image
+/// and the event kind. `process.args` is rendered (once, on first use) into strings; the
+/// rest is borrowed.
 pub struct SnapshotProbe<'a> {
     fields: &'a ProbeFields,
-    snap: &'a Snapshot,
+    /// The subject's image (the snapshot's, when there is one).
+    subject: &'a ExecImage,
+    kind: EventKind,
+    /// `None` for an image probe: fields read from it are unknown.
+    snap: Option<&'a Snapshot>,
     args: [std::cell::OnceCell<Option<Vec<String>>>; 2],
 }
 
@@ -148,13 +175,14 @@ fn single(b: &[u8]) -> Option<FieldValue<'_>> {
 impl Probe for SnapshotProbe<'_> {
     fn field(&self, field: FieldId) -> Option<FieldValue<'_>> {
         let source = (*self.fields.fields.get(field.0 as usize)?)?;
-        let image = |who: Who| -> Option<&ExecImage> {
+        // `None` (unknown) for the parent of an image probe; `Some(None)` for no parent.
+        let image = |who: Who| -> Option<Option<&ExecImage>> {
             match who {
-                Who::Subject => Some(&self.snap.subject.image),
-                Who::Parent => self.snap.parent.as_ref().map(|p| &*p.image),
+                Who::Subject => Some(Some(self.subject)),
+                Who::Parent => self.snap.map(|s| s.parent.as_ref().map(|p| &*p.image)),
             }
         };
-        let (action, ty) = crate::ecs::action_and_type(self.snap.kind);
+        let (action, ty) = crate::ecs::action_and_type(self.kind);
         match source {
             Source::Never => Some(FieldValue::Missing),
             Source::Action => Some(FieldValue::Str(action)),
@@ -162,20 +190,26 @@ impl Probe for SnapshotProbe<'_> {
             Source::Category => Some(FieldValue::Str("process")),
             Source::Kind => Some(FieldValue::Str("event")),
             Source::EntryType => Some(
-                self.snap
+                self.snap?
                     .entry_leader
                     .as_ref()
                     .map_or(FieldValue::Missing, |e| {
                         FieldValue::Str(e.entry_type.as_str())
                     }),
             ),
+            Source::ContainerId => Some(
+                self.snap?
+                    .container
+                    .as_ref()
+                    .map_or(FieldValue::Missing, |c| FieldValue::Str(&c.reference.id)),
+            ),
             Source::Base => Some(self.fields.base.field(field)),
-            Source::Name(w) => image(w).map_or(Some(FieldValue::Missing), |i| single(&i.name)),
+            Source::Name(w) => image(w)?.map_or(Some(FieldValue::Missing), |i| single(&i.name)),
             Source::Executable(w) => {
-                image(w).map_or(Some(FieldValue::Missing), |i| single(&i.executable))
+                image(w)?.map_or(Some(FieldValue::Missing), |i| single(&i.executable))
             }
             Source::Args(w) => {
-                let Some(i) = image(w) else {
+                let Some(i) = image(w)? else {
                     return Some(FieldValue::Missing);
                 };
                 let slot = &self.args[w as usize];
@@ -310,6 +344,28 @@ mod tests {
             (b"/usr/bin/ss\xff", &[b"ss\xffh", b"\xff-V"]),
             (b"/usr/bin/base64", &[b"base64", b"-d", b"payload"]),
             (b"/tmp/.x/xmrig", &[b"xmrig", b"--donate-level", b"1"]),
+            // Rules keyed on literals of patterns and regexes.
+            (
+                b"/usr/bin/curl",
+                &[b"curl", b"-k", b"https://10.0.0.1:10250/pods"],
+            ),
+            (
+                b"/usr/bin/ssh",
+                &[b"ssh", b"-L", b"8080:10.0.0.1:80", b"user@10.0.0.2"],
+            ),
+            (
+                b"/usr/bin/ssh",
+                &[b"ssh", b"-o", b"PROXYCOMMAND=nc %h %p", b"host"],
+            ),
+            (b"/usr/local/bin/kubeletctl", &[b"kubeletctl", b"pods"]),
+            (b"/usr/bin/.hidden", &[b".hidden"]),
+            (b"/usr/bin/socat", &[b"socat", b"1.2.3.4:80:5.6.7.8:90"]),
+            (
+                b"/usr/bin/python3.11",
+                &[b"python3", b"-c", b"import base64; base64.b64decode(x)"],
+            ),
+            (b"/usr/bin/nsenter", &[b"nsenter", b"--target=1", b"-m"]),
+            (b"/usr/bin/caf\xc3\xa9", &[b"CAF\xc3\x89", b"-\xe2\x84\xaa"]),
         ];
         let mut events = Vec::new();
         let mut t = 1_000_000_000u64;
@@ -328,32 +384,65 @@ mod tests {
             }
         }
         let (mut matched, mut skipped, mut known) = (0, 0, 0);
+        let (mut skipped_early, mut known_early) = (0, 0);
+        let mut matching_rules = std::collections::BTreeSet::new();
         let mut out: Vec<&Rule> = Vec::new();
         for ev in &events {
-            let Some(snap) = table.apply(ev) else {
+            // The image probe's verdicts, taken where the daemon takes them.
+            let mut early: Vec<Option<bool>> = Vec::new();
+            let mut may_early = true;
+            let Some(snap) = table.apply_if(ev, |image, kind| {
+                let probe = fields.image_probe(image, kind);
+                early = rules
+                    .rules()
+                    .iter()
+                    .map(|r| r.compiled.root.eval3(&probe))
+                    .collect();
+                may_early = rules.may_match_probe(&probe);
+                true
+            }) else {
                 continue;
             };
             let doc = docs.build(&snap, Some(ev));
             let probe = fields.probe(&snap);
-            for r in rules.rules() {
+            for (r, early) in rules.rules().iter().zip(&early) {
+                let m = r.matches(&doc);
                 if let Some(b) = r.compiled.root.eval3(&probe) {
                     known += 1;
-                    assert_eq!(b, r.matches(&doc), "{} on {ev:?}", r.meta.name);
+                    assert_eq!(b, m, "{} on {ev:?}", r.meta.name);
+                }
+                if let Some(b) = early {
+                    known_early += 1;
+                    assert_eq!(*b, m, "{} (image probe) on {ev:?}", r.meta.name);
                 }
             }
             rules.matches(&doc, &mut out);
             let may = rules.may_match_probe(&probe);
             assert!(may || out.is_empty(), "skipped a match: {ev:?}");
+            assert!(may_early || out.is_empty(), "skipped a match early: {ev:?}");
+            assert!(may_early || !may, "the image probe knows less: {ev:?}");
             matched += !out.is_empty() as usize;
+            matching_rules.extend(out.iter().map(|r| r.meta.name.clone()));
             skipped += !may as usize;
+            skipped_early += !may_early as usize;
         }
         // The test means something: some events match, most of the rest are skipped.
         assert!(matched >= 4, "matched {matched}");
+        assert!(
+            matching_rules.len() >= 8,
+            "rules matched: {matching_rules:?}"
+        );
         assert!(
             skipped * 2 > events.len(),
             "skipped {skipped} of {}",
             events.len()
         );
+        assert!(
+            skipped_early * 2 > events.len(),
+            "skipped early {skipped_early} of {}",
+            events.len()
+        );
         assert!(known > 1000, "decided {known}");
+        assert!(known_early > 1000, "decided early {known_early}");
     }
 }

@@ -70,6 +70,17 @@ struct StarParts {
     finders: Vec<memmem::Finder<'static>>,
 }
 
+/// A run of literal characters every value matching a pattern contains (folded when the
+/// pattern is case-insensitive): what the rule index keys a wildcard pattern on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiteralRun {
+    pub text: String,
+    /// The run starts the pattern: a matching value starts with it.
+    pub at_start: bool,
+    /// The run ends the pattern: a matching value ends with it.
+    pub at_end: bool,
+}
+
 /// Whether a pattern string contains wildcard characters.
 pub fn has_wildcards(p: &str) -> bool {
     p.contains(['*', '?'])
@@ -127,6 +138,38 @@ impl Wildcard {
             parts,
             length,
         }
+    }
+
+    /// The most selective literal run of the pattern (longest, an anchored run counting one
+    /// character more), or `None` for a pattern of wildcards only (`*`, `?*`). Taken from
+    /// the same tokens [`Wildcard::matches`] uses, so every matching value holds it: as a
+    /// prefix when `at_start`, a suffix when `at_end`, somewhere otherwise (after folding
+    /// each character when case-insensitive).
+    pub fn required_literal(&self) -> Option<LiteralRun> {
+        let mut best: Option<(usize, LiteralRun)> = None;
+        let mut i = 0;
+        while i < self.toks.len() {
+            let start = i;
+            let mut text = String::new();
+            while let Some(PTok::Lit(c)) = self.toks.get(i) {
+                text.push(*c);
+                i += 1;
+            }
+            if text.is_empty() {
+                i += 1;
+                continue;
+            }
+            let run = LiteralRun {
+                text,
+                at_start: start == 0,
+                at_end: i == self.toks.len(),
+            };
+            let score = run.text.len() + usize::from(run.at_start || run.at_end);
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, run));
+            }
+        }
+        best.map(|(_, r)| r)
     }
 
     /// Whether the whole `value` matches.

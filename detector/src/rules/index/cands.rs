@@ -1,0 +1,103 @@
+//! The set of candidate rules of one event: a bitset by rule number, so a rule reached
+//! through several keys is evaluated once and candidates come out in rule order.
+
+/// Rule sets up to this many rules keep their candidates on the stack.
+const INLINE_WORDS: usize = 8;
+
+/// A set of rule numbers below a bound fixed at creation.
+pub struct Cands {
+    inline: [u64; INLINE_WORDS],
+    /// Used instead of `inline` for more than `64 * INLINE_WORDS` rules (then one
+    /// allocation per event).
+    heap: Vec<u64>,
+}
+
+impl Cands {
+    /// An empty set for rules `0..n`.
+    #[inline]
+    pub fn new(n: usize) -> Self {
+        let words = n.div_ceil(64);
+        Cands {
+            inline: [0; INLINE_WORDS],
+            heap: if words > INLINE_WORDS {
+                vec![0; words]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[inline]
+    fn words(&self) -> &[u64] {
+        if self.heap.is_empty() {
+            &self.inline
+        } else {
+            &self.heap
+        }
+    }
+
+    #[inline]
+    fn words_mut(&mut self) -> &mut [u64] {
+        if self.heap.is_empty() {
+            &mut self.inline
+        } else {
+            &mut self.heap
+        }
+    }
+
+    /// Adds rule `i` (below the bound).
+    #[inline]
+    pub fn add(&mut self, i: u32) {
+        let i = i as usize;
+        self.words_mut()[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Adds every rule of `list`.
+    #[inline]
+    pub fn add_all(&mut self, list: &[u32]) {
+        for &i in list {
+            self.add(i);
+        }
+    }
+
+    /// Number of rules in the set.
+    pub fn len(&self) -> usize {
+        self.words().iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// The rules, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words().iter().enumerate().flat_map(|(wi, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = w.trailing_zeros();
+                w &= w - 1;
+                Some(wi as u32 * 64 + b)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_iterate_in_order_without_duplicates() {
+        for n in [0usize, 1, 63, 64, 65, 512, 513, 2000] {
+            let mut c = Cands::new(n);
+            let picks: Vec<u32> = (0..n as u32)
+                .filter(|i| i % 7 == 3 || i % 64 == 63)
+                .collect();
+            for &i in picks.iter().rev() {
+                c.add(i);
+                c.add(i);
+            }
+            assert_eq!(c.iter().collect::<Vec<_>>(), picks, "n={n}");
+            assert_eq!(c.len(), picks.len());
+        }
+    }
+}

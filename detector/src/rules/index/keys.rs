@@ -1,0 +1,129 @@
+//! What a rule requires of a document for it to match: a set of keys, at least one of which
+//! every matching document holds. The index evaluates a rule only for documents holding one
+//! of its keys.
+//!
+//! A key is a string field with a value it must equal (`==`, `in`, `:` without wildcards), a
+//! literal it must start or end with, or one it must contain (taken from a wildcard pattern
+//! such as `"/tmp/*"` or `"*kubeletctl*"`, or from a regex). Only *positive* tests give
+//! keys: a negation (`not`, `!=`, `not in`) is true when the field is missing, so it can
+//! never exclude a document.
+
+use super::regex_lit;
+use crate::ecs::field::FieldId;
+use crate::rules::eql::matcher::{Node, StrMatcher, Test};
+
+/// Where a key's text must appear in one element of the field's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Anchor {
+    /// The whole element.
+    Whole,
+    /// At its start.
+    Prefix,
+    /// At its end.
+    Suffix,
+    /// Anywhere in it.
+    Within,
+}
+
+/// One key: some element of `field` holds `text` where `anchor` says, comparing folded
+/// characters when `ci` (`text` is then already folded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub field: FieldId,
+    pub ci: bool,
+    pub anchor: Anchor,
+    pub text: String,
+}
+
+/// The keys `node` requires (at least one holds in a matching document): from a positive
+/// string test all of whose values, patterns and regexes give one, from the best `and`
+/// operand that has a requirement, or from an `or` whose every branch has one (the union).
+/// `None` when the node can be true whatever those fields hold.
+pub fn required(node: &Node, common: &[FieldId]) -> Option<Vec<Key>> {
+    match node {
+        Node::Test(id, Test::Str(m)) => str_keys(*id, m),
+        Node::And(parts) => parts
+            .iter()
+            .filter_map(|p| required(p, common))
+            .min_by_key(|req| rank(req, common)),
+        Node::Or(parts) => {
+            let mut all = Vec::new();
+            for p in parts.iter() {
+                all.extend(required(p, common)?);
+            }
+            Some(all)
+        }
+        Node::Const(false) => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// Keys of one string test: true only when some element equals an exact value, matches a
+/// pattern (so holds its literal run) or matches the regex (so holds one of its required
+/// literals). `None` when one pattern or the regex requires no literal.
+fn str_keys(field: FieldId, m: &StrMatcher) -> Option<Vec<Key>> {
+    let mut keys: Vec<Key> = m
+        .exact
+        .iter()
+        .map(|v| Key {
+            field,
+            ci: m.ci,
+            anchor: Anchor::Whole,
+            text: v.to_string(),
+        })
+        .collect();
+    for w in m.wildcards() {
+        let run = w.required_literal()?;
+        let anchor = match (run.at_start, run.at_end) {
+            (true, true) => Anchor::Whole,
+            (true, false) => Anchor::Prefix,
+            (false, true) => Anchor::Suffix,
+            (false, false) => Anchor::Within,
+        };
+        keys.push(Key {
+            field,
+            ci: m.ci,
+            anchor,
+            text: run.text,
+        });
+    }
+    if let Some(re) = m.regex() {
+        // The regex runs on the value as it is (case-insensitivity is inside the regex, as
+        // classes), so its literals are compared exactly.
+        for text in regex_lit::required(re.as_str())? {
+            keys.push(Key {
+                field,
+                ci: false,
+                anchor: Anchor::Within,
+                text,
+            });
+        }
+    }
+    (!keys.is_empty()).then_some(keys)
+}
+
+/// How selective one key is, lower is better: an exact value; a long literal; a short one;
+/// a one-character substring; any key on a *common* field (`event.action`, … whose values
+/// every exec event shares) last.
+fn class(k: &Key, common: &[FieldId]) -> u8 {
+    if common.contains(&k.field) {
+        return 4;
+    }
+    let n = k.text.len();
+    match k.anchor {
+        Anchor::Whole => 0,
+        Anchor::Prefix | Anchor::Suffix if n >= 3 => 1,
+        Anchor::Within if n >= 4 => 1,
+        Anchor::Prefix | Anchor::Suffix => 2,
+        Anchor::Within if n >= 2 => 2,
+        Anchor::Within => 3,
+    }
+}
+
+/// Lower is more selective: by the worst key, then fewer keys first.
+pub fn rank(req: &[Key], common: &[FieldId]) -> (u8, usize) {
+    (
+        req.iter().map(|k| class(k, common)).max().unwrap_or(0),
+        req.len(),
+    )
+}
