@@ -5,11 +5,18 @@
 const INLINE_WORDS: usize = 8;
 
 /// A set of rule numbers below a bound fixed at creation.
+#[derive(Clone, Debug)]
 pub struct Cands {
     inline: [u64; INLINE_WORDS],
     /// Used instead of `inline` for more than `64 * INLINE_WORDS` rules (then one
     /// allocation per event).
     heap: Vec<u64>,
+}
+
+impl Default for Cands {
+    fn default() -> Self {
+        Cands::new(0)
+    }
 }
 
 impl Cands {
@@ -43,6 +50,46 @@ impl Cands {
         } else {
             &mut self.heap
         }
+    }
+
+    /// The set of every rule `0..n`.
+    pub fn full(n: usize) -> Self {
+        let mut c = Cands::new(n);
+        for i in 0..n as u32 {
+            c.add(i);
+        }
+        c
+    }
+
+    /// Whether no rule is in the set.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.words().iter().all(|&w| w == 0)
+    }
+
+    /// Keeps only the rules also in `other` (same bound).
+    #[inline]
+    pub fn and_with(&mut self, other: &Cands) {
+        for (a, b) in self.words_mut().iter_mut().zip(other.words()) {
+            *a &= b;
+        }
+    }
+
+    /// Adds the rules of `other` (same bound).
+    #[inline]
+    pub fn or_with(&mut self, other: &Cands) {
+        for (a, b) in self.words_mut().iter_mut().zip(other.words()) {
+            *a |= b;
+        }
+    }
+
+    /// Whether some rule is in both sets (same bound).
+    #[inline]
+    pub fn intersects(&self, other: &Cands) -> bool {
+        self.words()
+            .iter()
+            .zip(other.words())
+            .any(|(a, b)| a & b != 0)
     }
 
     /// Adds rule `i` (below the bound).
@@ -98,6 +145,16 @@ mod tests {
             }
             assert_eq!(c.iter().collect::<Vec<_>>(), picks, "n={n}");
             assert_eq!(c.len(), picks.len());
+            let full = Cands::full(n);
+            assert_eq!(full.len(), n);
+            assert_eq!(c.intersects(&full), !picks.is_empty());
+            let mut both = full.clone();
+            both.and_with(&c);
+            assert_eq!(both.iter().collect::<Vec<_>>(), picks);
+            let mut none = Cands::new(n);
+            assert!(none.is_empty() && !none.intersects(&full));
+            none.or_with(&c);
+            assert_eq!(none.len(), picks.len());
         }
     }
 }

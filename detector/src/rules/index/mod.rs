@@ -11,12 +11,16 @@
 //! requirements on *common* fields (`event.action`, `event.type`, … whose values every exec
 //! event shares) only when nothing else is available.
 //!
+//! Before keys, the gates ([`gate`]) drop every rule whose exact requirement on a common
+//! field the event fails (an exec-only rule for a fork), all rules at once.
+//!
 //! Per event, exact keys are hash lookups and literal keys one Aho-Corasick pass per value
 //! of the field. Case-insensitive keys are folded: a value is folded on the stack (ASCII),
 //! and a value that is not ASCII (whose folding may produce ASCII characters) makes every
 //! case-insensitive rule of that field a candidate.
 
 mod cands;
+mod gate;
 mod keys;
 mod literals;
 mod regex_lit;
@@ -27,6 +31,7 @@ use super::Rule;
 use super::eql::matcher::any_str;
 use crate::ecs::field::{Document, FieldId, FieldValue};
 use cands::Cands;
+use gate::Gates;
 use keys::{Anchor, required};
 use literals::Literals;
 
@@ -50,6 +55,8 @@ struct FieldIndex {
     ci_all: Vec<u32>,
     /// Every rule keyed on this field: the candidates when a probe cannot tell its value.
     all: Vec<u32>,
+    /// `all` as a set, to skip the field when the gates rule out all of them.
+    all_set: Cands,
 }
 
 /// Pushes `i` unless it is already last (rules are added in increasing order).
@@ -60,8 +67,9 @@ fn push_once(list: &mut Vec<u32>, i: u32) {
 }
 
 impl FieldIndex {
-    fn new(field: FieldId) -> Self {
+    fn new(field: FieldId, n: usize) -> Self {
         FieldIndex {
+            all_set: Cands::new(n),
             field,
             exact: FxHashMap::default(),
             folded: FxHashMap::default(),
@@ -121,6 +129,10 @@ impl FieldIndex {
 pub struct RuleIndex {
     /// Number of rules indexed.
     n: usize,
+    /// Every rule (the start of each event's gate mask).
+    full: Cands,
+    /// What rules require of the common fields.
+    gates: Gates,
     always: Vec<u32>,
     /// One entry per field some rule is keyed on.
     fields: Vec<FieldIndex>,
@@ -132,6 +144,8 @@ impl RuleIndex {
     pub fn build(rules: &[Rule], common: &[FieldId]) -> Self {
         let mut ix = RuleIndex {
             n: rules.len(),
+            full: Cands::full(rules.len()),
+            gates: Gates::build(rules, common),
             ..RuleIndex::default()
         };
         // (field position, case-insensitive, text, anchor, rule)
@@ -146,12 +160,13 @@ impl RuleIndex {
                 let p = match ix.fields.iter().position(|f| f.field == key.field) {
                     Some(p) => p,
                     None => {
-                        ix.fields.push(FieldIndex::new(key.field));
+                        ix.fields.push(FieldIndex::new(key.field, rules.len()));
                         ix.fields.len() - 1
                     }
                 };
                 let fi = &mut ix.fields[p];
                 push_once(&mut fi.all, i);
+                fi.all_set.add(i);
                 if key.ci {
                     push_once(&mut fi.ci_all, i);
                 }
@@ -186,12 +201,6 @@ impl RuleIndex {
         ix
     }
 
-    /// Whether every indexed rule is keyed on one of `fields`, so that a probe document
-    /// carrying only those fields finds every candidate.
-    pub fn keys_only(&self, fields: &[FieldId]) -> bool {
-        self.fields.iter().all(|f| fields.contains(&f.field))
-    }
-
     /// The fields rules are keyed on, with how many rules each.
     pub fn keyed_fields(&self) -> Vec<(FieldId, usize)> {
         self.fields.iter().map(|f| (f.field, f.all.len())).collect()
@@ -202,13 +211,22 @@ impl RuleIndex {
         self.always.len()
     }
 
-    /// The candidate rules of `doc`: unindexed rules and those a key of `doc` selects.
+    /// The candidate rules of `doc`: unindexed rules and those a key of `doc` selects,
+    /// less those the gates rule out.
     fn candidates_of(&self, doc: &dyn Document) -> Cands {
+        let mut mask = self.full.clone();
+        self.gates.restrict(&mut mask, |f| Some(doc.field(f)));
         let mut c = Cands::new(self.n);
+        if mask.is_empty() {
+            return c;
+        }
         c.add_all(&self.always);
         for fi in &self.fields {
-            fi.collect(doc.field(fi.field), &mut c);
+            if fi.all_set.intersects(&mask) {
+                fi.collect(doc.field(fi.field), &mut c);
+            }
         }
+        c.and_with(&mask);
         c
     }
 
@@ -220,17 +238,26 @@ impl RuleIndex {
 
     /// Whether some rule could match the event `probe` partly describes: the candidates
     /// [`RuleIndex::matches`] would evaluate (every rule keyed on a field the probe cannot
-    /// tell), each evaluated over the probe in three-valued logic; true unless every one is
-    /// certainly false.
+    /// tell; no gate on such a field), each evaluated over the probe in three-valued
+    /// logic; true unless every one is certainly false.
     pub fn may_match(&self, rules: &[Rule], probe: &dyn super::Probe) -> bool {
+        let mut mask = self.full.clone();
+        self.gates.restrict(&mut mask, |f| probe.field(f));
+        if mask.is_empty() {
+            return false;
+        }
         let mut c = Cands::new(self.n);
         c.add_all(&self.always);
         for fi in &self.fields {
+            if !fi.all_set.intersects(&mask) {
+                continue;
+            }
             match probe.field(fi.field) {
                 Some(v) => fi.collect(v, &mut c),
                 None => c.add_all(&fi.all),
             }
         }
+        c.and_with(&mask);
         c.iter()
             .any(|i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
     }
