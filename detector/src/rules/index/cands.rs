@@ -1,15 +1,18 @@
 //! The set of candidate rules of one event: a bitset by rule number, so a rule reached
 //! through several keys is evaluated once and candidates come out in rule order.
 
-/// Rule sets up to this many rules keep their candidates on the stack.
-const INLINE_WORDS: usize = 8;
+/// Sets of up to `64 * INLINE_WORDS` members (rules, or slots of 4 per rule) stay on the
+/// stack.
+const INLINE_WORDS: usize = 16;
 
 /// A set of rule numbers below a bound fixed at creation.
 #[derive(Clone, Debug)]
 pub struct Cands {
+    /// Words in use (`n.div_ceil(64)`): operations touch only these.
+    used: usize,
     inline: [u64; INLINE_WORDS],
-    /// Used instead of `inline` for more than `64 * INLINE_WORDS` rules (then one
-    /// allocation per event).
+    /// Used instead of `inline` for more than `64 * INLINE_WORDS` members (then one
+    /// allocation per set).
     heap: Vec<u64>,
 }
 
@@ -20,11 +23,12 @@ impl Default for Cands {
 }
 
 impl Cands {
-    /// An empty set for rules `0..n`.
+    /// An empty set for members `0..n`.
     #[inline]
     pub fn new(n: usize) -> Self {
         let words = n.div_ceil(64);
         Cands {
+            used: words,
             inline: [0; INLINE_WORDS],
             heap: if words > INLINE_WORDS {
                 vec![0; words]
@@ -37,7 +41,7 @@ impl Cands {
     #[inline]
     fn words(&self) -> &[u64] {
         if self.heap.is_empty() {
-            &self.inline
+            &self.inline[..self.used]
         } else {
             &self.heap
         }
@@ -46,7 +50,7 @@ impl Cands {
     #[inline]
     fn words_mut(&mut self) -> &mut [u64] {
         if self.heap.is_empty() {
-            &mut self.inline
+            &mut self.inline[..self.used]
         } else {
             &mut self.heap
         }
@@ -107,6 +111,22 @@ impl Cands {
         }
     }
 
+    /// Read as slots of `K` groups per rule (`rule * K + group`), the set of rules `0..n`
+    /// all of whose slots are set. `K` must be 4 (16 rules per word).
+    pub fn complete_groups<const K: usize>(&self, n: usize) -> Cands {
+        const { assert!(K == 4) };
+        let mut out = Cands::new(n);
+        for (wi, &w) in self.words().iter().enumerate() {
+            let mut x = w & (w >> 1) & (w >> 2) & (w >> 3) & 0x1111_1111_1111_1111;
+            while x != 0 {
+                let b = x.trailing_zeros();
+                x &= x - 1;
+                out.add(wi as u32 * 16 + b / 4);
+            }
+        }
+        out
+    }
+
     /// Number of rules in the set.
     pub fn len(&self) -> usize {
         self.words().iter().map(|w| w.count_ones() as usize).sum()
@@ -133,8 +153,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn complete_groups_needs_every_slot_of_a_rule() {
+        for n in [1usize, 15, 16, 17, 200] {
+            let mut slots = Cands::new(n * 4);
+            let mut want = Vec::new();
+            for r in 0..n as u32 {
+                // Rule r gets r % 5 of its 4 slots: complete when 4.
+                for g in 0..(r % 5).min(4) {
+                    slots.add(r * 4 + g);
+                }
+                if r % 5 == 4 {
+                    want.push(r);
+                }
+            }
+            let got: Vec<u32> = slots.complete_groups::<4>(n).iter().collect();
+            assert_eq!(got, want, "n={n}");
+        }
+    }
+
+    #[test]
     fn sets_iterate_in_order_without_duplicates() {
-        for n in [0usize, 1, 63, 64, 65, 512, 513, 2000] {
+        for n in [0usize, 1, 63, 64, 65, 1024, 1025, 2000] {
             let mut c = Cands::new(n);
             let picks: Vec<u32> = (0..n as u32)
                 .filter(|i| i % 7 == 3 || i % 64 == 63)

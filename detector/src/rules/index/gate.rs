@@ -1,12 +1,13 @@
 //! Gates: what rules require of the *common* fields (`event.action == "exec"`,
 //! `event.type == "start"`, `host.os.type == "linux"` …), checked for all rules at once.
 //!
-//! A rule's gate on a field is the set of values one of its top-level `and` conjuncts allows
-//! (a positive, case-sensitive test of exact values only; several such conjuncts intersect).
-//! The conjunct is false for a document whose field holds none of them, and so is the rule.
-//! Per event, each gated field costs one lookup and yields the set of rules its value
-//! allows: a fork or exit event thus rules out every exec-only rule before any key is
-//! looked up or any rule evaluated.
+//! A rule's gate on a field is a set of values one of which some element of the field must
+//! equal (case-sensitively, or after folding for `:`, `in~`, `like~`) for the rule to be
+//! true: from a positive test of exact values only; from the smallest gate among the
+//! operands of an `and`; from the union of the gates of an `or` all of whose branches have
+//! one. Per event, each gated field costs a lookup or two and yields the set of rules its
+//! value allows: a fork or exit event thus rules out every exec-only rule before any key
+//! is looked up or any rule evaluated.
 
 use rustc_hash::FxHashMap;
 
@@ -15,12 +16,20 @@ use crate::ecs::field::{FieldId, FieldValue};
 use crate::rules::Rule;
 use crate::rules::eql::matcher::{Node, Test, any_str};
 
+/// Longest ASCII value folded on the stack for a case-insensitive lookup.
+const FOLD_BUF: usize = 64;
+
 /// The gates on one field.
 #[derive(Debug)]
 struct Gate {
     field: FieldId,
-    /// For each value some gate allows: the gated rules that allow it.
-    by_value: FxHashMap<Box<str>, Cands>,
+    /// For each value of a case-sensitive gate: the rules allowing it.
+    exact: FxHashMap<Box<str>, Cands>,
+    /// For each (folded) value of a case-insensitive gate: the rules allowing it.
+    folded: FxHashMap<Box<str>, Cands>,
+    /// Every rule with a case-insensitive value: allowed by a value that cannot be folded
+    /// on the stack (not ASCII, or long).
+    folded_all: Cands,
     /// The rules without a gate on this field.
     free: Cands,
 }
@@ -31,62 +40,67 @@ pub struct Gates {
     gates: Vec<Gate>,
 }
 
-/// The values each of `fields` must take for `root` to be true, from its top-level
-/// conjuncts; `None` for a field without such a conjunct.
-fn rule_gate<'a>(root: &'a Node, fields: &[FieldId]) -> Vec<Option<Vec<&'a str>>> {
-    let mut out: Vec<Option<Vec<&str>>> = vec![None; fields.len()];
-    for c in root.conjuncts() {
-        let Node::Test(id, Test::Str(m)) = c else {
-            continue;
-        };
-        let Some(p) = fields.iter().position(|f| f == id) else {
-            continue;
-        };
-        if m.ci || !m.is_exact_only() {
-            continue;
+/// The values (`(case-insensitive, value)`, folded when case-insensitive) one of which
+/// some element of `field` must take for `node` to be true; `None` when there is no such
+/// set.
+fn gate<'a>(node: &'a Node, field: FieldId) -> Option<Vec<(bool, &'a str)>> {
+    match node {
+        Node::Test(id, Test::Str(m)) if *id == field && m.is_exact_only() => {
+            Some(m.exact.iter().map(|v| (m.ci, &**v)).collect())
         }
-        let values: Vec<&str> = m.exact.iter().map(|v| &**v).collect();
-        out[p] = Some(match out[p].take() {
-            None => values,
-            Some(prev) => prev.into_iter().filter(|v| values.contains(v)).collect(),
-        });
+        Node::And(parts) => parts
+            .iter()
+            .filter_map(|p| gate(p, field))
+            .min_by_key(Vec::len),
+        Node::Or(parts) => {
+            let mut all = Vec::new();
+            for p in parts.iter() {
+                all.extend(gate(p, field)?);
+            }
+            Some(all)
+        }
+        Node::Const(false) => Some(Vec::new()),
+        _ => None,
     }
-    out
 }
 
 impl Gates {
     /// The gates of `rules` on `fields` (fields no rule gates on are left out).
     pub fn build(rules: &[Rule], fields: &[FieldId]) -> Self {
         let n = rules.len();
-        let per_rule: Vec<_> = rules
-            .iter()
-            .map(|r| rule_gate(&r.compiled.root, fields))
-            .collect();
         let mut gates = Vec::new();
-        for (p, &field) in fields.iter().enumerate() {
-            if per_rule.iter().all(|g| g[p].is_none()) {
+        for &field in fields {
+            let per_rule: Vec<_> = rules
+                .iter()
+                .map(|r| gate(&r.compiled.root, field))
+                .collect();
+            if per_rule.iter().all(Option::is_none) {
                 continue;
             }
-            let mut by_value: FxHashMap<Box<str>, Cands> = FxHashMap::default();
-            let mut free = Cands::new(n);
-            for (i, g) in per_rule.iter().enumerate() {
-                match &g[p] {
-                    None => free.add(i as u32),
-                    Some(values) => {
-                        for v in values {
-                            by_value
-                                .entry((*v).into())
-                                .or_insert_with(|| Cands::new(n))
-                                .add(i as u32);
-                        }
-                    }
+            let mut g = Gate {
+                field,
+                exact: FxHashMap::default(),
+                folded: FxHashMap::default(),
+                folded_all: Cands::new(n),
+                free: Cands::new(n),
+            };
+            for (i, values) in per_rule.iter().enumerate() {
+                let i = i as u32;
+                let Some(values) = values else {
+                    g.free.add(i);
+                    continue;
+                };
+                for &(ci, v) in values {
+                    let map = if ci {
+                        g.folded_all.add(i);
+                        &mut g.folded
+                    } else {
+                        &mut g.exact
+                    };
+                    map.entry(v.into()).or_insert_with(|| Cands::new(n)).add(i);
                 }
             }
-            gates.push(Gate {
-                field,
-                by_value,
-                free,
-            });
+            gates.push(g);
         }
         Gates { gates }
     }
@@ -97,7 +111,7 @@ impl Gates {
     pub fn restrict<'v>(
         &self,
         mask: &mut Cands,
-        mut value_of: impl FnMut(FieldId) -> Option<FieldValue<'v>>,
+        value_of: &mut impl FnMut(FieldId) -> Option<FieldValue<'v>>,
     ) {
         for g in &self.gates {
             let Some(v) = value_of(g.field) else {
@@ -105,8 +119,22 @@ impl Gates {
             };
             let mut allowed = g.free.clone();
             any_str(v, |s| {
-                if let Some(c) = g.by_value.get(s) {
+                if let Some(c) = g.exact.get(s) {
                     allowed.or_with(c);
+                }
+                if g.folded.is_empty() {
+                    return false;
+                }
+                if s.is_ascii() && s.len() <= FOLD_BUF {
+                    let mut buf = [0u8; FOLD_BUF];
+                    let b = &mut buf[..s.len()];
+                    b.copy_from_slice(s.as_bytes());
+                    b.make_ascii_lowercase();
+                    if let Some(c) = std::str::from_utf8(b).ok().and_then(|k| g.folded.get(k)) {
+                        allowed.or_with(c);
+                    }
+                } else {
+                    allowed.or_with(&g.folded_all);
                 }
                 false
             });

@@ -58,6 +58,29 @@ pub fn required(node: &Node, common: &[FieldId]) -> Option<Vec<Key>> {
     }
 }
 
+/// The requiring conjuncts of `root` (its top-level `and` operands, or itself), one group
+/// of keys each (at least one key of every group is present in a matching document), most
+/// selective first, at most `max`. Groups on common fields only when there is no other.
+pub fn requirements(root: &Node, common: &[FieldId], max: usize) -> Vec<Vec<Key>> {
+    let mut groups: Vec<(u8, usize, Vec<Key>)> = root
+        .conjuncts()
+        .iter()
+        .filter_map(|c| required(c, common))
+        .map(|g| {
+            let (class, len) = rank(&g, common);
+            (class, len, g)
+        })
+        .collect();
+    groups.sort_by_key(|g| (g.0, g.1));
+    if groups.iter().any(|g| g.0 < COMMON) {
+        groups.retain(|g| g.0 < COMMON);
+    } else {
+        groups.truncate(1);
+    }
+    groups.truncate(max);
+    groups.into_iter().map(|g| g.2).collect()
+}
+
 /// Keys of one string test: true only when some element equals an exact value, matches a
 /// pattern (so holds its literal run) or matches the regex (so holds one of its required
 /// literals). `None` when one pattern or the regex requires no literal.
@@ -102,15 +125,20 @@ fn str_keys(field: FieldId, m: &StrMatcher) -> Option<Vec<Key>> {
     (!keys.is_empty()).then_some(keys)
 }
 
-/// How selective one key is, lower is better: an exact value; a long literal; a short one;
-/// a one-character substring; any key on a *common* field (`event.action`, … whose values
+/// The class of a key on a common field.
+const COMMON: u8 = 4;
+
+/// How selective one key is, lower is better: an exact value or a literal of 8 bytes or
+/// more; a literal of 4 (3 anchored); a shorter one; a one-character substring; any key on a *common* field (`event.action`, … whose values
 /// every exec event shares) last.
 fn class(k: &Key, common: &[FieldId]) -> u8 {
     if common.contains(&k.field) {
-        return 4;
+        return COMMON;
     }
     let n = k.text.len();
     match k.anchor {
+        // As selective as an exact value (which is often a common command name).
+        _ if n >= 8 => 0,
         Anchor::Whole => 0,
         Anchor::Prefix | Anchor::Suffix if n >= 3 => 1,
         Anchor::Within if n >= 4 => 1,

@@ -1,7 +1,7 @@
 //! The literal keys of one field (prefixes, suffixes and substrings from wildcard patterns
 //! and regexes), found in one pass over a value with an Aho-Corasick automaton.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 
 use super::cands::Cands;
@@ -43,6 +43,7 @@ impl Literals {
         }
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(ci)
             .build(&texts)
             .ok()?;

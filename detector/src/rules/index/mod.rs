@@ -1,23 +1,25 @@
 //! Rules indexed by what they require of a document, so an event is only evaluated against
 //! rules that can match it (plus rules with no such requirement).
 //!
-//! A rule *requires* a set of keys ([`keys`]) when one of its `and` conjuncts is a positive
-//! string test each of whose values or patterns needs something of the field: an exact
-//! value (`==`, `in`, `in~`, `:` / `like` / `like~` without wildcards), a literal prefix,
-//! suffix or substring (a wildcard pattern's literal run, a regex's required literal); or an
-//! `or` each of whose branches requires keys (the union, possibly over several fields). Such
-//! a conjunct is false when no key is present in the event, so skipping the rule then cannot
-//! change the result. Among several requiring conjuncts the most selective one is chosen:
-//! requirements on *common* fields (`event.action`, `event.type`, … whose values every exec
-//! event shares) only when nothing else is available.
+//! A conjunct of a rule *requires* a set of keys ([`keys`]) when it is a positive string
+//! test each of whose values or patterns needs something of the field: an exact value
+//! (`==`, `in`, `in~`, `:` / `like` / `like~` without wildcards), a literal prefix, suffix
+//! or substring (a wildcard pattern's literal run, a regex's required literal); or an `or`
+//! each of whose branches requires keys (the union, possibly over several fields). Such a
+//! conjunct is false when no key of it is present in the event. The index keeps up to
+//! [`GROUPS`] requiring conjuncts of each rule (the most selective; on *common* fields such
+//! as `event.action` only when nothing else is available), one *group* of keys each: a rule
+//! is a candidate only when every one of its groups has a key present, so skipping it
+//! cannot change the result.
 //!
 //! Before keys, the gates ([`gate`]) drop every rule whose exact requirement on a common
 //! field the event fails (an exec-only rule for a fork), all rules at once.
 //!
 //! Per event, exact keys are hash lookups and literal keys one Aho-Corasick pass per value
-//! of the field. Case-insensitive keys are folded: a value is folded on the stack (ASCII),
-//! and a value that is not ASCII (whose folding may produce ASCII characters) makes every
-//! case-insensitive rule of that field a candidate.
+//! of the field; hits set bits in one bitset of *slots* (rule × group). Case-insensitive
+//! keys are folded: a value is folded on the stack (ASCII), and a value that is not ASCII
+//! (whose folding may produce ASCII characters) hits every case-insensitive key of that
+//! field.
 
 mod cands;
 mod gate;
@@ -32,13 +34,17 @@ use super::eql::matcher::any_str;
 use crate::ecs::field::{Document, FieldId, FieldValue};
 use cands::Cands;
 use gate::Gates;
-use keys::{Anchor, required};
+use keys::{Anchor, requirements};
 use literals::Literals;
 
 /// Longest ASCII value folded on the stack for a case-insensitive lookup.
 const FOLD_BUF: usize = 256;
 
-/// Index over one field.
+/// Most groups of keys (requiring conjuncts) kept per rule: a slot is `rule * GROUPS +
+/// group`. Four, so the slots of 16 rules fill one 64-bit word.
+const GROUPS: usize = 4;
+
+/// Index over one field. Lists hold slots (`rule * GROUPS + group`), not rules.
 #[derive(Debug)]
 struct FieldIndex {
     field: FieldId,
@@ -53,13 +59,13 @@ struct FieldIndex {
     /// Every rule with a case-insensitive key here: the candidates of a value that is not
     /// ASCII (`K`, KELVIN SIGN, folds to `k`) or too long to fold on the stack.
     ci_all: Vec<u32>,
-    /// Every rule keyed on this field: the candidates when a probe cannot tell its value.
+    /// Every slot keyed on this field: all hit when a probe cannot tell its value.
     all: Vec<u32>,
-    /// `all` as a set, to skip the field when the gates rule out all of them.
-    all_set: Cands,
+    /// The rules keyed on this field, to skip it when the gates rule out all of them.
+    rules: Cands,
 }
 
-/// Pushes `i` unless it is already last (rules are added in increasing order).
+/// Pushes `i` unless it is already last (slots are added in increasing order).
 fn push_once(list: &mut Vec<u32>, i: u32) {
     if list.last() != Some(&i) {
         list.push(i);
@@ -69,7 +75,7 @@ fn push_once(list: &mut Vec<u32>, i: u32) {
 impl FieldIndex {
     fn new(field: FieldId, n: usize) -> Self {
         FieldIndex {
-            all_set: Cands::new(n),
+            rules: Cands::new(n),
             field,
             exact: FxHashMap::default(),
             folded: FxHashMap::default(),
@@ -81,7 +87,7 @@ impl FieldIndex {
         }
     }
 
-    /// Adds the rules keyed on any element of `v`.
+    /// Sets the slots keyed on any element of `v`.
     #[inline]
     fn collect(&self, v: FieldValue<'_>, c: &mut Cands) {
         any_str(v, |s| {
@@ -133,53 +139,62 @@ pub struct RuleIndex {
     full: Cands,
     /// What rules require of the common fields.
     gates: Gates,
-    always: Vec<u32>,
+    /// The slots of groups a rule does not have (all four for a rule without any).
+    absent: Cands,
+    /// Rules without any group: candidates for every event the gates let through.
+    unindexed: usize,
     /// One entry per field some rule is keyed on.
     fields: Vec<FieldIndex>,
 }
 
 impl RuleIndex {
     /// Builds the index. `common` are fields whose values most events share (e.g.
-    /// `event.action`): a rule is keyed on them only when it has no other requirement.
+    /// `event.action`): a rule is keyed on them only when it has no other requirement, and
+    /// gated on them ([`gate`]) in any case.
     pub fn build(rules: &[Rule], common: &[FieldId]) -> Self {
+        let n = rules.len();
         let mut ix = RuleIndex {
-            n: rules.len(),
-            full: Cands::full(rules.len()),
+            n,
+            full: Cands::full(n),
             gates: Gates::build(rules, common),
+            absent: Cands::new(n * GROUPS),
             ..RuleIndex::default()
         };
-        // (field position, case-insensitive, text, anchor, rule)
+        // (field position, case-insensitive, text, anchor, slot)
         let mut lit_keys: Vec<(usize, bool, String, Anchor, u32)> = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            let i = i as u32;
-            let Some(req) = required(&r.compiled.root, common) else {
-                ix.always.push(i);
-                continue;
-            };
-            for key in req {
-                let p = match ix.fields.iter().position(|f| f.field == key.field) {
-                    Some(p) => p,
-                    None => {
-                        ix.fields.push(FieldIndex::new(key.field, rules.len()));
-                        ix.fields.len() - 1
-                    }
-                };
-                let fi = &mut ix.fields[p];
-                push_once(&mut fi.all, i);
-                fi.all_set.add(i);
-                if key.ci {
-                    push_once(&mut fi.ci_all, i);
-                }
-                if key.anchor == Anchor::Whole {
-                    let map = if key.ci {
-                        fi.folded_max = fi.folded_max.max(key.text.len());
-                        &mut fi.folded
-                    } else {
-                        &mut fi.exact
+            let groups = requirements(&r.compiled.root, common, GROUPS);
+            ix.unindexed += groups.is_empty() as usize;
+            for g in groups.len()..GROUPS {
+                ix.absent.add((i * GROUPS + g) as u32);
+            }
+            for (g, keys) in groups.into_iter().enumerate() {
+                let slot = (i * GROUPS + g) as u32;
+                for key in keys {
+                    let p = match ix.fields.iter().position(|f| f.field == key.field) {
+                        Some(p) => p,
+                        None => {
+                            ix.fields.push(FieldIndex::new(key.field, n));
+                            ix.fields.len() - 1
+                        }
                     };
-                    push_once(map.entry(key.text.into()).or_default(), i);
-                } else {
-                    lit_keys.push((p, key.ci, key.text, key.anchor, i));
+                    let fi = &mut ix.fields[p];
+                    push_once(&mut fi.all, slot);
+                    fi.rules.add(i as u32);
+                    if key.ci {
+                        push_once(&mut fi.ci_all, slot);
+                    }
+                    if key.anchor == Anchor::Whole {
+                        let map = if key.ci {
+                            fi.folded_max = fi.folded_max.max(key.text.len());
+                            &mut fi.folded
+                        } else {
+                            &mut fi.exact
+                        };
+                        push_once(map.entry(key.text.into()).or_default(), slot);
+                    } else {
+                        lit_keys.push((p, key.ci, key.text, key.anchor, slot));
+                    }
                 }
             }
         }
@@ -203,29 +218,40 @@ impl RuleIndex {
 
     /// The fields rules are keyed on, with how many rules each.
     pub fn keyed_fields(&self) -> Vec<(FieldId, usize)> {
-        self.fields.iter().map(|f| (f.field, f.all.len())).collect()
+        self.fields
+            .iter()
+            .map(|f| (f.field, f.rules.len()))
+            .collect()
     }
 
-    /// Number of rules evaluated for every event.
+    /// Number of rules evaluated for every event (that the gates let through).
     pub fn unindexed(&self) -> usize {
-        self.always.len()
+        self.unindexed
     }
 
-    /// The candidate rules of `doc`: unindexed rules and those a key of `doc` selects,
-    /// less those the gates rule out.
-    fn candidates_of(&self, doc: &dyn Document) -> Cands {
+    /// The candidate rules of an event whose fields `value_of` gives (`None`: unknown, then
+    /// every key of the field counts as present): the rules the gates let through all of
+    /// whose groups have a key present.
+    fn candidates_by<'v>(
+        &self,
+        mut value_of: impl FnMut(FieldId) -> Option<FieldValue<'v>>,
+    ) -> Cands {
         let mut mask = self.full.clone();
-        self.gates.restrict(&mut mask, |f| Some(doc.field(f)));
-        let mut c = Cands::new(self.n);
+        self.gates.restrict(&mut mask, &mut value_of);
         if mask.is_empty() {
-            return c;
+            return mask;
         }
-        c.add_all(&self.always);
+        let mut slots = self.absent.clone();
         for fi in &self.fields {
-            if fi.all_set.intersects(&mask) {
-                fi.collect(doc.field(fi.field), &mut c);
+            if !fi.rules.intersects(&mask) {
+                continue;
+            }
+            match value_of(fi.field) {
+                Some(v) => fi.collect(v, &mut slots),
+                None => slots.add_all(&fi.all),
             }
         }
+        let mut c = slots.complete_groups::<GROUPS>(self.n);
         c.and_with(&mask);
         c
     }
@@ -233,32 +259,16 @@ impl RuleIndex {
     /// How many rules [`RuleIndex::matches`] evaluates for `doc`: the index's
     /// effectiveness, for stats.
     pub fn candidates(&self, doc: &dyn Document) -> usize {
-        self.candidates_of(doc).len()
+        self.candidates_by(|f| Some(doc.field(f))).len()
     }
 
     /// Whether some rule could match the event `probe` partly describes: the candidates
-    /// [`RuleIndex::matches`] would evaluate (every rule keyed on a field the probe cannot
-    /// tell; no gate on such a field), each evaluated over the probe in three-valued
-    /// logic; true unless every one is certainly false.
+    /// [`RuleIndex::matches`] would evaluate (keys on a field the probe cannot tell count as
+    /// present), each evaluated over the probe in three-valued logic; true unless every one
+    /// is certainly false.
     pub fn may_match(&self, rules: &[Rule], probe: &dyn super::Probe) -> bool {
-        let mut mask = self.full.clone();
-        self.gates.restrict(&mut mask, |f| probe.field(f));
-        if mask.is_empty() {
-            return false;
-        }
-        let mut c = Cands::new(self.n);
-        c.add_all(&self.always);
-        for fi in &self.fields {
-            if !fi.all_set.intersects(&mask) {
-                continue;
-            }
-            match probe.field(fi.field) {
-                Some(v) => fi.collect(v, &mut c),
-                None => c.add_all(&fi.all),
-            }
-        }
-        c.and_with(&mask);
-        c.iter()
+        self.candidates_by(|f| probe.field(f))
+            .iter()
             .any(|i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
     }
 
@@ -266,7 +276,7 @@ impl RuleIndex {
     /// duplicates. `out` is cleared first.
     pub fn matches<'r>(&self, rules: &'r [Rule], doc: &dyn Document, out: &mut Vec<&'r Rule>) {
         out.clear();
-        for i in self.candidates_of(doc).iter() {
+        for i in self.candidates_by(|f| Some(doc.field(f))).iter() {
             let r = &rules[i as usize];
             if r.compiled.matches(doc) {
                 out.push(r);
