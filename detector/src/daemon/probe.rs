@@ -12,7 +12,7 @@ use crate::ecs::EcsDocument;
 use crate::ecs::field::{Document, FieldId, FieldValue, Schema};
 use crate::event::EventKind;
 use crate::process::{ExecImage, Snapshot};
-use crate::rules::Probe;
+use crate::rules::{Probe, RuleSet};
 
 /// Which part of the snapshot a field reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,45 @@ pub struct ProbeFields {
     pool: std::cell::RefCell<Vec<Vec<String>>>,
     /// Host and agent only ([`crate::ecs::DocBuilder::base`]).
     base: EcsDocument,
+    /// Verdicts of image probes ([`ProbeFields::image_may_match`]).
+    verdicts: std::cell::RefCell<Verdicts>,
+}
+
+/// Image-probe verdicts by event kind and image content, for one rule set. An image probe
+/// reads nothing else (the host fields are those of this builder), so equal keys get equal
+/// verdicts: forks of a long-lived shell, the exits of its commands and repeated commands
+/// are then decided by one hash lookup.
+#[derive(Debug, Default)]
+struct Verdicts {
+    /// [`RuleSet::id`] of the set the verdicts are about.
+    rules: u64,
+    map: rustc_hash::FxHashMap<Box<[u8]>, bool>,
+    /// The key being built, reused from event to event.
+    key: Vec<u8>,
+    hits: u64,
+}
+
+/// Verdicts kept at most (then all are dropped and the cache refills).
+const VERDICTS_MAX: usize = 4096;
+/// Images whose key is longer than this (bytes) are not cached.
+const VERDICT_KEY_MAX: usize = 4096;
+
+/// Appends `kind` and the image's name, executable and args, each length-prefixed (so
+/// different images give different keys).
+fn verdict_key(key: &mut Vec<u8>, image: &ExecImage, kind: EventKind) {
+    key.clear();
+    key.push(kind as u8);
+    let mut part = |b: &[u8]| {
+        key.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        key.extend_from_slice(b);
+    };
+    part(&image.name);
+    part(&image.executable);
+    key.extend_from_slice(&(image.args.len() as u64).to_le_bytes());
+    for a in &image.args {
+        key.extend_from_slice(&(a.len() as u64).to_le_bytes());
+        key.extend_from_slice(a);
+    }
 }
 
 impl ProbeFields {
@@ -94,6 +133,7 @@ impl ProbeFields {
             fields,
             pool: Default::default(),
             base,
+            verdicts: Default::default(),
         }
     }
 
@@ -118,6 +158,50 @@ impl ProbeFields {
             snap: None,
             args: Default::default(),
         }
+    }
+}
+
+impl ProbeFields {
+    /// Whether some rule of `rules` could match an event of `kind` whose subject runs
+    /// `image`, from the image probe ([`ProbeFields::image_probe`],
+    /// [`RuleSet::may_match_probe`]), remembered by image content and kind until `rules`
+    /// is replaced.
+    pub fn image_may_match(&self, rules: &RuleSet, image: &ExecImage, kind: EventKind) -> bool {
+        let mut v = self.verdicts.borrow_mut();
+        if v.rules != rules.id() {
+            v.map.clear();
+            v.rules = rules.id();
+        }
+        let mut key = std::mem::take(&mut v.key);
+        verdict_key(&mut key, image, kind);
+        let cacheable = key.len() <= VERDICT_KEY_MAX;
+        let known = cacheable
+            .then(|| v.map.get(key.as_slice()).copied())
+            .flatten();
+        let verdict = match known {
+            Some(b) => {
+                v.hits += 1;
+                b
+            }
+            None => {
+                let b = rules.may_match_probe(&self.image_probe(image, kind));
+                if cacheable {
+                    if v.map.len() >= VERDICTS_MAX {
+                        v.map.clear();
+                    }
+                    v.map.insert(key.as_slice().into(), b);
+                }
+                b
+            }
+        };
+        v.key = key;
+        verdict
+    }
+
+    /// How many image verdicts came from the cache.
+    #[cfg(test)]
+    pub fn verdict_hits(&self) -> u64 {
+        self.verdicts.borrow().hits
     }
 }
 
@@ -399,6 +483,8 @@ mod tests {
                     .map(|r| r.compiled.root.eval3(&probe))
                     .collect();
                 may_early = rules.may_match_probe(&probe);
+                // The remembered verdict is the verdict.
+                assert_eq!(fields.image_may_match(&rules, image, kind), may_early);
                 true
             }) else {
                 continue;
@@ -444,5 +530,71 @@ mod tests {
         );
         assert!(known > 1000, "decided {known}");
         assert!(known_early > 1000, "decided early {known_early}");
+        assert!(
+            fields.verdict_hits() > 50,
+            "cached: {}",
+            fields.verdict_hits()
+        );
+    }
+
+    /// Image verdicts are remembered per rule set, event kind and whole image.
+    #[test]
+    fn image_verdicts_follow_rules_kind_and_image() {
+        let schema = crate::ecs::schema();
+        let set = |q: &str| {
+            let rule = Rule {
+                meta: Default::default(),
+                query: q.into(),
+                path: "test".into(),
+                compiled: crate::rules::compile_query(q, schema).unwrap(),
+            };
+            RuleSet::new(vec![rule], schema)
+        };
+        let ssh = set(r#"process where event.action == "exec" and process.name == "ssh""#);
+        let ls = set(r#"process where event.action == "exec" and process.name == "ls""#);
+        let exe = set(r#"process where process.executable == "/usr/bin/ssh""#);
+        let host = HostInfo::collect(std::path::Path::new("/"));
+        let docs = DocBuilder::new(&host, &AgentInfo::new(&host, None));
+        let fields = ProbeFields::new(schema, docs.base());
+        let image = |name: &[u8], exe: &[u8]| ExecImage {
+            name: name.to_vec(),
+            executable: exe.to_vec(),
+            args: vec![name.to_vec(), b"-V".to_vec()],
+            args_truncated: false,
+        };
+        let ssh_img = image(b"ssh", b"/usr/bin/ssh");
+        let ls_img = image(b"ls", b"/usr/bin/ls");
+        // (rules, image, kind, verdict), in order: repeated rows come from the cache.
+        let rows: &[(&RuleSet, &ExecImage, EventKind, bool)] = &[
+            (&ssh, &ssh_img, EventKind::Exec, true),
+            (&ssh, &ssh_img, EventKind::Exec, true),
+            (&ssh, &ssh_img, EventKind::Fork, false),
+            (&ssh, &ls_img, EventKind::Exec, false),
+            (&ls, &ssh_img, EventKind::Exec, false),
+            (&ls, &ls_img, EventKind::Exec, true),
+            (&ssh, &ssh_img, EventKind::Exec, true),
+            // Name and executable are kept apart in the key.
+            (&exe, &image(b"ssh", b"/usr/bin/ssh"), EventKind::Fork, true),
+            (
+                &exe,
+                &image(b"ssh/usr/bin", b"/ssh"),
+                EventKind::Fork,
+                false,
+            ),
+            (&exe, &image(b"ssh", b"/usr/bin/ssh"), EventKind::Exit, true),
+        ];
+        for (i, (rules, img, kind, want)) in rows.iter().enumerate() {
+            assert_eq!(fields.image_may_match(rules, img, *kind), *want, "row {i}");
+            assert_eq!(
+                rules.may_match_probe(&fields.image_probe(img, *kind)),
+                *want,
+                "row {i} uncached"
+            );
+        }
+        assert_eq!(
+            fields.verdict_hits(),
+            1,
+            "only row 1 repeats within one set"
+        );
     }
 }

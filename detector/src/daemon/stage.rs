@@ -38,12 +38,13 @@ impl EventPipeline {
     pub fn handle(&mut self, ev: &ProcessEvent) {
         self.stats.count(ev.kind);
         // First, from the subject's image and the event kind alone (decisive for most
-        // events): the model is updated, but no snapshot is built.
+        // events, and remembered per image and kind): the model is updated, but no
+        // snapshot is built.
         let rules = self.detection.rules();
         let probe = &self.probe;
         let mut skipped = false;
         let snap = self.table.apply_if(ev, |image, kind| {
-            let wanted = rules.may_match_probe(&probe.image_probe(image, kind));
+            let wanted = probe.image_may_match(rules, image, kind);
             skipped = !wanted;
             wanted
         });

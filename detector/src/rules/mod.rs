@@ -90,6 +90,8 @@ pub struct RuleSet {
     index: index::RuleIndex,
     /// `process.name` and `event.action` in the schema the rules were compiled against.
     fields: [Option<crate::ecs::field::FieldId>; 2],
+    /// Unique per set built in this process ([`RuleSet::id`]).
+    id: u64,
 }
 
 /// A probe that knows only the process name and the event action: enough to ask the index
@@ -119,10 +121,12 @@ impl RuleSet {
             schema.resolve("process.name").map(|d| d.id),
             schema.resolve("event.action").map(|d| d.id),
         ];
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         RuleSet {
             rules,
             index,
             fields,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -152,6 +156,12 @@ impl RuleSet {
     pub fn matches_unindexed<'r>(&'r self, doc: &dyn Document, out: &mut Vec<&'r Rule>) {
         out.clear();
         out.extend(self.rules.iter().filter(|r| r.matches(doc)));
+    }
+
+    /// An id no other rule set built by this process has: what caches of verdicts about
+    /// this set (which change when the rules are reloaded) are keyed on.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The compiled rules, in load order (the order of [`RuleSet::matches`] results).

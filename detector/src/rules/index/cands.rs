@@ -59,8 +59,13 @@ impl Cands {
     /// The set of every rule `0..n`.
     pub fn full(n: usize) -> Self {
         let mut c = Cands::new(n);
-        for i in 0..n as u32 {
-            c.add(i);
+        for (i, w) in c.words_mut().iter_mut().enumerate() {
+            let left = n - 64 * i;
+            *w = if left >= 64 {
+                u64::MAX
+            } else {
+                (1 << left) - 1
+            };
         }
         c
     }
@@ -113,18 +118,38 @@ impl Cands {
 
     /// Read as slots of `K` groups per rule (`rule * K + group`), the set of rules `0..n`
     /// all of whose slots are set. `K` must be 4 (16 rules per word).
+    #[cfg(test)]
     pub fn complete_groups<const K: usize>(&self, n: usize) -> Cands {
-        const { assert!(K == 4) };
-        let mut out = Cands::new(n);
-        for (wi, &w) in self.words().iter().enumerate() {
-            let mut x = w & (w >> 1) & (w >> 2) & (w >> 3) & 0x1111_1111_1111_1111;
-            while x != 0 {
-                let b = x.trailing_zeros();
-                x &= x - 1;
-                out.add(wi as u32 * 16 + b / 4);
-            }
-        }
+        let mut out = Cands::full(n);
+        out.retain_complete::<K>(self, None);
         out
+    }
+
+    /// Keeps the rules all of whose `K` slots (`rule * K + group`) are set in `a` or in
+    /// `b`. `K` must be 4: the slots of 16 rules fill one word.
+    #[inline]
+    pub fn retain_complete<const K: usize>(&mut self, a: &Cands, b: Option<&Cands>) {
+        const { assert!(K == 4) };
+        let (a, b) = (a.words(), b.map(Cands::words));
+        for (wi, w) in self.words_mut().iter_mut().enumerate() {
+            let mut keep = 0u64;
+            for q in 0..4 {
+                let si = wi * 4 + q;
+                let Some(&x) = a.get(si) else {
+                    break;
+                };
+                let x = x | b.map_or(0, |b| b[si]);
+                // Bit 4k set when all four slots of rule k of this word are set...
+                let mut c = x & (x >> 1) & (x >> 2) & (x >> 3) & 0x1111_1111_1111_1111;
+                // ...gathered into bits 0..16.
+                c = (c | (c >> 3)) & 0x0303_0303_0303_0303;
+                c = (c | (c >> 6)) & 0x000F_000F_000F_000F;
+                c = (c | (c >> 12)) & 0x0000_00FF_0000_00FF;
+                c = (c | (c >> 24)) & 0xFFFF;
+                keep |= c << (16 * q);
+            }
+            *w &= keep;
+        }
     }
 
     /// Number of rules in the set.
@@ -154,7 +179,7 @@ mod tests {
 
     #[test]
     fn complete_groups_needs_every_slot_of_a_rule() {
-        for n in [1usize, 15, 16, 17, 200] {
+        for n in [1usize, 15, 16, 17, 63, 64, 65, 200, 300] {
             let mut slots = Cands::new(n * 4);
             let mut want = Vec::new();
             for r in 0..n as u32 {
@@ -168,6 +193,18 @@ mod tests {
             }
             let got: Vec<u32> = slots.complete_groups::<4>(n).iter().collect();
             assert_eq!(got, want, "n={n}");
+            // The same with the slots split over two sets, into a partial set.
+            let (mut a, mut b) = (Cands::new(n * 4), Cands::new(n * 4));
+            for s in slots.iter() {
+                if s % 3 == 0 { a.add(s) } else { b.add(s) }
+            }
+            let mut some = Cands::new(n);
+            for r in (0..n as u32).step_by(2) {
+                some.add(r);
+            }
+            some.retain_complete::<4>(&a, Some(&b));
+            let want2: Vec<u32> = want.iter().copied().filter(|r| r % 2 == 0).collect();
+            assert_eq!(some.iter().collect::<Vec<_>>(), want2, "n={n}");
         }
     }
 

@@ -32,6 +32,8 @@ struct Gate {
     folded_all: Cands,
     /// The rules without a gate on this field.
     free: Cands,
+    /// The rules with one.
+    gated: Cands,
 }
 
 /// The gates of a rule set, over the fields given at build.
@@ -83,6 +85,7 @@ impl Gates {
                 folded: FxHashMap::default(),
                 folded_all: Cands::new(n),
                 free: Cands::new(n),
+                gated: Cands::new(n),
             };
             for (i, values) in per_rule.iter().enumerate() {
                 let i = i as u32;
@@ -90,6 +93,7 @@ impl Gates {
                     g.free.add(i);
                     continue;
                 };
+                g.gated.add(i);
                 for &(ci, v) in values {
                     let map = if ci {
                         g.folded_all.add(i);
@@ -105,40 +109,49 @@ impl Gates {
         Gates { gates }
     }
 
-    /// Removes from `mask` the rules whose gates `value_of` rules out. `value_of` gives a
-    /// field's value, or `None` when it is unknown (then that field rules nothing out).
+    /// Number of gated fields.
+    pub fn len(&self) -> usize {
+        self.gates.len()
+    }
+
+    /// Removes from `mask` the rules whose gate number `g` rules out, unless `value_of`
+    /// does not know the field's value (`None`). Nothing to do when no rule of `mask` is
+    /// gated on that field.
     #[inline]
     pub fn restrict<'v>(
         &self,
+        g: usize,
         mask: &mut Cands,
         value_of: &mut impl FnMut(FieldId) -> Option<FieldValue<'v>>,
     ) {
-        for g in &self.gates {
-            let Some(v) = value_of(g.field) else {
-                continue;
-            };
-            let mut allowed = g.free.clone();
-            any_str(v, |s| {
-                if let Some(c) = g.exact.get(s) {
+        let g = &self.gates[g];
+        if !g.gated.intersects(mask) {
+            return;
+        }
+        let Some(v) = value_of(g.field) else {
+            return;
+        };
+        let mut allowed = g.free.clone();
+        any_str(v, |s| {
+            if let Some(c) = g.exact.get(s) {
+                allowed.or_with(c);
+            }
+            if g.folded.is_empty() {
+                return false;
+            }
+            if s.is_ascii() && s.len() <= FOLD_BUF {
+                let mut buf = [0u8; FOLD_BUF];
+                let b = &mut buf[..s.len()];
+                b.copy_from_slice(s.as_bytes());
+                b.make_ascii_lowercase();
+                if let Some(c) = std::str::from_utf8(b).ok().and_then(|k| g.folded.get(k)) {
                     allowed.or_with(c);
                 }
-                if g.folded.is_empty() {
-                    return false;
-                }
-                if s.is_ascii() && s.len() <= FOLD_BUF {
-                    let mut buf = [0u8; FOLD_BUF];
-                    let b = &mut buf[..s.len()];
-                    b.copy_from_slice(s.as_bytes());
-                    b.make_ascii_lowercase();
-                    if let Some(c) = std::str::from_utf8(b).ok().and_then(|k| g.folded.get(k)) {
-                        allowed.or_with(c);
-                    }
-                } else {
-                    allowed.or_with(&g.folded_all);
-                }
-                false
-            });
-            mask.and_with(&allowed);
-        }
+            } else {
+                allowed.or_with(&g.folded_all);
+            }
+            false
+        });
+        mask.and_with(&allowed);
     }
 }

@@ -52,10 +52,8 @@ struct FieldIndex {
     folded: FxHashMap<Box<str>, Vec<u32>>,
     /// Longest key of `folded`, in bytes: a longer ASCII value cannot fold to one.
     folded_max: usize,
-    /// Case-sensitive literal keys.
+    /// Literal keys (prefixes, suffixes, substrings).
     lits: Option<Literals>,
-    /// Case-insensitive literal keys (folded).
-    lits_ci: Option<Literals>,
     /// Every rule with a case-insensitive key here: the candidates of a value that is not
     /// ASCII (`K`, KELVIN SIGN, folds to `k`) or too long to fold on the stack.
     ci_all: Vec<u32>,
@@ -81,7 +79,6 @@ impl FieldIndex {
             folded: FxHashMap::default(),
             folded_max: 0,
             lits: None,
-            lits_ci: None,
             ci_all: Vec::new(),
             all: Vec::new(),
         }
@@ -100,32 +97,29 @@ impl FieldIndex {
         if let Some(list) = self.exact.get(s) {
             c.add_all(list);
         }
+        let ascii = s.is_ascii();
         if let Some(l) = &self.lits {
-            l.collect(s, c);
+            l.collect(s, ascii, c);
         }
         if self.ci_all.is_empty() {
             return;
         }
-        if !s.is_ascii() {
+        if !ascii {
             c.add_all(&self.ci_all);
             return;
         }
         if !self.folded.is_empty() && s.len() <= self.folded_max {
-            if s.len() <= FOLD_BUF {
-                let mut buf = [0u8; FOLD_BUF];
-                let b = &mut buf[..s.len()];
-                b.copy_from_slice(s.as_bytes());
-                b.make_ascii_lowercase();
-                if let Some(list) = std::str::from_utf8(b).ok().and_then(|k| self.folded.get(k)) {
-                    c.add_all(list);
-                }
-            } else {
+            if s.len() > FOLD_BUF {
                 c.add_all(&self.ci_all);
                 return;
             }
-        }
-        if let Some(l) = &self.lits_ci {
-            l.collect(s, c);
+            let mut buf = [0u8; FOLD_BUF];
+            let b = &mut buf[..s.len()];
+            b.copy_from_slice(s.as_bytes());
+            b.make_ascii_lowercase();
+            if let Some(list) = std::str::from_utf8(b).ok().and_then(|k| self.folded.get(k)) {
+                c.add_all(list);
+            }
         }
     }
 }
@@ -145,6 +139,21 @@ pub struct RuleIndex {
     unindexed: usize,
     /// One entry per field some rule is keyed on.
     fields: Vec<FieldIndex>,
+    /// The order in which an event's fields are checked: cheap, selective ones first, so
+    /// that once no rule remains possible the rest (an Aho-Corasick pass over every
+    /// argument) is skipped.
+    steps: Vec<Step>,
+}
+
+/// One step of the per-event check.
+#[derive(Debug)]
+enum Step {
+    /// Gate number `0` ([`Gates`]).
+    Gate(usize),
+    /// The keys of field `index` of [`RuleIndex::fields`]. `not_done`: the slots whose
+    /// groups still have keys on later steps (and absent slots): after this step, a rule
+    /// with a slot neither hit nor there is no longer possible.
+    Field { index: usize, not_done: Cands },
 }
 
 impl RuleIndex {
@@ -199,21 +208,50 @@ impl RuleIndex {
             }
         }
         for (p, fi) in ix.fields.iter_mut().enumerate() {
-            for ci in [false, true] {
-                let keys: Vec<(&str, Anchor, u32)> = lit_keys
-                    .iter()
-                    .filter(|k| k.0 == p && k.1 == ci)
-                    .map(|k| (k.2.as_str(), k.3, k.4))
-                    .collect();
-                let l = Literals::build(&keys, ci);
-                if ci {
-                    fi.lits_ci = l;
-                } else {
-                    fi.lits = l;
-                }
-            }
+            let keys: Vec<(&str, bool, Anchor, u32)> = lit_keys
+                .iter()
+                .filter(|k| k.0 == p)
+                .map(|k| (k.2.as_str(), k.1, k.3, k.4))
+                .collect();
+            fi.lits = Literals::build(&keys);
         }
+        ix.steps = ix.plan(&lit_keys);
         ix
+    }
+
+    /// The order of the per-event steps: exact-only fields that most rules (a quarter or
+    /// more) are keyed on (hash lookups; the seed rule's `process.name`), then the gates,
+    /// then the other fields, those with literal keys last (fewest literals first:
+    /// `process.args` with its dozens of patterns last).
+    fn plan(&self, lit_keys: &[(usize, bool, String, Anchor, u32)]) -> Vec<Step> {
+        let literals = |p: usize| lit_keys.iter().filter(|k| k.0 == p).count();
+        let early = |p: usize| literals(p) == 0 && self.fields[p].rules.len() * 4 >= self.n;
+        let mut order: Vec<usize> = (0..self.fields.len()).collect();
+        order.sort_by_key(|&p| {
+            let l = literals(p);
+            (!early(p), l, std::cmp::Reverse(self.fields[p].rules.len()))
+        });
+        let exact_only = order.iter().take_while(|&&p| early(p)).count();
+        let slots_of = |p: usize| {
+            let mut c = Cands::new(self.n * GROUPS);
+            c.add_all(&self.fields[p].all);
+            c
+        };
+        let mut steps = Vec::new();
+        for (k, &p) in order.iter().enumerate() {
+            if k == exact_only {
+                steps.extend((0..self.gates.len()).map(Step::Gate));
+            }
+            let mut not_done = self.absent.clone();
+            for &later in &order[k + 1..] {
+                not_done.or_with(&slots_of(later));
+            }
+            steps.push(Step::Field { index: p, not_done });
+        }
+        if exact_only == order.len() {
+            steps.extend((0..self.gates.len()).map(Step::Gate));
+        }
+        steps
     }
 
     /// The fields rules are keyed on, with how many rules each.
@@ -236,24 +274,28 @@ impl RuleIndex {
         &self,
         mut value_of: impl FnMut(FieldId) -> Option<FieldValue<'v>>,
     ) -> Cands {
-        let mut mask = self.full.clone();
-        self.gates.restrict(&mut mask, &mut value_of);
-        if mask.is_empty() {
-            return mask;
-        }
-        let mut slots = self.absent.clone();
-        for fi in &self.fields {
-            if !fi.rules.intersects(&mask) {
-                continue;
+        let mut possible = self.full.clone();
+        let mut hit = self.absent.clone();
+        for step in &self.steps {
+            if possible.is_empty() {
+                break;
             }
-            match value_of(fi.field) {
-                Some(v) => fi.collect(v, &mut slots),
-                None => slots.add_all(&fi.all),
+            match step {
+                Step::Gate(g) => self.gates.restrict(*g, &mut possible, &mut value_of),
+                Step::Field { index, not_done } => {
+                    let fi = &self.fields[*index];
+                    if !fi.rules.intersects(&possible) {
+                        continue;
+                    }
+                    match value_of(fi.field) {
+                        Some(v) => fi.collect(v, &mut hit),
+                        None => hit.add_all(&fi.all),
+                    }
+                    possible.retain_complete::<GROUPS>(&hit, Some(not_done));
+                }
             }
         }
-        let mut c = slots.complete_groups::<GROUPS>(self.n);
-        c.and_with(&mask);
-        c
+        possible
     }
 
     /// How many rules [`RuleIndex::matches`] evaluates for `doc`: the index's
