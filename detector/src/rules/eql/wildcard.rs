@@ -360,6 +360,73 @@ mod tests {
         }
     }
 
+    /// Every value a pattern matches holds its required literal where it says.
+    #[test]
+    fn required_literal_table() {
+        // (pattern, ci, (text, at_start, at_end) or none, values that match)
+        let cases: &[(&str, bool, Option<(&str, bool, bool)>, &[&str])] = &[
+            (
+                "/tmp/*",
+                false,
+                Some(("/tmp/", true, false)),
+                &["/tmp/", "/tmp/x"],
+            ),
+            (
+                "*.cgi",
+                false,
+                Some((".cgi", false, true)),
+                &[".cgi", "a.cgi"],
+            ),
+            ("*abc*de*", false, Some(("abc", false, false)), &["xabcyde"]),
+            (
+                "ab*cde",
+                false,
+                Some(("cde", false, true)),
+                &["abcde", "abxcde"],
+            ),
+            (
+                "a?bcd*",
+                false,
+                Some(("bcd", false, false)),
+                &["axbcd", "aébcdz"],
+            ),
+            (
+                "PY*",
+                true,
+                Some(("py", true, false)),
+                &["python", "PYTHON"],
+            ),
+            ("*É*", true, Some(("é", false, false)), &["café", "CAFÉ"]),
+            ("a\\*", false, Some(("a\\", true, false)), &["a\\", "a\\x"]),
+            ("abc", false, Some(("abc", true, true)), &["abc"]),
+            ("?*", false, None, &["x"]),
+            ("*", false, None, &[""]),
+        ];
+        for &(pat, ci, want, values) in cases {
+            let w = Wildcard::new(pat, ci);
+            let got = w.required_literal();
+            let want = want.map(|(t, s, e)| LiteralRun {
+                text: t.into(),
+                at_start: s,
+                at_end: e,
+            });
+            assert_eq!(got, want, "{pat:?}");
+            for v in values {
+                assert!(w.matches(v), "{pat:?} {v:?}");
+                if let Some(run) = &got {
+                    let f = if ci { fold_str(v) } else { v.to_string() };
+                    let t = run.text.as_str();
+                    assert!(
+                        f.contains(t)
+                            && (!run.at_start || f.starts_with(t))
+                            && (!run.at_end || f.ends_with(t)),
+                        "{pat:?} {v:?}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn folding() {
         assert!(eq_folded("SSH", "ssh"));

@@ -23,7 +23,7 @@
 
 mod cands;
 mod gate;
-mod keys;
+pub(crate) mod keys;
 mod literals;
 mod regex_lit;
 
