@@ -363,8 +363,10 @@ mod tests {
     /// Every value a pattern matches holds its required literal where it says.
     #[test]
     fn required_literal_table() {
-        // (pattern, ci, (text, at_start, at_end) or none, values that match)
-        let cases: &[(&str, bool, Option<(&str, bool, bool)>, &[&str])] = &[
+        /// (text, at_start, at_end)
+        type Run = (&'static str, bool, bool);
+        // (pattern, ci, the run or none, values that match)
+        let cases: &[(&str, bool, Option<Run>, &[&str])] = &[
             (
                 "/tmp/*",
                 false,

@@ -45,7 +45,7 @@ pub struct Gates {
 /// The values (`(case-insensitive, value)`, folded when case-insensitive) one of which
 /// some element of `field` must take for `node` to be true; `None` when there is no such
 /// set.
-fn gate<'a>(node: &'a Node, field: FieldId) -> Option<Vec<(bool, &'a str)>> {
+fn gate(node: &Node, field: FieldId) -> Option<Vec<(bool, &str)>> {
     match node {
         Node::Test(id, Test::Str(m)) if *id == field && m.is_exact_only() => {
             Some(m.exact.iter().map(|v| (m.ci, &**v)).collect())
