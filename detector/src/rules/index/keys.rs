@@ -35,37 +35,60 @@ pub struct Key {
     pub text: String,
 }
 
-/// The keys `node` requires (at least one holds in a matching document): from a positive
-/// string test all of whose values, patterns and regexes give one, from the best `and`
-/// operand that has a requirement, or from an `or` whose every branch has one (the union).
-/// `None` when the node can be true whatever those fields hold.
-pub fn required(node: &Node, common: &[FieldId]) -> Option<Vec<Key>> {
+/// Groups of keys `node` requires, each a necessary condition (at least one key of every
+/// group holds in a matching document), most selective first, at most `max`; empty when
+/// the node can be true whatever those fields hold.
+///
+/// A positive string test gives one group; an `and` the groups of all its operands; an
+/// `or` whose every branch has groups gives, for each `j`, the union of every branch's
+/// `j`-th group (its last when it has fewer): `(a1 ∧ a2) ∨ (b1 ∧ b2)` implies both
+/// `a1 ∨ b1` and `a2 ∨ b2`.
+fn required(node: &Node, common: &[FieldId], max: usize) -> Vec<Vec<Key>> {
     match node {
-        Node::Test(id, Test::Str(m)) => str_keys(*id, m),
-        Node::And(parts) => parts
-            .iter()
-            .filter_map(|p| required(p, common))
-            .min_by_key(|req| rank(req, common)),
-        Node::Or(parts) => {
-            let mut all = Vec::new();
-            for p in parts.iter() {
-                all.extend(required(p, common)?);
-            }
-            Some(all)
+        Node::Test(id, Test::Str(m)) => str_keys(*id, m).into_iter().collect(),
+        Node::And(parts) => {
+            let mut groups: Vec<Vec<Key>> = parts
+                .iter()
+                .flat_map(|p| required(p, common, max))
+                .collect();
+            groups.sort_by_key(|g| rank(g, common));
+            groups.truncate(max);
+            groups
         }
-        Node::Const(false) => Some(Vec::new()),
-        _ => None,
+        Node::Or(parts) => {
+            let mut branches = Vec::with_capacity(parts.len());
+            for p in parts.iter() {
+                let g = required(p, common, max);
+                if g.is_empty() {
+                    return Vec::new();
+                }
+                branches.push(g);
+            }
+            let n = branches.iter().map(Vec::len).max().unwrap_or(0);
+            let mut groups: Vec<Vec<Key>> = (0..n)
+                .map(|j| {
+                    branches
+                        .iter()
+                        .flat_map(|b| b[j.min(b.len() - 1)].iter().cloned())
+                        .collect()
+                })
+                .collect();
+            groups.sort_by_key(|g| rank(g, common));
+            groups
+        }
+        Node::Const(false) => vec![Vec::new()],
+        _ => Vec::new(),
     }
 }
 
-/// The requiring conjuncts of `root` (its top-level `and` operands, or itself), one group
-/// of keys each (at least one key of every group is present in a matching document), most
-/// selective first, at most `max`. Groups on common fields only when there is no other.
+/// The groups of keys `root` requires (at least one key of every group is present in a
+/// matching document; see [`required`]), most selective first, at most `max`. Groups on
+/// common fields only when there is no other.
 pub fn requirements(root: &Node, common: &[FieldId], max: usize) -> Vec<Vec<Key>> {
     let mut groups: Vec<(u8, usize, Vec<Key>)> = root
         .conjuncts()
         .iter()
-        .filter_map(|c| required(c, common))
+        .flat_map(|c| required(c, common, max))
         .map(|g| {
             let (class, len) = rank(&g, common);
             (class, len, g)
@@ -77,6 +100,7 @@ pub fn requirements(root: &Node, common: &[FieldId], max: usize) -> Vec<Vec<Key>
     } else {
         groups.truncate(1);
     }
+    groups.dedup_by(|a, b| a.2 == b.2);
     groups.truncate(max);
     groups.into_iter().map(|g| g.2).collect()
 }

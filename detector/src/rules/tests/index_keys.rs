@@ -111,6 +111,15 @@ fn keys_table() {
             &[&["name=:a", "args~:bbbb"]],
         ),
         (r#"process.name == "a" or process.pid == 1"#, &[]),
+        // An or of ands: one group per position, each a union over the branches.
+        (
+            r#"(process.name == "a" and process.args == "x") or (process.name == "b" and process.args == "y")"#,
+            &[&["name=:a", "name=:b"], &["args=:x", "args=:y"]],
+        ),
+        (
+            r#"process.name == "c" or (process.name == "b" and process.args like "*yyyy*")"#,
+            &[&["name=:c", "name=:b"], &["name=:c", "args~:yyyy"]],
+        ),
         // Every requiring conjunct is a group, the most selective first; common fields
         // only when nothing else.
         (
@@ -317,6 +326,22 @@ fn prefilters_agree_with_brute_force() {
             r#"(process.name == "a" or process.args like "*bbbb*") and process.executable like "/x/*""#,
             json!({"process.name": "a", "process.executable": "/y/x/"}),
             false,
+        ),
+        // An or of ands: each position's group is a union over the branches.
+        (
+            r#"(process.name == "a" and process.args == "x") or (process.name == "b" and process.args == "y")"#,
+            json!({"process.name": "a", "process.args": a(&["y"])}),
+            false,
+        ),
+        (
+            r#"(process.name == "a" and process.args == "x") or (process.name == "b" and process.args == "y")"#,
+            json!({"process.name": "b", "process.args": a(&["x", "y"])}),
+            true,
+        ),
+        (
+            r#"process.name == "c" or (process.name == "b" and process.args like "*yyyy*")"#,
+            json!({"process.name": "c"}),
+            true,
         ),
         // Gates: nested and case-insensitive; a missing gated field fails the gate.
         (
