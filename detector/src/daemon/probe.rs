@@ -63,6 +63,8 @@ struct Verdicts {
     /// [`RuleSet::id`] of the set the verdicts are about.
     rules: u64,
     map: rustc_hash::FxHashMap<Box<[u8]>, bool>,
+    /// Bytes of the keys in `map`.
+    bytes: usize,
     /// The key being built, reused from event to event.
     key: Vec<u8>,
     hits: u64,
@@ -70,8 +72,10 @@ struct Verdicts {
 
 /// Verdicts kept at most (then all are dropped and the cache refills).
 const VERDICTS_MAX: usize = 4096;
+/// Key bytes kept at most (the same), so hostile argument lists cost bounded memory.
+const VERDICT_BYTES_MAX: usize = 1 << 20;
 /// Images whose key is longer than this (bytes) are not cached.
-const VERDICT_KEY_MAX: usize = 4096;
+const VERDICT_KEY_MAX: usize = 2048;
 
 /// Appends `kind` and the image's name, executable and args, each length-prefixed (so
 /// different images give different keys).
@@ -170,6 +174,7 @@ impl ProbeFields {
         let mut v = self.verdicts.borrow_mut();
         if v.rules != rules.id() {
             v.map.clear();
+            v.bytes = 0;
             v.rules = rules.id();
         }
         let mut key = std::mem::take(&mut v.key);
@@ -186,9 +191,11 @@ impl ProbeFields {
             None => {
                 let b = rules.may_match_probe(&self.image_probe(image, kind));
                 if cacheable {
-                    if v.map.len() >= VERDICTS_MAX {
+                    if v.map.len() >= VERDICTS_MAX || v.bytes + key.len() > VERDICT_BYTES_MAX {
                         v.map.clear();
+                        v.bytes = 0;
                     }
+                    v.bytes += key.len();
                     v.map.insert(key.as_slice().into(), b);
                 }
                 b

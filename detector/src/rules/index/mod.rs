@@ -1,25 +1,26 @@
 //! Rules indexed by what they require of a document, so an event is only evaluated against
 //! rules that can match it (plus rules with no such requirement).
 //!
-//! A conjunct of a rule *requires* a set of keys ([`keys`]) when it is a positive string
-//! test each of whose values or patterns needs something of the field: an exact value
-//! (`==`, `in`, `in~`, `:` / `like` / `like~` without wildcards), a literal prefix, suffix
-//! or substring (a wildcard pattern's literal run, a regex's required literal); or an `or`
-//! each of whose branches requires keys (the union, possibly over several fields). Such a
-//! conjunct is false when no key of it is present in the event. The index keeps up to
-//! [`GROUPS`] requiring conjuncts of each rule (the most selective; on *common* fields such
-//! as `event.action` only when nothing else is available), one *group* of keys each: a rule
-//! is a candidate only when every one of its groups has a key present, so skipping it
-//! cannot change the result.
+//! A rule *requires* groups of keys ([`keys`]): a positive string test each of whose
+//! values or patterns needs something of the field gives a group (an exact value for
+//! `==`, `in`, `in~`, `:` / `like` / `like~` without wildcards; a literal prefix, suffix or
+//! substring for a wildcard pattern's literal run or a regex's required literal); an `and`
+//! gives the groups of its operands; an `or` whose every branch has groups gives unions
+//! of them (possibly over several fields). No key of a group present: the rule is false.
+//! The index keeps up to [`GROUPS`] groups per rule (the most selective; on *common*
+//! fields such as `event.action` only when nothing else is available): a rule is a
+//! candidate only when every one of its groups has a key present, so skipping it cannot
+//! change the result. Negations never give keys.
 //!
-//! Before keys, the gates ([`gate`]) drop every rule whose exact requirement on a common
-//! field the event fails (an exec-only rule for a fork), all rules at once.
+//! The gates ([`gate`]) drop every rule whose exact requirement on a common field the
+//! event fails (an exec-only rule for a fork), all rules at once.
 //!
-//! Per event, exact keys are hash lookups and literal keys one Aho-Corasick pass per value
-//! of the field; hits set bits in one bitset of *slots* (rule × group). Case-insensitive
-//! keys are folded: a value is folded on the stack (ASCII), and a value that is not ASCII
-//! (whose folding may produce ASCII characters) hits every case-insensitive key of that
-//! field.
+//! Per event the check runs in steps ([`Step`]): cheap exact fields, the gates, then fields
+//! with literal keys, stopping as soon as no rule remains possible. Exact keys are hash
+//! lookups, literal keys one Aho-Corasick DFA pass per value of the field; hits set bits in
+//! one bitset of *slots* (rule × group). Case-insensitive keys are folded: a value is
+//! folded on the stack (ASCII), and a value that is not ASCII (whose folding may produce
+//! ASCII characters) hits every case-insensitive key of that field.
 
 mod cands;
 mod gate;
