@@ -92,6 +92,16 @@ impl Cands {
         }
     }
 
+    /// How many rules are in both sets (same bound).
+    #[inline]
+    pub fn count_common(&self, other: &Cands) -> usize {
+        self.words()
+            .iter()
+            .zip(other.words())
+            .map(|(a, b)| (a & b).count_ones() as usize)
+            .sum()
+    }
+
     /// Whether some rule is in both sets (same bound).
     #[inline]
     pub fn intersects(&self, other: &Cands) -> bool {
@@ -224,6 +234,7 @@ mod tests {
             let full = Cands::full(n);
             assert_eq!(full.len(), n);
             assert_eq!(c.intersects(&full), !picks.is_empty());
+            assert_eq!(c.count_common(&full), picks.len());
             let mut both = full.clone();
             both.and_with(&c);
             assert_eq!(both.iter().collect::<Vec<_>>(), picks);

@@ -19,6 +19,9 @@ use crate::rules::eql::matcher::{Node, Test, any_str};
 /// Longest ASCII value folded on the stack for a case-insensitive lookup.
 const FOLD_BUF: usize = 64;
 
+/// A gate is checked only when at least this many of the possible rules depend on it.
+const GATE_MIN: usize = 3;
+
 /// The gates on one field.
 #[derive(Debug)]
 struct Gate {
@@ -115,8 +118,8 @@ impl Gates {
     }
 
     /// Removes from `mask` the rules whose gate number `g` rules out, unless `value_of`
-    /// does not know the field's value (`None`). Nothing to do when no rule of `mask` is
-    /// gated on that field.
+    /// does not know the field's value (`None`). Skipped when fewer than [`GATE_MIN`]
+    /// rules of `mask` are gated on that field: evaluating those few costs no more.
     #[inline]
     pub fn restrict<'v>(
         &self,
@@ -125,7 +128,7 @@ impl Gates {
         value_of: &mut impl FnMut(FieldId) -> Option<FieldValue<'v>>,
     ) {
         let g = &self.gates[g];
-        if !g.gated.intersects(mask) {
+        if g.gated.count_common(mask) < GATE_MIN {
             return;
         }
         let Some(v) = value_of(g.field) else {
