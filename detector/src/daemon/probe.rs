@@ -1,13 +1,18 @@
 //! What the rule index needs to know of an event before its document is built: the
-//! process's and its parent's name, executable and args, and the event's action and type,
-//! read from the process-table snapshot exactly as [`crate::ecs::DocBuilder`] renders them.
-//! With it the daemon skips the document (the most expensive per-event step) for every
-//! event no rule is keyed on, whichever of these fields the rules are keyed on.
+//! process's and its parent's name, executable and args, the container id, and the event's
+//! action and type, read from the process-table snapshot exactly as
+//! [`crate::ecs::DocBuilder`] renders them. With it the daemon skips the document (the most
+//! expensive per-event step) for every event no rule can match.
+//!
+//! Earlier still, before the snapshot is built, an *image probe* knows only the subject's
+//! image (name, executable, args) and the event kind; the rest is unknown. Rules that are
+//! certainly false on that already spare the snapshot (leaders, parent, container).
 
 use crate::ecs::EcsDocument;
 use crate::ecs::field::{Document, FieldId, FieldValue, Schema};
+use crate::event::EventKind;
 use crate::process::{ExecImage, Snapshot};
-use crate::rules::Probe;
+use crate::rules::{Probe, RuleSet};
 
 /// Which part of the snapshot a field reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +26,8 @@ enum Source {
     Kind,
     /// `process.entry_leader.entry_meta.type`.
     EntryType,
+    /// `container.id`.
+    ContainerId,
     /// The same in every document of one builder (`host.*`): read from its base document.
     Base,
     /// A field the documents never carry (`file.*` on process events).
@@ -43,6 +50,49 @@ pub struct ProbeFields {
     pool: std::cell::RefCell<Vec<Vec<String>>>,
     /// Host and agent only ([`crate::ecs::DocBuilder::base`]).
     base: EcsDocument,
+    /// Verdicts of image probes ([`ProbeFields::image_may_match`]).
+    verdicts: std::cell::RefCell<Verdicts>,
+}
+
+/// Image-probe verdicts by event kind and image content, for one rule set. An image probe
+/// reads nothing else (the host fields are those of this builder), so equal keys get equal
+/// verdicts: forks of a long-lived shell, the exits of its commands and repeated commands
+/// are then decided by one hash lookup.
+#[derive(Debug, Default)]
+struct Verdicts {
+    /// [`RuleSet::id`] of the set the verdicts are about.
+    rules: u64,
+    map: rustc_hash::FxHashMap<Box<[u8]>, bool>,
+    /// Bytes of the keys in `map`.
+    bytes: usize,
+    /// The key being built, reused from event to event.
+    key: Vec<u8>,
+    hits: u64,
+}
+
+/// Verdicts kept at most (then all are dropped and the cache refills).
+const VERDICTS_MAX: usize = 4096;
+/// Key bytes kept at most (the same), so hostile argument lists cost bounded memory.
+const VERDICT_BYTES_MAX: usize = 1 << 20;
+/// Images whose key is longer than this (bytes) are not cached.
+const VERDICT_KEY_MAX: usize = 2048;
+
+/// Appends `kind` and the image's name, executable and args, each length-prefixed (so
+/// different images give different keys).
+fn verdict_key(key: &mut Vec<u8>, image: &ExecImage, kind: EventKind) {
+    key.clear();
+    key.push(kind as u8);
+    let mut part = |b: &[u8]| {
+        key.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        key.extend_from_slice(b);
+    };
+    part(&image.name);
+    part(&image.executable);
+    key.extend_from_slice(&(image.args.len() as u64).to_le_bytes());
+    for a in &image.args {
+        key.extend_from_slice(&(a.len() as u64).to_le_bytes());
+        key.extend_from_slice(a);
+    }
 }
 
 impl ProbeFields {
@@ -62,6 +112,7 @@ impl ProbeFields {
             ("event.category", Category),
             ("event.kind", Kind),
             ("process.entry_leader.entry_meta.type", EntryType),
+            ("container.id", ContainerId),
             ("host.os.type", Base),
             ("host.os.name", Base),
             ("host.os.family", Base),
@@ -86,6 +137,7 @@ impl ProbeFields {
             fields,
             pool: Default::default(),
             base,
+            verdicts: Default::default(),
         }
     }
 
@@ -93,17 +145,83 @@ impl ProbeFields {
     pub fn probe<'a>(&'a self, snap: &'a Snapshot) -> SnapshotProbe<'a> {
         SnapshotProbe {
             fields: self,
-            snap,
+            subject: &snap.subject.image,
+            kind: snap.kind,
+            snap: Some(snap),
+            args: Default::default(),
+        }
+    }
+
+    /// A probe of an event before its snapshot: the subject's `image` after the event and
+    /// the event's `kind` are known; the parent, leaders and container are not.
+    pub fn image_probe<'a>(&'a self, image: &'a ExecImage, kind: EventKind) -> SnapshotProbe<'a> {
+        SnapshotProbe {
+            fields: self,
+            subject: image,
+            kind,
+            snap: None,
             args: Default::default(),
         }
     }
 }
 
-/// One snapshot seen through [`ProbeFields`]. `process.args` is rendered (once, on first
-/// use) into strings; the rest is borrowed.
+impl ProbeFields {
+    /// Whether some rule of `rules` could match an event of `kind` whose subject runs
+    /// `image`, from the image probe ([`ProbeFields::image_probe`],
+    /// [`RuleSet::may_match_probe`]), remembered by image content and kind until `rules`
+    /// is replaced.
+    pub fn image_may_match(&self, rules: &RuleSet, image: &ExecImage, kind: EventKind) -> bool {
+        let mut v = self.verdicts.borrow_mut();
+        if v.rules != rules.id() {
+            v.map.clear();
+            v.bytes = 0;
+            v.rules = rules.id();
+        }
+        let mut key = std::mem::take(&mut v.key);
+        verdict_key(&mut key, image, kind);
+        let cacheable = key.len() <= VERDICT_KEY_MAX;
+        let known = cacheable
+            .then(|| v.map.get(key.as_slice()).copied())
+            .flatten();
+        let verdict = match known {
+            Some(b) => {
+                v.hits += 1;
+                b
+            }
+            None => {
+                let b = rules.may_match_probe(&self.image_probe(image, kind));
+                if cacheable {
+                    if v.map.len() >= VERDICTS_MAX || v.bytes + key.len() > VERDICT_BYTES_MAX {
+                        v.map.clear();
+                        v.bytes = 0;
+                    }
+                    v.bytes += key.len();
+                    v.map.insert(key.as_slice().into(), b);
+                }
+                b
+            }
+        };
+        v.key = key;
+        verdict
+    }
+
+    /// How many image verdicts came from the cache.
+    #[cfg(test)]
+    pub fn verdict_hits(&self) -> u64 {
+        self.verdicts.borrow().hits
+    }
+}
+
+/// One event seen through [`ProbeFields`]: a whole snapshot, or only the subject's image
+/// and the event kind. `process.args` is rendered (once, on first use) into strings; the
+/// rest is borrowed.
 pub struct SnapshotProbe<'a> {
     fields: &'a ProbeFields,
-    snap: &'a Snapshot,
+    /// The subject's image (the snapshot's, when there is one).
+    subject: &'a ExecImage,
+    kind: EventKind,
+    /// `None` for an image probe: fields read from it are unknown.
+    snap: Option<&'a Snapshot>,
     args: [std::cell::OnceCell<Option<Vec<String>>>; 2],
 }
 
@@ -148,13 +266,14 @@ fn single(b: &[u8]) -> Option<FieldValue<'_>> {
 impl Probe for SnapshotProbe<'_> {
     fn field(&self, field: FieldId) -> Option<FieldValue<'_>> {
         let source = (*self.fields.fields.get(field.0 as usize)?)?;
-        let image = |who: Who| -> Option<&ExecImage> {
+        // `None` (unknown) for the parent of an image probe; `Some(None)` for no parent.
+        let image = |who: Who| -> Option<Option<&ExecImage>> {
             match who {
-                Who::Subject => Some(&self.snap.subject.image),
-                Who::Parent => self.snap.parent.as_ref().map(|p| &*p.image),
+                Who::Subject => Some(Some(self.subject)),
+                Who::Parent => self.snap.map(|s| s.parent.as_ref().map(|p| &*p.image)),
             }
         };
-        let (action, ty) = crate::ecs::action_and_type(self.snap.kind);
+        let (action, ty) = crate::ecs::action_and_type(self.kind);
         match source {
             Source::Never => Some(FieldValue::Missing),
             Source::Action => Some(FieldValue::Str(action)),
@@ -162,20 +281,26 @@ impl Probe for SnapshotProbe<'_> {
             Source::Category => Some(FieldValue::Str("process")),
             Source::Kind => Some(FieldValue::Str("event")),
             Source::EntryType => Some(
-                self.snap
+                self.snap?
                     .entry_leader
                     .as_ref()
                     .map_or(FieldValue::Missing, |e| {
                         FieldValue::Str(e.entry_type.as_str())
                     }),
             ),
+            Source::ContainerId => Some(
+                self.snap?
+                    .container
+                    .as_ref()
+                    .map_or(FieldValue::Missing, |c| FieldValue::Str(&c.reference.id)),
+            ),
             Source::Base => Some(self.fields.base.field(field)),
-            Source::Name(w) => image(w).map_or(Some(FieldValue::Missing), |i| single(&i.name)),
+            Source::Name(w) => image(w)?.map_or(Some(FieldValue::Missing), |i| single(&i.name)),
             Source::Executable(w) => {
-                image(w).map_or(Some(FieldValue::Missing), |i| single(&i.executable))
+                image(w)?.map_or(Some(FieldValue::Missing), |i| single(&i.executable))
             }
             Source::Args(w) => {
-                let Some(i) = image(w) else {
+                let Some(i) = image(w)? else {
                     return Some(FieldValue::Missing);
                 };
                 let slot = &self.args[w as usize];
@@ -310,6 +435,28 @@ mod tests {
             (b"/usr/bin/ss\xff", &[b"ss\xffh", b"\xff-V"]),
             (b"/usr/bin/base64", &[b"base64", b"-d", b"payload"]),
             (b"/tmp/.x/xmrig", &[b"xmrig", b"--donate-level", b"1"]),
+            // Rules keyed on literals of patterns and regexes.
+            (
+                b"/usr/bin/curl",
+                &[b"curl", b"-k", b"https://10.0.0.1:10250/pods"],
+            ),
+            (
+                b"/usr/bin/ssh",
+                &[b"ssh", b"-L", b"8080:10.0.0.1:80", b"user@10.0.0.2"],
+            ),
+            (
+                b"/usr/bin/ssh",
+                &[b"ssh", b"-o", b"PROXYCOMMAND=nc %h %p", b"host"],
+            ),
+            (b"/usr/local/bin/kubeletctl", &[b"kubeletctl", b"pods"]),
+            (b"/usr/bin/.hidden", &[b".hidden"]),
+            (b"/usr/bin/socat", &[b"socat", b"1.2.3.4:80:5.6.7.8:90"]),
+            (
+                b"/usr/bin/python3.11",
+                &[b"python3", b"-c", b"import base64; base64.b64decode(x)"],
+            ),
+            (b"/usr/bin/nsenter", &[b"nsenter", b"--target=1", b"-m"]),
+            (b"/usr/bin/caf\xc3\xa9", &[b"CAF\xc3\x89", b"-\xe2\x84\xaa"]),
         ];
         let mut events = Vec::new();
         let mut t = 1_000_000_000u64;
@@ -328,32 +475,133 @@ mod tests {
             }
         }
         let (mut matched, mut skipped, mut known) = (0, 0, 0);
+        let (mut skipped_early, mut known_early) = (0, 0);
+        let mut matching_rules = std::collections::BTreeSet::new();
         let mut out: Vec<&Rule> = Vec::new();
         for ev in &events {
-            let Some(snap) = table.apply(ev) else {
+            // The image probe's verdicts, taken where the daemon takes them.
+            let mut early: Vec<Option<bool>> = Vec::new();
+            let mut may_early = true;
+            let Some(snap) = table.apply_if(ev, |image, kind| {
+                let probe = fields.image_probe(image, kind);
+                early = rules
+                    .rules()
+                    .iter()
+                    .map(|r| r.compiled.root.eval3(&probe))
+                    .collect();
+                may_early = rules.may_match_probe(&probe);
+                // The remembered verdict is the verdict.
+                assert_eq!(fields.image_may_match(&rules, image, kind), may_early);
+                true
+            }) else {
                 continue;
             };
             let doc = docs.build(&snap, Some(ev));
             let probe = fields.probe(&snap);
-            for r in rules.rules() {
+            for (r, early) in rules.rules().iter().zip(&early) {
+                let m = r.matches(&doc);
                 if let Some(b) = r.compiled.root.eval3(&probe) {
                     known += 1;
-                    assert_eq!(b, r.matches(&doc), "{} on {ev:?}", r.meta.name);
+                    assert_eq!(b, m, "{} on {ev:?}", r.meta.name);
+                }
+                if let Some(b) = early {
+                    known_early += 1;
+                    assert_eq!(*b, m, "{} (image probe) on {ev:?}", r.meta.name);
                 }
             }
             rules.matches(&doc, &mut out);
             let may = rules.may_match_probe(&probe);
             assert!(may || out.is_empty(), "skipped a match: {ev:?}");
+            assert!(may_early || out.is_empty(), "skipped a match early: {ev:?}");
+            assert!(may_early || !may, "the image probe knows less: {ev:?}");
             matched += !out.is_empty() as usize;
+            matching_rules.extend(out.iter().map(|r| r.meta.name.clone()));
             skipped += !may as usize;
+            skipped_early += !may_early as usize;
         }
         // The test means something: some events match, most of the rest are skipped.
         assert!(matched >= 4, "matched {matched}");
+        assert!(
+            matching_rules.len() >= 8,
+            "rules matched: {matching_rules:?}"
+        );
         assert!(
             skipped * 2 > events.len(),
             "skipped {skipped} of {}",
             events.len()
         );
+        assert!(
+            skipped_early * 2 > events.len(),
+            "skipped early {skipped_early} of {}",
+            events.len()
+        );
         assert!(known > 1000, "decided {known}");
+        assert!(known_early > 1000, "decided early {known_early}");
+        assert!(
+            fields.verdict_hits() > 50,
+            "cached: {}",
+            fields.verdict_hits()
+        );
+    }
+
+    /// Image verdicts are remembered per rule set, event kind and whole image.
+    #[test]
+    fn image_verdicts_follow_rules_kind_and_image() {
+        let schema = crate::ecs::schema();
+        let set = |q: &str| {
+            let rule = Rule {
+                meta: Default::default(),
+                query: q.into(),
+                path: "test".into(),
+                compiled: crate::rules::compile_query(q, schema).unwrap(),
+            };
+            RuleSet::new(vec![rule], schema)
+        };
+        let ssh = set(r#"process where event.action == "exec" and process.name == "ssh""#);
+        let ls = set(r#"process where event.action == "exec" and process.name == "ls""#);
+        let exe = set(r#"process where process.executable == "/usr/bin/ssh""#);
+        let host = HostInfo::collect(std::path::Path::new("/"));
+        let docs = DocBuilder::new(&host, &AgentInfo::new(&host, None));
+        let fields = ProbeFields::new(schema, docs.base());
+        let image = |name: &[u8], exe: &[u8]| ExecImage {
+            name: name.to_vec(),
+            executable: exe.to_vec(),
+            args: vec![name.to_vec(), b"-V".to_vec()],
+            args_truncated: false,
+        };
+        let ssh_img = image(b"ssh", b"/usr/bin/ssh");
+        let ls_img = image(b"ls", b"/usr/bin/ls");
+        // (rules, image, kind, verdict), in order: repeated rows come from the cache.
+        let rows: &[(&RuleSet, &ExecImage, EventKind, bool)] = &[
+            (&ssh, &ssh_img, EventKind::Exec, true),
+            (&ssh, &ssh_img, EventKind::Exec, true),
+            (&ssh, &ssh_img, EventKind::Fork, false),
+            (&ssh, &ls_img, EventKind::Exec, false),
+            (&ls, &ssh_img, EventKind::Exec, false),
+            (&ls, &ls_img, EventKind::Exec, true),
+            (&ssh, &ssh_img, EventKind::Exec, true),
+            // Name and executable are kept apart in the key.
+            (&exe, &image(b"ssh", b"/usr/bin/ssh"), EventKind::Fork, true),
+            (
+                &exe,
+                &image(b"ssh/usr/bin", b"/ssh"),
+                EventKind::Fork,
+                false,
+            ),
+            (&exe, &image(b"ssh", b"/usr/bin/ssh"), EventKind::Exit, true),
+        ];
+        for (i, (rules, img, kind, want)) in rows.iter().enumerate() {
+            assert_eq!(fields.image_may_match(rules, img, *kind), *want, "row {i}");
+            assert_eq!(
+                rules.may_match_probe(&fields.image_probe(img, *kind)),
+                *want,
+                "row {i} uncached"
+            );
+        }
+        assert_eq!(
+            fields.verdict_hits(),
+            1,
+            "only row 1 repeats within one set"
+        );
     }
 }

@@ -37,14 +37,14 @@ impl EventPipeline {
     /// could match, builds its document and evaluates the rules (alerts go to the sinks).
     pub fn handle(&mut self, ev: &ProcessEvent) {
         self.stats.count(ev.kind);
-        // First, from name and action alone (decisive when every rule is keyed on them, as
-        // the shipped rule is): the model is updated, but no snapshot is built.
+        // First, from the subject's image and the event kind alone (decisive for most
+        // events, and remembered per image and kind): the model is updated, but no
+        // snapshot is built.
         let rules = self.detection.rules();
+        let probe = &self.probe;
         let mut skipped = false;
         let snap = self.table.apply_if(ev, |image, kind| {
-            let wanted = std::str::from_utf8(&image.name).map_or(true, |name| {
-                rules.may_match(name, crate::ecs::action_and_type(kind).0)
-            });
+            let wanted = probe.image_may_match(rules, image, kind);
             skipped = !wanted;
             wanted
         });
@@ -55,8 +55,9 @@ impl EventPipeline {
             return;
         };
         // Then most remaining events still cannot match any rule (the index knows from the
-        // names, executables and args of the process and its parent, and the action): skip
-        // building their document. A value that is not UTF-8 takes the full path.
+        // names, executables and args of the process and its parent, the container and the
+        // action): skip building their document. A value that is not UTF-8 takes the full
+        // path.
         if !self
             .detection
             .rules()

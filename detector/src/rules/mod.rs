@@ -82,33 +82,30 @@ pub trait Probe {
     -> Option<crate::ecs::field::FieldValue<'_>>;
 }
 
-/// A set of compiled rules with an index by the exact values they require
-/// (`process.name`, `process.args`, … and `event.action` as a last resort).
+/// A set of compiled rules with an index by what they require (exact values, literals of
+/// patterns; `process.name`, `process.args`, … and `event.action` as a last resort).
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: index::RuleIndex,
     /// `process.name` and `event.action` in the schema the rules were compiled against.
     fields: [Option<crate::ecs::field::FieldId>; 2],
-    /// Every indexed rule is keyed on one of `fields`: [`RuleSet::may_match`] can decide
-    /// from those two values alone.
-    probe_decides: bool,
+    /// Unique per set built in this process ([`RuleSet::id`]).
+    id: u64,
 }
 
-/// A document that knows only the two indexed fields: enough to ask the index which rules
-/// an event could match before paying for the full document.
+/// A probe that knows only the process name and the event action: enough to ask the index
+/// whether an event could match before paying for anything else.
 struct IndexProbe<'a> {
     fields: [Option<crate::ecs::field::FieldId>; 2],
     values: [&'a str; 2],
 }
 
-impl Document for IndexProbe<'_> {
-    fn field(&self, id: crate::ecs::field::FieldId) -> crate::ecs::field::FieldValue<'_> {
+impl Probe for IndexProbe<'_> {
+    fn field(&self, id: crate::ecs::field::FieldId) -> Option<crate::ecs::field::FieldValue<'_>> {
         use crate::ecs::field::FieldValue;
-        match self.fields.iter().position(|f| *f == Some(id)) {
-            Some(i) => FieldValue::Str(self.values[i]),
-            None => FieldValue::Missing,
-        }
+        let i = self.fields.iter().position(|f| *f == Some(id))?;
+        Some(FieldValue::Str(self.values[i]))
     }
 }
 
@@ -124,13 +121,12 @@ impl RuleSet {
             schema.resolve("process.name").map(|d| d.id),
             schema.resolve("event.action").map(|d| d.id),
         ];
-        let probed: Vec<_> = fields.iter().flatten().copied().collect();
-        let probe_decides = index.keys_only(&probed);
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         RuleSet {
             rules,
             index,
             fields,
-            probe_decides,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -162,6 +158,12 @@ impl RuleSet {
         out.extend(self.rules.iter().filter(|r| r.matches(doc)));
     }
 
+    /// An id no other rule set built by this process has: what caches of verdicts about
+    /// this set (which change when the rules are reloaded) are keyed on.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The compiled rules, in load order (the order of [`RuleSet::matches`] results).
     pub fn rules(&self) -> &[Rule] {
         &self.rules
@@ -184,15 +186,14 @@ impl RuleSet {
 
     /// Whether any rule could match an event whose `process.name` and `event.action` are
     /// these: false means no rule can, so the caller may skip building the document at all.
-    /// Conservative (never false when a rule could match): when some rule is indexed on
-    /// another field, this is always true.
+    /// Conservative (never false when a rule could match): every other field is unknown
+    /// ([`RuleSet::may_match_probe`] with a probe of these two fields).
     pub fn may_match(&self, process_name: &str, event_action: &str) -> bool {
         let probe = IndexProbe {
             fields: self.fields,
             values: [process_name, event_action],
         };
-        // Rules keyed on any other field (process.args, …) might match: never skip those.
-        !self.probe_decides || self.index.candidates(&probe) > 0
+        self.index.may_match(&self.rules, &probe)
     }
 
     /// Whether any rule could match the event `probe` describes: false means no rule can,

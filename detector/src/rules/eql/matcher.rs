@@ -160,9 +160,19 @@ impl StrMatcher {
         2 + exact + wild + if self.regex.is_some() { 40 } else { 0 }
     }
 
-    /// Only exact values (what the rule index can use).
+    /// Only exact values.
     pub fn is_exact_only(&self) -> bool {
         self.wild.is_empty() && self.regex.is_none() && !self.exact.is_empty()
+    }
+
+    /// The wildcard patterns (what the rule index takes required literals from).
+    pub(crate) fn wildcards(&self) -> &[Wildcard] {
+        &self.wild
+    }
+
+    /// The combined regex of `regex` / `regex~` values, if any.
+    pub(crate) fn regex(&self) -> Option<&Regex> {
+        self.regex.as_ref()
     }
 
     /// Whether one string matches any exact value, pattern or the regex.

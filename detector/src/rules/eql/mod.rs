@@ -13,7 +13,7 @@
 pub mod ast;
 mod compile;
 pub mod lexer;
-mod lucene;
+pub(crate) mod lucene;
 pub mod matcher;
 pub mod parser;
 pub mod wildcard;

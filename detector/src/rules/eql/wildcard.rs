@@ -70,6 +70,17 @@ struct StarParts {
     finders: Vec<memmem::Finder<'static>>,
 }
 
+/// A run of literal characters every value matching a pattern contains (folded when the
+/// pattern is case-insensitive): what the rule index keys a wildcard pattern on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiteralRun {
+    pub text: String,
+    /// The run starts the pattern: a matching value starts with it.
+    pub at_start: bool,
+    /// The run ends the pattern: a matching value ends with it.
+    pub at_end: bool,
+}
+
 /// Whether a pattern string contains wildcard characters.
 pub fn has_wildcards(p: &str) -> bool {
     p.contains(['*', '?'])
@@ -127,6 +138,38 @@ impl Wildcard {
             parts,
             length,
         }
+    }
+
+    /// The most selective literal run of the pattern (longest, an anchored run counting one
+    /// character more), or `None` for a pattern of wildcards only (`*`, `?*`). Taken from
+    /// the same tokens [`Wildcard::matches`] uses, so every matching value holds it: as a
+    /// prefix when `at_start`, a suffix when `at_end`, somewhere otherwise (after folding
+    /// each character when case-insensitive).
+    pub fn required_literal(&self) -> Option<LiteralRun> {
+        let mut best: Option<(usize, LiteralRun)> = None;
+        let mut i = 0;
+        while i < self.toks.len() {
+            let start = i;
+            let mut text = String::new();
+            while let Some(PTok::Lit(c)) = self.toks.get(i) {
+                text.push(*c);
+                i += 1;
+            }
+            if text.is_empty() {
+                i += 1;
+                continue;
+            }
+            let run = LiteralRun {
+                text,
+                at_start: start == 0,
+                at_end: i == self.toks.len(),
+            };
+            let score = run.text.len() + usize::from(run.at_start || run.at_end);
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, run));
+            }
+        }
+        best.map(|(_, r)| r)
     }
 
     /// Whether the whole `value` matches.
@@ -314,6 +357,75 @@ mod tests {
                 want,
                 "{pat:?} ci={ci} {value:?}"
             );
+        }
+    }
+
+    /// Every value a pattern matches holds its required literal where it says.
+    #[test]
+    fn required_literal_table() {
+        /// (text, at_start, at_end)
+        type Run = (&'static str, bool, bool);
+        // (pattern, ci, the run or none, values that match)
+        let cases: &[(&str, bool, Option<Run>, &[&str])] = &[
+            (
+                "/tmp/*",
+                false,
+                Some(("/tmp/", true, false)),
+                &["/tmp/", "/tmp/x"],
+            ),
+            (
+                "*.cgi",
+                false,
+                Some((".cgi", false, true)),
+                &[".cgi", "a.cgi"],
+            ),
+            ("*abc*de*", false, Some(("abc", false, false)), &["xabcyde"]),
+            (
+                "ab*cde",
+                false,
+                Some(("cde", false, true)),
+                &["abcde", "abxcde"],
+            ),
+            (
+                "a?bcd*",
+                false,
+                Some(("bcd", false, false)),
+                &["axbcd", "aébcdz"],
+            ),
+            (
+                "PY*",
+                true,
+                Some(("py", true, false)),
+                &["python", "PYTHON"],
+            ),
+            ("*É*", true, Some(("é", false, false)), &["café", "CAFÉ"]),
+            ("a\\*", false, Some(("a\\", true, false)), &["a\\", "a\\x"]),
+            ("abc", false, Some(("abc", true, true)), &["abc"]),
+            ("?*", false, None, &["x"]),
+            ("*", false, None, &[""]),
+        ];
+        for &(pat, ci, want, values) in cases {
+            let w = Wildcard::new(pat, ci);
+            let got = w.required_literal();
+            let want = want.map(|(t, s, e)| LiteralRun {
+                text: t.into(),
+                at_start: s,
+                at_end: e,
+            });
+            assert_eq!(got, want, "{pat:?}");
+            for v in values {
+                assert!(w.matches(v), "{pat:?} {v:?}");
+                if let Some(run) = &got {
+                    let f = if ci { fold_str(v) } else { v.to_string() };
+                    let t = run.text.as_str();
+                    assert!(
+                        f.contains(t)
+                            && (!run.at_start || f.starts_with(t))
+                            && (!run.at_end || f.ends_with(t)),
+                        "{pat:?} {v:?}"
+                    );
+                }
+            }
         }
     }
 

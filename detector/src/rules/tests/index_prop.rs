@@ -34,6 +34,13 @@ const QUERIES: &[&str] = &[
     r#"process where event.action in~ ("exec") and (process.args : "-l" or process.name in~ ("CURL", "Café"))"#,
     r#"process where process.args in~ ("c", "-q") and process.name : "s*""#,
     r#"process where event.action == "fork" and process.args == "-c" and process.name in ("sh", "bash", "ssh")"#,
+    // Keyed on literals of patterns and regexes (prefix, suffix, substring, folded).
+    r#"process where process.args like~ "*curl*""#,
+    r#"process where process.args : "-*" and event.action == "exec""#,
+    r#"process where process.args like "*tmp/*" and process.name : "s*""#,
+    r#"process where process.args regex ".*url.*" or process.name like "*sh""#,
+    r#"process where not process.args like "*c*" and process.name == "sh""#,
+    r#"process where process.name like "?sh" and process.args like~ ("*URL*", "-?")"#,
 ];
 
 const NAMES: &[&str] = &[
@@ -56,7 +63,16 @@ const NAMES: &[&str] = &[
     "xyz",
 ];
 const ACTIONS: &[&str] = &["exec", "EXEC", "fork", "end", "Exec"];
-const ARGS: &[&str] = &["-c", "curl http://x", "-L", "C"];
+const ARGS: &[&str] = &[
+    "-c",
+    "curl http://x",
+    "-L",
+    "C",
+    "\u{212A}url",
+    "xCURLy",
+    "/tmp/x",
+    "ab\u{FFFD}",
+];
 
 /// A small deterministic PRNG (xorshift64*), so failures reproduce.
 struct Rng(u64);

@@ -1,5 +1,6 @@
 //! Semantics tables (query, document, expected), the seed rule, and the index property.
 
+mod index_keys;
 mod index_prop;
 mod seed;
 
