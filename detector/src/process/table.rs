@@ -151,6 +151,9 @@ pub struct ProcessTable {
     /// right after the exit document, so inserting it must not evict a live process.
     exiting: Option<u32>,
     pub(super) exited: VecDeque<Rec>,
+    /// How many records of `exited` each tgid has: a parent looked up among the exited
+    /// (the common miss, e.g. a parent never seen) costs one hash lookup, not a scan.
+    pub(super) exited_tgids: HashMap<u32, u32>,
     cgroup_refs: HashMap<u64, u32>,
     pub(super) containers: ContainerResolver,
     pub(super) users: UserNames,
@@ -187,6 +190,7 @@ impl ProcessTable {
             seq: 0,
             exiting: None,
             exited: VecDeque::new(),
+            exited_tgids: HashMap::new(),
             cgroup_refs: HashMap::new(),
             stats: TableStats::default(),
         }
@@ -297,9 +301,17 @@ impl ProcessTable {
         if kind == EventKind::Exit
             && let Some(rec) = self.remove(ev.tgid)
         {
+            *self.exited_tgids.entry(rec.tgid).or_default() += 1;
             self.exited.push_back(rec);
             while self.exited.len() > self.cfg.exited_grace {
-                self.exited.pop_front();
+                if let Some(old) = self.exited.pop_front()
+                    && let Some(n) = self.exited_tgids.get_mut(&old.tgid)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.exited_tgids.remove(&old.tgid);
+                    }
+                }
                 self.stats.evicted_exited += 1;
             }
         }
@@ -490,7 +502,7 @@ impl ProcessTable {
         {
             return Some(p);
         }
-        if grace {
+        if grace && self.exited_tgids.contains_key(&ppid) {
             return self
                 .exited
                 .iter()

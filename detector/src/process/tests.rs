@@ -597,6 +597,14 @@ fn churn_stays_bounded() {
             st.live <= 1_000 && st.exited <= 64,
             "bounded at {i}: {st:?}"
         );
+        // The exited-tgid index counts exactly the grace queue.
+        if i % 1_000 == 0 {
+            let mut want: std::collections::HashMap<u32, u32> = Default::default();
+            for r in &t.exited {
+                *want.entry(r.tgid).or_default() += 1;
+            }
+            assert_eq!(t.exited_tgids, want, "exited index at {i}");
+        }
     }
     let st = t.stats();
     let secs = started.elapsed().as_secs_f64();
