@@ -113,6 +113,20 @@ impl Document for TestDoc {
 }
 
 /// `<shared>/rules/…`: `DETECTOR_SHARED`, else `<crate>/../../shared`, else `/work/shared`.
+/// A rule named after its query, compiled against [`TestSchema`]; panics on a compile error.
+pub fn rule(q: &str) -> crate::rules::Rule {
+    crate::rules::Rule {
+        meta: crate::rules::RuleMeta {
+            name: q.to_string(),
+            ..Default::default()
+        },
+        query: q.to_string(),
+        path: "test".into(),
+        compiled: crate::rules::compile_query(q, &TestSchema)
+            .unwrap_or_else(|e| panic!("{q}: {e}")),
+    }
+}
+
 pub fn shared_dir() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("DETECTOR_SHARED") {
         return p.into();

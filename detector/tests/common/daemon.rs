@@ -45,6 +45,15 @@ pub fn config_variant(edit: impl FnOnce(String) -> String) -> String {
     edit(text)
 }
 
+/// A config file in a fresh temporary directory: the shipped config with `edit` applied
+/// (see [`config_variant`]). The directory lives as long as the returned guard.
+pub fn config_file(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("detector.toml");
+    std::fs::write(&config, config_variant(edit)).unwrap();
+    (dir, config)
+}
+
 /// How to start the daemon.
 #[derive(Default)]
 pub struct Opts {

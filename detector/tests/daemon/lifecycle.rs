@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::containers::RuncContainer;
-use crate::daemon::{Daemon, Opts, config_variant, run_to_exit, shipped_config};
+use crate::daemon::{Daemon, Opts, config_file, config_variant, run_to_exit, shipped_config};
 use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, skip};
 
 /// A detection rule of our own: an exec of a program named `name` in a container.
@@ -281,13 +281,8 @@ fn startup_scan_reports_a_running_sshd_once() {
     assert_ecs(&s.docs);
 
     // Turned off in the config: nothing for it.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("detector.toml");
-    std::fs::write(
-        &config,
-        config_variant(|t| t.replace("\nstartup_scan = true\n", "\nstartup_scan = false\n")),
-    )
-    .unwrap();
+    let (_dir, config) =
+        config_file(|t| t.replace("\nstartup_scan = true\n", "\nstartup_scan = false\n"));
     let d = Daemon::start_with(Opts {
         config: Some(config),
         ..Opts::default()
@@ -310,19 +305,13 @@ fn lost_events_are_reported_in_the_alert_stream() {
     if skip(&["runc"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("detector.toml");
-    std::fs::write(
-        &config,
-        config_variant(|t| {
-            t.replace(
-                "\nring_buffer_bytes = 4194304\n",
-                "\nring_buffer_bytes = 65536\n",
-            )
-            .replace("\ninterval_secs = 60\n", "\ninterval_secs = 1\n")
-        }),
-    )
-    .unwrap();
+    let (_dir, config) = config_file(|t| {
+        t.replace(
+            "\nring_buffer_bytes = 4194304\n",
+            "\nring_buffer_bytes = 65536\n",
+        )
+        .replace("\ninterval_secs = 60\n", "\ninterval_secs = 1\n")
+    });
     let d = Daemon::start_with(Opts {
         config: Some(config),
         ..Opts::default()
@@ -586,13 +575,8 @@ fn argv_capture_off_leaves_args_out() {
     if skip(&["runc"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("detector.toml");
-    std::fs::write(
-        &config,
-        config_variant(|t| t.replace("\nargv_capture = true\n", "\nargv_capture = false\n")),
-    )
-    .unwrap();
+    let (_dir, config) =
+        config_file(|t| t.replace("\nargv_capture = true\n", "\nargv_capture = false\n"));
     let d = Daemon::start_with(Opts {
         config: Some(config.clone()),
         ..Opts::default()

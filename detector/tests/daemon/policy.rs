@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::daemon::{Daemon, Opts, SSH_RULE_ID, config_variant};
+use crate::daemon::{Daemon, Opts, SSH_RULE_ID, config_file};
 use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, skip};
 
 const WINDOW_SECS: u64 = 4;
@@ -19,9 +19,7 @@ fn exceptions_and_suppression_work_as_configured() {
         return;
     }
     let (excepted_path, excepted) = docker_path();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("detector.toml");
-    let text = config_variant(|t| {
+    let (_dir, config) = config_file(|t| {
         let t = t.replace(
             "\nsuppression_window_secs = 0\n",
             &format!("\nsuppression_window_secs = {WINDOW_SECS}\n"),
@@ -31,7 +29,6 @@ fn exceptions_and_suppression_work_as_configured() {
             "{t}\n[[exceptions]]\nrule_id = \"{SSH_RULE_ID}\"\ncontainer_id = \"{excepted}\"\ncomment = \"e2e test\"\n"
         )
     });
-    std::fs::write(&config, text).unwrap();
     let d = Daemon::start_with(Opts {
         config: Some(config),
         ..Opts::default()

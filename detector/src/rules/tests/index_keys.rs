@@ -9,19 +9,9 @@ use serde_json::json;
 use crate::ecs::field::{FieldId, FieldValue};
 use crate::rules::index::keys::{Anchor, requirements};
 use crate::rules::testkit::{TestDoc, TestSchema};
-use crate::rules::{Probe, Rule, RuleMeta, RuleSet, compile_query};
+use crate::rules::{Probe, Rule, RuleSet};
 
-fn rule(q: &str) -> Rule {
-    Rule {
-        meta: RuleMeta {
-            name: q.to_string(),
-            ..Default::default()
-        },
-        query: q.to_string(),
-        path: "test".into(),
-        compiled: compile_query(q, &TestSchema).unwrap_or_else(|e| panic!("{q}: {e}")),
-    }
-}
+use crate::rules::testkit::rule;
 
 /// The groups of keys of `any where <cond>`, as `field:anchor:ci:text` strings.
 fn keys_of(cond: &str) -> Vec<Vec<String>> {

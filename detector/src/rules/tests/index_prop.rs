@@ -94,15 +94,7 @@ impl Rng {
 fn rules() -> Vec<Rule> {
     QUERIES
         .iter()
-        .map(|q| Rule {
-            meta: RuleMeta {
-                name: q.to_string(),
-                ..Default::default()
-            },
-            query: q.to_string(),
-            path: "test".into(),
-            compiled: compile_query(q, &TestSchema).unwrap_or_else(|e| panic!("{q}: {e}")),
-        })
+        .map(|q| crate::rules::testkit::rule(q))
         .collect()
 }
 
