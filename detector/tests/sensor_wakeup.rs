@@ -60,8 +60,8 @@ fn the_last_record_of_every_burst_arrives_on_its_own() {
     assert_eq!(out.summary["counters"]["lost_exec"], 0, "{}", out.summary);
 }
 
-/// A storm of fork+exec: every exec arrives, none is lost, and the reader was woken far
-/// less often than records were sent; with the interval at 0, every record wakes it as the
+/// A storm of fork+exec: every exec arrives, none is lost, and the reader was woken at most
+/// about once a millisecond, fewer times than records were sent; with the interval at 0, every record wakes it as the
 /// kernel does by default (the wake-up counter, counted only for forced wake-ups, stays 0).
 #[test]
 fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
@@ -74,6 +74,7 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
     let sh = PrivateBin::copy("/bin/sh", "wake-storm");
     let path = bin.path.to_str().unwrap().to_owned();
     for interval in ["1000", "0"] {
+        let started = std::time::Instant::now();
         let trace = Trace::start(&["--wake-interval-us", interval]);
         let st = Command::new(&sh.path)
             .arg("-c")
@@ -84,6 +85,8 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
             .unwrap();
         assert!(st.success());
         let out = trace.stop();
+        // The programs were attached for less than this.
+        let attached_ms = started.elapsed().as_secs_f64() * 1000.0;
         let execs = out
             .events
             .iter()
@@ -93,7 +96,10 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
         let counter = |name: &str| c[name].as_u64().unwrap_or_else(|| panic!("{name}: {c}"));
         let sent = counter("sent_fork") + counter("sent_exec") + counter("sent_exit");
         let wakeups = counter("wakeups");
-        eprintln!("interval {interval} µs: {execs} execs, {sent} records, {wakeups} wake-ups");
+        eprintln!(
+            "interval {interval} µs: {execs} execs, {sent} records, {wakeups} wake-ups, \
+             attached < {attached_ms:.0} ms"
+        );
         assert_eq!(execs, N, "interval {interval}: {}", out.summary);
         assert_eq!(out.summary["counters"]["lost_exec"], 0, "{}", out.summary);
         if interval == "0" {
@@ -103,9 +109,16 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
                 wakeups > 0,
                 "the first record after a pause wakes the reader: {c}"
             );
+            // At most one wake-up per millisecond (plus rare races between CPUs), however
+            // fast or slow the machine runs the storm; a wake-up per record would exceed
+            // it wherever records come faster than one a millisecond, as they do here.
             assert!(
-                wakeups * 2 < sent,
-                "{wakeups} wake-ups for {sent} records: not batched ({c})"
+                (wakeups as f64) <= attached_ms * 1.2 + 50.0,
+                "{wakeups} wake-ups in {attached_ms:.0} ms ({sent} records): not batched ({c})"
+            );
+            assert!(
+                wakeups < sent,
+                "{wakeups} wake-ups for {sent} records ({c})"
             );
         }
     }
