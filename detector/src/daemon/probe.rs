@@ -77,6 +77,14 @@ const VERDICT_BYTES_MAX: usize = 1 << 20;
 /// Images whose key is longer than this (bytes) are not cached.
 const VERDICT_KEY_MAX: usize = 2048;
 
+/// The length [`verdict_key`] gives `image`.
+fn verdict_key_len(image: &ExecImage) -> usize {
+    1 + 8 * (3 + image.args.len())
+        + image.name.len()
+        + image.executable.len()
+        + image.args.iter().map(Vec::len).sum::<usize>()
+}
+
 /// Appends `kind` and the image's name, executable and args, each length-prefixed (so
 /// different images give different keys).
 fn verdict_key(key: &mut Vec<u8>, image: &ExecImage, kind: EventKind) {
@@ -177,9 +185,12 @@ impl ProbeFields {
             v.bytes = 0;
             v.rules = rules.id();
         }
+        // Sized first: an image too big to cache (hostile argument lists) is not copied.
+        let cacheable = verdict_key_len(image) <= VERDICT_KEY_MAX;
         let mut key = std::mem::take(&mut v.key);
-        verdict_key(&mut key, image, kind);
-        let cacheable = key.len() <= VERDICT_KEY_MAX;
+        if cacheable {
+            verdict_key(&mut key, image, kind);
+        }
         let known = cacheable
             .then(|| v.map.get(key.as_slice()).copied())
             .flatten();
@@ -598,10 +609,22 @@ mod tests {
                 "row {i} uncached"
             );
         }
+        // An image too big to cache is decided every time and never remembered.
+        let mut big = image(b"ssh", b"/usr/bin/ssh");
+        big.args.push(vec![b'x'; VERDICT_KEY_MAX]);
+        for _ in 0..2 {
+            assert!(fields.image_may_match(&ssh, &big, EventKind::Exec));
+        }
         assert_eq!(
             fields.verdict_hits(),
             1,
             "only row 1 repeats within one set"
         );
+        // The key's size is known before it is built.
+        for img in [&ssh_img, &ls_img, &big] {
+            let mut key = Vec::new();
+            verdict_key(&mut key, img, EventKind::Exec);
+            assert_eq!(key.len(), verdict_key_len(img));
+        }
     }
 }

@@ -54,6 +54,16 @@ pub fn config_file(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, P
     (dir, config)
 }
 
+/// A daemon stopped by [`Daemon::pause`]; resumed on drop.
+pub struct Paused(u32);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
+        unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+    }
+}
+
 /// How to start the daemon.
 #[derive(Default)]
 pub struct Opts {
@@ -190,6 +200,13 @@ impl Daemon {
             ),
         }
         d
+    }
+
+    /// Stops the daemon with SIGSTOP until the returned guard drops (SIGCONT), also when
+    /// the test fails: a stopped daemon would hang `stop`.
+    pub fn pause(&self) -> Paused {
+        self.signal(libc::SIGSTOP);
+        Paused(self.pid())
     }
 
     pub fn pid(&self) -> u32 {

@@ -183,31 +183,7 @@ fn ssh_programs_in_containers_give_exactly_the_implied_alerts() {
         assert_exact(&s, id, runtime, p);
     }
     // The podman container ran all three: its alerts are the union.
-    let union = Program {
-        argv: &["podman exec: ssh, sshd, autossh"],
-        expect: &[
-            ("exec", "/usr/bin/ssh", &["/usr/bin/ssh", "-V"], 1),
-            ("exec", "/usr/sbin/sshd", &["/usr/sbin/sshd", "-t"], 1),
-            (
-                "exec",
-                "/usr/bin/autossh",
-                &["/bin/sh", "/usr/bin/autossh", "-V"],
-                1,
-            ),
-            (
-                "fork",
-                "/usr/bin/autossh",
-                &["/bin/sh", "/usr/bin/autossh", "-V"],
-                2,
-            ),
-            (
-                "exec",
-                "/usr/lib/autossh/autossh",
-                &["/usr/lib/autossh/autossh", "-V"],
-                1,
-            ),
-        ],
-    };
+    let union: Vec<_> = [SSH, SSHD, AUTOSSH].iter().flat_map(|p| p.expect).collect();
     let got = s.alerts_for(&podman_id);
     for a in &got {
         assert_ssh_rule(a);
@@ -227,7 +203,7 @@ fn ssh_programs_in_containers_give_exactly_the_implied_alerts() {
             .or_default() += 1;
     }
     let mut want: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for (action, exe, _, n) in union.expect {
+    for (action, exe, _, n) in union {
         *want
             .entry((action.to_string(), exe.to_string()))
             .or_default() += n;

@@ -317,16 +317,7 @@ fn lost_events_are_reported_in_the_alert_stream() {
         ..Opts::default()
     });
     let (path, _id) = docker_path();
-    d.signal(libc::SIGSTOP);
-    // Resume it whatever happens (a stopped daemon would hang `stop`).
-    struct Cont(u32);
-    impl Drop for Cont {
-        fn drop(&mut self) {
-            // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
-            unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
-        }
-    }
-    let cont = Cont(d.pid());
+    let cont = d.pause();
     runc_run(
         &[
             "/bin/sh",
@@ -466,15 +457,7 @@ fn signals_are_answered_promptly_with_a_full_ring_behind() {
     }
     let d = Daemon::start();
     let (path, _id) = docker_path();
-    d.signal(libc::SIGSTOP);
-    struct Cont(u32);
-    impl Drop for Cont {
-        fn drop(&mut self) {
-            // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
-            unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
-        }
-    }
-    let cont = Cont(d.pid());
+    let cont = d.pause();
     runc_run(
         &[
             "/bin/sh",

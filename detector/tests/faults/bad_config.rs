@@ -24,7 +24,10 @@ struct Case {
     expect: &'static [&'static str],
 }
 
-const RULE_HEAD: &str = r#"[metadata]
+/// The head of every broken rule file (a macro, so `rule!` can `concat!` it).
+macro_rules! rule_head {
+    () => {
+        r#"[metadata]
 creation_date = "2026/11/27"
 [rule]
 author = ["x"]
@@ -33,24 +36,15 @@ name = "Bad"
 risk_score = 21
 rule_id = "6a1f0c1e-7f55-4f4e-9b8e-0fa17e5f0099"
 severity = "low"
-"#;
+"#
+    };
+}
+
+const RULE_HEAD: &str = rule_head!();
 
 macro_rules! rule {
     ($body:expr) => {
-        concat!(
-            r#"[metadata]
-creation_date = "2026/11/27"
-[rule]
-author = ["x"]
-description = "d"
-name = "Bad"
-risk_score = 21
-rule_id = "6a1f0c1e-7f55-4f4e-9b8e-0fa17e5f0099"
-severity = "low"
-"#,
-            $body
-        )
-        .as_bytes()
+        concat!(rule_head!(), $body).as_bytes()
     };
 }
 
