@@ -66,6 +66,9 @@ pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
 
 /// Name of the ring buffer map in the eBPF object.
 pub const RING_MAP: &str = "EVENTS";
+/// Name of the one-entry `u32` array the reader sets to `1` while it polls the ring on its
+/// own timer, so the programs skip wake-ups (see [`Tuning`]).
+pub const READER_MAP: &str = "READER";
 /// Name of the per-CPU counters map in the eBPF object.
 pub const COUNTERS_MAP: &str = "COUNTERS";
 /// Name of the global that holds the [`Offsets`] block.
@@ -86,7 +89,9 @@ pub const DEFAULT_WAKE_INTERVAL_NS: u64 = 1_000_000;
 /// the last `wake_interval_ns`, or when the ring holds more than `wake_avail_bytes`
 /// unread; the daemon, once woken, polls the ring every `wake_interval_ns` until it has been
 /// idle for two intervals (see the reader in `detector::sensor`), so no record waits longer
-/// than about one interval. `0` wakes the reader for every record (the kernel's default).
+/// than about one interval. While the reader polls it says so in [`READER_MAP`], and the
+/// programs then send no wake-up at all unless the ring fills up: a storm costs no wake-ups
+/// after its first record. `0` wakes the reader for every record (the kernel's default).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tuning {

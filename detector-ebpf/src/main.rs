@@ -56,6 +56,13 @@ static TUNING: Tuning = Tuning::immediate();
 #[map]
 static LAST_WAKE: Array<u64> = Array::with_max_entries(1, 0);
 
+/// `1` while the reader drains the ring on its own timer (set by the daemon, see
+/// `detector::sensor::RecordStream`): records then need no wake-up, and skipping it spares
+/// the traced process the wake-up's self-IPI (a VM exit under virtualisation) and the
+/// shared `LAST_WAKE` write.
+#[map]
+static READER: Array<u32> = Array::with_max_entries(1, 0);
+
 /// `bpf_ringbuf_output` flags (uapi `BPF_RB_*`).
 const RB_NO_WAKEUP: u64 = 1;
 const RB_FORCE_WAKEUP: u64 = 2;
@@ -415,20 +422,24 @@ fn submit(rec: *mut ScratchRecord, data_len: usize, sent: u32, lost: u32) {
     }
 }
 
-/// Whether this record wakes the reader: at most once per `wake_interval_ns`, or at once
-/// when the ring fills up (see [`Tuning`]); every time when the interval is 0.
+/// Whether this record wakes the reader: never while the reader polls (unless the ring
+/// fills up), else at most once per `wake_interval_ns`, or at once when the ring fills up
+/// (see [`Tuning`]); every time when the interval is 0.
 #[inline(always)]
 fn wake_flags() -> u64 {
     let interval = tuning!(wake_interval_ns);
     if interval == 0 {
         return 0;
     }
+    let full = EVENTS.query(RB_AVAIL_DATA) >= tuning!(wake_avail_bytes);
+    if !full && READER.get(0).is_some_and(|polling| *polling == 1) {
+        return RB_NO_WAKEUP;
+    }
     let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
         return 0;
     };
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
-    let full = EVENTS.query(RB_AVAIL_DATA) >= tuning!(wake_avail_bytes);
     // SAFETY: `last` points at the map's one u64 value; a racing CPU can only make the
     // value another CPU's recent time.
     unsafe {

@@ -1,8 +1,9 @@
 //! The batched wake-up of the ring-buffer reader (`sensor.wake_interval_us`): the kernel
-//! wakes the reader at most once per interval and the reader polls while events flow. These
-//! tests prove that no record is left waiting for a later event (a lost wake-up would leave
-//! the last records of a burst in the ring until something else happens on the host), and
-//! that under load far fewer wake-ups than records are sent, with nothing lost.
+//! wakes the reader at most once per interval, and not at all while the reader says it polls
+//! (the `READER` flag). These tests prove that no record is left waiting for a later event
+//! (a lost wake-up, or a flag left set when the reader went idle, would leave the last
+//! records of a burst in the ring until something else happens on the host), and that under
+//! load the reader is hardly ever woken, with nothing lost.
 
 mod common;
 
@@ -60,8 +61,10 @@ fn the_last_record_of_every_burst_arrives_on_its_own() {
     assert_eq!(out.summary["counters"]["lost_exec"], 0, "{}", out.summary);
 }
 
-/// A storm of fork+exec: every exec arrives, none is lost, and the reader was woken at most
-/// about once a millisecond, fewer times than records were sent; with the interval at 0, every record wakes it as the
+/// A storm of fork+exec: every exec arrives, none is lost, and the reader, polling while the
+/// storm lasts, was woken at most about once a millisecond and far less than once per 20
+/// records (with wake-ups only bounded by the interval, a storm of a process a millisecond
+/// gets one per about 3 records); with the interval at 0, every record wakes it as the
 /// kernel does by default (the wake-up counter, counted only for forced wake-ups, stays 0).
 #[test]
 fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
@@ -117,8 +120,8 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
                 "{wakeups} wake-ups in {attached_ms:.0} ms ({sent} records): not batched ({c})"
             );
             assert!(
-                wakeups < sent,
-                "{wakeups} wake-ups for {sent} records ({c})"
+                wakeups * 20 < sent,
+                "{wakeups} wake-ups for {sent} records: the polling flag is ignored ({c})"
             );
         }
     }

@@ -14,12 +14,12 @@ mod ring;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, ProgramError},
 };
 use detector_common::{
-    COUNTERS_MAP, DEFAULT_RING_BYTES, DEFAULT_WAKE_INTERVAL_NS, OFFSETS_GLOBAL, RING_MAP,
-    TUNING_GLOBAL, Tuning,
+    COUNTERS_MAP, DEFAULT_RING_BYTES, DEFAULT_WAKE_INTERVAL_NS, OFFSETS_GLOBAL, READER_MAP,
+    RING_MAP, TUNING_GLOBAL, Tuning,
 };
 
 pub use counters::Counters;
@@ -139,6 +139,8 @@ pub struct Sensor {
     ebpf: Ebpf,
     counters: PerCpuArray<MapData, u64>,
     ring: Option<RingBuf<MapData>>,
+    /// The flag through which the reader tells the programs it polls.
+    reader: Option<Array<MapData, u32>>,
     /// The reader polls at this interval while events flow (see [`RecordStream`]).
     wake_interval: std::time::Duration,
 }
@@ -209,10 +211,16 @@ impl Sensor {
                 .ok_or(SensorError::Map(RING_MAP, "missing".into()))?,
         )
         .map_err(|e| SensorError::Map(RING_MAP, e.to_string()))?;
+        let reader = Array::try_from(
+            ebpf.take_map(READER_MAP)
+                .ok_or(SensorError::Map(READER_MAP, "missing".into()))?,
+        )
+        .map_err(|e| SensorError::Map(READER_MAP, e.to_string()))?;
         Ok(Self {
             ebpf,
             counters,
             ring: Some(ring),
+            reader: Some(reader),
             wake_interval: config.wake_interval,
         })
     }
@@ -223,7 +231,11 @@ impl Sensor {
             .ring
             .take()
             .ok_or(SensorError::Map(RING_MAP, "records() already taken".into()))?;
-        RecordStream::new(ring, self.wake_interval)
+        let reader = self.reader.take().ok_or(SensorError::Map(
+            READER_MAP,
+            "records() already taken".into(),
+        ))?;
+        RecordStream::new(ring, ring::PollingFlag::new(reader), self.wake_interval)
     }
 
     /// Current kernel-side counters, summed over CPUs.

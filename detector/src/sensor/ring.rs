@@ -1,17 +1,20 @@
 //! Reading the ring buffer from tokio.
 //!
 //! The kernel programs wake the reader at most once per wake interval (see
-//! `detector_common::Tuning`): waking a thread on another CPU costs the traced process more
-//! than the rest of the program. Records written without a wake-up are picked up by polling:
-//! once woken, the reader drains the ring at every wake-up and at least every interval until
-//! it has found it empty for two intervals after the last record, and only then waits for
-//! wake-ups alone. A record the
-//! kernel wrote without waking anyone was written less than one interval after a wake-up,
-//! so the reader, still polling, finds it within about one interval.
+//! `detector_common::Tuning`), and not at all while the reader says it polls: waking a
+//! thread costs the traced process more than the rest of the program. Records written
+//! without a wake-up are picked up by polling: once woken, the reader sets the `READER`
+//! flag and drains the ring at every wake-up and at least every interval until it has found
+//! it empty for two intervals after the last record. Then it clears the flag and polls one
+//! interval more (a program that read the flag just before it was cleared commits its
+//! record within microseconds), and only then waits for wake-ups alone. A record the kernel
+//! wrote without waking anyone was written either while the flag was set or less than one
+//! interval after a wake-up, so the reader, still polling, finds it within about one
+//! interval.
 
 use std::time::Duration;
 
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{Array, MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
 use tokio::time::Instant;
 
@@ -22,8 +25,9 @@ use super::SensorError;
 enum Mode {
     /// Waiting for a wake-up (nothing read for two intervals, or polling disabled).
     Idle,
-    /// Draining every interval; `last` is when the last record was found.
-    Polling { last: Instant },
+    /// Draining every interval; `last` is when the last record was found, `flagged` whether
+    /// the kernel has been told (through `READER`) that no wake-up is needed.
+    Polling { last: Instant, flagged: bool },
 }
 
 /// The ring buffer registered with tokio's reactor.
@@ -32,10 +36,46 @@ pub struct RecordStream {
     /// The kernel's wake interval; zero: every record wakes the reader, no polling.
     interval: Duration,
     mode: Mode,
+    /// The `READER` flag: `1` tells the programs the reader is polling.
+    polling: PollingFlag,
+}
+
+/// The userspace end of the programs' `READER` map.
+pub(super) struct PollingFlag {
+    map: Array<MapData, u32>,
+    /// Set failures so far (logged once): the reader then never stops polling.
+    failures: u64,
+}
+
+impl PollingFlag {
+    pub(super) fn new(map: Array<MapData, u32>) -> Self {
+        Self { map, failures: 0 }
+    }
+
+    /// Tells the programs whether the reader polls; false when the kernel did not take it.
+    fn set(&mut self, on: bool) -> bool {
+        match self.map.set(0, u32::from(on), 0) {
+            Ok(()) => true,
+            Err(e) => {
+                if self.failures == 0 {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot update the reader flag; polling the ring continuously"
+                    );
+                }
+                self.failures += 1;
+                false
+            }
+        }
+    }
 }
 
 impl RecordStream {
-    pub(super) fn new(ring: RingBuf<MapData>, interval: Duration) -> Result<Self, SensorError> {
+    pub(super) fn new(
+        ring: RingBuf<MapData>,
+        polling: PollingFlag,
+        interval: Duration,
+    ) -> Result<Self, SensorError> {
         // SAFETY: `RingBuf` owns its map fd; it stays open and unchanged for as long as the
         // AsyncFd owns the RingBuf (it is dropped together with it).
         let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
@@ -44,6 +84,7 @@ impl RecordStream {
             fd,
             interval,
             mode: Mode::Idle,
+            polling,
         })
     }
 
@@ -62,17 +103,20 @@ impl RecordStream {
                     if !self.interval.is_zero() {
                         // A wake-up starts a polling period even when the record was
                         // already taken by an earlier drain.
+                        let flagged = self.polling.set(true);
                         self.mode = Mode::Polling {
                             last: Instant::now(),
+                            flagged,
                         };
                     }
                     if n > 0 {
                         return Ok(n);
                     }
                 }
-                Mode::Polling { last } => {
-                    // A wake-up while polling (the first record after an interval, or a
-                    // ring filling up) drains at once; otherwise the timer does.
+                Mode::Polling { last, flagged } => {
+                    // A wake-up while polling (a ring filling up, or the first record after
+                    // an interval while the flag is off) drains at once; otherwise the
+                    // timer does.
                     let interval = self.interval;
                     tokio::select! {
                         biased;
@@ -82,11 +126,22 @@ impl RecordStream {
                     let n = drain(self.fd.get_mut(), &mut f);
                     let now = Instant::now();
                     if n > 0 {
-                        self.mode = Mode::Polling { last: now };
+                        let flagged = flagged || self.polling.set(true);
+                        self.mode = Mode::Polling { last: now, flagged };
                         return Ok(n);
                     }
                     if now.duration_since(last) >= 2 * self.interval {
-                        self.mode = Mode::Idle;
+                        if !flagged {
+                            self.mode = Mode::Idle;
+                        } else if self.polling.set(false) {
+                            // One interval more: see the module docs.
+                            self.mode = Mode::Polling {
+                                last,
+                                flagged: false,
+                            };
+                        }
+                        // A flag we could not clear keeps the reader polling: the
+                        // programs would never wake it again.
                     }
                 }
             }

@@ -52,7 +52,11 @@ struct Cell {
 pub fn run(plan: &Plan, env: &ArmEnv<'_>, target: &PrivateTrue) -> (Vec<StormRow>, Vec<CostRow>) {
     let mut unavailable: HashMap<Arm, String> = HashMap::new();
     for &arm in &plan.arms {
-        if let Err(r) = peers::availability(arm, env.detector) {
+        let available = match env.detector_for(arm) {
+            Some(cmd) => peers::availability(arm, cmd),
+            None => Err("no --compare-bin given".to_owned()),
+        };
+        if let Err(r) = available {
             eprintln!("bench: {} unavailable: {r}", arm.name());
             unavailable.insert(arm, r);
         }
@@ -167,7 +171,7 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
             .count() as u64
     };
     let (events, events_source, stats, captured) = match arm {
-        Arm::Detector => {
+        Arm::Detector | Arm::Compare => {
             let stats = parse_final_stats(&d.stopped.stderr);
             (stats.map(|s| s.received()), "final_stats", stats, None)
         }

@@ -62,6 +62,11 @@ pub struct BenchArgs {
     /// The detector binary.
     #[arg(long, default_value = "target/release/detector")]
     detector_bin: PathBuf,
+    /// A second detector binary for the `compare` arm (same config and arguments), to
+    /// measure a change against its parent side by side, e.g. `--compare-bin /tmp/old
+    /// --arms nothing,detector,compare`.
+    #[arg(long)]
+    compare_bin: Option<PathBuf>,
     /// The config `detector run` is started with (used in place).
     #[arg(long, default_value = "config/detector.toml")]
     detector_config: PathBuf,
@@ -141,6 +146,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?,
     };
+    let compare = args.compare_bin.as_ref().map(|bin| detector::DetectorCmd {
+        bin: abs(bin),
+        ..det.clone()
+    });
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(|| root.join("target"), |p| abs(&p));
@@ -161,6 +170,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         scratch: target.dir(),
         sentinel: &sentinel,
         detector: &det,
+        compare: compare.as_ref(),
     };
 
     let (storm, cost) = if skip("storm") {

@@ -43,21 +43,25 @@ pub enum Arm {
     /// `detector trace` (sensor + decode + one JSON line per event) writing to a file:
     /// the detector's kernel side measured like the peers. Opt-in (`--arms …,trace`).
     Trace,
+    /// `detector run` of a second binary (`--compare-bin`), like `detector`: an A/B of a
+    /// change measured side by side in one invocation. Opt-in (`--arms …,compare`).
+    Compare,
 }
 
 impl Arm {
     /// All arms, baseline first.
-    pub const ALL: [Arm; 5] = [
+    pub const ALL: [Arm; 6] = [
         Arm::Nothing,
         Arm::Detector,
         Arm::Bpftrace,
         Arm::Execsnoop,
         Arm::Trace,
+        Arm::Compare,
     ];
 
     /// Whether the arm is the detector's own binary (stats line, SIGTERM to stop).
     pub fn is_detector(self) -> bool {
-        matches!(self, Arm::Detector | Arm::Trace)
+        matches!(self, Arm::Detector | Arm::Trace | Arm::Compare)
     }
 
     /// Name used on the command line, in the table and in JSON.
@@ -68,6 +72,7 @@ impl Arm {
             Arm::Bpftrace => "bpftrace",
             Arm::Execsnoop => "execsnoop",
             Arm::Trace => "trace",
+            Arm::Compare => "compare",
         }
     }
 
@@ -77,7 +82,7 @@ impl Arm {
             .into_iter()
             .find(|a| a.name() == s)
             .with_context(|| {
-                format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop, trace)")
+                format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop, trace, compare)")
             })
     }
 }
@@ -90,6 +95,19 @@ pub struct ArmEnv<'a> {
     pub sentinel: &'a Path,
     /// How to start the detector.
     pub detector: &'a DetectorCmd,
+    /// How to start the `compare` arm's detector, when `--compare-bin` was given.
+    pub compare: Option<&'a DetectorCmd>,
+}
+
+impl ArmEnv<'_> {
+    /// The detector command `arm` runs: the compared binary for `compare`, else the one
+    /// under test. `None`: no binary was given for `compare`.
+    pub fn detector_for(&self, arm: Arm) -> Option<&DetectorCmd> {
+        match arm {
+            Arm::Compare => self.compare,
+            _ => Some(self.detector),
+        }
+    }
 }
 
 /// A running tool.
@@ -128,7 +146,7 @@ pub fn availability(arm: Arm, detector: &DetectorCmd) -> Result<(), String> {
     };
     match arm {
         Arm::Nothing => Ok(()),
-        Arm::Detector => detector.check(),
+        Arm::Detector | Arm::Compare => detector.check(),
         Arm::Trace => detector.check_trace(),
         Arm::Bpftrace => need("/usr/bin/bpftrace"),
         Arm::Execsnoop => need("/usr/sbin/execsnoop").and_then(|()| need("/usr/bin/stdbuf")),
@@ -141,8 +159,11 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
     let output = env.scratch.join(format!("{}-{tag}.out", arm.name()));
     let proc = match arm {
         Arm::Nothing => return Ok(None),
-        Arm::Detector => {
-            let cmd = env.detector.run_command(&output);
+        Arm::Detector | Arm::Compare => {
+            let cmd = env
+                .detector_for(arm)
+                .context("the compare arm needs --compare-bin")?
+                .run_command(&output);
             let mut p = Measured::spawn(with_null_stdout(cmd))?;
             p.wait_ready(READY_TIMEOUT, |m| {
                 m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
@@ -418,6 +439,7 @@ while :; do sleep 0.05; done
             scratch: &dir,
             sentinel: Path::new("/bin/true"),
             detector: &det,
+            compare: None,
         };
         let a = attach(Arm::Detector, &env, "t").unwrap().unwrap();
         let d = a.detach().unwrap();
@@ -443,6 +465,7 @@ while :; do sleep 0.05; done
             scratch: &dir,
             sentinel: Path::new("/bin/true"),
             detector: &det2,
+            compare: None,
         };
         let e = format!("{:#}", attach(Arm::Detector, &env2, "u").err().unwrap());
         assert!(
