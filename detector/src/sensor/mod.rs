@@ -11,6 +11,7 @@ mod checks;
 pub mod counters;
 pub mod offsets;
 mod ring;
+mod timer;
 
 use aya::{
     Ebpf, EbpfLoader,

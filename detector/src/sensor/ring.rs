@@ -9,8 +9,8 @@
 //! interval more (a program that read the flag just before it was cleared commits its
 //! record within microseconds), and only then waits for wake-ups alone. A record the kernel
 //! wrote without waking anyone was written either while the flag was set or less than one
-//! interval after a wake-up, so the reader, still polling, finds it within about one
-//! interval.
+//! interval after a wake-up, so the reader, still polling, finds it within one interval
+//! (the poll timer is a periodic timerfd: an event waits half an interval on average).
 
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tokio::io::{Interest, unix::AsyncFd};
 use tokio::time::Instant;
 
 use super::SensorError;
+use super::timer::PollTimer;
 
 /// Whether the reader waits for the kernel's wake-up or polls on a timer.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +39,8 @@ pub struct RecordStream {
     mode: Mode,
     /// The `READER` flag: `1` tells the programs the reader is polling.
     polling: PollingFlag,
+    /// Expires every interval while polling (see [`PollTimer`] for why not tokio's).
+    timer: PollTimer,
 }
 
 /// The userspace end of the programs' `READER` map.
@@ -85,6 +88,7 @@ impl RecordStream {
             interval,
             mode: Mode::Idle,
             polling,
+            timer: PollTimer::new().map_err(io_error)?,
         })
     }
 
@@ -104,6 +108,7 @@ impl RecordStream {
                         // A wake-up starts a polling period even when the record was
                         // already taken by an earlier drain.
                         let flagged = self.polling.set(true);
+                        self.timer.start(self.interval).map_err(io_error)?;
                         self.mode = Mode::Polling {
                             last: Instant::now(),
                             flagged,
@@ -117,11 +122,12 @@ impl RecordStream {
                     // A wake-up while polling (a ring filling up, or the first record after
                     // an interval while the flag is off) drains at once; otherwise the
                     // timer does.
-                    let interval = self.interval;
                     tokio::select! {
                         biased;
                         ready = self.fd.readable_mut() => ready?.clear_ready(),
-                        () = tokio::time::sleep(interval) => {}
+                        tick = self.timer.tick() => {
+                            tick.map_err(io_error)?;
+                        }
                     }
                     let n = drain(self.fd.get_mut(), &mut f);
                     let now = Instant::now();
@@ -132,6 +138,7 @@ impl RecordStream {
                     }
                     if now.duration_since(last) >= 2 * self.interval {
                         if !flagged {
+                            self.timer.stop().map_err(io_error)?;
                             self.mode = Mode::Idle;
                         } else if self.polling.set(false) {
                             // One interval more: see the module docs.
@@ -163,4 +170,8 @@ fn drain(ring: &mut RingBuf<MapData>, f: &mut impl FnMut(&[u8])) -> usize {
         n += 1;
     }
     n
+}
+
+fn io_error(e: std::io::Error) -> SensorError {
+    SensorError::Io(e)
 }
