@@ -175,6 +175,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let mut sensor = Sensor::start(&SensorConfig {
         ring_bytes: args.ring_bytes,
         wake_interval: std::time::Duration::from_micros(args.wake_interval_us),
+        // As the daemon's default: four wake intervals.
+        busy_interval: std::time::Duration::from_micros(args.wake_interval_us.saturating_mul(4)),
         capture_argv: true,
     })?;
     let mut records = sensor.records()?;

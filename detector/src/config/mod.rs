@@ -78,6 +78,11 @@ pub struct SensorConfig {
     /// polls while events flow: a wake-up per event would cost every traced fork and exec
     /// far more than the event itself. `0` wakes the daemon for every event.
     pub wake_interval_us: u64,
+    /// The longest the daemon waits between two reads of the ring while a sustained
+    /// stream of events flows (more than 4 a millisecond), in microseconds: each read wakes
+    /// the daemon, and a wake-up costs ten times an event, so a busy host is read in
+    /// larger, rarer batches. At or below `wake_interval_us`: never stretched.
+    pub busy_poll_interval_us: u64,
 }
 
 /// `[sinks]`.
@@ -213,6 +218,7 @@ impl Default for SensorConfig {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             argv_capture: true,
             wake_interval_us: detector_common::DEFAULT_WAKE_INTERVAL_NS / 1000,
+            busy_poll_interval_us: 4 * detector_common::DEFAULT_WAKE_INTERVAL_NS / 1000,
         }
     }
 }

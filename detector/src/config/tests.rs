@@ -95,6 +95,13 @@ const BROKEN: &[Case] = &[
         &["out of range", "100000"],
     ),
     (
+        "busy poll interval too long",
+        "[sensor]\nbusy_poll_interval_us = 200000\n",
+        Some("sensor.busy_poll_interval_us"),
+        2,
+        &["out of range", "100000"],
+    ),
+    (
         "wake interval negative",
         "[sensor]\nwake_interval_us = -1\n",
         Some("sensor.wake_interval_us"),
@@ -362,6 +369,7 @@ fn full_config_parses_every_key() {
         ring_buffer_bytes = 262144
         argv_capture = false
         wake_interval_us = 250
+        busy_poll_interval_us = 500
         [sinks]
         stdout = false
         [sinks.file]
@@ -389,6 +397,7 @@ fn full_config_parses_every_key() {
     .unwrap();
     assert_eq!(c.sensor.ring_buffer_bytes, 262_144);
     assert_eq!(c.sensor.wake_interval_us, 250);
+    assert_eq!(c.sensor.busy_poll_interval_us, 500);
     assert!(!c.sensor.argv_capture && !c.sinks.stdout && !c.alerts.startup_scan);
     assert_eq!(c.sinks.file.rotate_bytes, Some(1_000_000));
     assert_eq!((c.sinks.file.keep, c.sinks.file.queue_max), (3, 50));

@@ -88,6 +88,12 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         0,
         MAX_WAKE_INTERVAL_US,
     )?;
+    range(
+        "sensor.busy_poll_interval_us",
+        c.sensor.busy_poll_interval_us,
+        0,
+        MAX_WAKE_INTERVAL_US,
+    )?;
 
     let f = &c.sinks.file;
     if let Some(p) = &f.path {

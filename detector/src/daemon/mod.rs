@@ -7,12 +7,12 @@
 //! neither.
 
 mod detect;
+mod pending;
 mod probe;
 mod setup;
 mod stage;
 mod stats;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let mut sensor = Sensor::start(&SensorConfig {
         ring_bytes: sensor_config.ring_buffer_bytes as u32,
         wake_interval: std::time::Duration::from_micros(sensor_config.wake_interval_us),
+        busy_interval: std::time::Duration::from_micros(sensor_config.busy_poll_interval_us),
         capture_argv: sensor_config.argv_capture,
     })
     .map_err(StartError::Sensor)?;
@@ -163,11 +164,11 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     // daemon that falls behind lets the kernel ring fill (and count its losses) instead of
     // growing this without bound; and it is handled CHUNK events at a time, so signals are
     // seen within one chunk even with a full ring behind.
-    let mut pending: VecDeque<ProcessEvent> = VecDeque::with_capacity(CHUNK);
+    let mut pending = pending::Pending::default();
 
     loop {
         tokio::select! {
-            r = records.next_batch(|b| if let Some(ev) = p.decoder.decode(b) { pending.push_back(ev) }), if pending.is_empty() => {
+            r = records.next_batch(|b| pending.push_record(&mut p.decoder, b)), if pending.is_empty() => {
                 if let Err(e) = r {
                     tracing::error!(error = %e, "reading the ring buffer failed; stopping");
                     break;
@@ -189,9 +190,10 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
             _ = housekeeping.tick() => p.s.detection.tick(),
             _ = std::future::ready(()), if !pending.is_empty() => {}
         }
-        let n = pending.len().min(CHUNK);
-        for ev in pending.drain(..n) {
-            p.handle(&ev);
+        for _ in 0..CHUNK {
+            if !pending.pop_with(|ev| p.handle(ev)) {
+                break;
+            }
         }
     }
 
@@ -201,21 +203,12 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let over = || stop.elapsed() > SHUTDOWN_BUDGET / 2;
     loop {
         if pending.is_empty() {
-            let n = records.drain(|b| {
-                if let Some(ev) = p.decoder.decode(b) {
-                    pending.push_back(ev)
-                }
-            });
+            let n = records.drain(|b| pending.push_record(&mut p.decoder, b));
             if n == 0 {
                 break;
             }
         }
-        while !over() {
-            match pending.pop_front() {
-                Some(ev) => p.handle(&ev),
-                None => break,
-            }
-        }
+        while !over() && pending.pop_with(|ev| p.handle(ev)) {}
         if over() {
             p.s.stats.shutdown_unprocessed = pending.len() as u64 + records.drain(|_| ()) as u64;
             if p.s.stats.shutdown_unprocessed > 0 {

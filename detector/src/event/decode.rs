@@ -30,11 +30,27 @@ impl Decoder {
         match decode(record) {
             Ok(ev) => Some(ev),
             Err(e) => {
-                self.malformed += 1;
-                tracing::debug!(error = %e, "dropping malformed record");
+                self.malformed(&e);
                 None
             }
         }
+    }
+
+    /// [`Decoder::decode`] into a used event, reusing its buffers; false (and counted)
+    /// for a malformed record.
+    pub fn decode_into(&mut self, record: &[u8], ev: &mut ProcessEvent) -> bool {
+        match decode_into(record, ev) {
+            Ok(()) => true,
+            Err(e) => {
+                self.malformed(&e);
+                false
+            }
+        }
+    }
+
+    fn malformed(&mut self, e: &DecodeError) {
+        self.malformed += 1;
+        tracing::debug!(error = %e, "dropping malformed record");
     }
 }
 
@@ -56,43 +72,65 @@ fn take<'a>(rest: &mut &'a [u8], n: usize) -> &'a [u8] {
     head
 }
 
-/// A NUL-terminated string section without its terminator (and anything after a NUL).
-fn cstr(b: &[u8]) -> Vec<u8> {
+/// Sets `out` to a NUL-terminated string section without its terminator (and anything
+/// after a NUL), reusing its buffer.
+fn cstr_into(out: &mut Vec<u8>, b: &[u8]) {
     let end = memchr::memchr(0, b).unwrap_or(b.len());
-    b[..end].to_vec()
+    out.clear();
+    out.extend_from_slice(&b[..end]);
 }
 
 /// The exe section holds components leaf first, each NUL-terminated; a complete path is
 /// absolute (`/a/b`), a partial one is the reachable suffix without the leading slash.
-fn exe_path(b: &[u8], partial: bool) -> Vec<u8> {
-    // One allocation: the components, last first, each preceded by a slash (but the first
-    // one of a partial path).
+/// No components: no path was captured (exit records, tasks without mm).
+fn exe_path_into(out: &mut Vec<u8>, b: &[u8], partial: bool) {
+    out.clear();
+    if b.is_empty() {
+        return;
+    }
+    // The components, last first, each preceded by a slash (but the first one of a
+    // partial path).
     let body = b.strip_suffix(&[0]).unwrap_or(b);
-    let mut out = Vec::with_capacity(body.len() + 1);
+    out.reserve(body.len() + 1);
     for (i, comp) in body.rsplit(|&c| c == 0).enumerate() {
         if i > 0 || !partial {
             out.push(b'/');
         }
         out.extend_from_slice(comp);
     }
-    out
 }
 
 /// argv: the NUL-separated argument block. A trailing empty piece (after the final NUL) is
 /// not an argument; when truncated, the last argument may be a prefix of the real one.
-fn argv(b: &[u8]) -> Vec<Vec<u8>> {
-    if b.is_empty() {
-        return Vec::new();
+/// Reuses the buffers of `out`'s arguments.
+fn argv_into(out: &mut Vec<Vec<u8>>, b: &[u8]) {
+    let mut n = 0;
+    if !b.is_empty() {
+        let body = b.strip_suffix(&[0]).unwrap_or(b);
+        for piece in body.split(|&c| c == 0) {
+            match out.get_mut(n) {
+                Some(arg) => {
+                    arg.clear();
+                    arg.extend_from_slice(piece);
+                }
+                None => out.push(piece.to_vec()),
+            }
+            n += 1;
+        }
     }
-    let mut args: Vec<Vec<u8>> = b.split(|&c| c == 0).map(<[u8]>::to_vec).collect();
-    if b.last() == Some(&0) {
-        args.pop();
-    }
-    args
+    out.truncate(n);
 }
 
 /// Decodes one record.
 pub fn decode(record: &[u8]) -> Result<ProcessEvent, DecodeError> {
+    let mut ev = ProcessEvent::default();
+    decode_into(record, &mut ev)?;
+    Ok(ev)
+}
+
+/// Decodes one record into `ev`, reusing its buffers (the daemon decodes into recycled
+/// events, so a steady stream of records allocates nothing). On error `ev` is unspecified.
+pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeError> {
     if record.len() < HEADER_SIZE {
         return Err(DecodeError::Truncated {
             len: record.len(),
@@ -123,46 +161,44 @@ pub fn decode(record: &[u8]) -> Result<ProcessEvent, DecodeError> {
         });
     }
     let mut rest = &record[HEADER_SIZE..need];
-    let filename = cstr(take(&mut rest, h.filename_len as usize));
-    let cgroup_leaf = cstr(take(&mut rest, h.cgroup_leaf_len as usize));
-    let cgroup_parent = cstr(take(&mut rest, h.cgroup_parent_len as usize));
+    cstr_into(&mut ev.filename, take(&mut rest, h.filename_len as usize));
+    cstr_into(
+        &mut ev.cgroup_leaf,
+        take(&mut rest, h.cgroup_leaf_len as usize),
+    );
+    cstr_into(
+        &mut ev.cgroup_parent,
+        take(&mut rest, h.cgroup_parent_len as usize),
+    );
     let exe_partial = h.flags & flags::EXE_PARTIAL != 0;
-    let exe = take(&mut rest, h.exe_len as usize);
-    // No components: no path was captured (exit records, tasks without mm).
-    let exe_path = if exe.is_empty() {
-        Vec::new()
-    } else {
-        exe_path(exe, exe_partial)
-    };
-    let argv = argv(take(&mut rest, h.argv_len as usize));
-    Ok(ProcessEvent {
-        kind: Some(kind),
-        boot_ns: h.boot_ns,
-        pid: h.pid,
-        tgid: h.tgid,
-        ppid: h.ppid,
-        actor_pid: h.actor_pid,
-        uid: h.uid,
-        gid: h.gid,
-        euid: h.euid,
-        egid: h.egid,
-        comm: cstr(&h.comm),
-        filename,
-        exe_path,
-        exe_path_partial: exe_partial,
-        argv,
-        argv_truncated: h.flags & flags::ARGV_TRUNCATED != 0,
-        cgroup_id: h.cgroup_id,
-        cgroup_leaf,
-        cgroup_parent,
-        pid_ns_ino: h.pid_ns_ino,
-        mnt_ns_ino: h.mnt_ns_ino,
-        ns_pid: h.ns_pid,
-        tty: (h.flags & flags::HAS_TTY != 0).then_some((h.tty_major, h.tty_minor)),
-        sid: h.sid,
-        start_boot_ns: h.start_boot_ns,
-        exit_code: (kind == EventKind::Exit).then(|| wait_status_to_exit_code(h.exit_status)),
-    })
+    exe_path_into(
+        &mut ev.exe_path,
+        take(&mut rest, h.exe_len as usize),
+        exe_partial,
+    );
+    argv_into(&mut ev.argv, take(&mut rest, h.argv_len as usize));
+    cstr_into(&mut ev.comm, &h.comm);
+    ev.kind = Some(kind);
+    ev.boot_ns = h.boot_ns;
+    ev.pid = h.pid;
+    ev.tgid = h.tgid;
+    ev.ppid = h.ppid;
+    ev.actor_pid = h.actor_pid;
+    ev.uid = h.uid;
+    ev.gid = h.gid;
+    ev.euid = h.euid;
+    ev.egid = h.egid;
+    ev.exe_path_partial = exe_partial;
+    ev.argv_truncated = h.flags & flags::ARGV_TRUNCATED != 0;
+    ev.cgroup_id = h.cgroup_id;
+    ev.pid_ns_ino = h.pid_ns_ino;
+    ev.mnt_ns_ino = h.mnt_ns_ino;
+    ev.ns_pid = h.ns_pid;
+    ev.tty = (h.flags & flags::HAS_TTY != 0).then_some((h.tty_major, h.tty_minor));
+    ev.sid = h.sid;
+    ev.start_boot_ns = h.start_boot_ns;
+    ev.exit_code = (kind == EventKind::Exit).then(|| wait_status_to_exit_code(h.exit_status));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -268,6 +304,24 @@ mod tests {
         let _ = decode(&bad);
     }
 
+    fn argv(b: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = vec![b"stale".to_vec(); 3];
+        argv_into(&mut out, b);
+        out
+    }
+
+    fn exe_path(b: &[u8], partial: bool) -> Vec<u8> {
+        let mut out = b"stale".to_vec();
+        exe_path_into(&mut out, b, partial);
+        out
+    }
+
+    fn cstr(b: &[u8]) -> Vec<u8> {
+        let mut out = b"stale".to_vec();
+        cstr_into(&mut out, b);
+        out
+    }
+
     #[test]
     fn strings_and_argv_edge_cases() {
         let cases: &[(&[u8], Vec<&[u8]>)] = &[
@@ -287,9 +341,30 @@ mod tests {
         // No terminator, an empty component, nothing at all.
         assert_eq!(exe_path(b"true\0bin", false), b"/bin/true");
         assert_eq!(exe_path(b"a\0\0", false), b"//a");
-        assert_eq!(exe_path(b"", false), b"/");
+        assert_eq!(exe_path(b"", false), b"");
         assert_eq!(exe_path(b"", true), b"");
         assert_eq!(cstr(b"abc\0\0\0"), b"abc");
+    }
+
+    /// Decoding into a used event leaves nothing of the previous record behind.
+    #[test]
+    fn decoding_into_a_used_event_equals_a_fresh_decode() {
+        let exec = exec_record();
+        let mut h = EventHeader {
+            kind: kind::EXIT,
+            pid: 11,
+            tgid: 11,
+            exit_status: 3 << 8,
+            ..Default::default()
+        };
+        h.comm[..2].copy_from_slice(b"sh");
+        let exit = header_bytes(&h);
+        let mut ev = ProcessEvent::default();
+        for record in [&exec, &exit, &exec, &exec, &exit] {
+            decode_into(record, &mut ev).unwrap();
+            assert_eq!(ev, decode(record).unwrap());
+        }
+        assert!(ev.argv.is_empty() && ev.exe_path.is_empty() && ev.filename.is_empty());
     }
 
     #[test]

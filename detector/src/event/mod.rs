@@ -71,4 +71,4 @@ pub struct ProcessEvent {
 
 mod decode;
 
-pub use decode::{DecodeError, Decoder, decode, wait_status_to_exit_code};
+pub use decode::{DecodeError, Decoder, decode, decode_into, wait_status_to_exit_code};

@@ -10,6 +10,7 @@ pub mod btf;
 mod checks;
 pub mod counters;
 pub mod offsets;
+mod pace;
 mod ring;
 mod timer;
 
@@ -39,6 +40,10 @@ pub const PROGRAMS: [(&str, &str); 3] = [
     ("sched_process_exit", "sched_process_exit"),
 ];
 
+/// Default [`SensorConfig::busy_interval`]: four base intervals.
+pub const DEFAULT_BUSY_INTERVAL: std::time::Duration =
+    std::time::Duration::from_nanos(4 * DEFAULT_WAKE_INTERVAL_NS);
+
 /// Lines of the verifier log kept in [`SensorError::Verifier`].
 const VERIFIER_TAIL_LINES: usize = 40;
 
@@ -52,6 +57,10 @@ pub struct SensorConfig {
     /// [`detector_common::Tuning`]). Zero: every record wakes the reader (lowest latency,
     /// highest cost to the traced processes).
     pub wake_interval: std::time::Duration,
+    /// The longest polling period under a sustained stream of events (see `pace`): a
+    /// wake-up of the reader costs ten times an event, so a busy host is read in larger,
+    /// rarer batches. At or below `wake_interval`: never stretched.
+    pub busy_interval: std::time::Duration,
     /// Copy each exec's argv (`process.args`).
     pub capture_argv: bool,
 }
@@ -61,6 +70,7 @@ impl Default for SensorConfig {
         Self {
             ring_bytes: DEFAULT_RING_BYTES,
             wake_interval: std::time::Duration::from_nanos(DEFAULT_WAKE_INTERVAL_NS),
+            busy_interval: DEFAULT_BUSY_INTERVAL,
             capture_argv: true,
         }
     }
@@ -144,6 +154,8 @@ pub struct Sensor {
     reader: Option<Array<MapData, u32>>,
     /// The reader polls at this interval while events flow (see [`RecordStream`]).
     wake_interval: std::time::Duration,
+    /// …and at up to this one under a sustained stream.
+    busy_interval: std::time::Duration,
 }
 
 /// Verifier statistics of one loaded program.
@@ -223,6 +235,7 @@ impl Sensor {
             ring: Some(ring),
             reader: Some(reader),
             wake_interval: config.wake_interval,
+            busy_interval: config.busy_interval,
         })
     }
 
@@ -236,7 +249,12 @@ impl Sensor {
             READER_MAP,
             "records() already taken".into(),
         ))?;
-        RecordStream::new(ring, ring::PollingFlag::new(reader), self.wake_interval)
+        RecordStream::new(
+            ring,
+            ring::PollingFlag::new(reader),
+            self.wake_interval,
+            self.busy_interval,
+        )
     }
 
     /// Current kernel-side counters, summed over CPUs.

@@ -11,6 +11,9 @@
 //! wrote without waking anyone was written either while the flag was set or less than one
 //! interval after a wake-up, so the reader, still polling, finds it within one interval
 //! (the poll timer is a periodic timerfd: an event waits half an interval on average).
+//! Under a sustained stream of records the polling period stretches up to the busy
+//! interval (see `pace`); an empty poll is back at the base interval, so the hand-over to
+//! idle above still happens at base intervals.
 
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use tokio::io::{Interest, unix::AsyncFd};
 use tokio::time::Instant;
 
 use super::SensorError;
+use super::pace::Pacer;
 use super::timer::PollTimer;
 
 /// Whether the reader waits for the kernel's wake-up or polls on a timer.
@@ -39,8 +43,10 @@ pub struct RecordStream {
     mode: Mode,
     /// The `READER` flag: `1` tells the programs the reader is polling.
     polling: PollingFlag,
-    /// Expires every interval while polling (see [`PollTimer`] for why not tokio's).
+    /// Expires every polling period (see [`PollTimer`] for why not tokio's).
     timer: PollTimer,
+    /// The polling period: `interval`, stretched under a sustained stream (see [`Pacer`]).
+    pace: Pacer,
 }
 
 /// The userspace end of the programs' `READER` map.
@@ -78,6 +84,7 @@ impl RecordStream {
         ring: RingBuf<MapData>,
         polling: PollingFlag,
         interval: Duration,
+        busy_interval: Duration,
     ) -> Result<Self, SensorError> {
         // SAFETY: `RingBuf` owns its map fd; it stays open and unchanged for as long as the
         // AsyncFd owns the RingBuf (it is dropped together with it).
@@ -89,6 +96,7 @@ impl RecordStream {
             mode: Mode::Idle,
             polling,
             timer: PollTimer::new().map_err(io_error)?,
+            pace: Pacer::new(interval, busy_interval),
         })
     }
 
@@ -131,6 +139,9 @@ impl RecordStream {
                     }
                     let n = drain(self.fd.get_mut(), &mut f);
                     let now = Instant::now();
+                    if self.pace.after_poll(n) {
+                        self.timer.start(self.pace.period()).map_err(io_error)?;
+                    }
                     if n > 0 {
                         let flagged = flagged || self.polling.set(true);
                         self.mode = Mode::Polling { last: now, flagged };
@@ -139,6 +150,7 @@ impl RecordStream {
                     if now.duration_since(last) >= 2 * self.interval {
                         if !flagged {
                             self.timer.stop().map_err(io_error)?;
+                            self.pace.reset();
                             self.mode = Mode::Idle;
                         } else if self.polling.set(false) {
                             // One interval more: see the module docs.
