@@ -126,3 +126,68 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
         }
     }
 }
+
+/// A sustained stream (parallel exec loops, several records a millisecond) stretches the
+/// polling period onto the lax timer (`stretched_polls` counts its drains), and the records
+/// still arrive on their own: the exit of the last loop is delivered with nothing after it,
+/// well before the trace stops and drains. A reader that never stretched, or one that
+/// stranded records on the stretched timer, fails here.
+#[test]
+fn a_sustained_stream_stretches_the_poll_and_strands_nothing() {
+    if !root_or_skip("a_sustained_stream_stretches_the_poll_and_strands_nothing") {
+        return;
+    }
+    let _lock = ebpf_lock();
+    const LOOPS: usize = 4;
+    const N: u64 = 1500;
+    let bin = PrivateBin::copy("/bin/true", "stretch-true");
+    let sh = PrivateBin::copy("/bin/sh", "stretch-loop");
+    let path = bin.path.to_str().unwrap().to_owned();
+    let trace = Trace::start(&["--wake-interval-us", "1000"]);
+    let loops: Vec<_> = (0..LOOPS)
+        .map(|_| {
+            Command::new(&sh.path)
+                .arg("-c")
+                .arg(format!(
+                    "i=0; while [ $i -lt {N} ]; do {path}; i=$((i+1)); done"
+                ))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let shells: Vec<u32> = loops.iter().map(|c| c.id()).collect();
+    for mut c in loops {
+        assert!(c.wait().unwrap().success());
+    }
+    // `wait_for` consumes what it reads: look for the loops' exits in one pass.
+    let mut left = shells.clone();
+    while !left.is_empty() {
+        let got = trace.wait_for(ARRIVAL, |e| {
+            e["kind"] == "exit" && left.iter().any(|s| e["tgid"] == *s)
+        });
+        let Some(exit) = got else {
+            panic!("the exits of loops {left:?} were not delivered within {ARRIVAL:?}");
+        };
+        left.retain(|s| exit["tgid"] != *s);
+    }
+    let out = trace.stop();
+    let reader = &out.summary["reader"];
+    eprintln!("reader: {reader}");
+    let execs = out
+        .events
+        .iter()
+        .filter(|e| e["kind"] == "exec" && e["exe_path"] == path.as_str())
+        .count() as u64;
+    assert_eq!(execs, LOOPS as u64 * N, "{}", out.summary);
+    assert_eq!(out.summary["counters"]["lost_exec"], 0, "{}", out.summary);
+    let stretched = reader["stretched_polls"].as_u64().unwrap();
+    let polls = reader["polls"].as_u64().unwrap();
+    assert!(
+        stretched > 0,
+        "the stream never stretched the poll: {reader}"
+    );
+    assert!(
+        stretched * 16 > polls,
+        "mostly polled at the base interval under a sustained stream: {reader}"
+    );
+}

@@ -175,8 +175,11 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let mut sensor = Sensor::start(&SensorConfig {
         ring_bytes: args.ring_bytes,
         wake_interval: std::time::Duration::from_micros(args.wake_interval_us),
-        // As the daemon's default: four wake intervals.
-        busy_interval: std::time::Duration::from_micros(args.wake_interval_us.saturating_mul(4)),
+        // As the daemon's default (`sensor.busy_poll_interval_us`).
+        busy_interval: std::time::Duration::from_micros(
+            args.wake_interval_us
+                .saturating_mul(crate::sensor::BUSY_INTERVAL_FACTOR),
+        ),
         capture_argv: true,
     })?;
     let mut records = sensor.records()?;
@@ -243,6 +246,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
             "lost": counters.lost(),
             "received": {"fork": received[0], "exec": received[1], "exit": received[2]},
             "malformed": decoder.malformed,
+            "reader": records.stats(),
         })
     );
     if let Some(e) = write_failed

@@ -80,8 +80,9 @@ pub struct SensorConfig {
     pub wake_interval_us: u64,
     /// The longest the daemon waits between two reads of the ring while a sustained
     /// stream of events flows (more than 4 a millisecond), in microseconds: each read wakes
-    /// the daemon, and a wake-up costs ten times an event, so a busy host is read in
-    /// larger, rarer batches. At or below `wake_interval_us`: never stretched.
+    /// the daemon, and on a busy host a wake-up costs the workload far more than the events
+    /// it reads, so such a host is read in larger, rarer batches (on a lax timer, up to a
+    /// quarter interval late). At or below `wake_interval_us`: never stretched.
     pub busy_poll_interval_us: u64,
 }
 
@@ -218,7 +219,9 @@ impl Default for SensorConfig {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             argv_capture: true,
             wake_interval_us: detector_common::DEFAULT_WAKE_INTERVAL_NS / 1000,
-            busy_poll_interval_us: 4 * detector_common::DEFAULT_WAKE_INTERVAL_NS / 1000,
+            busy_poll_interval_us: crate::sensor::BUSY_INTERVAL_FACTOR
+                * detector_common::DEFAULT_WAKE_INTERVAL_NS
+                / 1000,
         }
     }
 }

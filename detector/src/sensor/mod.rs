@@ -25,7 +25,8 @@ use detector_common::{
 };
 
 pub use counters::Counters;
-pub use ring::RecordStream;
+pub use pace::BUSY_INTERVAL_FACTOR;
+pub use ring::{ReaderStats, RecordStream};
 
 /// The eBPF object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/detector"));

@@ -12,8 +12,10 @@
 //! interval after a wake-up, so the reader, still polling, finds it within one interval
 //! (the poll timer is a periodic timerfd: an event waits half an interval on average).
 //! Under a sustained stream of records the polling period stretches up to the busy
-//! interval (see `pace`); an empty poll is back at the base interval, so the hand-over to
-//! idle above still happens at base intervals.
+//! interval (see `pace`), and those longer polls wait on tokio's timer with the thread's
+//! timer slack widened to a quarter of the busy interval, so they ride on interrupts that
+//! come anyway (see `timer`). An empty poll is back at the base interval on the timerfd, so
+//! the hand-over to idle above still happens at base intervals.
 
 use std::time::Duration;
 
@@ -23,7 +25,11 @@ use tokio::time::Instant;
 
 use super::SensorError;
 use super::pace::Pacer;
-use super::timer::PollTimer;
+use super::timer::{PollTimer, set_thread_slack};
+
+/// Timer slack under a sustained stream: this fraction of the busy interval (an event then
+/// waits at most 1.25 busy intervals).
+const SLACK_DIVISOR: u32 = 4;
 
 /// Whether the reader waits for the kernel's wake-up or polls on a timer.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +41,18 @@ enum Mode {
     Polling { last: Instant, flagged: bool },
 }
 
+/// How the reader has been draining the ring: shows whether polling and its stretching
+/// work (the `trace` command prints it on exit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReaderStats {
+    /// Drains after a wake-up from the kernel (or the ring's readiness while polling).
+    pub woken: u64,
+    /// Drains on the base polling timer.
+    pub polls: u64,
+    /// Drains on the stretched, slack timer of a sustained stream.
+    pub stretched_polls: u64,
+}
+
 /// The ring buffer registered with tokio's reactor.
 pub struct RecordStream {
     fd: AsyncFd<RingBuf<MapData>>,
@@ -43,10 +61,12 @@ pub struct RecordStream {
     mode: Mode,
     /// The `READER` flag: `1` tells the programs the reader is polling.
     polling: PollingFlag,
-    /// Expires every polling period (see [`PollTimer`] for why not tokio's).
+    /// Expires every base polling period (see [`PollTimer`] for why not tokio's); stopped
+    /// while the period is stretched.
     timer: PollTimer,
     /// The polling period: `interval`, stretched under a sustained stream (see [`Pacer`]).
     pace: Pacer,
+    stats: ReaderStats,
 }
 
 /// The userspace end of the programs' `READER` map.
@@ -90,6 +110,12 @@ impl RecordStream {
         // AsyncFd owns the RingBuf (it is dropped together with it).
         let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| SensorError::Io(e.into()))?;
+        if busy_interval > interval && !interval.is_zero() {
+            // Not fatal: the reader then polls at the same period, a little more dearly.
+            if let Err(e) = set_thread_slack(busy_interval / SLACK_DIVISOR) {
+                tracing::warn!(error = %e, "cannot set the reader's timer slack");
+            }
+        }
         Ok(Self {
             fd,
             interval,
@@ -97,6 +123,7 @@ impl RecordStream {
             polling,
             timer: PollTimer::new().map_err(io_error)?,
             pace: Pacer::new(interval, busy_interval),
+            stats: ReaderStats::default(),
         })
     }
 
@@ -111,6 +138,7 @@ impl RecordStream {
                     // Cleared before draining: a wake-up for a record written after the
                     // drain's last look sets readiness again (tokio compares ticks).
                     guard.clear_ready();
+                    self.stats.woken += 1;
                     let n = drain(guard.get_inner_mut(), &mut f);
                     if !self.interval.is_zero() {
                         // A wake-up starts a polling period even when the record was
@@ -130,17 +158,29 @@ impl RecordStream {
                     // A wake-up while polling (a ring filling up, or the first record after
                     // an interval while the flag is off) drains at once; otherwise the
                     // timer does.
+                    let stretched = self.pace.period() > self.interval;
                     tokio::select! {
                         biased;
-                        ready = self.fd.readable_mut() => ready?.clear_ready(),
-                        tick = self.timer.tick() => {
+                        ready = self.fd.readable_mut() => {
+                            ready?.clear_ready();
+                            self.stats.woken += 1;
+                        }
+                        tick = self.timer.tick(), if !stretched => {
                             tick.map_err(io_error)?;
+                            self.stats.polls += 1;
+                        }
+                        () = tokio::time::sleep(self.pace.period()), if stretched => {
+                            self.stats.stretched_polls += 1;
                         }
                     }
                     let n = drain(self.fd.get_mut(), &mut f);
                     let now = Instant::now();
                     if self.pace.after_poll(n) {
-                        self.timer.start(self.pace.period()).map_err(io_error)?;
+                        if self.pace.period() > self.interval {
+                            self.timer.stop().map_err(io_error)?;
+                        } else {
+                            self.timer.start(self.interval).map_err(io_error)?;
+                        }
                     }
                     if n > 0 {
                         let flagged = flagged || self.polling.set(true);
@@ -165,6 +205,11 @@ impl RecordStream {
                 }
             }
         }
+    }
+
+    /// How the reader has drained the ring so far.
+    pub fn stats(&self) -> ReaderStats {
+        self.stats
     }
 
     /// Hands every record available right now to `f` without waiting (used to drain the
