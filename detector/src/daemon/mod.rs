@@ -58,14 +58,22 @@ impl Pipeline {
         self.s.handle(ev);
     }
 
-    fn summary(&self, kernel: Option<&crate::sensor::Counters>) -> serde_json::Value {
-        stats::summary(
+    /// The stats document: the pipeline's figures, the kernel's counters and how the reader
+    /// drained the ring (whether it polled, and how often on the stretched timer).
+    fn summary(
+        &self,
+        kernel: Option<&crate::sensor::Counters>,
+        reader: crate::sensor::ReaderStats,
+    ) -> serde_json::Value {
+        let mut doc = stats::summary(
             &self.s.stats,
             kernel,
             self.decoder.malformed,
             &self.s.table.stats(),
             &self.s.detection,
-        )
+        );
+        doc["reader"] = serde_json::json!(reader);
+        doc
     }
 
     /// Writes a loss report to the alert stream when something was lost since the last.
@@ -185,7 +193,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
                 if let Some(k) = &kernel {
                     p.report_loss(k);
                 }
-                tracing::info!(stats = %p.summary(kernel.as_ref()), "stats");
+                tracing::info!(stats = %p.summary(kernel.as_ref(), records.stats()), "stats");
             }
             _ = housekeeping.tick() => p.s.detection.tick(),
             _ = std::future::ready(()), if !pending.is_empty() => {}
@@ -231,7 +239,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
             "alert lines could not be written before exit"
         );
     }
-    let summary = p.summary(kernel.as_ref());
+    let summary = p.summary(kernel.as_ref(), records.stats());
     tracing::info!(stats = %summary, "final stats");
     // Machine-readable, unconditional: benchmarks and tests read it.
     eprintln!("{}", serde_json::json!({ "final_stats": summary }));

@@ -216,6 +216,9 @@ fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
         "/suppressed",
         "/process_table/live",
         "/rules/time_secs",
+        "/reader/woken",
+        "/reader/polls",
+        "/reader/stretched_polls",
     ] {
         assert!(
             f.pointer(key).is_some_and(|v| v.is_number()),
