@@ -44,6 +44,12 @@ impl Pacer {
         self.period
     }
 
+    /// Whether the period is stretched past the base one: the reader then waits on the
+    /// lax timer rather than the base timerfd (see `ring`).
+    pub fn is_stretched(&self) -> bool {
+        self.period > self.base
+    }
+
     /// Back to the base period (the reader went idle).
     pub fn reset(&mut self) {
         self.period = self.base;
@@ -90,6 +96,7 @@ mod tests {
         for (i, (n, want, changed)) in steps.into_iter().enumerate() {
             assert_eq!(p.after_poll(n), changed, "step {i}");
             assert_eq!(p.period(), want, "step {i}");
+            assert_eq!(p.is_stretched(), want > MS, "step {i}");
         }
         p.after_poll(50);
         p.reset();
@@ -101,5 +108,6 @@ mod tests {
         let mut p = Pacer::new(2 * MS, MS);
         assert!(!p.after_poll(1000));
         assert_eq!(p.period(), 2 * MS);
+        assert!(!p.is_stretched());
     }
 }

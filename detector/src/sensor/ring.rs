@@ -42,7 +42,7 @@ enum Mode {
 }
 
 /// How the reader has been draining the ring: shows whether polling and its stretching
-/// work (the `trace` command prints it on exit).
+/// work (in the daemon's stats and `trace`'s exit line).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReaderStats {
     /// Drains after a wake-up from the kernel (or the ring's readiness while polling).
@@ -158,7 +158,7 @@ impl RecordStream {
                     // A wake-up while polling (a ring filling up, or the first record after
                     // an interval while the flag is off) drains at once; otherwise the
                     // timer does.
-                    let stretched = self.pace.period() > self.interval;
+                    let stretched = self.pace.is_stretched();
                     tokio::select! {
                         biased;
                         ready = self.fd.readable_mut() => {
@@ -176,7 +176,7 @@ impl RecordStream {
                     let n = drain(self.fd.get_mut(), &mut f);
                     let now = Instant::now();
                     if self.pace.after_poll(n) {
-                        if self.pace.period() > self.interval {
+                        if self.pace.is_stretched() {
                             self.timer.stop().map_err(io_error)?;
                         } else {
                             self.timer.start(self.interval).map_err(io_error)?;

@@ -12,8 +12,8 @@
 //! VM exits) on a CPU that is running the workload. With slack the kernel may fire the
 //! timer up to that much late, which lets it ride on an interrupt that comes anyway (the
 //! scheduler tick of a busy CPU). Measured here (2 vCPUs, HZ=250, 4-worker exec storm): a
-//! process that only woke every 4 ms cost the storm 2 % of its throughput, and nothing
-//! measurable with 4 ms of slack. A timerfd ignores slack, which is why light traffic, with
+//! process that only woke every 4 ms cost the storm about 2 % of its throughput, and
+//! nothing beyond the noise (±1 %) with 4 ms of slack. A timerfd ignores slack, which is why light traffic, with
 //! its latency target, keeps it.
 
 use std::io;
