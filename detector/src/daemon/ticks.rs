@@ -5,7 +5,7 @@
 //! stream when there is any, before each stats line, and on a timer of its own at least
 //! every [`LOSS_CHECK_MAX`] when stats lines are off or rarer than that: a gap in detection
 //! must reach whoever tails the alerts within a minute, whatever the log says. It is also
-//! checked once more at exit.
+//! checked once more at exit. A SIGHUP that changes `[stats]` restarts the timers.
 
 use std::time::Duration;
 

@@ -605,3 +605,78 @@ fn argv_capture_off_leaves_args_out() {
     );
     drop(d.stop());
 }
+
+/// `stats.interval_secs = 0` turns the periodic stats line off (before, it meant every
+/// second), but not loss reports: kernel events lost while the daemon was stopped are
+/// reported in the alert stream — here at exit, since the minute's loss check is not due —
+/// and the reports add up to the final stats.
+#[test]
+fn stats_interval_0_logs_no_stats_line_but_still_reports_loss() {
+    if skip(&["runc"]) {
+        return;
+    }
+    let (_dir, config) = config_file(|t| {
+        t.replace(
+            "\nring_buffer_bytes = 4194304\n",
+            "\nring_buffer_bytes = 65536\n",
+        )
+        .replace("\ninterval_secs = 60\n", "\ninterval_secs = 0\n")
+    });
+    let d = Daemon::start_with(Opts {
+        config: Some(config),
+        ..Opts::default()
+    });
+    let ready = std::time::Instant::now();
+    let (path, _id) = docker_path();
+    let cont = d.pause();
+    runc_run(
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 2000); do /bin/true & done; wait",
+        ],
+        &path,
+    );
+    drop(cont);
+    // The old reading of 0 logged a stats line every second: give it three.
+    let window = Duration::from_secs(3);
+    std::thread::sleep(window.saturating_sub(ready.elapsed()));
+    let is_loss = |v: &serde_json::Value| {
+        v["event"]["kind"] == "metric" && v["event"]["dataset"] == "detector.loss"
+    };
+    let reported_while_running = d.docs().iter().filter(|v| is_loss(v)).count();
+    let ran = ready.elapsed();
+    let s = d.stop();
+    assert!(s.status.success(), "{:?}", s.status);
+    let periodic: Vec<&String> = s
+        .stderr
+        .iter()
+        .filter(|l| l.contains("stats") && !l.contains("final"))
+        .collect();
+    assert!(
+        periodic.is_empty(),
+        "stats lines with interval_secs = 0 over {ran:?}: {periodic:#?}"
+    );
+    let lost = s.final_stats["lost"].as_u64().unwrap();
+    assert!(lost > 0, "the ring did not fill: {}", s.final_stats);
+    let reports: Vec<&serde_json::Value> = s.docs.iter().filter(|v| is_loss(v)).collect();
+    assert!(!reports.is_empty(), "no loss report: {}", s.final_stats);
+    let sum: u64 = reports
+        .iter()
+        .map(|r| r["detector"]["loss"]["kernel_lost"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, lost, "{reports:#?}\nfinal stats {}", s.final_stats);
+    assert_eq!(
+        s.final_stats["daemon"]["loss_reports"],
+        reports.len(),
+        "{}",
+        s.final_stats
+    );
+    if ran < Duration::from_secs(50) {
+        assert_eq!(
+            reported_while_running, 0,
+            "loss reported before the minute's check was due ({ran:?} after ready)"
+        );
+    }
+    assert_ecs(&s.docs);
+}
