@@ -31,8 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use detect::{DetectStats, Detection};
-pub use events::EventCounters;
-pub use reader::{CHUNK, Control, Reader, StopReason, Wake};
+pub use reader::{Control, Reader, StopReason, Wake};
 pub use service::{Daemon, FinalStats};
 pub use setup::{HostModel, Settings, StartError, exit as setup_exit, load_settings};
 pub use stage::EventPipeline;

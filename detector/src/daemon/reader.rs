@@ -29,8 +29,6 @@ pub enum StopReason {
     Deadline,
     /// Reading the ring buffer failed.
     ReadFailed,
-    /// The consumer cannot take more (e.g. `trace`'s stdout closed).
-    OutputClosed,
 }
 
 /// The signals a reader loop answers, and its optional deadline.
@@ -103,18 +101,13 @@ impl Reader {
         control: &mut Control,
         timer: impl Future<Output = T>,
     ) -> Wake<T> {
-        let Reader {
-            records,
-            decoder,
-            pending,
-        } = self;
         let Control {
             hangup,
             terminate,
             interrupt,
             deadline,
         } = control;
-        let queued = !pending.is_empty();
+        let queued = !self.pending.is_empty();
         let deadline = async {
             match deadline.as_mut() {
                 Some(d) => d.as_mut().await,
@@ -135,7 +128,7 @@ impl Reader {
             _ = hangup => Wake::Hangup,
             t = timer => Wake::Timer(t),
             () = std::future::ready(()), if queued => Wake::Events,
-            r = records.next_batch(|b| pending.push_record(decoder, b)), if !queued => match r {
+            r = self.records.next_batch(|b| self.pending.push_record(&mut self.decoder, b)), if !queued => match r {
                 Ok(_) => Wake::Events,
                 Err(e) => Wake::Failed(e),
             },
@@ -163,15 +156,13 @@ impl Reader {
         let stop = Instant::now();
         let over = || stop.elapsed() > budget;
         loop {
-            if self.pending.is_empty() {
-                let Reader {
-                    records,
-                    decoder,
-                    pending,
-                } = self;
-                if records.drain(|b| pending.push_record(decoder, b)) == 0 {
-                    return 0;
-                }
+            if self.pending.is_empty()
+                && self
+                    .records
+                    .drain(|b| self.pending.push_record(&mut self.decoder, b))
+                    == 0
+            {
+                return 0;
             }
             while !over() && self.pending.pop_with(&mut f) {}
             if over() {
