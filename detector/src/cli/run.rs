@@ -112,8 +112,9 @@ pub fn main(args: RunArgs) -> ExitCode {
     }
 }
 
+/// A start-up failure: one status line (not also logged: the log goes to stderr too, see
+/// `daemon::events`), and its `sysexits` code.
 fn report(e: &StartError) -> ExitCode {
-    tracing::error!("{e}");
     eprintln!("detector: error: {e}");
     ExitCode::from(e.exit_code())
 }

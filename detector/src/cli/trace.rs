@@ -6,14 +6,18 @@
 //! UTF-8 its exact bytes are added as lowercase hex in a sibling `<field>_hex` field.
 //! On stderr: one `{"ready":…}` line once the programs are attached, and one
 //! `{"counters":…}` line with the loss and truncation counters on exit.
+//!
+//! It reads the ring as `detector run` does (the shared reader stage in
+//! `daemon::reader`): events handled in chunks between looks at SIGTERM/SIGINT, and at the
+//! stop what the kernel still holds is written within the daemon's drain budget (what the
+//! budget leaves is counted as `shutdown_unprocessed`).
 
 use std::io::Write;
 use std::time::Duration;
 
-use crate::{
-    event::{Decoder, EventKind, ProcessEvent},
-    sensor::{Sensor, SensorConfig},
-};
+use crate::daemon::{Control, HostModel, Reader, SHUTDOWN_BUDGET, Wake};
+use crate::event::{EventKind, ProcessEvent};
+use crate::sensor::{Sensor, SensorConfig};
 use anyhow::Context;
 use serde::Serialize;
 
@@ -166,23 +170,25 @@ pub fn run(args: TraceArgs) -> anyhow::Result<()> {
     rt.block_on(trace(args))
 }
 
-async fn trace(args: TraceArgs) -> anyhow::Result<()> {
-    // Registered once, before "ready" is announced and before the loop: a signal that
-    // arrives while a batch is being written is then still seen by the next `select!`.
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut sensor = Sensor::start(&SensorConfig {
+/// The sensor's settings from the command line (busy polling as the daemon's default).
+fn sensor_config(args: &TraceArgs) -> SensorConfig {
+    SensorConfig {
         ring_bytes: args.ring_bytes,
-        wake_interval: std::time::Duration::from_micros(args.wake_interval_us),
-        // As the daemon's default (`sensor.busy_poll_interval_us`).
-        busy_interval: std::time::Duration::from_micros(
+        wake_interval: Duration::from_micros(args.wake_interval_us),
+        busy_interval: Duration::from_micros(
             args.wake_interval_us
                 .saturating_mul(crate::sensor::BUSY_INTERVAL_FACTOR),
         ),
         capture_argv: true,
-    })?;
-    let mut records = sensor.records()?;
+    }
+}
+
+async fn trace(args: TraceArgs) -> anyhow::Result<()> {
+    // Signals first (SIGHUP keeps its default action): one that arrives while a chunk is
+    // being written is then still seen by the next wait.
+    let mut control = Control::install(false).context("installing the signal handlers")?;
+    let mut sensor = Sensor::start(&sensor_config(&args))?;
+    let mut reader = Reader::new(sensor.records()?);
     let programs: Vec<serde_json::Value> = sensor
         .program_stats()
         .iter()
@@ -192,7 +198,6 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut sink = Output {
         out: std::io::BufWriter::with_capacity(1 << 16, stdout.lock()),
-        decoder: Decoder::default(),
         received: [0; 3],
         write_failed: None,
         ecs: (!args.raw).then(|| EcsMode::new(args.container_only)),
@@ -203,33 +208,31 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
         serde_json::json!({ "ready": true, "programs": programs })
     );
 
-    let deadline = async {
-        match args.duration {
-            Some(s) if s.is_finite() && s >= 0.0 => {
-                tokio::time::sleep(Duration::from_secs_f64(s)).await
-            }
-            _ => std::future::pending().await,
-        }
-    };
-    tokio::pin!(deadline);
+    control.stop_after(
+        args.duration
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64),
+    );
     loop {
-        tokio::select! {
-            r = records.next_batch(|b| sink.handle(b)) => {
-                r?;
-                if sink.out.flush().is_err() || sink.write_failed.is_some() {
-                    break;
-                }
-            }
-            _ = &mut deadline => break,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+        match reader
+            .wait(&mut control, std::future::pending::<()>())
+            .await
+        {
+            Wake::Events | Wake::Hangup | Wake::Timer(()) => {}
+            Wake::Stop(_) => break,
+            Wake::Failed(e) => return Err(e.into()),
+        }
+        reader.handle_chunk(|ev| sink.handle(ev));
+        // Flushed once the queue is empty: one write per batch read from the ring.
+        if sink.write_failed.is_some() || (reader.is_idle() && sink.out.flush().is_err()) {
+            break;
         }
     }
-    // Whatever the kernel queued before we stopped is still delivered.
-    records.drain(|b| sink.handle(b));
+    // Whatever the kernel queued before we stopped is still delivered, within the budget
+    // the daemon has.
+    let unprocessed = reader.drain(SHUTDOWN_BUDGET / 2, |ev| sink.handle(ev));
     let _ = sink.out.flush();
     let Output {
-        decoder,
         received,
         write_failed,
         ..
@@ -245,8 +248,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
             "counters": kernel,
             "lost": counters.lost(),
             "received": {"fork": received[0], "exec": received[1], "exit": received[2]},
-            "malformed": decoder.malformed,
-            "reader": records.stats(),
+            "malformed": reader.malformed(),
+            "shutdown_unprocessed": unprocessed,
+            "reader": reader.stats(),
         })
     );
     if let Some(e) = write_failed
@@ -257,10 +261,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Decodes records and writes them as JSON lines, counting what it saw.
+/// Writes decoded events as JSON lines, counting what it saw.
 struct Output<W: Write> {
     out: std::io::BufWriter<W>,
-    decoder: Decoder,
     /// Records decoded, by kind (fork, exec, exit).
     received: [u64; 3],
     /// The first stdout error; later events are still counted but not written.
@@ -278,16 +281,13 @@ struct EcsMode {
 
 impl EcsMode {
     fn new(container_only: bool) -> Self {
-        let host = crate::host::HostInfo::collect(std::path::Path::new("/"));
-        let agent = crate::host::AgentInfo::new(&host, None);
-        let mut table =
-            crate::process::ProcessTable::for_host(crate::process::TableConfig::default(), &host);
-        if let Err(e) = table.seed_from_proc(std::path::Path::new("/proc")) {
+        let mut model = HostModel::new(crate::process::TableConfig::default());
+        if let Err(e) = model.seed() {
             tracing::warn!(error = %e, "cannot seed the process table from /proc");
         }
         EcsMode {
-            table,
-            docs: crate::ecs::DocBuilder::new(&host, &agent),
+            table: model.table,
+            docs: model.docs,
             container_only,
         }
     }
@@ -303,10 +303,7 @@ impl EcsMode {
 }
 
 impl<W: Write> Output<W> {
-    fn handle(&mut self, bytes: &[u8]) {
-        let Some(ev) = self.decoder.decode(bytes) else {
-            return;
-        };
+    fn handle(&mut self, ev: &ProcessEvent) {
         let i = match ev.kind {
             Some(EventKind::Fork) => 0,
             Some(EventKind::Exec) => 1,
@@ -315,8 +312,8 @@ impl<W: Write> Output<W> {
         self.received[i] += 1;
         if self.write_failed.is_none() {
             let res = match &mut self.ecs {
-                None => serde_json::to_writer(&mut self.out, &TraceLine::from(&ev)),
-                Some(m) => match m.document(&ev) {
+                None => serde_json::to_writer(&mut self.out, &TraceLine::from(ev)),
+                Some(m) => match m.document(ev) {
                     Some(doc) => serde_json::to_writer(&mut self.out, &doc),
                     None => return,
                 },

@@ -180,7 +180,8 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
     /// Seconds between statistics lines in the log; 0 turns periodic stats off (the summary
-    /// at exit is always written).
+    /// at exit is always written). Loss is checked with each line, and at least once a
+    /// minute when they are off or rarer (see `daemon::Cadence`).
     pub interval_secs: u64,
 }
 

@@ -1,14 +1,17 @@
 //! Building the pipeline's parts from the configuration, at start and on every reload, and
 //! the start-up errors with the exit codes a supervisor acts on.
 
+use std::path::Path;
 use std::time::Duration;
 
 use super::RunOptions;
 use crate::alert::AlertPolicy;
 use crate::config::{Config, ConfigError};
-use crate::process::TableConfig;
+use crate::ecs::DocBuilder;
+use crate::host::{AgentInfo, HostInfo};
+use crate::process::{ProcessTable, TableConfig};
 use crate::rules::{RuleError, RuleSet};
-use crate::sensor::SensorError;
+use crate::sensor::{Sensor, SensorConfig, SensorError};
 use crate::sink::{FileSink, FileSinkOptions, QueueLimits, Rotation, Sink, StdoutSink};
 
 /// `sysexits.h` codes: a supervisor can tell "fix the config" (78, not worth restarting)
@@ -142,5 +145,51 @@ pub fn table_config(config: &Config) -> TableConfig {
         max_live: config.process.max_processes,
         container_cache: config.container.cache_max,
         ..TableConfig::default()
+    }
+}
+
+/// The sensor's settings from `[sensor]`.
+pub fn sensor_config(config: &Config) -> SensorConfig {
+    let sensor = &config.sensor;
+    SensorConfig {
+        ring_bytes: sensor.ring_buffer_bytes as u32,
+        wake_interval: Duration::from_micros(sensor.wake_interval_us),
+        busy_interval: Duration::from_micros(sensor.busy_poll_interval_us),
+        capture_argv: sensor.argv_capture,
+    }
+}
+
+/// The loaded programs as `name=verified_insns,…` (0 when the kernel did not say).
+pub fn program_list(sensor: &Sensor) -> String {
+    sensor
+        .program_stats()
+        .iter()
+        .map(|s| format!("{}={}", s.name, s.verified_insns.unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// This host's process model and document builder, as `run` and `trace` both build them.
+pub struct HostModel {
+    pub table: ProcessTable,
+    pub docs: DocBuilder,
+}
+
+impl HostModel {
+    /// An empty table for this host (see [`HostModel::seed`]).
+    pub fn new(table: TableConfig) -> Self {
+        let host = HostInfo::collect(Path::new("/"));
+        let agent = AgentInfo::new(&host, None);
+        HostModel {
+            table: ProcessTable::for_host(table, &host),
+            docs: DocBuilder::new(&host, &agent),
+        }
+    }
+
+    /// Fills the table from `/proc`; returns how many processes it found. Call it after
+    /// the programs are attached: a process started in between is then seen by both (the
+    /// table reconciles by start time) rather than by neither.
+    pub fn seed(&mut self) -> std::io::Result<u64> {
+        Ok(self.table.seed_from_proc(Path::new("/proc"))?.seeded)
     }
 }

@@ -1,15 +1,16 @@
 //! Pipeline counters: the periodic stats log, the final summary, and the loss reports that
-//! go into the alert stream.
+//! go into the alert stream (when they are made: see `ticks`).
 
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::detect::{DetectStats, Detection};
+use super::events::EventCounters;
 use crate::ecs::{Detector, DetectorLoss, EcsDocument, Event, now_rfc3339};
 use crate::event::EventKind;
 use crate::process::TableStats;
-use crate::sensor::Counters;
+use crate::sensor::{Counters, ReaderStats};
 
 /// What the pipeline itself counts (the other stages count their own).
 #[derive(Debug)]
@@ -21,8 +22,6 @@ pub struct PipelineStats {
     pub startup_matches: u64,
     /// Events no rule could match (by name and action), whose document was not built.
     pub skipped: u64,
-    /// Events read from the kernel but not evaluated because the shutdown budget ran out.
-    pub shutdown_unprocessed: u64,
     /// Loss already reported in the alert stream (so each report carries only what is new).
     reported_lost: u64,
     reported_malformed: u64,
@@ -36,7 +35,6 @@ impl Default for PipelineStats {
             events: [0; 3],
             startup_matches: 0,
             skipped: 0,
-            shutdown_unprocessed: 0,
             reported_lost: 0,
             reported_malformed: 0,
             reported_dropped: 0,
@@ -134,14 +132,31 @@ impl PipelineStats {
 /// `event.dataset` of loss reports.
 pub const LOSS_DATASET: &str = "detector.loss";
 
+/// What the stats document is made of: each stage's counters, the kernel's, the reader's
+/// and the daemon's own events.
+pub struct Sources<'a> {
+    pub pipeline: &'a PipelineStats,
+    /// `None` when the kernel counters could not be read.
+    pub kernel: Option<&'a Counters>,
+    /// Records that did not decode.
+    pub malformed: u64,
+    pub table: &'a TableStats,
+    pub detection: &'a Detection,
+    pub reader: ReaderStats,
+    pub events: &'a EventCounters,
+}
+
 /// Everything counted, as one JSON object (periodic log and final summary).
-pub fn summary(
-    p: &PipelineStats,
-    kernel: Option<&Counters>,
-    malformed: u64,
-    table: &TableStats,
-    detection: &Detection,
-) -> Value {
+pub fn summary(src: &Sources) -> Value {
+    let Sources {
+        pipeline: p,
+        kernel,
+        malformed,
+        table,
+        detection,
+        reader,
+        events,
+    } = *src;
     let detect = detection.stats();
     let (excepted, suppressed) = (detection.policy().excepted, detection.policy().suppressed);
     let sinks = detection.sinks();
@@ -179,7 +194,7 @@ pub fn summary(
         "alerts_by_rule": detect.by_rule,
         "startup_matches": p.startup_matches,
         "skipped_no_candidate_rule": p.skipped,
-        "shutdown_unprocessed": p.shutdown_unprocessed,
+        "shutdown_unprocessed": events.shutdown_unprocessed,
         "excepted": excepted,
         "suppressed": suppressed,
         "rules": {
@@ -204,6 +219,8 @@ pub fn summary(
             "forgotten": table.containers.forgotten,
         },
         "sinks": sinks_json,
+        "reader": reader,
+        "daemon": events,
     })
 }
 

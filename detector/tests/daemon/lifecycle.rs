@@ -6,7 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::containers::RuncContainer;
-use crate::daemon::{Daemon, Opts, config_file, config_variant, run_to_exit, shipped_config};
+use crate::daemon::{
+    Daemon, Opts, Stopped, config_file, config_variant, run_to_exit, shipped_config,
+};
 use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, skip};
 
 /// A detection rule of our own: an exec of a program named `name` in a container.
@@ -308,12 +310,39 @@ fn lost_events_are_reported_in_the_alert_stream() {
     if skip(&["runc"]) {
         return;
     }
-    let (_dir, config) = config_file(|t| {
+    let (_dir, d) = daemon_that_lost_events(1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !d.docs().iter().any(is_loss) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stats_line = d.wait_stderr(
+        |l| l.contains("stats") && !l.contains("final"),
+        Duration::from_secs(3),
+    );
+    let s = d.stop();
+    assert!(s.status.success());
+    assert!(
+        stats_line.is_some(),
+        "no periodic stats line:\n{}",
+        s.stderr.join("\n")
+    );
+    checked_loss_reports(&s);
+    assert_ecs(&s.docs);
+}
+
+/// A daemon on a 64 KiB ring with `[stats] interval_secs = {interval_secs}` that has lost
+/// kernel events: it was stopped while a container started 2000 processes. The directory
+/// holds its config.
+fn daemon_that_lost_events(interval_secs: u64) -> (tempfile::TempDir, Daemon) {
+    let (dir, config) = config_file(|t| {
         t.replace(
             "\nring_buffer_bytes = 4194304\n",
             "\nring_buffer_bytes = 65536\n",
         )
-        .replace("\ninterval_secs = 60\n", "\ninterval_secs = 1\n")
+        .replace(
+            "\ninterval_secs = 60\n",
+            &format!("\ninterval_secs = {interval_secs}\n"),
+        )
     });
     let d = Daemon::start_with(Opts {
         config: Some(config),
@@ -330,24 +359,17 @@ fn lost_events_are_reported_in_the_alert_stream() {
         &path,
     );
     drop(cont);
-    let is_loss = |v: &serde_json::Value| {
-        v["event"]["kind"] == "metric" && v["event"]["dataset"] == "detector.loss"
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !d.docs().iter().any(is_loss) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let stats_line = d.wait_stderr(
-        |l| l.contains("stats") && !l.contains("final"),
-        Duration::from_secs(3),
-    );
-    let s = d.stop();
-    assert!(s.status.success());
-    assert!(
-        stats_line.is_some(),
-        "no periodic stats line:\n{}",
-        s.stderr.join("\n")
-    );
+    (dir, d)
+}
+
+/// A loss report (not an alert).
+fn is_loss(v: &serde_json::Value) -> bool {
+    v["event"]["kind"] == "metric" && v["event"]["dataset"] == "detector.loss"
+}
+
+/// The loss reports a stopped daemon wrote, checked: there are some, kernel events were
+/// lost, the reports' counts add up to the final stats, and none is an alert.
+fn checked_loss_reports(s: &Stopped) -> Vec<&serde_json::Value> {
     let reports: Vec<&serde_json::Value> = s.docs.iter().filter(|v| is_loss(v)).collect();
     assert!(
         !reports.is_empty(),
@@ -371,7 +393,7 @@ fn lost_events_are_reported_in_the_alert_stream() {
         assert!(r["message"].as_str().unwrap().contains("lost"), "{r}");
         assert!(r["rule"].is_null(), "a loss report is not an alert: {r}");
     }
-    assert_ecs(&s.docs);
+    reports
 }
 
 fn run_cmd(config: &Path, alerts: &Path) -> Command {
@@ -604,4 +626,46 @@ fn argv_capture_off_leaves_args_out() {
         got[0]
     );
     drop(d.stop());
+}
+
+/// `stats.interval_secs = 0` turns the periodic stats line off (before, it meant every
+/// second), but not loss reports: kernel events lost while the daemon was stopped are
+/// reported in the alert stream — here at exit, since the minute's loss check is not due —
+/// and the reports add up to the final stats.
+#[test]
+fn stats_interval_0_logs_no_stats_line_but_still_reports_loss() {
+    if skip(&["runc"]) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let (_dir, d) = daemon_that_lost_events(0);
+    // The old reading of 0 logged a stats line every second: give it three more.
+    std::thread::sleep(Duration::from_secs(3));
+    let reported_while_running = d.docs().iter().filter(|v| is_loss(v)).count();
+    let ran = started.elapsed();
+    let s = d.stop();
+    assert!(s.status.success(), "{:?}", s.status);
+    let periodic: Vec<&String> = s
+        .stderr
+        .iter()
+        .filter(|l| l.contains("stats") && !l.contains("final"))
+        .collect();
+    assert!(
+        periodic.is_empty(),
+        "stats lines with interval_secs = 0 over {ran:?}: {periodic:#?}"
+    );
+    let reports = checked_loss_reports(&s);
+    assert_eq!(
+        s.final_stats["daemon"]["loss_reports"],
+        reports.len(),
+        "{}",
+        s.final_stats
+    );
+    if ran < Duration::from_secs(50) {
+        assert_eq!(
+            reported_while_running, 0,
+            "loss reported before the minute's check was due ({ran:?} after start)"
+        );
+    }
+    assert_ecs(&s.docs);
 }

@@ -1,0 +1,183 @@
+//! The reader stage `detector run` and `detector trace` share: ring buffer → decoded queue
+//! → handled in chunks between looks at the signals, the deadline and the caller's timers;
+//! and, at the end, the drain of what the kernel still holds, within a time budget.
+//!
+//! Why a queue: the ring is read only when the queue is empty, so a consumer that falls
+//! behind lets the kernel ring fill (and count its losses) instead of growing memory
+//! without bound; and the queue is handled [`CHUNK`] events at a time, so a signal is seen
+//! within one chunk even with a full ring behind.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::pending::Pending;
+use crate::event::{Decoder, ProcessEvent};
+use crate::sensor::{ReaderStats, RecordStream, SensorError};
+
+/// Events handled between two looks at the signals (and timers).
+pub const CHUNK: usize = 256;
+
+/// Why a reader loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Sigterm,
+    Sigint,
+    /// The `--duration` given on the command line elapsed.
+    Deadline,
+    /// Reading the ring buffer failed.
+    ReadFailed,
+}
+
+/// The signals a reader loop answers, and its optional deadline.
+///
+/// Installed first, before anything slow: a signal that arrives during start-up is then
+/// still seen by the loop (rather than killing the process half set up).
+pub struct Control {
+    /// SIGHUP, for callers that reload on it; `None` leaves its default action.
+    hangup: Option<Signal>,
+    terminate: Signal,
+    interrupt: Signal,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Control {
+    /// Installs the SIGTERM and SIGINT handlers, and SIGHUP's when `hangup`. Must be called
+    /// from a tokio runtime.
+    pub fn install(hangup: bool) -> std::io::Result<Self> {
+        Ok(Control {
+            hangup: hangup.then(|| signal(SignalKind::hangup())).transpose()?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            deadline: None,
+        })
+    }
+
+    /// Stops the loop by itself `after` from now (tests, benchmarks); `None`: never.
+    pub fn stop_after(&mut self, after: Option<Duration>) {
+        self.deadline = after.map(|d| Box::pin(tokio::time::sleep(d)));
+    }
+}
+
+/// What a [`Reader::wait`] returned for.
+#[derive(Debug)]
+pub enum Wake<T> {
+    /// Events are queued: handle a chunk ([`Reader::handle_chunk`]).
+    Events,
+    /// SIGHUP.
+    Hangup,
+    /// Time to stop (a signal or the deadline).
+    Stop(StopReason),
+    /// The caller's timer fired with this value.
+    Timer(T),
+    /// Reading the ring buffer failed; the loop should stop.
+    Failed(SensorError),
+}
+
+/// The ring buffer with its decoder and queue of decoded events.
+pub struct Reader {
+    records: RecordStream,
+    decoder: Decoder,
+    pending: Pending,
+}
+
+impl Reader {
+    pub fn new(records: RecordStream) -> Self {
+        Reader {
+            records,
+            decoder: Decoder::default(),
+            pending: Pending::default(),
+        }
+    }
+
+    /// Waits for the next thing to do: a stop or SIGHUP (looked at first), the caller's
+    /// `timer`, or events (at once when some are queued; otherwise the ring is read into
+    /// the queue). Every arm is cancel-safe, so `timer` may be a fresh future each call
+    /// over cancel-safe parts (e.g. `Interval::tick`).
+    pub async fn wait<T>(
+        &mut self,
+        control: &mut Control,
+        timer: impl Future<Output = T>,
+    ) -> Wake<T> {
+        let Control {
+            hangup,
+            terminate,
+            interrupt,
+            deadline,
+        } = control;
+        let queued = !self.pending.is_empty();
+        let deadline = async {
+            match deadline.as_mut() {
+                Some(d) => d.as_mut().await,
+                None => std::future::pending().await,
+            }
+        };
+        let hangup = async {
+            match hangup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = terminate.recv() => Wake::Stop(StopReason::Sigterm),
+            _ = interrupt.recv() => Wake::Stop(StopReason::Sigint),
+            () = deadline => Wake::Stop(StopReason::Deadline),
+            _ = hangup => Wake::Hangup,
+            t = timer => Wake::Timer(t),
+            () = std::future::ready(()), if queued => Wake::Events,
+            r = self.records.next_batch(|b| self.pending.push_record(&mut self.decoder, b)), if !queued => match r {
+                Ok(_) => Wake::Events,
+                Err(e) => Wake::Failed(e),
+            },
+        }
+    }
+
+    /// Hands up to [`CHUNK`] queued events to `f`, oldest first.
+    pub fn handle_chunk(&mut self, mut f: impl FnMut(&ProcessEvent)) {
+        for _ in 0..CHUNK {
+            if !self.pending.pop_with(&mut f) {
+                break;
+            }
+        }
+    }
+
+    /// True when no decoded event waits (the next [`wait`](Self::wait) reads the ring).
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// At shutdown: hands `f` what is queued and what the kernel still holds, until the
+    /// ring is empty or `budget` is spent; returns how many events were left unhandled
+    /// (counted, not silently dropped).
+    pub fn drain(&mut self, budget: Duration, mut f: impl FnMut(&ProcessEvent)) -> u64 {
+        let stop = Instant::now();
+        let over = || stop.elapsed() > budget;
+        loop {
+            if self.pending.is_empty()
+                && self
+                    .records
+                    .drain(|b| self.pending.push_record(&mut self.decoder, b))
+                    == 0
+            {
+                return 0;
+            }
+            while !over() && self.pending.pop_with(&mut f) {}
+            if over() {
+                return self.pending.len() as u64 + self.records.drain(|_| ()) as u64;
+            }
+        }
+    }
+
+    /// Records that did not decode so far.
+    pub fn malformed(&self) -> u64 {
+        self.decoder.malformed
+    }
+
+    /// How the ring has been drained so far.
+    pub fn stats(&self) -> ReaderStats {
+        self.records.stats()
+    }
+}

@@ -1,0 +1,214 @@
+//! The daemon's life in three steps, each small: [`Daemon::start`] (everything that can
+//! fail with an exit code), [`Daemon::serve`] (events, signals, timers until a stop) and
+//! [`Daemon::shutdown`] (bounded drain, last loss report, flush, final stats).
+
+use serde_json::Value;
+
+use super::detect::Detection;
+use super::events::{
+    EventCounters, EventsLost, FinalStats as FinalStatsLine, InternalEvent, ProgramsLoaded, Ready,
+    RingReadFailed, ShutdownBudgetSpent, StatsReported, Stopping, UnflushedAtExit,
+};
+use super::reader::{Control, Reader, StopReason, Wake};
+use super::setup::{self, HostModel, StartError};
+use super::stage::EventPipeline;
+use super::stats::{self, Sources};
+use super::ticks::{Cadence, Tick, Timers};
+use super::{RunOptions, SHUTDOWN_BUDGET};
+use crate::config::Config;
+use crate::ecs::EcsDocument;
+use crate::sensor::{Counters, Sensor};
+
+/// A started daemon: the programs attached, the table seeded, the outputs open.
+pub struct Daemon {
+    opts: RunOptions,
+    /// The configuration running now (a reload compares the new one with it).
+    config: Config,
+    control: Control,
+    /// Owns the attached programs: they stay attached as long as it lives.
+    sensor: Sensor,
+    reader: Reader,
+    pipeline: EventPipeline,
+    /// Host and agent only: the base of loss reports.
+    report_base: EcsDocument,
+    timers: Timers,
+    events: EventCounters,
+}
+
+/// What the daemon counted over its life (the `{"final_stats": …}` line).
+#[derive(Debug)]
+pub struct FinalStats {
+    pub summary: Value,
+}
+
+impl Daemon {
+    /// Loads the config and rules, opens the outputs, attaches the programs, seeds the
+    /// table from `/proc` (after attaching: see the module docs of `daemon`), runs the
+    /// start-up scan and prints the ready line. Must be called from a tokio runtime.
+    pub fn start(opts: RunOptions) -> Result<Daemon, StartError> {
+        // Signals first: one that arrives during start-up is then still seen by `serve`.
+        let mut control = Control::install(true).map_err(StartError::Signals)?;
+        let settings = setup::load_settings(&opts)?;
+        let sinks = setup::open_sinks(&settings.config)?;
+        let detection = Detection::new(settings.rules, settings.policy, sinks);
+
+        let mut sensor =
+            Sensor::start(&setup::sensor_config(&settings.config)).map_err(StartError::Sensor)?;
+        let reader = Reader::new(sensor.records().map_err(StartError::Sensor)?);
+        let mut model = HostModel::new(setup::table_config(&settings.config));
+        let seeded = model.seed().map_err(StartError::Proc)?;
+        let report_base = model.docs.base();
+        let mut pipeline = EventPipeline::new(model.table, model.docs, detection);
+        if settings.config.alerts.startup_scan {
+            pipeline.startup_scan();
+        }
+
+        let mut events = EventCounters::default();
+        ProgramsLoaded {
+            programs: setup::program_list(&sensor),
+        }
+        .emit(&mut events);
+        Ready {
+            rules: pipeline.detection.rules().len(),
+            seeded,
+            startup_matches: pipeline.stats.startup_matches,
+        }
+        .emit(&mut events);
+        control.stop_after(opts.duration);
+        Ok(Daemon {
+            timers: Timers::new(Cadence::from_interval_secs(
+                settings.config.stats.interval_secs,
+            )),
+            opts,
+            config: settings.config,
+            control,
+            sensor,
+            reader,
+            pipeline,
+            report_base,
+            events,
+        })
+    }
+
+    /// Handles events, SIGHUP and the timers until SIGTERM/SIGINT, the deadline, or a
+    /// failed ring read; returns which.
+    pub async fn serve(&mut self) -> StopReason {
+        let reason = loop {
+            let Daemon {
+                reader,
+                control,
+                timers,
+                ..
+            } = self;
+            match reader.wait(control, timers.next()).await {
+                Wake::Events => {}
+                Wake::Hangup => self.reload(),
+                Wake::Timer(tick) => self.on_tick(tick),
+                Wake::Stop(reason) => break reason,
+                Wake::Failed(e) => {
+                    RingReadFailed { error: &e }.emit(&mut self.events);
+                    break StopReason::ReadFailed;
+                }
+            }
+            let pipeline = &mut self.pipeline;
+            self.reader.handle_chunk(|ev| pipeline.handle(ev));
+        };
+        Stopping { reason }.emit(&mut self.events);
+        reason
+    }
+
+    /// Evaluates what the kernel queued before the stop, within half the shutdown budget
+    /// (what the budget leaves is counted), reports the last loss, flushes the outputs and
+    /// prints the final stats line.
+    pub fn shutdown(mut self) -> FinalStats {
+        let pipeline = &mut self.pipeline;
+        let unprocessed = self
+            .reader
+            .drain(SHUTDOWN_BUDGET / 2, |ev| pipeline.handle(ev));
+        ShutdownBudgetSpent {
+            events: unprocessed,
+        }
+        .emit(&mut self.events);
+        let kernel = self.sensor.counters().ok();
+        if let Some(k) = &kernel {
+            self.report_loss(k);
+        }
+        UnflushedAtExit {
+            lines: self.pipeline.detection.finish(),
+        }
+        .emit(&mut self.events);
+        let summary = self.summary(kernel.as_ref());
+        FinalStatsLine { summary: &summary }.emit(&mut self.events);
+        FinalStats { summary }
+    }
+
+    fn reload(&mut self) {
+        let stats_before = self.config.stats.clone();
+        super::reload::reload(
+            &self.opts,
+            &mut self.config,
+            &mut self.pipeline.detection,
+            &mut self.events,
+        );
+        if self.config.stats != stats_before {
+            self.timers = Timers::new(Cadence::from_interval_secs(self.config.stats.interval_secs));
+        }
+    }
+
+    fn on_tick(&mut self, tick: Tick) {
+        match tick {
+            Tick::Housekeeping => self.pipeline.detection.tick(),
+            Tick::Loss => {
+                if let Ok(k) = self.sensor.counters() {
+                    self.report_loss(&k);
+                }
+            }
+            Tick::Stats => {
+                let kernel = self.sensor.counters().ok();
+                if let Some(k) = &kernel {
+                    self.report_loss(k);
+                }
+                let summary = self.summary(kernel.as_ref());
+                StatsReported { summary: &summary }.emit(&mut self.events);
+            }
+        }
+    }
+
+    /// Writes a loss report to the alert stream when something was lost since the last.
+    fn report_loss(&mut self, kernel: &Counters) {
+        let p = &mut self.pipeline;
+        let mark = p.stats.mark();
+        let Some(doc) = p.stats.loss_report(
+            kernel,
+            self.reader.malformed(),
+            p.detection.stats(),
+            &self.report_base,
+        ) else {
+            return;
+        };
+        let written = p.detection.write_document(&doc);
+        if !written {
+            // Not in the stream: what it carried goes into the next report.
+            p.stats.rewind(mark);
+        }
+        EventsLost {
+            message: doc.message.as_deref().unwrap_or(""),
+            written,
+        }
+        .emit(&mut self.events);
+    }
+
+    /// The stats document: every stage's counters, the kernel's, how the reader drained
+    /// the ring, and the daemon's own events.
+    fn summary(&self, kernel: Option<&Counters>) -> Value {
+        stats::summary(&Sources {
+            pipeline: &self.pipeline.stats,
+            kernel,
+            malformed: self.reader.malformed(),
+            table: &self.pipeline.table.stats(),
+            detection: &self.pipeline.detection,
+            reader: self.reader.stats(),
+            events: &self.events,
+        })
+    }
+}
