@@ -23,6 +23,8 @@ mod common;
 mod containers;
 #[path = "common/ecs_validate.rs"]
 mod ecs_validate;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

@@ -2,6 +2,8 @@
 //! so, when not root). Each test filters the host-wide event stream by the pids it starts.
 
 mod common;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::{
     ffi::OsStr,

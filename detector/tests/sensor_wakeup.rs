@@ -6,6 +6,8 @@
 //! load the reader is hardly ever woken, with nothing lost.
 
 mod common;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::process::Command;
 use std::time::Duration;
