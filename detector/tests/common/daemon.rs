@@ -373,25 +373,12 @@ impl Daemon {
             wait::join_timeout(t, PIPES_BOUND, "the daemon's stdout to close");
         }
     }
-
-    /// SIGKILL, as a crash would: no drain, no final stats. Returns the alert file's bytes
-    /// as the daemon left them.
-    pub fn kill9(mut self) -> Vec<u8> {
-        self.signal(libc::SIGKILL);
-        wait::wait_timeout(
-            &mut self.child,
-            STOP_BOUND,
-            "detector run to die of SIGKILL",
-        );
-        self.join_output();
-        std::fs::read(&self.alerts_path).unwrap_or_default()
-    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         if self.stderr_thread.is_some() {
-            // Also resumes nothing: SIGKILL ends a stopped daemon too.
+            // SIGKILL ends a paused (SIGSTOPped) daemon too.
             wait::kill_and_reap(&mut self.child);
         }
     }

@@ -243,6 +243,11 @@ fn size_rotation_through_the_daemon_keeps_whole_files_and_loses_nothing_within_k
         first_gen.iter().all(|t| !have.contains(t)),
         "the oldest generation was not dropped whole"
     );
+    eprintln!(
+        "size rotation: {sent} alerts, the newest {} kept in {} files of <= {ROTATE} bytes",
+        have.len(),
+        files.len()
+    );
     let sink = &out.final_stats["sinks"][0];
     assert_eq!(sink["written"].as_u64(), Some(sent as u64), "{sink}");
     assert_eq!(sink["dropped"], 0, "{sink}");
