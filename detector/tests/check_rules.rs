@@ -4,6 +4,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[path = "common/wait.rs"]
+mod wait;
+
 fn shared() -> PathBuf {
     if let Some(p) = std::env::var_os("DETECTOR_SHARED") {
         return p.into();
@@ -17,11 +20,13 @@ fn shared() -> PathBuf {
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_detector"))
-        .arg("check-rules")
-        .args(args)
-        .output()
-        .unwrap();
+    let out = wait::output_timeout(
+        Command::new(env!("CARGO_BIN_EXE_detector"))
+            .arg("check-rules")
+            .args(args),
+        wait::TOOL,
+        "detector check-rules",
+    );
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),

@@ -4,6 +4,8 @@
 
 #[path = "common/containers.rs"]
 mod containers;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::path::Path;
 
@@ -212,4 +214,71 @@ fn podman_libpod() {
     assert_eq!(info.image_name.as_deref(), Some("localhost/detector-test"));
     assert_eq!(info.image_tag.as_deref(), Some("v1"));
     drop(guard);
+}
+
+/// The container helpers are bounded: a container whose process is deliberately stopped
+/// (SIGSTOP, so `runc run` would wait for it for ever) makes `run_within` fail within its
+/// bound, naming the container, instead of hanging the run; the guard then removes it.
+#[test]
+fn a_stopped_runc_container_fails_within_its_bound() {
+    if need_root_and(&["runc"]) {
+        return;
+    }
+    let id = hex_id();
+    // The init waits for a child that stops itself (pid 1 of a namespace ignores a
+    // SIGSTOP from inside, its child does not).
+    let mut c = RuncContainer::new(
+        &["/bin/sh", "-c", "/bin/sh -c 'kill -STOP $$'; echo resumed"],
+        Some(&format!("/docker/{id}")),
+    )
+    .unwrap();
+    let bound = std::time::Duration::from_secs(3);
+    let t0 = std::time::Instant::now();
+    let err = c
+        .run_within(bound)
+        .expect_err("a stopped container completed");
+    let took = t0.elapsed();
+    assert!(err.contains("timed out") && err.contains(&c.id), "{err}");
+    // The bound, plus killing and reaping runc (bounded too).
+    assert!(
+        took < bound + std::time::Duration::from_secs(15),
+        "failed after {took:?}"
+    );
+    let name = c.id.clone();
+    drop(c);
+    assert!(
+        wait::try_output_timeout(
+            std::process::Command::new("runc").args(["state", &name]),
+            wait::TOOL,
+            "runc state"
+        )
+        .is_ok_and(|o| !o.status.success()),
+        "container {name} still exists after its guard dropped"
+    );
+}
+
+/// The same through podman: `podman start -a` of a container whose process stops itself
+/// fails within its bound, and the container is removed.
+#[test]
+fn a_stopped_podman_container_fails_within_its_bound() {
+    if need_root_and(&["runc", "podman"]) {
+        return;
+    }
+    let bound = std::time::Duration::from_secs(5);
+    let t0 = std::time::Instant::now();
+    let err = PodmanContainer::run_with_id_within(
+        &["/bin/sh", "-c", "/bin/sh -c 'kill -STOP $$'; echo resumed"],
+        bound,
+    )
+    .expect_err("a stopped container completed");
+    let took = t0.elapsed();
+    assert!(
+        err.contains("timed out") && err.contains("podman start -a"),
+        "{err}"
+    );
+    // Image import (first use), create, the bound, and the kill.
+    assert!(
+        took < bound + std::time::Duration::from_secs(60),
+        "failed after {took:?}"
+    );
 }

@@ -15,6 +15,8 @@ mod containers;
 mod daemon;
 #[path = "common/ecs_validate.rs"]
 mod ecs_validate;
+#[path = "common/wait.rs"]
+mod wait;
 
 #[path = "daemon/alerts.rs"]
 mod alerts;
@@ -77,6 +79,24 @@ fn runc_run(args: &[&str], cgroup: &str) -> Output {
     );
     out
 }
+
+/// A barrier on the daemon's event stream: runs `argv` (which the running rules alert on)
+/// in a fresh runc container and waits until its alert is in the file. The daemon evaluates
+/// events in the kernel's order, so once this alert is written every event that happened
+/// before this call has been evaluated too — what a sleep used to stand in for, before
+/// asserting that something did *not* alert, or alerted only so often.
+fn settle(d: &daemon::Daemon, argv: &[&str]) {
+    let (path, id) = docker_path();
+    runc_run(argv, &path);
+    let got = d.wait_alerts(&id, |a| !a.is_empty(), SETTLE_BOUND);
+    assert!(
+        !got.is_empty(),
+        "barrier: no alert for {argv:?} within {SETTLE_BOUND:?} (is a rule for it loaded?)"
+    );
+}
+
+/// Bound on an expected alert (a hang guard: alerts arrive in milliseconds here).
+const SETTLE_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Fails with every ECS 9.4 violation of every document.
 fn assert_ecs(docs: &[Value]) {

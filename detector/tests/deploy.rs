@@ -13,6 +13,9 @@ use std::process::{Command, Output};
 
 use detector::config::Config;
 
+#[path = "common/wait.rs"]
+mod wait;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -21,9 +24,13 @@ fn read(rel: &str) -> String {
     fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// Bound on an offline validator (`systemd-analyze`, `kubernetes-validate`): a hang guard.
+const TOOL_BOUND: std::time::Duration = std::time::Duration::from_secs(180);
+
 fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the tool installed?)"))
+    let what = format!("{cmd:?}");
+    wait::try_output_timeout(cmd, TOOL_BOUND, &what)
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e} (is the tool installed?)"))
 }
 
 fn is_root() -> bool {
@@ -120,16 +127,19 @@ fn manifests() -> Vec<PathBuf> {
 }
 
 fn kubernetes_validate(files: &[PathBuf]) -> Output {
-    Command::new("kubernetes-validate")
-        .arg("--strict")
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run kubernetes-validate ({e}): install it with \
-                 `pip install kubernetes-validate` (.ci/run and cargo xtask setup do)"
-            )
-        })
+    wait::try_output_timeout(
+        Command::new("kubernetes-validate")
+            .arg("--strict")
+            .args(files),
+        TOOL_BOUND,
+        "kubernetes-validate",
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "cannot run kubernetes-validate ({e}): install it with \
+             `pip install kubernetes-validate` (.ci/run and cargo xtask setup do)"
+        )
+    })
 }
 
 #[test]
@@ -324,8 +334,7 @@ fn daemon_runs_with_only_the_units_capabilities() {
     struct Reap(std::process::Child);
     impl Drop for Reap {
         fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+            wait::kill_and_reap(&mut self.0);
         }
     }
     let pid = child.id();
@@ -349,12 +358,15 @@ fn daemon_runs_with_only_the_units_capabilities() {
     // CAP_SYS_PTRACE is for); SIGTERM is sent only then, so the 5 s measure the stop alone.
     if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
         let status = child.0.try_wait().unwrap();
-        let _ = child.0.kill();
-        let lines = reader.join().unwrap();
-        panic!(
-            "daemon not ready within 60 s ({status:?}):\n{}",
-            lines.join("\n")
-        );
+        wait::kill_and_reap(&mut child.0);
+        let lines = wait::try_join_timeout(
+            reader,
+            std::time::Duration::from_secs(10),
+            "the daemon's stderr",
+        )
+        .map(|l| l.join("\n"))
+        .unwrap_or_else(|e| e);
+        panic!("daemon not ready within 60 s ({status:?}):\n{lines}");
     }
     assert!(holds_bpf_link(pid), "ready without a BPF link");
     // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
@@ -370,7 +382,11 @@ fn daemon_runs_with_only_the_units_capabilities() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    let lines = reader.join().unwrap();
+    let lines = wait::join_timeout(
+        reader,
+        std::time::Duration::from_secs(10),
+        "the daemon's stderr to close",
+    );
     assert!(
         status.success(),
         "exit after SIGTERM: {status}\n{}",

@@ -23,6 +23,8 @@ mod common;
 mod containers;
 #[path = "common/ecs_validate.rs"]
 mod ecs_validate;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -389,7 +391,8 @@ fn host_commands_have_no_container() {
         .spawn()
         .unwrap();
     let shell_pid = sh.id();
-    let sh = sh.wait_with_output().unwrap();
+    let sh = wait::try_child_output_timeout(sh, wait::TOOL, "the host shell")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(String::from_utf8_lossy(&sh.stdout).contains("done"));
     let out = trace.stop();
     validate_all(&out);
@@ -424,15 +427,17 @@ fn host_commands_have_no_container() {
 
 /// Waits until `/proc/<pid>/exe` is `exe` (the child has exec'd).
 fn wait_exec(pid: u32, exe: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .as_deref()
-        != Some(exe)
-    {
-        assert!(Instant::now() < deadline, "{pid} did not exec {exe:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait::until(
+        Duration::from_secs(10),
+        &format!("{pid} to exec {exe:?}"),
+        || {
+            (std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .as_deref()
+                == Some(exe))
+            .then_some(())
+        },
+    );
 }
 
 /// A tree started by the test without a terminal: a process named `sshd` (a copy of bash)
@@ -448,15 +453,17 @@ fn shell_tree_leaders_without_pty() {
     let marker = PrivateBin::copy("/bin/true", "dt-marker-nopty");
     let _lock = ebpf_lock();
     let trace = Trace::start_ecs(&[]);
-    let status = Command::new(&sshd.path)
-        .arg("-c")
-        .arg(format!(
-            "setsid /bin/sh -c '{}; true'; true",
-            marker.path.display()
-        ))
-        .stdin(Stdio::null())
-        .status()
-        .unwrap();
+    let status = wait::status_timeout(
+        Command::new(&sshd.path)
+            .arg("-c")
+            .arg(format!(
+                "setsid /bin/sh -c '{}; true'; true",
+                marker.path.display()
+            ))
+            .stdin(Stdio::null()),
+        wait::TOOL,
+        "the sshd-named shell",
+    );
     assert!(status.success());
     let out = trace.stop();
     validate_all(&out);
@@ -527,7 +534,7 @@ fn shell_tree_interactive_under_pty() {
         .spawn()
         .unwrap();
     let script_pid = script.id();
-    assert!(script.wait().unwrap().success());
+    assert!(wait::wait_timeout(&mut script, wait::TOOL, "script").success());
     let out = trace.stop();
     validate_all(&out);
     let c = exec_of(
@@ -604,7 +611,7 @@ fn preexisting_parent_is_known() {
     let _lock = ebpf_lock();
     let trace = Trace::start_ecs(&[]);
     release(&mut child, "go\n");
-    assert!(child.wait().unwrap().success());
+    assert!(wait::wait_timeout(&mut child, wait::TOOL, "the pre-existing shell").success());
     let out = trace.stop();
     validate_all(&out);
     let marker_exe = marker.path.to_str().unwrap();
@@ -711,8 +718,7 @@ process where process.name == "dt-never-runs-this-name"
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+            wait::kill_and_reap(&mut self.0);
         }
     }
     let stderr = daemon.stderr.take().unwrap();
@@ -731,8 +737,10 @@ process where process.name == "dt-never-runs-this-name"
     if rx.recv_timeout(Duration::from_secs(90)).is_err() {
         drop(daemon);
         panic!(
-            "detector run not ready: {}",
-            reader.join().unwrap().join("\n")
+            "detector run not ready within 90 s: {}",
+            wait::try_join_timeout(reader, Duration::from_secs(10), "the daemon's stderr")
+                .map(|l| l.join("\n"))
+                .unwrap_or_else(|e| e)
         );
     }
     let t0 = Instant::now();
@@ -749,10 +757,12 @@ process where process.name == "dt-never-runs-this-name"
     // The host is shared: others' processes come and go. Sample the host's count from
     // before the stop until the daemon has printed its final stats; allow the largest.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (sampled_tx, sampled) = std::sync::mpsc::channel();
     let sampler = {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut max = host_processes();
+            let _ = sampled_tx.send(());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 max = max.max(host_processes());
                 std::thread::sleep(Duration::from_millis(10));
@@ -760,13 +770,19 @@ process where process.name == "dt-never-runs-this-name"
             max.max(host_processes())
         })
     };
-    std::thread::sleep(Duration::from_millis(50));
+    // The sampler has its first sample (from before the stop).
+    wait::recv_timeout(&sampled, Duration::from_secs(10), "the first host sample");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(daemon.0.id() as i32, libc::SIGINT) };
-    let lines = reader.join().unwrap();
+    // The stderr reader ends when the daemon exits (drain, final stats): bounded.
+    let lines = wait::join_timeout(
+        reader,
+        Duration::from_secs(60),
+        "detector run to exit after SIGINT (its stderr to close)",
+    );
     drop(daemon);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let host_procs = sampler.join().unwrap();
+    let host_procs = wait::join_timeout(sampler, Duration::from_secs(10), "the host sampler");
     let stats: Value = lines
         .iter()
         .rev()

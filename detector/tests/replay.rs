@@ -3,6 +3,8 @@
 
 #[path = "common/ecs_validate.rs"]
 mod ecs_validate;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -51,8 +53,9 @@ fn replay_stdin(rules: &[&Path], input: &[u8]) -> Run {
     let feeder = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
+    let out = wait::try_child_output_timeout(child, wait::TOOL, "detector replay -")
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait::join_timeout(feeder, wait::TOOL, "replay's stdin feeder");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
@@ -281,13 +284,15 @@ fn events_from_a_file_are_named_in_reports() {
     text.extend_from_slice(b"oops\n");
     std::fs::write(&path, &text).unwrap();
     // `--rules A EVENTS`: the last value of --rules is the events file.
-    let out = Command::new(env!("CARGO_BIN_EXE_detector"))
-        .arg("replay")
-        .arg("--rules")
-        .arg(seed())
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = wait::output_timeout(
+        Command::new(env!("CARGO_BIN_EXE_detector"))
+            .arg("replay")
+            .arg("--rules")
+            .arg(seed())
+            .arg(&path),
+        wait::TOOL,
+        "detector replay",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -359,15 +364,17 @@ fn a_bad_rule_stops_before_any_event_is_read() {
     let bad = fixture("bad_rule.toml");
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-events.ndjson");
-    let out = Command::new(env!("CARGO_BIN_EXE_detector"))
-        .arg("replay")
-        .arg("--rules")
-        .arg(seed())
-        .arg("--rules")
-        .arg(&bad)
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let out = wait::output_timeout(
+        Command::new(env!("CARGO_BIN_EXE_detector"))
+            .arg("replay")
+            .arg("--rules")
+            .arg(seed())
+            .arg("--rules")
+            .arg(&bad)
+            .arg(&missing),
+        wait::TOOL,
+        "detector replay",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(out.stdout.is_empty());
@@ -397,23 +404,27 @@ fn usage_errors_exit_two() {
         vec!["replay", "--rules", "/nonexistent-rules-dir", "-"],
         vec!["replay", "--rules", "/dev/null"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_detector"))
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = wait::output_timeout(
+            Command::new(env!("CARGO_BIN_EXE_detector"))
+                .args(&args)
+                .stdin(Stdio::null()),
+            wait::TOOL,
+            "detector replay",
+        );
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
         assert!(!out.stderr.is_empty());
     }
     let seed = seed();
-    let out = Command::new(env!("CARGO_BIN_EXE_detector"))
-        .arg("replay")
-        .arg("--rules")
-        .arg(&seed)
-        .arg("/nonexistent/events.ndjson")
-        .output()
-        .unwrap();
+    let out = wait::output_timeout(
+        Command::new(env!("CARGO_BIN_EXE_detector"))
+            .arg("replay")
+            .arg("--rules")
+            .arg(&seed)
+            .arg("/nonexistent/events.ndjson"),
+        wait::TOOL,
+        "detector replay",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("/nonexistent/events.ndjson: cannot open")

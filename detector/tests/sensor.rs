@@ -2,6 +2,8 @@
 //! so, when not root). Each test filters the host-wide event stream by the pids it starts.
 
 mod common;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::{
     ffi::OsStr,
@@ -92,7 +94,7 @@ fn exec_carries_exact_identity_path_and_argv() {
             .spawn()
             .unwrap();
         pids.push(child.id());
-        assert!(child.wait().unwrap().success());
+        assert!(wait::wait_timeout(&mut child, wait::TOOL, "argv-probe").success());
     }
     let out = trace.stop();
     // SAFETY: no preconditions.
@@ -134,7 +136,7 @@ fn fork_gives_child_ids_and_exit_gives_the_code() {
     ] {
         let mut child = Command::new(&sh.path).args(["-c", script]).spawn().unwrap();
         let pid = child.id();
-        let status = child.wait().unwrap();
+        let status = wait::wait_timeout(&mut child, wait::TOOL, script);
         results.push((pid, want, status));
     }
     let out = trace.stop();
@@ -156,13 +158,15 @@ fn a_thread_is_not_a_fork() {
     let _lock = ebpf_lock();
     let trace = Trace::start(&[]);
     // SAFETY: gettid has no preconditions.
-    let tid = std::thread::spawn(|| unsafe { libc::gettid() } as u32)
-        .join()
-        .unwrap();
+    let tid = wait::join_timeout(
+        std::thread::spawn(|| unsafe { libc::gettid() } as u32),
+        wait::TOOL,
+        "the thread",
+    );
     // A process started in the same window does give a fork (so the filter below works).
     let mut child = Command::new("/bin/true").spawn().unwrap();
     let pid = child.id();
-    child.wait().unwrap();
+    wait::wait_timeout(&mut child, wait::TOOL, "/bin/true");
     let out = trace.stop();
     out.one("fork", pid);
     let thread_forks: Vec<_> = out
@@ -263,9 +267,7 @@ fn exit_is_reported_once_per_multithreaded_process() {
     let mut cases = Vec::new();
     for (leader_first, code) in [(true, 3), (false, 5)] {
         let pid = spawn_threaded(leader_first, code);
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+        let status = wait::waitpid_timeout(pid as i32, wait::TOOL, "the threaded child");
         assert!(libc::WIFEXITED(status), "status {status:#x}");
         assert_eq!(libc::WEXITSTATUS(status), code);
         cases.push((leader_first, pid, code));
@@ -320,7 +322,7 @@ fn events_carry_the_cgroup_read_in_the_kernel() {
     let pid = child.id();
     cg.add(pid).unwrap();
     release(&mut child, "go\n");
-    child.wait().unwrap();
+    wait::wait_timeout(&mut child, wait::TOOL, "cg-probe");
 
     // 2. A child forked straight into the cgroup (clone3 + CLONE_INTO_CGROUP) while its
     //    parent (this test) stays outside: the fork event must carry the child's cgroup.
@@ -408,9 +410,7 @@ fn clone_into_cgroup(cgroup: &std::path::Path) -> Option<u32> {
     if pid < 0 {
         return None;
     }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+    wait::waitpid_timeout(pid as i32, wait::TOOL, "the clone3 child");
     Some(pid as u32)
 }
 
@@ -434,7 +434,7 @@ fn storm_of_20000_fork_exec_loses_nothing() {
         .spawn()
         .unwrap();
     let worker_pid = worker.id();
-    assert!(worker.wait().unwrap().success());
+    assert!(wait::wait_timeout(&mut worker, wait::CONTAINER, "the storm worker").success());
     let elapsed = started.elapsed();
     let out = trace.stop();
     let path = bin.path.to_str().unwrap();
@@ -472,12 +472,14 @@ fn a_normal_user_gets_the_capability_error() {
     }
     // The test binary's directory may not be readable by `nobody`: run a copy.
     let bin = PrivateBin::copy(common::detector_bin(), "detector");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&bin.path)
-        .args(["trace", "--raw", "--duration", "1"])
-        .output()
-        .expect("running setpriv");
+    let out = wait::output_timeout(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin.path)
+            .args(["trace", "--raw", "--duration", "1"]),
+        wait::TOOL,
+        "detector trace as nobody",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "exited successfully: {stderr}");
     assert!(stderr.contains("missing capabilities"), "stderr: {stderr}");
@@ -514,7 +516,7 @@ fn exe_path_crosses_mounts_and_respects_chroot() {
         .spawn()
         .unwrap();
     let mnt_pid = unshare.id();
-    assert!(unshare.wait().unwrap().success());
+    assert!(wait::wait_timeout(&mut unshare, wait::TOOL, "unshare -m").success());
     let chroot_pid = if busybox.exists() {
         std::fs::create_dir_all(jail.dir.path().join("bin")).unwrap();
         std::fs::copy(busybox, jail.dir.path().join("bin/busybox")).unwrap();
@@ -524,7 +526,7 @@ fn exe_path_crosses_mounts_and_respects_chroot() {
             .spawn()
             .unwrap();
         let pid = c.id();
-        assert!(c.wait().unwrap().success());
+        assert!(wait::wait_timeout(&mut c, wait::TOOL, "chroot").success());
         Some(pid)
     } else {
         eprintln!("note: /bin/busybox missing (busybox-static), chroot part skipped");
@@ -566,26 +568,30 @@ fn namespaces_tty_and_session_are_reported() {
     let bin = PrivateBin::copy("/bin/true", "ns-true");
     let trace = Trace::start(&[]);
     // In a new pid namespace the program is pid 1 there.
-    let st = Command::new("unshare")
-        .args(["--pid", "--fork", "--"])
-        .arg(&bin.path)
-        .status()
-        .unwrap();
+    let st = wait::status_timeout(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--"])
+            .arg(&bin.path),
+        wait::TOOL,
+        "unshare --pid",
+    );
     assert!(st.success());
     // Under `script` it runs on a pseudo-terminal, as a session leader.
     // `script` starts the command through `$SHELL -c`; whether that shell
     // forks or execs a lone command differs between shells (and CI's
     // `$SHELL` is not ours), so `exec` makes the program itself the
     // session leader whatever the shell.
-    let st = Command::new("script")
-        .env("SHELL", "/bin/sh")
-        .arg("-qc")
-        .arg(format!("exec {}", bin.path.display()))
-        .arg("/dev/null")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let st = wait::status_timeout(
+        Command::new("script")
+            .env("SHELL", "/bin/sh")
+            .arg("-qc")
+            .arg(format!("exec {}", bin.path.display()))
+            .arg("/dev/null")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+        wait::TOOL,
+        "script",
+    );
     assert!(st.success());
     let out = trace.stop();
     let execs: Vec<&Value> = out
@@ -624,14 +630,14 @@ fn a_tiny_ring_counts_what_it_loses() {
     let sh = PrivateBin::copy("/bin/sh", "tiny-ring-worker");
     // One page: a few records at most.
     let trace = Trace::start(&["--ring-bytes", "4096"]);
-    let st = Command::new(&sh.path)
-        .arg("-c")
-        .arg(format!(
+    let st = wait::status_timeout(
+        Command::new(&sh.path).arg("-c").arg(format!(
             "i=0; while [ $i -lt {N} ]; do {}; i=$((i+1)); done",
             bin.path.display()
-        ))
-        .status()
-        .unwrap();
+        )),
+        wait::CONTAINER,
+        "the tiny-ring worker",
+    );
     assert!(st.success());
     let out = trace.stop();
     let path = bin.path.to_str().unwrap();
@@ -656,10 +662,18 @@ fn a_bad_ring_size_is_a_clear_error() {
     if !root_or_skip("a_bad_ring_size_is_a_clear_error") {
         return;
     }
-    let out = Command::new(common::detector_bin())
-        .args(["trace", "--raw", "--duration", "0", "--ring-bytes", "5000"])
-        .output()
-        .unwrap();
+    let out = wait::output_timeout(
+        Command::new(common::detector_bin()).args([
+            "trace",
+            "--raw",
+            "--duration",
+            "0",
+            "--ring-bytes",
+            "5000",
+        ]),
+        wait::TOOL,
+        "detector trace with a bad ring size",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("power of two"), "{stderr}");

@@ -6,6 +6,8 @@
 //! load the reader is hardly ever woken, with nothing lost.
 
 mod common;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::process::Command;
 use std::time::Duration;
@@ -33,13 +35,13 @@ fn the_last_record_of_every_burst_arrives_on_its_own() {
     for (i, pause) in pauses_us.iter().cycle().take(28).enumerate() {
         let n = i % 4 + 1;
         let script = vec![path.as_str(); n].join("; ");
-        let child = Command::new(&sh.path)
+        let mut child = Command::new(&sh.path)
             .arg("-c")
             .arg(&script)
             .spawn()
             .unwrap();
         let shell = child.id();
-        let st = child.wait_with_output().unwrap().status;
+        let st = wait::wait_timeout(&mut child, wait::TOOL, "a burst");
         assert!(st.success());
         // The shell's own exit is the burst's last record.
         let got = trace.wait_for(ARRIVAL, |e| e["kind"] == "exit" && e["tgid"] == shell);
@@ -79,13 +81,13 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
     for interval in ["1000", "0"] {
         let started = std::time::Instant::now();
         let trace = Trace::start(&["--wake-interval-us", interval]);
-        let st = Command::new(&sh.path)
-            .arg("-c")
-            .arg(format!(
+        let st = wait::status_timeout(
+            Command::new(&sh.path).arg("-c").arg(format!(
                 "i=0; while [ $i -lt {N} ]; do {path}; i=$((i+1)); done"
-            ))
-            .status()
-            .unwrap();
+            )),
+            wait::CONTAINER,
+            "the storm loop",
+        );
         assert!(st.success());
         let out = trace.stop();
         // The programs were attached for less than this.
@@ -157,7 +159,7 @@ fn a_sustained_stream_stretches_the_poll_and_strands_nothing() {
         .collect();
     let shells: Vec<u32> = loops.iter().map(|c| c.id()).collect();
     for mut c in loops {
-        assert!(c.wait().unwrap().success());
+        assert!(wait::wait_timeout(&mut c, wait::CONTAINER, "a storm loop").success());
     }
     // `wait_for` consumes what it reads: look for the loops' exits in one pass.
     let mut left = shells.clone();

@@ -13,7 +13,9 @@
 //!   always; `Drop` removes the container.
 //!
 //! Every helper returns `Err(String)` with the failing command and its stderr rather than
-//! panicking, so a test can say clearly what is missing on the machine.
+//! panicking, so a test can say clearly what is missing on the machine. Every command is
+//! bounded ([`crate::wait`]): a stuck container or tool is killed and named in the error
+//! instead of hanging the run (include `common/wait.rs` as `mod wait` at the crate root).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::wait;
 
 /// Bump when the rootfs layout changes: old caches are then ignored.
 const ROOTFS_VERSION: &str = "v1";
@@ -37,8 +41,15 @@ pub fn have(tool: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
 }
 
+/// Runs a short tool to completion within [`wait::TOOL`]; an error unless it exits 0.
 fn run(cmd: &mut Command) -> Result<Output, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    run_within(cmd, wait::TOOL)
+}
+
+/// [`run`] with another bound.
+fn run_within(cmd: &mut Command, bound: Duration) -> Result<Output, String> {
+    let what = format!("{cmd:?}");
+    let out = wait::try_output_timeout(cmd, bound, &what)?;
     if !out.status.success() {
         return Err(format!(
             "{cmd:?} failed ({}): {}",
@@ -132,10 +143,7 @@ pub fn build_rootfs(root: &Path) -> Result<(), String> {
     // Binaries and their libraries, at the same paths as on the host.
     let mut files: Vec<String> = HOST_BINARIES.iter().map(|s| s.to_string()).collect();
     for b in HOST_BINARIES {
-        let out = Command::new("ldd")
-            .arg(b)
-            .output()
-            .map_err(|e| format!("ldd {b}: {e}"))?;
+        let out = wait::try_output_timeout(Command::new("ldd").arg(b), wait::TOOL, "ldd")?;
         // A shell script is "not a dynamic executable": nothing to add.
         for tok in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             if tok.starts_with('/') && !files.iter().any(|f| f == tok) {
@@ -281,17 +289,25 @@ impl RuncContainer {
         std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).map_err(|e| e.to_string())
     }
 
-    /// `runc run` in the foreground to completion; returns its output.
+    /// `runc run` in the foreground to completion (within [`wait::CONTAINER`]); returns its
+    /// output.
     pub fn run(&mut self) -> Result<Output, String> {
-        let out = Command::new("runc")
-            .arg("run")
-            .arg("--bundle")
-            .arg(self.bundle.path())
-            .arg(&self.id)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("runc run: {e}"))?;
-        Ok(out)
+        self.run_within(wait::CONTAINER)
+    }
+
+    /// `runc run` in the foreground to completion within `bound`: past it `runc run` is
+    /// killed (the container with it, on drop) and the error names the container.
+    pub fn run_within(&mut self, bound: Duration) -> Result<Output, String> {
+        let what = format!("runc run {} ({:?})", self.id, self.cgroups_path);
+        wait::try_output_timeout(
+            Command::new("runc")
+                .arg("run")
+                .arg("--bundle")
+                .arg(self.bundle.path())
+                .arg(&self.id),
+            bound,
+            &what,
+        )
     }
 
     /// `runc run` to completion as a child whose pid is known (the container init's parent):
@@ -308,9 +324,8 @@ impl RuncContainer {
             .spawn()
             .map_err(|e| format!("runc run: {e}"))?;
         let pid = child.id();
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("runc run: {e}"))?;
+        let what = format!("runc run {}", self.id);
+        let out = wait::try_child_output_timeout(child, wait::CONTAINER, &what)?;
         Ok((pid, out))
     }
 
@@ -339,11 +354,21 @@ impl RuncContainer {
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(st)) = c.try_wait()
             {
-                let mut err = String::new();
-                if let Some(mut e) = c.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
+                // Its stderr, read on a thread with a bound (a container process could
+                // still hold the pipe).
+                let err = c.stderr.take().map(|mut e| {
+                    std::thread::spawn(move || {
+                        use std::io::Read;
+                        let mut err = String::new();
+                        let _ = e.read_to_string(&mut err);
+                        err
+                    })
+                });
+                let err = match err {
+                    Some(h) => wait::try_join_timeout(h, Duration::from_secs(5), "runc's stderr")
+                        .unwrap_or_else(|e| e),
+                    None => String::new(),
+                };
                 return Err(format!("runc run exited early ({st}): {err}"));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -353,11 +378,12 @@ impl RuncContainer {
 
     /// `runc state`: (status, init pid).
     pub fn state(&self) -> Option<(String, u32)> {
-        let out = Command::new("runc")
-            .arg("state")
-            .arg(&self.id)
-            .output()
-            .ok()?;
+        let out = wait::try_output_timeout(
+            Command::new("runc").arg("state").arg(&self.id),
+            wait::TOOL,
+            "runc state",
+        )
+        .ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         Some((v["status"].as_str()?.to_string(), v["pid"].as_u64()? as u32))
     }
@@ -365,22 +391,25 @@ impl RuncContainer {
 
 impl Drop for RuncContainer {
     fn drop(&mut self) {
-        let _ = Command::new("runc")
-            .args(["kill", &self.id, "KILL"])
-            .stderr(Stdio::null())
-            .status();
-        if let Some(mut c) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        // Best effort, bounded: a drop must not hang (nor panic while a test unwinds).
+        let _ = wait::try_output_timeout(
+            Command::new("runc").args(["kill", &self.id, "KILL"]),
+            wait::TOOL,
+            "runc kill",
+        );
+        if let Some(mut c) = self.child.take()
+            && wait::try_wait_timeout(&mut c, Duration::from_secs(5), "runc run to end").is_err()
+        {
+            eprintln!(
+                "runc run {} did not end after runc kill; killed it",
+                self.id
+            );
         }
-        let _ = Command::new("runc")
-            .args(["delete", "-f", &self.id])
-            .stderr(Stdio::null())
-            .status();
+        let _ = wait::try_output_timeout(
+            Command::new("runc").args(["delete", "-f", &self.id]),
+            wait::TOOL,
+            "runc delete",
+        );
         // runc removes the container's own cgroup, not the parents it created.
         for rel in self.created_parents.iter().rev() {
             for h in cgroup_hierarchies() {
@@ -398,10 +427,12 @@ pub fn podman_image() -> Result<&'static str, String> {
     static IMAGE: OnceLock<Result<&'static str, String>> = OnceLock::new();
     IMAGE
         .get_or_init(|| {
-            if Command::new("podman")
-                .args(["image", "exists", PODMAN_IMAGE])
-                .status()
-                .is_ok_and(|s| s.success())
+            if wait::try_output_timeout(
+                Command::new("podman").args(["image", "exists", PODMAN_IMAGE]),
+                wait::TOOL,
+                "podman image exists",
+            )
+            .is_ok_and(|o| o.status.success())
             {
                 return Ok(PODMAN_IMAGE);
             }
@@ -418,10 +449,13 @@ pub fn podman_image() -> Result<&'static str, String> {
                 .arg("-cf")
                 .arg(tar.path())
                 .arg("."))?;
-            run(Command::new("podman")
-                .arg("import")
-                .arg(tar.path())
-                .arg(PODMAN_IMAGE))?;
+            run_within(
+                Command::new("podman")
+                    .arg("import")
+                    .arg(tar.path())
+                    .arg(PODMAN_IMAGE),
+                wait::CONTAINER,
+            )?;
             Ok(PODMAN_IMAGE)
         })
         .clone()
@@ -461,43 +495,46 @@ impl PodmanContainer {
         )
     }
 
-    /// `podman run --rm … <image> args` to completion.
+    /// `podman run --rm … <image> args` to completion (within [`wait::CONTAINER`]).
     pub fn run(args: &[&str]) -> Result<Output, String> {
         let image = podman_image()?;
         let name = Self::fresh_name();
         let guard = PodmanContainer { name: name.clone() };
-        let out = Command::new("podman")
-            .args(podman_run_args(&name))
-            .arg("--rm")
-            .arg(image)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("podman run: {e}"))?;
+        let out = wait::try_output_timeout(
+            Command::new("podman")
+                .args(podman_run_args(&name))
+                .arg("--rm")
+                .arg(image)
+                .args(args),
+            wait::CONTAINER,
+            &format!("podman run {name}"),
+        )?;
         drop(guard);
         Ok(out)
     }
 
-    /// `podman create` then `podman start -a`, to completion: returns the output and the
-    /// full container id (so a test can find the container's events). The container is
-    /// removed before returning, also on error.
+    /// `podman create` then `podman start -a`, to completion (within
+    /// [`wait::CONTAINER`]): returns the output and the full container id (so a test can
+    /// find the container's events). The container is removed before returning, also on
+    /// error.
     pub fn run_with_id(args: &[&str]) -> Result<(Output, String), String> {
+        Self::run_with_id_within(args, wait::CONTAINER)
+    }
+
+    /// [`PodmanContainer::run_with_id`] with `podman start -a` bounded by `bound`.
+    pub fn run_with_id_within(args: &[&str], bound: Duration) -> Result<(Output, String), String> {
         let image = podman_image()?;
         let name = Self::fresh_name();
         let guard = PodmanContainer { name: name.clone() };
         let mut create = podman_run_args(&name);
         create[0] = "create".into();
-        let out = run(Command::new("podman")
-            .args(create)
-            .arg(image)
-            .args(args)
-            .stdin(Stdio::null()))?;
+        let out = run(Command::new("podman").args(create).arg(image).args(args))?;
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let out = Command::new("podman")
-            .args(["start", "-a", &name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("podman start: {e}"))?;
+        let out = wait::try_output_timeout(
+            Command::new("podman").args(["start", "-a", &name]),
+            bound,
+            &format!("podman start -a {name}"),
+        )?;
         drop(guard);
         Ok((out, id))
     }
@@ -508,12 +545,14 @@ impl PodmanContainer {
         let image = podman_image()?;
         let name = Self::fresh_name();
         let guard = PodmanContainer { name: name.clone() };
-        let out = run(Command::new("podman")
-            .args(podman_run_args(&name))
-            .arg("-d")
-            .arg(image)
-            .args(args)
-            .stdin(Stdio::null()))?;
+        let out = run_within(
+            Command::new("podman")
+                .args(podman_run_args(&name))
+                .arg("-d")
+                .arg(image)
+                .args(args),
+            wait::CONTAINER,
+        )?;
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let pid =
             run(Command::new("podman").args(["inspect", "--format", "{{.State.Pid}}", &name]))?;
@@ -527,10 +566,11 @@ impl PodmanContainer {
 
 impl Drop for PodmanContainer {
     fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .args(["rm", "-f", "-t", "0", &self.name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        // Best effort, bounded: a drop must not hang.
+        let _ = wait::try_output_timeout(
+            Command::new("podman").args(["rm", "-f", "-t", "0", &self.name]),
+            wait::TOOL,
+            "podman rm",
+        );
     }
 }

@@ -3,7 +3,12 @@
 //! ready line, signals by pid, stops with SIGTERM and collects the final stats. Dropping it
 //! kills the daemon, so a failing test never leaves one behind.
 //!
-//! Include with `#[path = "common/daemon.rs"] mod daemon;`.
+//! Every wait here is bounded ([`crate::wait`]), and a running [`Daemon`] holds the binary's
+//! serialising lock ([`crate::wait::serial`]): daemons see every event on the host, so tests
+//! that run them (and the storms some of them make) go one at a time.
+//!
+//! Include with `#[path = "common/daemon.rs"] mod daemon;` (and `common/wait.rs` as
+//! `mod wait` at the crate root).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -14,6 +19,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::wait::{self, Serial};
+
+/// Bound on the ready line: loading the programs and seeding from /proc takes well under a
+/// second here; this is a hang guard only (the measured time is [`Daemon::started_in`]).
+const READY_BOUND: Duration = Duration::from_secs(60);
+/// The daemon's documented stop contract (README): SIGTERM/SIGINT → exit 0 within 5 s.
+pub const STOP_CONTRACT: Duration = Duration::from_secs(5);
+/// After the contract, how long `stop` waits before it kills the daemon and fails.
+const STOP_BOUND: Duration = Duration::from_secs(30);
+/// Bound on the output threads finishing once the daemon has exited (its pipes closed).
+const PIPES_BOUND: Duration = Duration::from_secs(10);
 
 /// The rule the shipped `config/rules/` holds.
 pub const SSH_RULE_ID: &str = "03a514d9-500e-443e-b6a9-72718c548f6c";
@@ -83,6 +100,10 @@ pub struct Daemon {
     stderr: Arc<Mutex<Vec<String>>>,
     stderr_thread: Option<JoinHandle<()>>,
     stdout_thread: Option<JoinHandle<()>>,
+    /// From spawn to the ready line: this machine's pace now, for bounds derived from it.
+    pub started_in: Duration,
+    /// Serialises the tests that run a daemon (released when the daemon is stopped).
+    _serial: Serial,
 }
 
 /// What a stopped daemon left.
@@ -144,14 +165,16 @@ impl Daemon {
         Self::start_with(Opts::default())
     }
 
-    /// Starts `detector run` and waits (up to 60 s) for its ready line.
+    /// Starts `detector run` and waits (bounded) for its ready line.
     pub fn start_with(opts: Opts) -> Daemon {
+        let serial = wait::serial();
         let dir = tempfile::Builder::new()
             .prefix("detector-daemon-")
             .tempdir()
             .unwrap();
         let alerts_path = dir.path().join("alerts.ndjson");
         let config = opts.config.unwrap_or_else(shipped_config);
+        let t0 = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_detector"))
             .arg("run")
             .arg("--config")
@@ -187,18 +210,18 @@ impl Daemon {
             stderr,
             stderr_thread: Some(stderr_thread),
             stdout_thread: Some(stdout_thread),
+            started_in: Duration::ZERO,
+            _serial: serial,
         };
-        match d.wait_stderr(
-            |l| l.starts_with("detector: ready: "),
-            Duration::from_secs(60),
-        ) {
+        match d.wait_stderr(|l| l.starts_with("detector: ready: "), READY_BOUND) {
             Some(l) => d.ready = l,
             None => panic!(
-                "detector run did not become ready (exit: {:?}); stderr:\n{}",
+                "detector run did not become ready within {READY_BOUND:?} (exit: {:?}); stderr:\n{}",
                 d.child.try_wait(),
                 d.stderr_lines().join("\n")
             ),
         }
+        d.started_in = t0.elapsed();
         d
     }
 
@@ -292,7 +315,8 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM, wait (up to 10 s, then kill), collect the alert file and final stats.
+    /// SIGTERM, wait (bounded: past it the daemon is killed and the test fails), collect
+    /// the alert file and final stats.
     pub fn stop(self) -> Stopped {
         self.stop_with(libc::SIGTERM)
     }
@@ -301,23 +325,14 @@ impl Daemon {
     pub fn stop_with(mut self, sig: i32) -> Stopped {
         self.signal(sig);
         let t0 = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if t0.elapsed() > Duration::from_secs(10) {
-                let _ = self.child.kill();
-                break self.child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait::try_wait_timeout(
+            &mut self.child,
+            STOP_BOUND,
+            "detector run to exit after its stop signal",
+        )
+        .unwrap_or_else(|e| panic!("{e}; stderr:\n{}", self.stderr_lines().join("\n")));
         let took = t0.elapsed();
-        if let Some(t) = self.stderr_thread.take() {
-            let _ = t.join();
-        }
-        if let Some(t) = self.stdout_thread.take() {
-            let _ = t.join();
-        }
+        self.join_output();
         let stderr = self.stderr_lines();
         let final_stats = stderr
             .iter()
@@ -347,41 +362,38 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.stderr_thread.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+impl Daemon {
+    /// Joins the output threads of an exited daemon (bounded: a grandchild holding a pipe
+    /// fails the test instead of hanging it).
+    fn join_output(&mut self) {
+        if let Some(t) = self.stderr_thread.take() {
+            wait::join_timeout(t, PIPES_BOUND, "the daemon's stderr to close");
+        }
+        if let Some(t) = self.stdout_thread.take() {
+            wait::join_timeout(t, PIPES_BOUND, "the daemon's stdout to close");
         }
     }
 }
 
-/// Runs `detector run` to completion (start-up failures): exit status and stderr.
-pub fn run_to_exit(cmd: &mut Command) -> (ExitStatus, String) {
-    let out = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Kill it if it does not exit by itself (it would be running the daemon).
-    struct Reap(Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.stderr_thread.is_some() {
+            // SIGKILL ends a paused (SIGSTOPped) daemon too.
+            wait::kill_and_reap(&mut self.child);
         }
     }
-    let mut c = Reap(out);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = c.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "detector run did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    c.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    (status, err)
+}
+
+/// Runs `detector run` to completion (start-up failures): exit status and stderr. A daemon
+/// that does not exit by itself (it would be running) is killed and fails the test.
+pub fn run_to_exit(cmd: &mut Command) -> (ExitStatus, String) {
+    let out = wait::output_timeout(
+        cmd,
+        Duration::from_secs(30),
+        "detector run to exit by itself (a start-up failure)",
+    );
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

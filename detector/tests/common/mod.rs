@@ -6,7 +6,7 @@ use std::{
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Mutex, MutexGuard, mpsc},
+    sync::mpsc,
     thread::JoinHandle,
     time::Duration,
 };
@@ -22,11 +22,15 @@ pub fn root_or_skip(test: &str) -> bool {
 }
 
 /// Serialises tests that load eBPF programs: each `detector trace` sees every event on the
-/// host, and a storm in one test would slow the others' daemons.
-pub fn ebpf_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// host, and a storm in one test would slow the others' daemons. The binary's one lock
+/// ([`crate::wait::serial`]: re-entrant, and waiting for it is bounded).
+pub fn ebpf_lock() -> crate::wait::Serial {
+    crate::wait::serial()
 }
+
+/// Bound on `detector trace` exiting after SIGINT (it drains and prints its counters in
+/// well under a second; a hang guard).
+const TRACE_STOP_BOUND: Duration = Duration::from_secs(30);
 
 /// Root of the cgroup v2 hierarchy (hybrid hosts mount it at `unified`).
 pub fn cgroup2_root() -> PathBuf {
@@ -220,13 +224,26 @@ impl Trace {
         }
     }
 
-    /// Stops the daemon with SIGINT and returns everything it printed.
+    /// Stops the daemon with SIGINT and returns everything it printed. Bounded: a trace
+    /// that does not exit, or whose pipes stay open, is killed and fails the test.
     pub fn stop(mut self) -> TraceOutput {
         // SAFETY: signalling our own child by pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let _ = self.child.wait();
-        let lines = self.stdout.take().unwrap().join().unwrap();
-        let stderr = self.stderr.take().unwrap().join().unwrap();
+        crate::wait::wait_timeout(
+            &mut self.child,
+            TRACE_STOP_BOUND,
+            "detector trace to exit after SIGINT",
+        );
+        let lines = crate::wait::join_timeout(
+            self.stdout.take().unwrap(),
+            TRACE_STOP_BOUND,
+            "detector trace's stdout to close",
+        );
+        let stderr = crate::wait::join_timeout(
+            self.stderr.take().unwrap(),
+            TRACE_STOP_BOUND,
+            "detector trace's stderr to close",
+        );
         let events = lines
             .iter()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
@@ -248,8 +265,7 @@ impl Trace {
 impl Drop for Trace {
     fn drop(&mut self) {
         if self.stdout.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            crate::wait::kill_and_reap(&mut self.child);
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::containers::{PodmanContainer, RuncContainer};
 use crate::daemon::{Daemon, Stopped};
 use crate::{
-    args_of, assert_ecs, assert_ssh_rule, brief, docker_path, kubepods_path, runc_run, skip,
+    args_of, assert_ecs, assert_ssh_rule, brief, docker_path, kubepods_path, runc_run, settle, skip,
 };
 
 /// The programs each container runs, and the alerts the rule implies for each:
@@ -150,12 +150,14 @@ fn ssh_programs_in_containers_give_exactly_the_implied_alerts() {
     // One podman container, each program by `podman exec` (runc exec: the process joins
     // the container's cgroup).
     for (_, p) in programs {
-        let out = Command::new("podman")
-            .arg("exec")
-            .arg(&podman.name)
-            .args(p.argv)
-            .output()
-            .unwrap();
+        let out = crate::wait::output_timeout(
+            Command::new("podman")
+                .arg("exec")
+                .arg(&podman.name)
+                .args(p.argv),
+            crate::wait::CONTAINER,
+            "podman exec",
+        );
         assert!(out.status.success(), "podman exec {:?}: {out:?}", p.argv);
     }
     // Every alert is in before the daemon is stopped (the drain is tested elsewhere).
@@ -170,7 +172,8 @@ fn ssh_programs_in_containers_give_exactly_the_implied_alerts() {
         "podman: {}",
         brief(&got.iter().collect::<Vec<_>>())
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // Every event before this point evaluated: an extra alert anywhere would be in.
+    settle(&d, SSH.argv);
     let s = d.stop();
     assert!(
         s.status.success(),
@@ -294,7 +297,7 @@ fn host_programs_and_ssh_keygen_give_no_alert() {
             .spawn()
             .unwrap();
         host_pids.push(child.id() as u64);
-        child.wait().unwrap();
+        crate::wait::wait_timeout(&mut child, crate::wait::TOOL, argv[0]);
     }
     // ssh-keygen from the host, bind-mounted (with a scratch dir for its key) at /root.
     let keydir = tempfile::tempdir().unwrap();
@@ -327,7 +330,8 @@ fn host_programs_and_ssh_keygen_give_no_alert() {
         "ssh-keygen did not run"
     );
     d.wait_alerts(&id, |a| !a.is_empty(), Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
+    // Every event before this point evaluated (a host or ssh-keygen alert would be in).
+    settle(&d, SSH.argv);
     let s = d.stop();
     assert!(s.status.success());
     let got = s.alerts_for(&id);

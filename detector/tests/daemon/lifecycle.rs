@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use crate::containers::RuncContainer;
 use crate::daemon::{
-    Daemon, Opts, Stopped, config_file, config_variant, run_to_exit, shipped_config,
+    Daemon, Opts, STOP_CONTRACT, Stopped, config_file, config_variant, run_to_exit,
+    shipped_config,
 };
-use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, skip};
+use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, settle, skip};
+
+/// `ssh -V`: the shipped rule alerts on it in any container (a barrier, see [`settle`]).
+const SSH_V: &[&str] = &["/usr/bin/ssh", "-V"];
 
 /// A detection rule of our own: an exec of a program named `name` in a container.
 fn rule(id: &str, name: &str, query: &str) -> String {
@@ -134,7 +138,8 @@ fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
     let (p_host2, c_host2) = docker_path();
     runc_run(&["/bin/hostname"], &p_host2);
     d.wait_alerts(&c_host2, |a| !a.is_empty(), Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
+    // Every event before this point evaluated: a second alert for c_host2 would be in.
+    settle(&d, SSH_V);
     let s = d.stop();
     assert!(s.status.success());
     assert_eq!(
@@ -153,9 +158,10 @@ fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
     assert_ecs(&s.docs);
 }
 
-/// SIGTERM while a container generates alerts as fast as it can: exit 0 within 5 s, every
-/// alert the daemon counted as written is on disk as a whole JSON line, the file is 0640
-/// or tighter.
+/// SIGTERM while a container generates alerts as fast as it can: exit 0 within 5 s (the
+/// README's contract; the test binary runs one daemon at a time, so no other test's storm
+/// shares the machine), every alert the daemon counted as written is on disk as a whole
+/// JSON line, the file is 0640 or tighter.
 #[test]
 fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
     if skip(&["runc"]) {
@@ -185,8 +191,8 @@ fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
         s.stderr.join("\n")
     );
     assert!(
-        s.took < Duration::from_secs(5),
-        "stopped in {:?}; stderr:\n{}",
+        s.took < STOP_CONTRACT,
+        "stopped in {:?} (contract {STOP_CONTRACT:?}); stderr:\n{}",
         s.took,
         s.stderr.join("\n")
     );
@@ -261,7 +267,8 @@ fn startup_scan_reports_a_running_sshd_once() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", d.ready));
     assert!(k >= 1, "{}", d.ready);
-    std::thread::sleep(Duration::from_secs(1));
+    // Every live event since the start evaluated: a second alert for the sshd would be in.
+    settle(&d, SSH_V);
     let s = d.stop();
     assert!(s.status.success());
     let got = s.alerts_for(&id);
@@ -293,7 +300,7 @@ fn startup_scan_reports_a_running_sshd_once() {
         ..Opts::default()
     });
     assert!(d.ready.ends_with(" 0 start-up matches"), "{}", d.ready);
-    std::thread::sleep(Duration::from_millis(500));
+    settle(&d, SSH_V);
     let s = d.stop_with(libc::SIGINT);
     assert!(s.status.success(), "SIGINT: {:?}", s.status);
     assert!(s.final_stats.is_object(), "no final stats after SIGINT");
@@ -311,13 +318,15 @@ fn lost_events_are_reported_in_the_alert_stream() {
         return;
     }
     let (_dir, d) = daemon_that_lost_events(1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !d.docs().iter().any(is_loss) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // The report comes at the next stats tick (every second) once the daemon has read
+    // the backlog: watch the file (bounded; the assertions below say what was missing).
+    crate::wait::try_until(Duration::from_secs(15), Duration::from_millis(50), || {
+        d.docs().iter().any(is_loss).then_some(())
+    });
+    // A periodic line within three ticks, at this daemon's pace.
     let stats_line = d.wait_stderr(
         |l| l.contains("stats") && !l.contains("final"),
-        Duration::from_secs(3),
+        Duration::from_secs(3) + d.started_in,
     );
     let s = d.stop();
     assert!(s.status.success());
@@ -473,14 +482,36 @@ fn startup_failures_exit_with_their_codes() {
 
 /// With the kernel ring full behind it (the daemon stopped while a container starts
 /// 15000 processes), the daemon still answers SIGHUP promptly and exits 0 within 5 s of
-/// SIGTERM; whatever the shutdown budget could not evaluate is counted, and loss is
-/// reported.
+/// SIGTERM (the contract); whatever the shutdown budget could not evaluate is counted, and
+/// loss is reported.
+///
+/// "Promptly" is measured against this daemon on this machine now: the same SIGHUP on the
+/// idle daemon, plus its start-up time (loading and compiling the same rules), times two
+/// — instead of a fixed bound that a loaded machine breaks.
 #[test]
 fn signals_are_answered_promptly_with_a_full_ring_behind() {
     if skip(&["runc"]) {
         return;
     }
     let d = Daemon::start();
+    let sighup = |what: &str| {
+        let mark = d.stderr_lines().len();
+        let t0 = std::time::Instant::now();
+        d.signal(libc::SIGHUP);
+        let reloaded = d.wait_stderr_from(
+            mark,
+            |l| l.starts_with("detector: reloaded: "),
+            Duration::from_secs(30),
+        );
+        let took = t0.elapsed();
+        assert!(
+            reloaded.is_some(),
+            "no reload ({what}):\n{}",
+            d.stderr_lines().join("\n")
+        );
+        took
+    };
+    let idle_reload = sighup("idle");
     let (path, _id) = docker_path();
     let cont = d.pause();
     runc_run(
@@ -492,25 +523,24 @@ fn signals_are_answered_promptly_with_a_full_ring_behind() {
         &path,
     );
     drop(cont);
-    let mark = d.stderr_lines().len();
-    let t0 = std::time::Instant::now();
-    d.signal(libc::SIGHUP);
-    let reloaded = d.wait_stderr_from(
-        mark,
-        |l| l.starts_with("detector: reloaded: "),
-        Duration::from_secs(10),
+    let reload_took = sighup("with a full ring behind");
+    let prompt = (idle_reload + d.started_in) * 2;
+    eprintln!(
+        "SIGHUP: idle {idle_reload:?}, with a full ring {reload_took:?} (bound {prompt:?}; \
+         start-up {:?})",
+        d.started_in
     );
-    let reload_took = t0.elapsed();
+    let started_in = d.started_in;
     let s = d.stop();
-    assert!(reloaded.is_some(), "no reload:\n{}", s.stderr.join("\n"));
     assert!(
-        reload_took < Duration::from_secs(3),
-        "SIGHUP answered after {reload_took:?}"
+        reload_took < prompt,
+        "SIGHUP answered after {reload_took:?}: more than 2 × (idle reload {idle_reload:?} + \
+         start-up {started_in:?})"
     );
     assert!(s.status.success(), "{:?}", s.status);
     assert!(
-        s.took < Duration::from_secs(5),
-        "stopped in {:?}: {}",
+        s.took < STOP_CONTRACT,
+        "stopped in {:?} (contract {STOP_CONTRACT:?}): {}",
         s.took,
         s.final_stats
     );
@@ -560,7 +590,9 @@ fn replace_rules_runs_only_the_given_rules() {
     let (p_uname, c_uname) = docker_path();
     runc_run(&["/bin/uname"], &p_uname);
     d.wait_alerts(&c_uname, |a| !a.is_empty(), Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
+    // Only the uname rule runs: the barrier is another uname (an ssh alert for c_ssh, or a
+    // second one for c_uname, would be in by then).
+    settle(&d, &["/bin/uname"]);
     let s = d.stop();
     assert!(s.status.success());
     assert_eq!(

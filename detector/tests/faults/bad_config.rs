@@ -229,9 +229,14 @@ fn broken_config_or_rules_refused_on_sighup_old_rules_kept() {
         let from = d.stderr_len();
         d.signal(libc::SIGHUP);
         d.wait_stderr_after(from, "detector: reload refused", Duration::from_secs(20));
-        // The error may span several lines; give the reader a moment for the rest.
-        std::thread::sleep(Duration::from_millis(200));
-        let text = d.stderr()[from..].join("\n");
+        // The error may span several lines: wait until all it must say has arrived (or
+        // the bound passes, and `check` names what is missing).
+        let text =
+            crate::wait::try_until(Duration::from_secs(20), Duration::from_millis(10), || {
+                let text = d.stderr()[from..].join("\n");
+                case.expect.iter().all(|e| text.contains(e)).then_some(text)
+            })
+            .unwrap_or_else(|| d.stderr()[from..].join("\n"));
         check(case, &text, "SIGHUP");
         assert!(
             !text.contains("detector: reloaded"),

@@ -1,7 +1,9 @@
 //! The fault tests' own harness: a `detector run` child with its stderr collected, a probe
 //! binary whose execs alert, the test rule files, and guards for mounts.
 //!
-//! Kept apart from `common/` on purpose (another suite owns the daemon helpers there).
+//! Kept apart from `common/` on purpose (another suite owns the daemon helpers there), but
+//! its waits are bounded by the same helpers (`common/wait.rs`, `crate::wait`), and a
+//! running [`Daemon`] holds the binary's serialising lock ([`lock`]).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -13,6 +15,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::wait::{self, Serial};
+
+/// Bound on a daemon's exit after SIGTERM (or by itself): the contract is 5 s; this is the
+/// hang guard past which it is killed and the test fails.
+const EXIT_BOUND: Duration = Duration::from_secs(30);
+/// Bound on the stderr reader finishing once the daemon has exited.
+const PIPE_BOUND: Duration = Duration::from_secs(10);
 
 /// The probe's name: the rule below alerts on every exec of it.
 pub const PROBE: &str = "dtr-fault-probe";
@@ -102,9 +112,9 @@ impl Setup {
         std::fs::write(&self.config, text).unwrap();
     }
 
-    /// Runs the probe once with `tag` as its argument (waits for it).
+    /// Runs the probe once with `tag` as its argument (waits for it, bounded).
     pub fn probe(&self, tag: &str) {
-        let st = Command::new(&self.probe).arg(tag).status().unwrap();
+        let st = wait::status_timeout(Command::new(&self.probe).arg(tag), wait::TOOL, "the probe");
         assert!(st.success(), "probe failed: {st}");
     }
 }
@@ -126,6 +136,11 @@ pub struct Daemon {
     pub child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
     reader: Option<JoinHandle<()>>,
+    /// From spawn to the ready line (set by [`Daemon::start`]): this machine's pace now,
+    /// for bounds derived from it.
+    pub started_in: Duration,
+    /// Serialises the daemons of this binary (released when this one is gone).
+    _serial: Serial,
 }
 
 /// What a stopped daemon left behind.
@@ -145,6 +160,7 @@ impl Stopped {
 impl Daemon {
     /// Spawns `detector run --config <config> <args>` without waiting for anything.
     pub fn spawn(config: &Path, args: &[&str]) -> Daemon {
+        let serial = lock();
         let mut child = Command::new(detector_bin())
             .arg("run")
             .arg("--config")
@@ -168,14 +184,18 @@ impl Daemon {
             child,
             stderr,
             reader: Some(reader),
+            started_in: Duration::ZERO,
+            _serial: serial,
         }
     }
 
     /// Spawns and waits for the `ready` line; returns the daemon and the number of
     /// processes it seeded from /proc.
     pub fn start(config: &Path, args: &[&str]) -> (Daemon, u64) {
+        let t0 = Instant::now();
         let mut d = Daemon::spawn(config, args);
         let line = d.wait_stderr("detector: ready:", Duration::from_secs(90));
+        d.started_in = t0.elapsed();
         let seeded = line
             .split(", ")
             .find_map(|p| p.strip_suffix(" processes seeded"))
@@ -212,7 +232,10 @@ impl Daemon {
                 return l.clone();
             }
             if let Ok(Some(st)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
+                // The rest of what it printed: the reader ends when the pipe closes.
+                if let Some(r) = self.reader.take() {
+                    let _ = wait::try_join_timeout(r, PIPE_BOUND, "the daemon's stderr");
+                }
                 panic!(
                     "detector exited ({st}) before printing {needle:?}; stderr:\n{}",
                     self.stderr().join("\n")
@@ -249,22 +272,10 @@ impl Daemon {
 
     /// Waits for the exit (after a signal or by itself), with a bound.
     pub fn finish(mut self) -> Stopped {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "detector did not exit; stderr:\n{}",
-                    self.stderr().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = wait::try_wait_timeout(&mut self.child, EXIT_BOUND, "detector run to exit")
+            .unwrap_or_else(|e| panic!("{e}; stderr:\n{}", self.stderr().join("\n")));
         if let Some(r) = self.reader.take() {
-            let _ = r.join();
+            wait::join_timeout(r, PIPE_BOUND, "the daemon's stderr to close");
         }
         let stderr = self.stderr();
         let final_stats = stderr
@@ -283,18 +294,21 @@ impl Daemon {
         }
     }
 
-    /// SIGKILL and reap.
+    /// SIGKILL and reap (bounded).
     pub fn kill9(mut self) {
         self.signal(libc::SIGKILL);
-        let _ = self.child.wait();
+        wait::wait_timeout(
+            &mut self.child,
+            EXIT_BOUND,
+            "detector run to die of SIGKILL",
+        );
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            wait::kill_and_reap(&mut self.child);
         }
     }
 }
@@ -302,17 +316,36 @@ impl Drop for Daemon {
 /// Every line of an NDJSON file, parsed; a line that is not one whole JSON object fails
 /// the test (naming the line). A missing file is empty.
 pub fn read_ndjson(path: &Path) -> Vec<Value> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return vec![],
-        Err(e) => panic!("{}: {e}", path.display()),
-    };
+    let bytes = read_or_empty(path);
     assert!(
         bytes.is_empty() || bytes.ends_with(b"\n"),
         "{}: the last line is partial: {:?}",
         path.display(),
         String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(200)..])
     );
+    parse_lines(path, &bytes)
+}
+
+/// The alert file as a crashed writer may leave it (README, "Alert file after a crash"):
+/// whole JSON lines, then at most one partial last line (bytes after the last newline).
+/// Returns the whole lines parsed and the partial tail (empty when there is none); any
+/// other damage — a line in the middle that is not one JSON object — fails the test.
+pub fn read_ndjson_after_crash(path: &Path) -> (Vec<Value>, Vec<u8>) {
+    let bytes = read_or_empty(path);
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    (parse_lines(path, &bytes[..end]), bytes[end..].to_vec())
+}
+
+fn read_or_empty(path: &Path) -> Vec<u8> {
+    match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// Parses newline-separated JSON objects, naming the first line that is not one.
+fn parse_lines(path: &Path, bytes: &[u8]) -> Vec<Value> {
     bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
@@ -354,7 +387,7 @@ pub fn probe_tags(docs: &[Value]) -> Vec<String> {
 pub fn wait_tags(path: &Path, tags: &[String], timeout: Duration) -> Vec<Value> {
     let deadline = Instant::now() + timeout;
     loop {
-        let docs = read_ndjson(path);
+        let docs = read_ndjson_whole(path);
         let have = probe_tags(&docs);
         if tags.iter().all(|t| have.contains(t)) {
             return docs;
@@ -368,6 +401,13 @@ pub fn wait_tags(path: &Path, tags: &[String], timeout: Duration) -> Vec<Value> 
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The whole lines of `path` while a daemon writes it: a last line without its newline yet
+/// is being written (the sink writes a line with one `write(2)`, so this is rare) and is
+/// left for the next look.
+fn read_ndjson_whole(path: &Path) -> Vec<Value> {
+    read_ndjson_after_crash(path).0
 }
 
 /// Asserts every tag occurs exactly once in `have` and nothing else does.
@@ -409,17 +449,19 @@ impl TmpfsGuard {
             .unwrap();
         let path = parent.path().join("mnt");
         std::fs::create_dir(&path).unwrap();
-        let st = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(&path)
-            .status()
-            .unwrap();
+        let st = wait::status_timeout(
+            Command::new("mount")
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={size},mode=0755"),
+                    "tmpfs",
+                ])
+                .arg(&path),
+            wait::TOOL,
+            "mount -t tmpfs",
+        );
         assert!(st.success(), "mount tmpfs failed: {st}");
         TmpfsGuard {
             path,
@@ -430,7 +472,11 @@ impl TmpfsGuard {
 
 impl Drop for TmpfsGuard {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        let _ = wait::try_status_timeout(
+            Command::new("umount").arg("-l").arg(&self.path),
+            wait::TOOL,
+            "umount -l",
+        );
     }
 }
 
@@ -445,8 +491,9 @@ pub fn root_or_skip(test: &str) -> bool {
 }
 
 /// Serialises the tests of this binary (each daemon sees every exec on the host; a storm
-/// in one would disturb another's timing).
-pub fn lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// in one would disturb another's timing): the binary's one re-entrant, bounded lock
+/// ([`crate::wait::serial`]), also taken by every [`Daemon`] and by the trace in
+/// `hostile.rs`.
+pub fn lock() -> Serial {
+    wait::serial()
 }

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -19,11 +20,18 @@ const HOSTILE_RULE: &str = "Faults Hostile Exec";
 /// A running `detector trace` (ECS documents) with stdout kept as raw lines.
 struct Trace {
     child: std::process::Child,
-    out: Option<std::thread::JoinHandle<Vec<Vec<u8>>>>,
+    out: Option<std::thread::JoinHandle<()>>,
+    /// Every stdout line so far (the reader appends as they come).
+    lines: Arc<Mutex<Vec<Vec<u8>>>>,
+    _serial: crate::wait::Serial,
 }
+
+/// Bound on the trace's exit after SIGINT and on its pipes closing (a hang guard).
+const TRACE_BOUND: Duration = Duration::from_secs(30);
 
 impl Trace {
     fn start() -> Trace {
+        let serial = harness::lock();
         let mut child = Command::new(harness::detector_bin())
             .arg("trace")
             .stdin(Stdio::null())
@@ -32,11 +40,12 @@ impl Trace {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
         let out = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .split(b'\n')
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
+            for l in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -50,25 +59,55 @@ impl Trace {
         let mut t = Trace {
             child,
             out: Some(out),
+            lines,
+            _serial: serial,
         };
         if rx.recv_timeout(Duration::from_secs(60)).is_err() {
             t.kill();
-            panic!("detector trace did not become ready");
+            panic!("detector trace did not become ready within 60 s");
         }
         t
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::wait::kill_and_reap(&mut self.child);
+    }
+
+    /// Waits until the trace printed an exec whose `process.args[1]` is each of `tags`
+    /// (lines that do not parse are left for [`Trace::stop`] to fail on).
+    fn wait_execs(&self, tags: &[String], bound: Duration) {
+        crate::wait::until(
+            bound,
+            &format!("detector trace to print the execs of {tags:?}"),
+            || {
+                let lines = self.lines.lock().unwrap();
+                let seen = |t: &String| {
+                    lines.iter().any(|l| {
+                        serde_json::from_slice::<Value>(l).is_ok_and(|e| {
+                            e["event"]["action"] == "exec" && e["process"]["args"][1] == t.as_str()
+                        })
+                    })
+                };
+                tags.iter().all(seen).then_some(())
+            },
+        );
     }
 
     /// SIGINT; every stdout line, each of which must be one JSON object.
     fn stop(mut self) -> Vec<Value> {
         // SAFETY: signalling our own, unreaped child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let _ = self.child.wait();
-        let lines = self.out.take().unwrap().join().unwrap();
+        crate::wait::wait_timeout(
+            &mut self.child,
+            TRACE_BOUND,
+            "detector trace to exit after SIGINT",
+        );
+        crate::wait::join_timeout(
+            self.out.take().unwrap(),
+            TRACE_BOUND,
+            "detector trace's stdout to close",
+        );
+        let lines = std::mem::take(&mut *self.lines.lock().unwrap());
         lines
             .iter()
             .enumerate()
@@ -242,15 +281,17 @@ fn hostile_inputs_keep_one_json_object_per_line() {
 
     // On the host, in a cgroup with odd bytes in its name.
     let cg = OddCgroup::create();
-    let st = Command::new("/bin/sh")
-        .arg("-c")
-        .arg("echo $$ > \"$1/cgroup.procs\" && exec \"$2\" \"$3\"")
-        .arg("sh")
-        .arg(&cg.0)
-        .arg(&s.probe)
-        .arg(format!("{TAG_PREFIX}cgroup"))
-        .status()
-        .unwrap();
+    let st = crate::wait::status_timeout(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg("echo $$ > \"$1/cgroup.procs\" && exec \"$2\" \"$3\"")
+            .arg("sh")
+            .arg(&cg.0)
+            .arg(&s.probe)
+            .arg(format!("{TAG_PREFIX}cgroup")),
+        crate::wait::TOOL,
+        "the probe in the odd cgroup",
+    );
     assert!(st.success());
 
     let want: Vec<String> = ["big", "utf8", "ctl", "jsonname", "nlname", "cgroup"]
@@ -258,8 +299,9 @@ fn hostile_inputs_keep_one_json_object_per_line() {
         .map(|t| format!("{TAG_PREFIX}{t}"))
         .collect();
     let docs = wait_for(&s.alerts, &want, Duration::from_secs(20));
-    // Let the trace see the same execs, then stop it (every line must parse).
-    std::thread::sleep(Duration::from_millis(500));
+    // The trace sees the same execs (it reads the same ring events as the daemon, on its
+    // own schedule): wait for them, then stop it (every line must parse).
+    trace.wait_execs(&want, Duration::from_secs(20));
     let traced = trace.stop();
     let out = d.stop();
     assert!(out.status.success(), "{}", out.stderr_text());

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+/// Bound on a storm worker finishing its last job after the stop.
+const JOIN_BOUND: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// `workers` threads calling `job(worker, iteration)` until stopped.
 pub struct Storm {
     stop: Arc<AtomicBool>,
@@ -48,10 +51,16 @@ impl Storm {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Stops and joins the workers; each finishes its current job (itself bounded by the
+    /// caller's job), so the join is bounded too.
     fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            if let Err(e) = crate::wait::try_join_timeout(t, JOIN_BOUND, "a storm worker")
+                && !std::thread::panicking()
+            {
+                panic!("{e}");
+            }
         }
     }
 }
