@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use detector::config::Config;
+use detector::testsupport::{Need, require};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,11 +25,6 @@ fn read(rel: &str) -> String {
 fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the tool installed?)"))
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 const UNIT: &str = "config/systemd/detector.service";
@@ -215,10 +211,8 @@ fn configmap_holds_a_valid_config_for_the_daemonset() {
 
 #[test]
 fn logrotate_policy_rotates_and_recreates_0640() {
-    if !is_root() {
-        println!(
-            "SKIPPED logrotate_policy_rotates_and_recreates_0640: needs root (create … root root)"
-        );
+    // Root: the policy's `create 0640 root root` chowns the new file.
+    if !require("logrotate_policy_rotates_and_recreates_0640", &[Need::Root]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -300,8 +294,10 @@ fn holds_bpf_link(pid: u32) -> bool {
 /// CAP_SYS_PTRACE, which CAP_DAC_READ_SEARCH does not replace.)
 #[test]
 fn daemon_runs_with_only_the_units_capabilities() {
-    if !is_root() {
-        println!("SKIPPED daemon_runs_with_only_the_units_capabilities: needs root");
+    if !require(
+        "daemon_runs_with_only_the_units_capabilities",
+        &[Need::Root],
+    ) {
         return;
     }
     use std::io::BufRead;

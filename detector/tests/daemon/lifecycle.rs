@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::containers::RuncContainer;
 use crate::daemon::{Daemon, Opts, config_file, config_variant, run_to_exit, shipped_config};
-use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, skip};
+use crate::{Need, assert_ecs, assert_ssh_rule, brief, docker_path, require, runc_run};
 
 /// A detection rule of our own: an exec of a program named `name` in a container.
 fn rule(id: &str, name: &str, query: &str) -> String {
@@ -43,7 +43,10 @@ fn exec_named(program: &str) -> String {
 /// valid new rule and SIGHUP start alerting on it.
 #[test]
 fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::sighup_refuses_a_broken_rule_and_loads_a_valid_one",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let rules = tempfile::tempdir().unwrap();
@@ -156,7 +159,10 @@ fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
 /// or tighter.
 #[test]
 fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::sigterm_leaves_whole_lines_and_exits_0_within_5s",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let d = Daemon::start();
@@ -245,7 +251,10 @@ fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
 /// `detector.startup_scan: true`; with `alerts.startup_scan = false` it is not.
 #[test]
 fn startup_scan_reports_a_running_sshd_once() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::startup_scan_reports_a_running_sshd_once",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let (path, id) = docker_path();
@@ -305,7 +314,10 @@ fn startup_scan_reports_a_running_sshd_once() {
 /// is logged.
 #[test]
 fn lost_events_are_reported_in_the_alert_stream() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::lost_events_are_reported_in_the_alert_stream",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let (_dir, config) = config_file(|t| {
@@ -384,12 +396,11 @@ fn run_cmd(config: &Path, alerts: &Path) -> Command {
     c
 }
 
-/// Start-up failures exit with the code a supervisor acts on and say why.
+/// Start-up failures exit with the code a supervisor acts on and say why. The config, rule
+/// and output checks come before the sensor, so they need no privilege; only the last part
+/// (becoming `nobody` to lose the capabilities) needs root.
 #[test]
 fn startup_failures_exit_with_their_codes() {
-    if skip(&["setpriv"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let alerts = dir.path().join("alerts.ndjson");
 
@@ -434,6 +445,12 @@ fn startup_failures_exit_with_their_codes() {
 
     // As nobody (no capabilities): 77. Its alert file must be creatable by nobody, else
     // the output check (73) would fail first.
+    if !require(
+        "lifecycle::startup_failures_exit_with_their_codes (as nobody: 77)",
+        &[Need::Root, Need::Tool("setpriv")],
+    ) {
+        return;
+    }
     let open = tempfile::tempdir().unwrap();
     std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let mut cmd = Command::new("setpriv");
@@ -455,7 +472,10 @@ fn startup_failures_exit_with_their_codes() {
 /// reported.
 #[test]
 fn signals_are_answered_promptly_with_a_full_ring_behind() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::signals_are_answered_promptly_with_a_full_ring_behind",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let d = Daemon::start();
@@ -515,7 +535,10 @@ fn signals_are_answered_promptly_with_a_full_ring_behind() {
 /// `--rules DIR --replace-rules`: only the given rules run (the shipped SSH rule does not).
 #[test]
 fn replace_rules_runs_only_the_given_rules() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::replace_rules_runs_only_the_given_rules",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let rules = tempfile::tempdir().unwrap();
@@ -558,7 +581,10 @@ fn replace_rules_runs_only_the_given_rules() {
 /// same exec carries them. A reload that changes `[sensor]` says it needs a restart.
 #[test]
 fn argv_capture_off_leaves_args_out() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::argv_capture_off_leaves_args_out",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let (_dir, config) =

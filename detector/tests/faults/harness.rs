@@ -434,16 +434,6 @@ impl Drop for TmpfsGuard {
     }
 }
 
-/// True when root; otherwise says the test is skipped.
-pub fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped {test}: needs root");
-    }
-    root
-}
-
 /// Serialises the tests of this binary (each daemon sees every exec on the host; a storm
 /// in one would disturb another's timing).
 pub fn lock() -> std::sync::MutexGuard<'static, ()> {
