@@ -143,8 +143,7 @@ impl Need {
                 let path = corpus(c);
                 (!has_rules(&path)).then(|| {
                     format!(
-                        "needs Elastic's {} rules, not found at {} (set {RULES_DIR_VAR} to a \
-                         detection-rules checkout, or {SHARED_DIR_VAR})",
+                        "needs Elastic's {} rules (none at {})",
                         c.shared_name(),
                         path.display()
                     )
@@ -152,14 +151,21 @@ impl Need {
             }
             Need::EcsSchema => {
                 let path = ecs_flat();
-                (!path.is_file()).then(|| {
-                    format!(
-                        "needs the ECS schema, not found at {} (set {ECS_FLAT_VAR} to an \
-                         ecs_flat.yml, or {SHARED_DIR_VAR})",
-                        path.display()
-                    )
-                })
+                (!path.is_file()).then(|| format!("needs the ECS schema (no {})", path.display()))
             }
+        }
+    }
+
+    /// How to provide it, when that is a setting.
+    fn hint(self) -> Option<String> {
+        match self {
+            Need::Corpus(_) => Some(format!(
+                "set {RULES_DIR_VAR} to a detection-rules checkout or {SHARED_DIR_VAR}"
+            )),
+            Need::EcsSchema => Some(format!(
+                "set {ECS_FLAT_VAR} to an ecs_flat.yml or {SHARED_DIR_VAR}"
+            )),
+            _ => None,
         }
     }
 }
@@ -207,15 +213,26 @@ pub fn strict() -> bool {
 ///
 /// A test that needs [`Need::Root`] and runs is recorded as a privileged test that ran.
 pub fn require(test: &str, needs: &[Need]) -> bool {
-    let missing: Vec<String> = needs.iter().filter_map(|n| n.missing()).collect();
-    let privileged = needs.contains(&Need::Root);
-    if missing.is_empty() {
-        if privileged {
+    let unmet: Vec<(Need, String)> = needs
+        .iter()
+        .filter_map(|&n| n.missing().map(|why| (n, why)))
+        .collect();
+    if unmet.is_empty() {
+        if needs.contains(&Need::Root) {
             record(test, Outcome::Ran, "");
         }
         return true;
     }
-    let why = missing.join("; ");
+    let mut why = unmet
+        .iter()
+        .map(|(_, why)| why.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut hints: Vec<String> = unmet.iter().filter_map(|(n, _)| n.hint()).collect();
+    hints.dedup();
+    if !hints.is_empty() {
+        why = format!("{why} ({})", hints.join("; "));
+    }
     if strict() {
         record(test, Outcome::Failed, &why);
         panic!(
