@@ -284,7 +284,11 @@ fn deserializes_a_foreign_document_keeping_what_it_models() {
 /// rules are not among them: they name network and file fields this engine does not have.)
 #[test]
 fn corpus_ecs_fields_resolve() {
-    let corpora = [Corpus::Seed, Corpus::CloudDefend, Corpus::CloudDefendRelated];
+    let corpora = [
+        Corpus::Seed,
+        Corpus::CloudDefend,
+        Corpus::CloudDefendRelated,
+    ];
     let mut needs = vec![Need::EcsSchema];
     needs.extend(corpora.map(Need::Corpus));
     if !require("corpus_ecs_fields_resolve", &needs) {

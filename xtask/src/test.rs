@@ -636,8 +636,9 @@ impl<'a> Summary<'a> {
         if skips.is_empty() {
             s += "    skipped: none\n";
         } else {
+            let listed: usize = skips.values().map(Vec::len).sum();
             s += &format!(
-                "    not run, prerequisite missing ({skipped}; under CI=true or \
+                "    not run, prerequisite missing ({listed}; under CI=true or \
                  DETECTOR_REQUIRE_ALL=1 they fail):\n"
             );
             for (label, records) in skips {
