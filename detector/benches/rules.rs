@@ -13,8 +13,10 @@
 //!
 //! `cargo bench -p detector --bench rules -- --warm-up-time 1 --measurement-time 3`.
 //! The documents are the fully populated test fixture (every field we emit), so field
-//! lookups see realistic documents. Rules are read from the shared directory
-//! (`DETECTOR_SHARED`, else `<repo>/../shared`, else `/work/shared`).
+//! lookups see realistic documents. Elastic's rules are found by
+//! [`detector::testsupport::corpus`] (`DETECTOR_RULES_DIR`, `DETECTOR_SHARED_DIR`, else
+//! `shared/` beside the workspace); without them the benches that need them say SKIPPED
+//! (under `CI=true` they fail).
 
 #[path = "../tests/common/ecs_fixture.rs"]
 mod ecs_fixture;
@@ -31,17 +33,7 @@ use detector::host::{AgentInfo, HostInfo};
 use detector::process::{IdContext, ProcessTable, TableConfig};
 use detector::rules::{Rule, RuleSet};
 use detector::sink::{Delivery, Sink, SinkCounters};
-
-fn shared_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("DETECTOR_SHARED") {
-        return PathBuf::from(d);
-    }
-    let beside_repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    if beside_repo.join("rules").is_dir() {
-        return beside_repo;
-    }
-    PathBuf::from("/work/shared")
-}
+use detector::testsupport::{Corpus, Need, require};
 
 /// The fixture event turned into an exec of `name` (`/usr/bin/<name>`), in a container or
 /// on the host.
@@ -80,9 +72,12 @@ fn load(paths: &[PathBuf]) -> RuleSet {
 }
 
 fn rules(c: &mut Criterion) {
-    let shared = shared_dir();
-    let seed = shared.join("rules/seed");
-    let corpus = shared.join("rules/elastic-cloud_defend");
+    let corpora = [Corpus::Seed, Corpus::CloudDefend];
+    if !require("benches/rules: rules", &corpora.map(Need::Corpus)) {
+        return;
+    }
+    let seed = detector::testsupport::corpus(Corpus::Seed);
+    let corpus = detector::testsupport::corpus(Corpus::CloudDefend);
     // The corpus directory does not hold the seed rule: "corpus+seed" is the seed among all
     // corpus rules, so the matching event matches in both sets compared.
     let sets = [
@@ -411,9 +406,14 @@ fn event_pipeline(
 }
 
 fn pipeline(c: &mut Criterion) {
-    let shared = shared_dir();
+    if !require(
+        "benches/rules: pipeline",
+        &[Need::Corpus(Corpus::CloudDefend)],
+    ) {
+        return;
+    }
     let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/rules");
-    let corpus = shared.join("rules/elastic-cloud_defend");
+    let corpus = detector::testsupport::corpus(Corpus::CloudDefend);
     let host = HostInfo::collect(std::path::Path::new("/"));
     const LIVES: usize = 30_000;
     let (setup, stream) = event_stream(LIVES);

@@ -18,3 +18,6 @@ pub mod process;
 pub mod rules;
 pub mod sensor;
 pub mod sink;
+/// Test support (shared material, the prerequisite gate): for this crate's tests only.
+#[doc(hidden)]
+pub mod testsupport;

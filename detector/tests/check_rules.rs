@@ -1,23 +1,13 @@
-//! End-to-end: the `detector check-rules` binary on the shared corpus and on hostile input.
+//! End-to-end: the `detector check-rules` binary on Elastic's corpora (found by
+//! [`detector::testsupport::corpus`]; those tests gate on them) and on hostile input.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::process::Command;
 
 #[path = "common/wait.rs"]
 mod wait;
 
-fn shared() -> PathBuf {
-    if let Some(p) = std::env::var_os("DETECTOR_SHARED") {
-        return p.into();
-    }
-    let rel = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    if rel.is_dir() {
-        rel
-    } else {
-        "/work/shared".into()
-    }
-}
+use detector::testsupport::{Corpus, Need, corpus, require};
 
 fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
     let out = wait::output_timeout(
@@ -36,7 +26,13 @@ fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
 
 #[test]
 fn seed_rule_compiles_and_exits_zero() {
-    let dir = shared().join("rules/seed");
+    if !require(
+        "seed_rule_compiles_and_exits_zero",
+        &[Need::Corpus(Corpus::Seed)],
+    ) {
+        return;
+    }
+    let dir = corpus(Corpus::Seed);
     let (code, out, _) = run(&[dir.as_os_str()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("ok "), "{out}");
@@ -49,7 +45,13 @@ fn seed_rule_compiles_and_exits_zero() {
 
 #[test]
 fn corpus_reports_every_rule_and_fails_because_some_are_rejected() {
-    let dir = shared().join("rules/elastic-cloud_defend");
+    if !require(
+        "corpus_reports_every_rule_and_fails_because_some_are_rejected",
+        &[Need::Corpus(Corpus::CloudDefend)],
+    ) {
+        return;
+    }
+    let dir = corpus(Corpus::CloudDefend);
     let (code, out, _) = run(&[dir.as_os_str()]);
     assert_eq!(code, 1);
     let files = std::fs::read_dir(&dir)

@@ -1,6 +1,6 @@
 //! Proves the container test helpers (and the cgroup → container resolution) on real
 //! containers: runc with docker- and kubepods-style cgroup paths, and podman.
-//! Root tests: they skip, saying so, when not root.
+//! Root tests: each starts with the prerequisite gate ([`detector::testsupport::require`]).
 
 #[path = "common/containers.rs"]
 mod containers;
@@ -9,26 +9,10 @@ mod wait;
 
 use std::path::Path;
 
-use containers::{PodmanContainer, RuncContainer, have, hex_id, is_root};
+use containers::{PodmanContainer, RuncContainer, hex_id};
 use detector::container::{self, ContainerResolver, EnrichRoots, Runtime};
 use detector::process::{ProcessTable, TableConfig};
-
-fn skip(why: &str) -> bool {
-    eprintln!("SKIPPED: {why}");
-    true
-}
-
-fn need_root_and(tools: &[&str]) -> bool {
-    if !is_root() {
-        return skip("needs root");
-    }
-    for t in tools {
-        if !have(t) {
-            return skip(&format!("{t} not installed"));
-        }
-    }
-    false
-}
+use detector::testsupport::{Need, require};
 
 /// The `0::` line of /proc/<pid>/cgroup.
 fn cgroup_of(pid: u32) -> String {
@@ -41,7 +25,10 @@ fn cgroup_of(pid: u32) -> String {
 
 #[test]
 fn runc_ssh_version_docker_cgroup() {
-    if need_root_and(&["runc"]) {
+    if !require(
+        "runc_ssh_version_docker_cgroup",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let id = hex_id();
@@ -55,7 +42,10 @@ fn runc_ssh_version_docker_cgroup() {
 
 #[test]
 fn runc_sshd_and_autossh_run() {
-    if need_root_and(&["runc"]) {
+    if !require(
+        "runc_sshd_and_autossh_run",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let mut c = RuncContainer::new(
@@ -86,7 +76,10 @@ fn runc_sshd_and_autossh_run() {
 /// and the seeded process table attribute it, for each cgroupfs form runc accepts here.
 #[test]
 fn runc_long_running_cgroup_paths() {
-    if need_root_and(&["runc"]) {
+    if !require(
+        "runc_long_running_cgroup_paths",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let pod = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -186,7 +179,10 @@ fn runc_long_running_cgroup_paths() {
 
 #[test]
 fn podman_libpod() {
-    if need_root_and(&["podman", "runc"]) {
+    if !require(
+        "podman_libpod",
+        &[Need::Root, Need::Tool("podman"), Need::Tool("runc")],
+    ) {
         return;
     }
     let out = match PodmanContainer::run(&["/usr/bin/ssh", "-V"]) {
@@ -221,7 +217,10 @@ fn podman_libpod() {
 /// bound, naming the container, instead of hanging the run; the guard then removes it.
 #[test]
 fn a_stopped_runc_container_fails_within_its_bound() {
-    if need_root_and(&["runc"]) {
+    if !require(
+        "a_stopped_runc_container_fails_within_its_bound",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let id = hex_id();
@@ -261,7 +260,10 @@ fn a_stopped_runc_container_fails_within_its_bound() {
 /// fails within its bound, and the container is removed.
 #[test]
 fn a_stopped_podman_container_fails_within_its_bound() {
-    if need_root_and(&["runc", "podman"]) {
+    if !require(
+        "a_stopped_podman_container_fails_within_its_bound",
+        &[Need::Root, Need::Tool("runc"), Need::Tool("podman")],
+    ) {
         return;
     }
     let bound = std::time::Duration::from_secs(5);

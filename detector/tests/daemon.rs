@@ -1,7 +1,8 @@
 //! `detector run` end to end: the daemon started by the test on the SHIPPED config with a
 //! temporary alert file, real runc and podman containers running ssh, sshd and autossh, and
-//! the alerts it writes checked field by field. Root tests: they skip, saying so, when not
-//! root. The host is shared with other tests, so every assertion filters alerts by the ids
+//! the alerts it writes checked field by field. Root tests: each starts with the
+//! prerequisite gate ([`detector::testsupport::require`]; under `CI=true` a missing
+//! prerequisite fails the test). The host is shared with other tests, so every assertion filters alerts by the ids
 //! of the containers this test created.
 //!
 //! - `daemon/alerts.rs`: exact alerts per container (runc docker/kubepods paths, podman),
@@ -27,23 +28,9 @@ mod policy;
 
 use std::process::Output;
 
-use containers::{RuncContainer, have, hex_id, is_root};
+use containers::{RuncContainer, hex_id};
+use detector::testsupport::{Need, require};
 use serde_json::Value;
-
-/// True (after saying so) when the test cannot run here.
-fn skip(tools: &[&str]) -> bool {
-    if !is_root() {
-        eprintln!("SKIPPED: needs root");
-        return true;
-    }
-    for t in tools {
-        if !have(t) {
-            eprintln!("SKIPPED: {t} not installed");
-            return true;
-        }
-    }
-    false
-}
 
 /// A docker-style cgroup path for a fresh container id: (path, id).
 fn docker_path() -> (String, String) {

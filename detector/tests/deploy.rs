@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use detector::config::Config;
+use detector::testsupport::{Need, require};
 
 #[path = "common/wait.rs"]
 mod wait;
@@ -31,11 +32,6 @@ fn run(cmd: &mut Command) -> Output {
     let what = format!("{cmd:?}");
     wait::try_output_timeout(cmd, TOOL_BOUND, &what)
         .unwrap_or_else(|e| panic!("cannot run {what}: {e} (is the tool installed?)"))
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 const UNIT: &str = "config/systemd/detector.service";
@@ -225,10 +221,8 @@ fn configmap_holds_a_valid_config_for_the_daemonset() {
 
 #[test]
 fn logrotate_policy_rotates_and_recreates_0640() {
-    if !is_root() {
-        println!(
-            "SKIPPED logrotate_policy_rotates_and_recreates_0640: needs root (create … root root)"
-        );
+    // Root: the policy's `create 0640 root root` chowns the new file.
+    if !require("logrotate_policy_rotates_and_recreates_0640", &[Need::Root]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -310,8 +304,10 @@ fn holds_bpf_link(pid: u32) -> bool {
 /// CAP_SYS_PTRACE, which CAP_DAC_READ_SEARCH does not replace.)
 #[test]
 fn daemon_runs_with_only_the_units_capabilities() {
-    if !is_root() {
-        println!("SKIPPED daemon_runs_with_only_the_units_capabilities: needs root");
+    if !require(
+        "daemon_runs_with_only_the_units_capabilities",
+        &[Need::Root],
+    ) {
         return;
     }
     use std::io::BufRead;

@@ -1,5 +1,6 @@
-//! Fault injection against `detector run` (root; each test starts its own daemon with its
-//! own rules and alert file, and removes every mount, process and cgroup it made).
+//! Fault injection against `detector run` (root, except the config errors of `bad_config`;
+//! each test starts its own daemon with its own rules and alert file, and removes every
+//! mount, process and cgroup it made).
 //!
 //! Alerts are triggered by exec'ing a private copy of `/bin/true` named
 //! [`harness::PROBE`] with a unique tag as its argument, so each alert can be counted.
@@ -34,6 +35,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use detector::testsupport::{Need, require};
 use harness::{Daemon, Setup, TmpfsGuard, assert_exactly_once, probe_tags, read_ndjson, tags};
 
 const T: Duration = Duration::from_secs(20);
@@ -50,7 +52,10 @@ fn file_sink(final_stats: &serde_json::Value) -> &serde_json::Value {
 /// the file never holds a partial line.
 #[test]
 fn full_disk_queues_alerts_and_writes_them_when_space_returns() {
-    if !harness::root_or_skip("full_disk") {
+    if !require(
+        "full_disk_queues_alerts_and_writes_them_when_space_returns",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();
@@ -158,7 +163,10 @@ fn full_disk_queues_alerts_and_writes_them_when_space_returns() {
 /// file, alerts after to the new one, each exactly once.
 #[test]
 fn rotate_by_rename_and_sighup_loses_and_duplicates_nothing() {
-    if !harness::root_or_skip("rotate_rename") {
+    if !require(
+        "rotate_by_rename_and_sighup_loses_and_duplicates_nothing",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();
@@ -197,7 +205,10 @@ fn rotate_by_rename_and_sighup_loses_and_duplicates_nothing() {
 /// duplicate here is the daemon's.
 #[test]
 fn copytruncate_rotation_loses_and_duplicates_nothing() {
-    if !harness::root_or_skip("copytruncate") {
+    if !require(
+        "copytruncate_rotation_loses_and_duplicates_nothing",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();
@@ -245,7 +256,7 @@ fn copytruncate_rotation_loses_and_duplicates_nothing() {
 /// repair at the next start is exercised on every run.
 #[test]
 fn kill9_during_alert_storm_then_restart() {
-    if !harness::root_or_skip("kill9") {
+    if !require("kill9_during_alert_storm_then_restart", &[Need::Root]) {
         return;
     }
     let _l = harness::lock();
@@ -354,7 +365,10 @@ fn kill9_during_alert_storm_then_restart() {
 /// the daemon cuts it off when it opens the file, so its own lines are never glued to it.
 #[test]
 fn partial_last_line_left_by_a_crash_is_cut_at_open() {
-    if !harness::root_or_skip("partial_last_line") {
+    if !require(
+        "partial_last_line_left_by_a_crash_is_cut_at_open",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();
@@ -381,7 +395,10 @@ fn partial_last_line_left_by_a_crash_is_cut_at_open() {
 /// the daemon detects again once the storm is over.
 #[test]
 fn ring_buffer_overload_is_counted_reported_and_recovered() {
-    if !harness::root_or_skip("ring_overload") {
+    if !require(
+        "ring_buffer_overload_is_counted_reported_and_recovered",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();
@@ -478,7 +495,7 @@ fn ring_buffer_overload_is_counted_reported_and_recovered() {
 /// when the file existed with broader bits).
 #[test]
 fn no_listening_socket_and_private_alert_file() {
-    if !harness::root_or_skip("no_listen") {
+    if !require("no_listening_socket_and_private_alert_file", &[Need::Root]) {
         return;
     }
     let _l = harness::lock();

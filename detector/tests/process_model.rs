@@ -1,7 +1,8 @@
 //! End-to-end tests of the process model, container attribution and ECS documents, on real
 //! processes and containers, through `detector trace` (ECS mode) and `detector run`.
 //!
-//! Root tests: each skips, saying so, when not root (or a tool is missing). The host is
+//! Root tests: each starts with the prerequisite gate ([`detector::testsupport::require`]:
+//! root and the tools it uses; under `CI=true` a missing one fails the test). The host is
 //! shared, so every test filters the documents by the pids or container ids it created; but
 //! every document a trace printed is validated against ECS 9.4.
 //!
@@ -32,23 +33,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{PrivateBin, Trace, TraceOutput, ebpf_lock, release};
-use containers::{PodmanContainer, RuncContainer, have, hex_id, is_root};
+use containers::{PodmanContainer, RuncContainer, hex_id};
+use detector::testsupport::{Need, require};
 use serde_json::Value;
-
-/// Skips (printing why) unless root and every tool is installed.
-fn skip(test: &str, tools: &[&str]) -> bool {
-    if !is_root() {
-        eprintln!("SKIPPED {test}: needs root");
-        return true;
-    }
-    for t in tools {
-        if !have(t) {
-            eprintln!("SKIPPED {test}: {t} not installed");
-            return true;
-        }
-    }
-    false
-}
 
 /// Every document the trace printed must be valid ECS 9.4.
 fn validate_all(out: &TraceOutput) {
@@ -249,7 +236,7 @@ fn assert_shell_container(docs: &[&Value], id: &str, runtime: &str) {
 /// The three commands as entrypoints and as children of a shell, in runc containers whose
 /// cgroup path is `form(id)`.
 fn runc_form(test: &str, form: impl Fn(&str) -> String, runtime: &str) {
-    if skip(test, &["runc"]) {
+    if !require(test, &[Need::Root, Need::Tool("runc")]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -344,7 +331,10 @@ fn runc_systemd_kubepods() {
 
 #[test]
 fn podman_libpod() {
-    if skip("podman_libpod", &["podman", "runc"]) {
+    if !require(
+        "podman_libpod",
+        &[Need::Root, Need::Tool("podman"), Need::Tool("runc")],
+    ) {
         return;
     }
     containers::podman_image().unwrap();
@@ -379,7 +369,7 @@ fn podman_libpod() {
 /// The same commands on the host: documents without any `container`.
 #[test]
 fn host_commands_have_no_container() {
-    if skip("host_commands_have_no_container", &[]) {
+    if !require("host_commands_have_no_container", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -446,7 +436,10 @@ fn wait_exec(pid: u32, exe: &std::path::Path) {
 /// entry leader are that shell, and nothing is interactive (setsid dropped any terminal).
 #[test]
 fn shell_tree_leaders_without_pty() {
-    if skip("shell_tree_leaders_without_pty", &["setsid"]) {
+    if !require(
+        "shell_tree_leaders_without_pty",
+        &[Need::Root, Need::Tool("setsid")],
+    ) {
         return;
     }
     let sshd = PrivateBin::copy("/bin/bash", "sshd");
@@ -518,7 +511,10 @@ fn shell_tree_leaders_without_pty() {
 /// a pty under `script`, so the entry leader is inherited from the test's own tree.
 #[test]
 fn shell_tree_interactive_under_pty() {
-    if skip("shell_tree_interactive_under_pty", &["script"]) {
+    if !require(
+        "shell_tree_interactive_under_pty",
+        &[Need::Root, Need::Tool("script")],
+    ) {
         return;
     }
     let marker = PrivateBin::copy("/bin/true", "dt-marker-pty");
@@ -593,7 +589,7 @@ fn shell_tree_interactive_under_pty() {
 /// parent of its children's documents.
 #[test]
 fn preexisting_parent_is_known() {
-    if skip("preexisting_parent_is_known", &[]) {
+    if !require("preexisting_parent_is_known", &[Need::Root]) {
         return;
     }
     let pre = PrivateBin::copy("/bin/bash", "dt-preexist");
@@ -658,7 +654,10 @@ fn host_processes() -> u64 {
 /// cgroup is forgotten, and the table holds about as many processes as the host has.
 #[test]
 fn churn_200_containers_bounded() {
-    if skip("churn_200_containers_bounded", &["runc"]) {
+    if !require(
+        "churn_200_containers_bounded",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     const MAX_PROCESSES: u64 = 1024;

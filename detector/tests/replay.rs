@@ -1,5 +1,6 @@
 //! End-to-end: the `detector replay` binary over NDJSON events written here, with the seed
-//! rule read from the shared directory.
+//! rule as Elastic publishes it (found by [`detector::testsupport::corpus`]; the tests that
+//! need it gate on it).
 
 #[path = "common/ecs_validate.rs"]
 mod ecs_validate;
@@ -11,14 +12,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use detector::testsupport::{Corpus, Need, require};
 use serde_json::{Value, json};
 
 const SEED_ID: &str = "03a514d9-500e-443e-b6a9-72718c548f6c";
 const SEED_NAME: &str = "SSH Process Launched From Inside A Container";
 const CONTAINER: &str = "4f1c2a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b";
 
+/// What the tests that run the seed rule need.
+const SEED: &[Need] = &[Need::Corpus(Corpus::Seed)];
+
 fn seed() -> PathBuf {
-    ecs_validate::shared_dir().join("rules/seed")
+    detector::testsupport::corpus(Corpus::Seed)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -140,6 +145,9 @@ fn check_seed_alert(a: &Value) {
 
 #[test]
 fn seed_rule_matches_ssh_in_containers_only() {
+    if !require("seed_rule_matches_ssh_in_containers_only", SEED) {
+        return;
+    }
     // (pid, name, action, event.type, in a container, should match)
     let table = [
         (101, "sshd", "exec", "start", true, true),
@@ -207,6 +215,9 @@ fn seed_rule_matches_ssh_in_containers_only() {
 
 #[test]
 fn dotted_keys_are_accepted_like_nested_objects() {
+    if !require("dotted_keys_are_accepted_like_nested_objects", SEED) {
+        return;
+    }
     let lines = [
         // Fully dotted.
         format!(
@@ -233,6 +244,9 @@ fn dotted_keys_are_accepted_like_nested_objects() {
 
 #[test]
 fn malformed_lines_are_reported_by_number_and_skipped() {
+    if !require("malformed_lines_are_reported_by_number_and_skipped", SEED) {
+        return;
+    }
     let good = |pid| serde_json::to_string(&event(pid, "ssh", "exec", "start", true)).unwrap();
     let mut input = Vec::new();
     let lines: Vec<Vec<u8>> = vec![
@@ -278,6 +292,9 @@ fn malformed_lines_are_reported_by_number_and_skipped() {
 
 #[test]
 fn events_from_a_file_are_named_in_reports() {
+    if !require("events_from_a_file_are_named_in_reports", SEED) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ndjson");
     let mut text = ndjson(&[event(501, "ssh", "exec", "start", true)]);
@@ -309,6 +326,9 @@ fn events_from_a_file_are_named_in_reports() {
 
 #[test]
 fn hostile_bytes_keep_one_valid_object_per_line() {
+    if !require("hostile_bytes_keep_one_valid_object_per_line", SEED) {
+        return;
+    }
     let hostile: Vec<String> = vec![
         "line1\nline2\r\n".into(),
         "quote\" backslash\\ \"}{\n".into(),
@@ -361,6 +381,9 @@ fn hostile_bytes_keep_one_valid_object_per_line() {
 
 #[test]
 fn a_bad_rule_stops_before_any_event_is_read() {
+    if !require("a_bad_rule_stops_before_any_event_is_read", SEED) {
+        return;
+    }
     let bad = fixture("bad_rule.toml");
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-events.ndjson");
@@ -414,6 +437,10 @@ fn usage_errors_exit_two() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
         assert!(!out.stderr.is_empty());
+    }
+    // With a good rule, a missing events file is a usage error too.
+    if !require("usage_errors_exit_two (with the seed rule)", SEED) {
+        return;
     }
     let seed = seed();
     let out = wait::output_timeout(

@@ -11,7 +11,8 @@ use std::{
     process::{Command, Stdio},
 };
 
-use common::{CgroupGuard, PrivateBin, Trace, ebpf_lock, release, root_or_skip};
+use common::{CgroupGuard, PrivateBin, Trace, ebpf_lock, release};
+use detector::testsupport::{Need, require};
 use serde_json::Value;
 
 /// The exact bytes of a byte-string field (its `_hex` sibling when it is not UTF-8).
@@ -69,7 +70,7 @@ fn my_pid() -> u32 {
 
 #[test]
 fn exec_carries_exact_identity_path_and_argv() {
-    if !root_or_skip("exec_carries_exact_identity_path_and_argv") {
+    if !require("exec_carries_exact_identity_path_and_argv", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -121,7 +122,10 @@ fn exec_carries_exact_identity_path_and_argv() {
 
 #[test]
 fn fork_gives_child_ids_and_exit_gives_the_code() {
-    if !root_or_skip("fork_gives_child_ids_and_exit_gives_the_code") {
+    if !require(
+        "fork_gives_child_ids_and_exit_gives_the_code",
+        &[Need::Root],
+    ) {
         return;
     }
     let _lock = ebpf_lock();
@@ -152,7 +156,7 @@ fn fork_gives_child_ids_and_exit_gives_the_code() {
 
 #[test]
 fn a_thread_is_not_a_fork() {
-    if !root_or_skip("a_thread_is_not_a_fork") {
+    if !require("a_thread_is_not_a_fork", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -259,7 +263,10 @@ fn spawn_threaded(leader_first: bool, code: i32) -> u32 {
 
 #[test]
 fn exit_is_reported_once_per_multithreaded_process() {
-    if !root_or_skip("exit_is_reported_once_per_multithreaded_process") {
+    if !require(
+        "exit_is_reported_once_per_multithreaded_process",
+        &[Need::Root],
+    ) {
         return;
     }
     let _lock = ebpf_lock();
@@ -300,7 +307,7 @@ fn hex64() -> String {
 
 #[test]
 fn events_carry_the_cgroup_read_in_the_kernel() {
-    if !root_or_skip("events_carry_the_cgroup_read_in_the_kernel") {
+    if !require("events_carry_the_cgroup_read_in_the_kernel", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -416,7 +423,7 @@ fn clone_into_cgroup(cgroup: &std::path::Path) -> Option<u32> {
 
 #[test]
 fn storm_of_20000_fork_exec_loses_nothing() {
-    if !root_or_skip("storm_of_20000_fork_exec_loses_nothing") {
+    if !require("storm_of_20000_fork_exec_loses_nothing", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -467,7 +474,10 @@ fn storm_of_20000_fork_exec_loses_nothing() {
 
 #[test]
 fn a_normal_user_gets_the_capability_error() {
-    if !root_or_skip("a_normal_user_gets_the_capability_error") {
+    if !require(
+        "a_normal_user_gets_the_capability_error",
+        &[Need::Root, Need::Tool("setpriv")],
+    ) {
         return;
     }
     // The test binary's directory may not be readable by `nobody`: run a copy.
@@ -489,7 +499,7 @@ fn a_normal_user_gets_the_capability_error() {
 
 #[test]
 fn exe_path_crosses_mounts_and_respects_chroot() {
-    if !root_or_skip("exe_path_crosses_mounts_and_respects_chroot") {
+    if !require("exe_path_crosses_mounts_and_respects_chroot", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -502,7 +512,7 @@ fn exe_path_crosses_mounts_and_respects_chroot() {
         .unwrap();
     let target_path = target.path().canonicalize().unwrap();
     let jail = PrivateBin::copy("/bin/true", "jail-true");
-    // A static-enough program inside the chroot: busybox-static when present, else skip.
+    // A static-enough program inside the chroot: busybox-static (a prerequisite).
     let busybox = std::path::Path::new("/bin/busybox");
     let trace = Trace::start(&[]);
     let mut unshare = Command::new("unshare")
@@ -517,7 +527,10 @@ fn exe_path_crosses_mounts_and_respects_chroot() {
         .unwrap();
     let mnt_pid = unshare.id();
     assert!(wait::wait_timeout(&mut unshare, wait::TOOL, "unshare -m").success());
-    let chroot_pid = if busybox.exists() {
+    let chroot_pid = if require(
+        "exe_path_crosses_mounts_and_respects_chroot (chroot part)",
+        &[Need::Path("/bin/busybox")],
+    ) {
         std::fs::create_dir_all(jail.dir.path().join("bin")).unwrap();
         std::fs::copy(busybox, jail.dir.path().join("bin/busybox")).unwrap();
         let mut c = Command::new("chroot")
@@ -529,7 +542,6 @@ fn exe_path_crosses_mounts_and_respects_chroot() {
         assert!(wait::wait_timeout(&mut c, wait::TOOL, "chroot").success());
         Some(pid)
     } else {
-        eprintln!("note: /bin/busybox missing (busybox-static), chroot part skipped");
         None
     };
     let out = trace.stop();
@@ -561,7 +573,7 @@ fn own_ns(name: &str) -> u64 {
 
 #[test]
 fn namespaces_tty_and_session_are_reported() {
-    if !root_or_skip("namespaces_tty_and_session_are_reported") {
+    if !require("namespaces_tty_and_session_are_reported", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -621,7 +633,7 @@ fn namespaces_tty_and_session_are_reported() {
 
 #[test]
 fn a_tiny_ring_counts_what_it_loses() {
-    if !root_or_skip("a_tiny_ring_counts_what_it_loses") {
+    if !require("a_tiny_ring_counts_what_it_loses", &[Need::Root]) {
         return;
     }
     let _lock = ebpf_lock();
@@ -659,7 +671,7 @@ fn a_tiny_ring_counts_what_it_loses() {
 
 #[test]
 fn a_bad_ring_size_is_a_clear_error() {
-    if !root_or_skip("a_bad_ring_size_is_a_clear_error") {
+    if !require("a_bad_ring_size_is_a_clear_error", &[Need::Root]) {
         return;
     }
     let out = wait::output_timeout(

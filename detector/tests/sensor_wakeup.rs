@@ -12,7 +12,8 @@ mod wait;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{PrivateBin, Trace, ebpf_lock, root_or_skip};
+use common::{PrivateBin, Trace, ebpf_lock};
+use detector::testsupport::{Need, require};
 
 /// Far above the 1 ms wake interval: only a record stuck in the ring misses it.
 const ARRIVAL: Duration = Duration::from_secs(3);
@@ -22,7 +23,10 @@ const ARRIVAL: Duration = Duration::from_secs(3);
 /// the exit of its last process must arrive although nothing follows it.
 #[test]
 fn the_last_record_of_every_burst_arrives_on_its_own() {
-    if !root_or_skip("the_last_record_of_every_burst_arrives_on_its_own") {
+    if !require(
+        "the_last_record_of_every_burst_arrives_on_its_own",
+        &[Need::Root],
+    ) {
         return;
     }
     let _lock = ebpf_lock();
@@ -70,7 +74,10 @@ fn the_last_record_of_every_burst_arrives_on_its_own() {
 /// kernel does by default (the wake-up counter, counted only for forced wake-ups, stays 0).
 #[test]
 fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
-    if !root_or_skip("a_storm_is_read_with_few_wake_ups_and_no_loss") {
+    if !require(
+        "a_storm_is_read_with_few_wake_ups_and_no_loss",
+        &[Need::Root],
+    ) {
         return;
     }
     let _lock = ebpf_lock();
@@ -136,7 +143,10 @@ fn a_storm_is_read_with_few_wake_ups_and_no_loss() {
 /// stranded records on the stretched timer, fails here.
 #[test]
 fn a_sustained_stream_stretches_the_poll_and_strands_nothing() {
-    if !root_or_skip("a_sustained_stream_stretches_the_poll_and_strands_nothing") {
+    if !require(
+        "a_sustained_stream_stretches_the_poll_and_strands_nothing",
+        &[Need::Root],
+    ) {
         return;
     }
     let _lock = ebpf_lock();

@@ -20,6 +20,7 @@ use detector::ecs::{EcsDocument, text};
 use detector::sink::{
     Delivery, FileSink, FileSinkOptions, QueueLimits, Rotation, Sink, SinkStats, StdoutSink,
 };
+use detector::testsupport::{Need, require};
 
 /// An alert line numbered `seq`, with `pad` bytes of hostile argv.
 fn line(enc: &mut LineEncoder, seq: u64, pad: usize) -> Vec<u8> {
@@ -175,12 +176,8 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
-    fn mount(size: &str) -> Option<Self> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: mounting a tmpfs needs root");
-            return None;
-        }
+    /// Mounts it; the caller has checked for root with the gate.
+    fn mount(size: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let target = CString::new(dir.path().as_os_str().as_bytes()).unwrap();
         let opts = CString::new(format!("size={size},mode=0700")).unwrap();
@@ -195,7 +192,7 @@ impl Tmpfs {
             )
         };
         assert_eq!(rc, 0, "mount tmpfs: {}", std::io::Error::last_os_error());
-        Some(Tmpfs { dir })
+        Tmpfs { dir }
     }
     fn path(&self) -> &Path {
         self.dir.path()
@@ -227,9 +224,14 @@ fn fill(path: &Path) -> fs::File {
 
 #[test]
 fn full_disk_queues_never_writes_partial_lines_and_recovers() {
-    let Some(fs_) = Tmpfs::mount("256k") else {
+    // Root: mounting a tmpfs.
+    if !require(
+        "full_disk_queues_never_writes_partial_lines_and_recovers",
+        &[Need::Root],
+    ) {
         return;
-    };
+    }
+    let fs_ = Tmpfs::mount("256k");
     let p = fs_.path().join("alerts.ndjson");
     let filler = fs_.path().join("filler");
     let mut sink = FileSink::open(opts(&p)).unwrap();
@@ -270,9 +272,14 @@ fn full_disk_queues_never_writes_partial_lines_and_recovers() {
 
 #[test]
 fn full_disk_with_a_full_queue_drops_and_counts() {
-    let Some(fs_) = Tmpfs::mount("128k") else {
+    // Root: mounting a tmpfs.
+    if !require(
+        "full_disk_with_a_full_queue_drops_and_counts",
+        &[Need::Root],
+    ) {
         return;
-    };
+    }
+    let fs_ = Tmpfs::mount("128k");
     let p = fs_.path().join("alerts.ndjson");
     let mut o = opts(&p);
     o.queue = QueueLimits {

@@ -82,18 +82,6 @@ pub fn check(paths: &[PathBuf], schema: &dyn Schema, out: &mut dyn Write) -> io:
 mod tests {
     use super::*;
 
-    fn shared() -> PathBuf {
-        if let Some(p) = std::env::var_os("DETECTOR_SHARED") {
-            return p.into();
-        }
-        let rel = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-        if rel.is_dir() {
-            rel
-        } else {
-            "/work/shared".into()
-        }
-    }
-
     /// What a corpus rule should do, judged from its own text independently of the engine.
     fn expected(text: &str) -> Result<(), &'static str> {
         let v: toml::Table = toml::from_str(text).unwrap();
@@ -117,11 +105,16 @@ mod tests {
 
     #[test]
     fn corpus_single_event_rules_compile_and_the_rest_are_rejected_precisely() {
-        for dir in [
-            "rules/elastic-cloud_defend",
-            "rules/elastic-cloud_defend-related",
-        ] {
-            let dir = shared().join(dir);
+        use crate::testsupport::{Corpus, Need, corpus, require};
+        let corpora = [Corpus::CloudDefend, Corpus::CloudDefendRelated];
+        if !require(
+            "cli::check_rules::tests::corpus_single_event_rules_compile_and_the_rest_are_rejected_precisely",
+            &corpora.map(Need::Corpus),
+        ) {
+            return;
+        }
+        for c in corpora {
+            let dir = corpus(c);
             let mut report = Vec::new();
             let summary = check(
                 std::slice::from_ref(&dir),

@@ -396,10 +396,17 @@ mod tests {
     /// some rule matches: skipping the document never loses an alert.
     #[test]
     fn probe_agrees_with_the_document() {
-        let shared = crate::rules::testkit::shared_dir();
+        use crate::testsupport::{Corpus, Need, corpus, require};
+        let needs = [Need::Corpus(Corpus::CloudDefend)];
+        if !require(
+            "daemon::probe::tests::probe_agrees_with_the_document",
+            &needs,
+        ) {
+            return;
+        }
         let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/rules");
         let (rules, _) = RuleSet::load(
-            &[shared.join("rules/elastic-cloud_defend"), shipped],
+            &[corpus(Corpus::CloudDefend), shipped],
             crate::ecs::schema(),
         );
         assert!(rules.len() > 10, "corpus loaded: {}", rules.len());

@@ -749,8 +749,9 @@ fn find_child(parent: u32, comm: &[u8]) -> Option<u32> {
 /// without a terminal is not interactive.
 #[test]
 fn seed_real_pty_interactive() {
-    if !Path::new("/usr/bin/script").exists() || !Path::new("/usr/bin/setsid").exists() {
-        eprintln!("SKIPPED: util-linux script/setsid not installed");
+    use crate::testsupport::{Need, require};
+    let needs = [Need::Path("/usr/bin/script"), Need::Path("/usr/bin/setsid")];
+    if !require("process::tests::seed_real_pty_interactive", &needs) {
         return;
     }
     let null = || std::process::Stdio::null();

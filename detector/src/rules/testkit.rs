@@ -112,7 +112,6 @@ impl Document for TestDoc {
     }
 }
 
-/// `<shared>/rules/…`: `DETECTOR_SHARED`, else `<crate>/../../shared`, else `/work/shared`.
 /// A rule named after its query, compiled against [`TestSchema`]; panics on a compile error.
 pub fn rule(q: &str) -> crate::rules::Rule {
     crate::rules::Rule {
@@ -125,15 +124,4 @@ pub fn rule(q: &str) -> crate::rules::Rule {
         compiled: crate::rules::compile_query(q, &TestSchema)
             .unwrap_or_else(|e| panic!("{q}: {e}")),
     }
-}
-
-pub fn shared_dir() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("DETECTOR_SHARED") {
-        return p.into();
-    }
-    let rel = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    if rel.is_dir() {
-        return rel;
-    }
-    "/work/shared".into()
 }

@@ -114,10 +114,15 @@ mod tests {
     /// layout facts hold (arg_start inside an anonymous member on 6.x, etc.).
     #[test]
     fn host_kernel_offsets_resolve() {
-        let Ok(data) = std::fs::read("/sys/kernel/btf/vmlinux") else {
-            eprintln!("skipped: no /sys/kernel/btf/vmlinux");
+        use crate::testsupport::{Need, require};
+        let vmlinux = "/sys/kernel/btf/vmlinux";
+        if !require(
+            "sensor::offsets::tests::host_kernel_offsets_resolve",
+            &[Need::Path(vmlinux)],
+        ) {
             return;
-        };
+        }
+        let data = std::fs::read(vmlinux).unwrap();
         let btf = Btf::parse(data).unwrap();
         let o = compute(&btf).unwrap();
         assert!(o.task_tgid > o.task_pid || o.task_tgid == o.task_pid + 4);

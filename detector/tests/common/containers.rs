@@ -29,18 +29,6 @@ use crate::wait;
 /// Bump when the rootfs layout changes: old caches are then ignored.
 const ROOTFS_VERSION: &str = "v1";
 
-/// Whether we run as root (container tests skip otherwise, saying so).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Is `tool` on PATH?
-pub fn have(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
-}
-
 /// Runs a short tool to completion within [`wait::TOOL`]; an error unless it exits 0.
 fn run(cmd: &mut Command) -> Result<Output, String> {
     run_within(cmd, wait::TOOL)

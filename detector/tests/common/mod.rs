@@ -1,5 +1,6 @@
-//! Helpers shared by the end-to-end tests: root checks, a cgroup guard, and a handle on a
-//! running `detector trace` that collects its JSON lines.
+//! Helpers shared by the end-to-end tests: a cgroup guard, and a handle on a running
+//! `detector trace` that collects its JSON lines. (Prerequisite checks: the library's
+//! [`detector::testsupport::require`].)
 #![allow(dead_code)]
 
 use std::{
@@ -10,16 +11,6 @@ use std::{
     thread::JoinHandle,
     time::Duration,
 };
-
-/// True when the tests run as root; otherwise prints that the test is skipped.
-pub fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped {test}: needs root");
-    }
-    root
-}
 
 /// Serialises tests that load eBPF programs: each `detector trace` sees every event on the
 /// host, and a storm in one test would slow the others' daemons. The binary's one lock

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::containers::{PodmanContainer, RuncContainer};
 use crate::daemon::{Daemon, Stopped};
 use crate::{
-    args_of, assert_ecs, assert_ssh_rule, brief, docker_path, kubepods_path, runc_run, settle, skip,
+    Need, args_of, assert_ecs, assert_ssh_rule, brief, docker_path, kubepods_path, require,
+    runc_run, settle,
 };
 
 /// The programs each container runs, and the alerts the rule implies for each:
@@ -130,7 +131,10 @@ fn assert_exact(s: &Stopped, container_id: &str, runtime: &str, p: &Program) {
 /// line of the alert file is JSON and valid ECS 9.4.
 #[test]
 fn ssh_programs_in_containers_give_exactly_the_implied_alerts() {
-    if skip(&["runc", "podman"]) {
+    if !require(
+        "alerts::ssh_programs_in_containers_give_exactly_the_implied_alerts",
+        &[Need::Root, Need::Tool("runc"), Need::Tool("podman")],
+    ) {
         return;
     }
     let programs = [("ssh", &SSH), ("sshd", &SSHD), ("autossh", &AUTOSSH)];
@@ -221,7 +225,10 @@ fn ssh_programs_in_containers_give_exactly_the_implied_alerts() {
 /// container's own network namespace, over its loopback): the fork alerts.
 #[test]
 fn sshd_forking_for_a_connection_alerts_on_the_fork() {
-    if skip(&["runc"]) {
+    if !require(
+        "alerts::sshd_forking_for_a_connection_alerts_on_the_fork",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     // Wait for the listener (port 2222 = 0x08AE in LISTEN state, 0A), connect once
@@ -284,7 +291,10 @@ fn sshd_forking_for_a_connection_alerts_on_the_fork() {
 /// still does (the daemon was watching).
 #[test]
 fn host_programs_and_ssh_keygen_give_no_alert() {
-    if skip(&["runc"]) {
+    if !require(
+        "alerts::host_programs_and_ssh_keygen_give_no_alert",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let d = Daemon::start();

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use crate::containers::RuncContainer;
 use crate::daemon::{
-    Daemon, Opts, STOP_CONTRACT, Stopped, config_file, config_variant, run_to_exit,
-    shipped_config,
+    Daemon, Opts, STOP_CONTRACT, Stopped, config_file, config_variant, run_to_exit, shipped_config,
 };
-use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, settle, skip};
+use crate::{Need, assert_ecs, assert_ssh_rule, brief, docker_path, require, runc_run, settle};
 
 /// `ssh -V`: the shipped rule alerts on it in any container (a barrier, see [`settle`]).
 const SSH_V: &[&str] = &["/usr/bin/ssh", "-V"];
@@ -49,7 +48,10 @@ fn exec_named(program: &str) -> String {
 /// valid new rule and SIGHUP start alerting on it.
 #[test]
 fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::sighup_refuses_a_broken_rule_and_loads_a_valid_one",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let rules = tempfile::tempdir().unwrap();
@@ -164,7 +166,10 @@ fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
 /// JSON line, the file is 0640 or tighter.
 #[test]
 fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::sigterm_leaves_whole_lines_and_exits_0_within_5s",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let d = Daemon::start();
@@ -253,7 +258,10 @@ fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
 /// `detector.startup_scan: true`; with `alerts.startup_scan = false` it is not.
 #[test]
 fn startup_scan_reports_a_running_sshd_once() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::startup_scan_reports_a_running_sshd_once",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let (path, id) = docker_path();
@@ -314,7 +322,10 @@ fn startup_scan_reports_a_running_sshd_once() {
 /// is logged.
 #[test]
 fn lost_events_are_reported_in_the_alert_stream() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::lost_events_are_reported_in_the_alert_stream",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let (_dir, d) = daemon_that_lost_events(1);
@@ -415,12 +426,11 @@ fn run_cmd(config: &Path, alerts: &Path) -> Command {
     c
 }
 
-/// Start-up failures exit with the code a supervisor acts on and say why.
+/// Start-up failures exit with the code a supervisor acts on and say why. The config, rule
+/// and output checks come before the sensor, so they need no privilege; only the last part
+/// (becoming `nobody` to lose the capabilities) needs root.
 #[test]
 fn startup_failures_exit_with_their_codes() {
-    if skip(&["setpriv"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let alerts = dir.path().join("alerts.ndjson");
 
@@ -465,6 +475,12 @@ fn startup_failures_exit_with_their_codes() {
 
     // As nobody (no capabilities): 77. Its alert file must be creatable by nobody, else
     // the output check (73) would fail first.
+    if !require(
+        "lifecycle::startup_failures_exit_with_their_codes (as nobody: 77)",
+        &[Need::Root, Need::Tool("setpriv")],
+    ) {
+        return;
+    }
     let open = tempfile::tempdir().unwrap();
     std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let mut cmd = Command::new("setpriv");
@@ -490,7 +506,10 @@ fn startup_failures_exit_with_their_codes() {
 /// — instead of a fixed bound that a loaded machine breaks.
 #[test]
 fn signals_are_answered_promptly_with_a_full_ring_behind() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::signals_are_answered_promptly_with_a_full_ring_behind",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let d = Daemon::start();
@@ -567,7 +586,10 @@ fn signals_are_answered_promptly_with_a_full_ring_behind() {
 /// `--rules DIR --replace-rules`: only the given rules run (the shipped SSH rule does not).
 #[test]
 fn replace_rules_runs_only_the_given_rules() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::replace_rules_runs_only_the_given_rules",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let rules = tempfile::tempdir().unwrap();
@@ -612,7 +634,10 @@ fn replace_rules_runs_only_the_given_rules() {
 /// same exec carries them. A reload that changes `[sensor]` says it needs a restart.
 #[test]
 fn argv_capture_off_leaves_args_out() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::argv_capture_off_leaves_args_out",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let (_dir, config) =
@@ -666,7 +691,10 @@ fn argv_capture_off_leaves_args_out() {
 /// and the reports add up to the final stats.
 #[test]
 fn stats_interval_0_logs_no_stats_line_but_still_reports_loss() {
-    if skip(&["runc"]) {
+    if !require(
+        "lifecycle::stats_interval_0_logs_no_stats_line_but_still_reports_loss",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let started = std::time::Instant::now();

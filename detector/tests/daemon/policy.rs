@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::daemon::{Daemon, Opts, SSH_RULE_ID, config_file};
-use crate::{assert_ecs, assert_ssh_rule, brief, docker_path, runc_run, skip};
+use crate::{Need, assert_ecs, assert_ssh_rule, brief, docker_path, require, runc_run};
 
 const WINDOW_SECS: u64 = 4;
 
@@ -15,7 +15,10 @@ fn ssh_times(n: usize) -> String {
 
 #[test]
 fn exceptions_and_suppression_work_as_configured() {
-    if skip(&["runc"]) {
+    if !require(
+        "policy::exceptions_and_suppression_work_as_configured",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
         return;
     }
     let (excepted_path, excepted) = docker_path();

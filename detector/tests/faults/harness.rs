@@ -480,16 +480,6 @@ impl Drop for TmpfsGuard {
     }
 }
 
-/// True when root; otherwise says the test is skipped.
-pub fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped {test}: needs root");
-    }
-    root
-}
-
 /// Serialises the tests of this binary (each daemon sees every exec on the host; a storm
 /// in one would disturb another's timing): the binary's one re-entrant, bounded lock
 /// ([`crate::wait::serial`]), also taken by every [`Daemon`] and by the trace in

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use detector::testsupport::{Need, require};
 use serde_json::Value;
 
 use crate::containers::{self, RuncContainer};
@@ -224,11 +225,15 @@ fn wait_for(path: &Path, tags: &[String], timeout: Duration) -> Vec<Value> {
 
 #[test]
 fn hostile_inputs_keep_one_json_object_per_line() {
-    if !harness::root_or_skip("hostile_inputs") {
+    if !require(
+        "hostile::hostile_inputs_keep_one_json_object_per_line",
+        &[Need::Root],
+    ) {
         return;
     }
-    if !containers::have("runc") {
-        panic!("runc is not installed (the hostile-input test needs it)");
+    // A missing runc fails this test everywhere, as it always did (setup installs it).
+    if let Some(why) = Need::Tool("runc").missing() {
+        panic!("hostile::hostile_inputs_keep_one_json_object_per_line: {why}");
     }
     let _l = harness::lock();
     let s = Setup::new("", "");

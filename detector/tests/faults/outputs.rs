@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use detector::testsupport::{Need, require};
+
 use crate::harness::{self, Daemon, Setup, assert_exactly_once, probe_tags, read_ndjson, tags};
 
 const T: Duration = Duration::from_secs(20);
@@ -20,7 +22,10 @@ fn reload(d: &mut Daemon) {
 /// to the new one (created 0640), each exactly once; the old file is closed, not removed.
 #[test]
 fn sighup_with_a_new_file_path_moves_the_alerts() {
-    if !harness::root_or_skip("reload_moves_the_file") {
+    if !require(
+        "outputs::sighup_with_a_new_file_path_moves_the_alerts",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();
@@ -65,7 +70,10 @@ fn sighup_with_a_new_file_path_moves_the_alerts() {
 /// and keeps alerting into it; nothing is created at the bad path.
 #[test]
 fn sighup_with_an_unusable_file_path_keeps_the_old_file() {
-    if !harness::root_or_skip("reload_unusable_file") {
+    if !require(
+        "outputs::sighup_with_an_unusable_file_path_keeps_the_old_file",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();
@@ -140,7 +148,10 @@ fn files_oldest_first(path: &Path) -> Vec<PathBuf> {
 /// smaller), and no generation beyond `keep` exists.
 #[test]
 fn size_rotation_through_the_daemon_keeps_whole_files_and_loses_nothing_within_keep() {
-    if !harness::root_or_skip("size_rotation") {
+    if !require(
+        "outputs::size_rotation_through_the_daemon_keeps_whole_files_and_loses_nothing_within_keep",
+        &[Need::Root],
+    ) {
         return;
     }
     let _l = harness::lock();

@@ -235,9 +235,20 @@ fn rule_sets_can_be_shared_between_threads() {
 #[ignore]
 fn timing_corpus_rules_per_event() {
     let schema = crate::ecs::schema();
-    let dirs = [crate::rules::testkit::shared_dir().join("rules/elastic-cloud_defend")];
+    use crate::testsupport::{Corpus, Need, corpus, require};
+    let needs = [
+        Need::Corpus(Corpus::CloudDefend),
+        Need::Corpus(Corpus::Seed),
+    ];
+    if !require(
+        "rules::tests::index_prop::timing_corpus_rules_per_event",
+        &needs,
+    ) {
+        return;
+    }
+    let dirs = [corpus(Corpus::CloudDefend)];
     let (set, _) = RuleSet::load(&dirs, schema);
-    let seed = [crate::rules::testkit::shared_dir().join("rules/seed")];
+    let seed = [corpus(Corpus::Seed)];
     let (seed_set, _) = RuleSet::load(&seed, schema);
     let doc = |name: &str, args: &[&str]| {
         TestDoc::from_json_with(

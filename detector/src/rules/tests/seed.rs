@@ -1,15 +1,21 @@
-//! The seed rule (SSH in a container), loaded from the shared directory as published.
+//! The seed rule (SSH in a container), loaded unmodified as Elastic publishes it (see
+//! [`crate::testsupport::corpus`] for where it is found).
 
 use serde_json::json;
 
-use crate::rules::testkit::{TestDoc, TestSchema, shared_dir};
+use crate::rules::testkit::{TestDoc, TestSchema};
 use crate::rules::{Rule, load_file};
+use crate::testsupport::{Corpus, Need, require};
+
+/// The seed's gate: the tests below need the published rule.
+const NEEDS: &[Need] = &[Need::Corpus(Corpus::Seed)];
 
 fn seed() -> Rule {
-    let dir = shared_dir().join("rules/seed");
-    let file = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    let path = crate::testsupport::corpus(Corpus::Seed);
+    let (files, errors) = crate::rules::collect_rule_files(std::slice::from_ref(&path));
+    assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    let file = files
+        .into_iter()
         .find(|p| p.extension().is_some_and(|x| x == "toml"))
         .expect("a seed rule file");
     load_file(&file, &TestSchema).unwrap_or_else(|e| panic!("{e}"))
@@ -32,6 +38,9 @@ const CID: &str = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778
 
 #[test]
 fn seed_metadata() {
+    if !require("rules::tests::seed::seed_metadata", NEEDS) {
+        return;
+    }
     let r = seed();
     assert_eq!(r.meta.rule_id, "03a514d9-500e-443e-b6a9-72718c548f6c");
     assert_eq!(r.meta.severity.score(), 73);
@@ -40,6 +49,9 @@ fn seed_metadata() {
 
 #[test]
 fn seed_rule_semantics() {
+    if !require("rules::tests::seed::seed_rule_semantics", NEEDS) {
+        return;
+    }
     let r = seed();
     // (name, action, type, container, expected)
     let cases: &[(&str, &str, &str, Option<&str>, bool)] = &[
