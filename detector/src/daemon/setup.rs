@@ -1,8 +1,6 @@
 //! Building the pipeline's parts from the configuration, at start and on every reload, and
 //! the start-up errors with the exit codes a supervisor acts on.
 
-use std::time::Duration;
-
 use super::RunOptions;
 use crate::alert::AlertPolicy;
 use crate::config::{Config, ConfigError};
@@ -96,10 +94,7 @@ pub fn load_settings(opts: &RunOptions) -> Result<Settings, StartError> {
             .collect();
         return Err(StartError::NoRules(paths.join(", ")));
     }
-    let policy = AlertPolicy::new(
-        Duration::from_secs(config.alerts.suppression_window_secs),
-        config.exceptions.clone(),
-    );
+    let policy = AlertPolicy::from_config(&config);
     Ok(Settings {
         config,
         rules,
