@@ -425,11 +425,27 @@ fn usage_errors_exit_two() {
     );
 }
 
+/// The seed rule as this repository ships it (`config/rules`): the policy tests need no
+/// corpus.
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/rules")
+}
+
 /// A config file whose alert policy is `policy` (TOML), in `dir`.
 fn config(dir: &Path, policy: &str) -> PathBuf {
     let path = dir.join("detector.toml");
     std::fs::write(&path, policy).unwrap();
     path
+}
+
+/// Fails unless the summary names the policy of config `cfg` and says `what` of it.
+fn assert_policy(run: &Run, cfg: &Path, what: &str) {
+    let want = format!("policy: {}: {what}\n", cfg.display());
+    assert!(
+        run.stderr.contains(&want),
+        "{want:?} not in:\n{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -442,23 +458,25 @@ fn the_configs_exceptions_apply_unless_the_policy_is_off() {
     let mut other = event(802, "ssh", "exec", "start", true);
     other["container"]["id"] = json!("0".repeat(64));
     let input = ndjson(&[event(801, "ssh", "exec", "start", true), other]);
-    let on = replay_stdin_with(&["--config".as_ref(), cfg.as_os_str()], &[&seed()], &input);
+    let on = replay_stdin_with(
+        &["--config".as_ref(), cfg.as_os_str()],
+        &[&shipped()],
+        &input,
+    );
     assert_eq!(on.code, 0, "{}", on.stderr);
     assert_eq!(pids(&alerts(&on)), BTreeSet::from([802]), "{}", on.stderr);
-    assert!(
-        on.stderr.contains(&format!(
-            "policy: {}: suppression window 0 s, 1 exception(s); 1 excepted, 0 suppressed",
-            cfg.display()
-        )),
-        "{}",
-        on.stderr
+    assert_policy(
+        &on,
+        &cfg,
+        "suppression window 0 s, 1 exception(s); 1 excepted, 0 suppressed",
     );
-    let off = replay_stdin_with(&["--no-policy".as_ref()], &[&seed()], &input);
+    let off = replay_stdin_with(&["--no-policy".as_ref()], &[&shipped()], &input);
     assert_eq!(off.code, 0, "{}", off.stderr);
     let got = alerts(&off);
     assert_eq!(pids(&got), BTreeSet::from([801, 802]), "{}", off.stderr);
     for a in &got {
-        check_seed_alert(a);
+        assert_eq!(a["rule"]["id"], SEED_ID, "{a}");
+        assert_eq!(a["event"]["kind"], "alert", "{a}");
     }
     assert!(
         off.stderr.contains("policy: off (--no-policy)"),
@@ -468,13 +486,17 @@ fn the_configs_exceptions_apply_unless_the_policy_is_off() {
     // Both at once is a usage error; so is a config that cannot be read.
     let both = replay_stdin_with(
         &["--no-policy".as_ref(), "--config".as_ref(), cfg.as_os_str()],
-        &[&seed()],
+        &[&shipped()],
         &input,
     );
     assert_eq!(both.code, 2, "{}", both.stderr);
     assert!(both.stdout.is_empty());
     let bad = config(dir.path(), "[alerts]\nsuppression_window_secs = -1\n");
-    let bad_run = replay_stdin_with(&["--config".as_ref(), bad.as_os_str()], &[&seed()], &input);
+    let bad_run = replay_stdin_with(
+        &["--config".as_ref(), bad.as_os_str()],
+        &[&shipped()],
+        &input,
+    );
     assert_eq!(bad_run.code, 2, "{}", bad_run.stderr);
     assert!(bad_run.stdout.is_empty());
     assert!(
@@ -506,7 +528,7 @@ fn suppression_windows_run_on_the_recorded_timestamps() {
         .collect();
     let run = replay_stdin_with(
         &["--config".as_ref(), cfg.as_os_str()],
-        &[&seed()],
+        &[&shipped()],
         &ndjson(&events),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -514,7 +536,7 @@ fn suppression_windows_run_on_the_recorded_timestamps() {
     let folded: Vec<(u64, Option<u64>)> = got
         .iter()
         .map(|a| {
-            check_seed_alert(a);
+            assert_eq!(a["rule"]["id"], SEED_ID, "{a}");
             (
                 a["process"]["pid"].as_u64().unwrap(),
                 a["detector"]["alert"]["suppressed_count"].as_u64(),
@@ -544,15 +566,12 @@ fn suppression_windows_run_on_the_recorded_timestamps() {
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains(&format!(
-            "policy: {}: suppression window 30 s, 0 exception(s); 0 excepted, 96 suppressed",
-            cfg.display()
-        )),
-        "{}",
-        run.stderr
+    assert_policy(
+        &run,
+        &cfg,
+        "suppression window 30 s, 0 exception(s); 0 excepted, 96 suppressed",
     );
     // Without the policy, every match is an alert.
-    let off = replay_stdin_with(&["--no-policy".as_ref()], &[&seed()], &ndjson(&events));
+    let off = replay_stdin_with(&["--no-policy".as_ref()], &[&shipped()], &ndjson(&events));
     assert_eq!(alerts(&off).len(), 100, "{}", off.stderr);
 }

@@ -172,7 +172,8 @@ pub fn main(args: &Args) -> ExitCode {
         Err(e) => {
             eprintln!("{e}");
             eprintln!(
-                "detector replay: the config's alert policy cannot be read: nothing replayed"
+                "detector replay: the config's alert policy cannot be read (--config PATH names \
+                 another config, --no-policy replays without one): nothing replayed"
             );
             return ExitCode::from(EXIT_ERROR);
         }
