@@ -390,7 +390,7 @@ fn event_pipeline(
     let table = ProcessTable::new(cfg, ids);
     let counters = std::sync::Arc::new(SinkCounters::default());
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(NullSink(counters.clone()))];
-    let policy = AlertPolicy::new(std::time::Duration::ZERO, Vec::new());
+    let policy = AlertPolicy::off();
     let detection = Detection::new(rules, policy, sinks);
     (EventPipeline::new(table, docs, detection), counters)
 }
