@@ -25,13 +25,13 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use detector::alert::{AlertPolicy, AlertTemplate, LineEncoder};
+use detector::alert::{AlertPolicy, AlertStage};
 use detector::daemon::{Detection, EventPipeline};
 use detector::ecs::{EcsDocument, command_line};
 use detector::event::{EventKind, ProcessEvent};
 use detector::host::{AgentInfo, HostInfo};
 use detector::process::{IdContext, ProcessTable, TableConfig};
-use detector::rules::{Rule, RuleSet};
+use detector::rules::{RuleIdx, RuleSet};
 use detector::sink::{Delivery, Sink, SinkCounters};
 use detector::testsupport::{Corpus, Need, require};
 
@@ -110,17 +110,14 @@ fn rules(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for (set_name, set, has_seed) in &sets {
         for (ev_name, ev, seed_matches) in &events {
-            let mut out: Vec<&Rule> = Vec::new();
+            let mut out: Vec<RuleIdx> = Vec::new();
             set.matches(ev, &mut out);
-            let mut unindexed: Vec<&Rule> = Vec::new();
+            let mut unindexed: Vec<RuleIdx> = Vec::new();
             set.matches_unindexed(ev, &mut unindexed);
-            assert_eq!(
-                out.iter().map(|r| &r.path).collect::<Vec<_>>(),
-                unindexed.iter().map(|r| &r.path).collect::<Vec<_>>()
-            );
+            assert_eq!(out, unindexed);
             // The benchmark is only meaningful if the events do what their names say.
             assert_eq!(
-                out.iter().any(|r| r.meta.rule_id == seed_id),
+                out.iter().any(|&i| set.rule(i).meta.rule_id == seed_id),
                 *seed_matches && *has_seed,
                 "{set_name} / {ev_name}"
             );
@@ -128,7 +125,9 @@ fn rules(c: &mut Criterion) {
                 "{set_name} / {ev_name}: {} candidates of {}, matches: {:?}",
                 set.candidate_count(ev),
                 set.len(),
-                out.iter().map(|r| &r.meta.name).collect::<Vec<_>>()
+                out.iter()
+                    .map(|&i| &set.rule(i).meta.name)
+                    .collect::<Vec<_>>()
             );
             g.bench_function(format!("{set_name} / {ev_name} / indexed"), |b| {
                 b.iter(|| {
@@ -146,33 +145,19 @@ fn rules(c: &mut Criterion) {
     }
     g.finish();
 
-    // The per-event pipeline of `replay` and the daemon for a matching event.
+    // The per-event path of `replay` and the daemon for a matching event: their shared
+    // alert stage (rules, policy off as in the `pipeline` group, alert, encode).
     let mut g = c.benchmark_group("pipeline per event");
     g.throughput(Throughput::Elements(1));
-    for (set_name, set, _) in &sets {
-        let templates: Vec<AlertTemplate> = set
-            .rules()
-            .iter()
-            .map(|r| AlertTemplate::new(&r.meta))
-            .collect();
-        let ev = &events[0].1;
-        let mut out: Vec<&Rule> = Vec::new();
-        let mut enc = LineEncoder::new();
+    let ev = &events[0].1;
+    for (set_name, set, _) in sets {
+        let mut stage = AlertStage::new(set, AlertPolicy::off());
         g.bench_function(
             format!("{set_name} / ssh exec in container: evaluate + alert + encode"),
             |b| {
                 b.iter(|| {
-                    set.matches(black_box(ev), &mut out);
                     let mut bytes = 0;
-                    for r in &out {
-                        let i = set
-                            .rules()
-                            .iter()
-                            .position(|x| std::ptr::eq(x, *r))
-                            .unwrap();
-                        let alert = templates[i].alert(ev);
-                        bytes += enc.encode(&alert).unwrap().len();
-                    }
+                    stage.evaluate(black_box(ev), &mut |a| bytes += a.line.len());
                     black_box(bytes)
                 })
             },
@@ -400,7 +385,7 @@ fn event_pipeline(
     let table = ProcessTable::new(cfg, ids);
     let counters = std::sync::Arc::new(SinkCounters::default());
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(NullSink(counters.clone()))];
-    let policy = AlertPolicy::new(std::time::Duration::ZERO, Vec::new());
+    let policy = AlertPolicy::off();
     let detection = Detection::new(rules, policy, sinks);
     (EventPipeline::new(table, docs, detection), counters)
 }

@@ -40,8 +40,13 @@ struct Run {
 
 /// Runs `detector replay --rules RULES… -` with `input` on stdin.
 fn replay_stdin(rules: &[&Path], input: &[u8]) -> Run {
+    replay_stdin_with(&[], rules, input)
+}
+
+/// Runs `detector replay FLAGS… --rules RULES… -` with `input` on stdin.
+fn replay_stdin_with(flags: &[&std::ffi::OsStr], rules: &[&Path], input: &[u8]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_detector"));
-    cmd.arg("replay").arg("--rules");
+    cmd.arg("replay").args(flags).arg("--rules");
     for r in rules {
         cmd.arg(r);
     }
@@ -456,4 +461,155 @@ fn usage_errors_exit_two() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("/nonexistent/events.ndjson: cannot open")
     );
+}
+
+/// The seed rule as this repository ships it (`config/rules`): the policy tests need no
+/// corpus.
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/rules")
+}
+
+/// A config file whose alert policy is `policy` (TOML), in `dir`.
+fn config(dir: &Path, policy: &str) -> PathBuf {
+    let path = dir.join("detector.toml");
+    std::fs::write(&path, policy).unwrap();
+    path
+}
+
+/// Fails unless the summary names the policy of config `cfg` and says `what` of it.
+fn assert_policy(run: &Run, cfg: &Path, what: &str) {
+    let want = format!("policy: {}: {what}\n", cfg.display());
+    assert!(
+        run.stderr.contains(&want),
+        "{want:?} not in:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_configs_exceptions_apply_unless_the_policy_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!("[[exceptions]]\nrule_id = \"{SEED_ID}\"\ncontainer_id = \"{CONTAINER}\"\n"),
+    );
+    let mut other = event(802, "ssh", "exec", "start", true);
+    other["container"]["id"] = json!("0".repeat(64));
+    let input = ndjson(&[event(801, "ssh", "exec", "start", true), other]);
+    let on = replay_stdin_with(
+        &["--config".as_ref(), cfg.as_os_str()],
+        &[&shipped()],
+        &input,
+    );
+    assert_eq!(on.code, 0, "{}", on.stderr);
+    assert_eq!(pids(&alerts(&on)), BTreeSet::from([802]), "{}", on.stderr);
+    assert_policy(
+        &on,
+        &cfg,
+        "suppression window 0 s, 1 exception(s); 1 excepted, 0 suppressed",
+    );
+    let off = replay_stdin_with(&["--no-policy".as_ref()], &[&shipped()], &input);
+    assert_eq!(off.code, 0, "{}", off.stderr);
+    let got = alerts(&off);
+    assert_eq!(pids(&got), BTreeSet::from([801, 802]), "{}", off.stderr);
+    for a in &got {
+        assert_eq!(a["rule"]["id"], SEED_ID, "{a}");
+        assert_eq!(a["event"]["kind"], "alert", "{a}");
+    }
+    assert!(
+        off.stderr.contains("policy: off (--no-policy)"),
+        "{}",
+        off.stderr
+    );
+    // Both at once is a usage error; so is a config that cannot be read.
+    let both = replay_stdin_with(
+        &["--no-policy".as_ref(), "--config".as_ref(), cfg.as_os_str()],
+        &[&shipped()],
+        &input,
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(both.stdout.is_empty());
+    let bad = config(dir.path(), "[alerts]\nsuppression_window_secs = -1\n");
+    let bad_run = replay_stdin_with(
+        &["--config".as_ref(), bad.as_os_str()],
+        &[&shipped()],
+        &input,
+    );
+    assert_eq!(bad_run.code, 2, "{}", bad_run.stderr);
+    assert!(bad_run.stdout.is_empty());
+    assert!(
+        bad_run.stderr.contains(&format!("{}:2", bad.display()))
+            && bad_run.stderr.contains("suppression_window_secs"),
+        "{}",
+        bad_run.stderr
+    );
+}
+
+#[test]
+fn suppression_windows_run_on_the_recorded_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "[alerts]\nsuppression_window_secs = 30\n");
+    // 100 identical matches (same rule, container and executable) one second apart in
+    // event time, replayed in a fraction of a second: windows [0, 30), [30, 60), [60, 90)
+    // fold 29 each and are closed by the documents at 30, 60 and 90 s; [90, 120) folds 9
+    // and is closed at the end of the input.
+    let events: Vec<Value> = (0..100u32)
+        .map(|i| {
+            let mut e = event(1000 + i, "ssh", "exec", "start", true);
+            e["@timestamp"] = json!(format!(
+                "2026-11-27T20:{:02}:{:02}.000000001Z",
+                i / 60,
+                i % 60
+            ));
+            e
+        })
+        .collect();
+    let run = replay_stdin_with(
+        &["--config".as_ref(), cfg.as_os_str()],
+        &[&shipped()],
+        &ndjson(&events),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let got = alerts(&run);
+    let folded: Vec<(u64, Option<u64>)> = got
+        .iter()
+        .map(|a| {
+            assert_eq!(a["rule"]["id"], SEED_ID, "{a}");
+            (
+                a["process"]["pid"].as_u64().unwrap(),
+                a["detector"]["alert"]["suppressed_count"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        folded,
+        vec![
+            (1000, None),
+            (1029, Some(29)),
+            (1030, None),
+            (1059, Some(29)),
+            (1060, None),
+            (1089, Some(29)),
+            (1090, None),
+            (1099, Some(9)),
+        ],
+        "{}",
+        run.stderr
+    );
+    // Each alert keeps its document's time.
+    assert_eq!(got[1]["@timestamp"], events[29]["@timestamp"]);
+    assert!(
+        run.stderr
+            .contains("100 events, 0 blank, 0 malformed, 8 alerts"),
+        "{}",
+        run.stderr
+    );
+    assert_policy(
+        &run,
+        &cfg,
+        "suppression window 30 s, 0 exception(s); 0 excepted, 96 suppressed",
+    );
+    // Without the policy, every match is an alert.
+    let off = replay_stdin_with(&["--no-policy".as_ref()], &[&shipped()], &ndjson(&events));
+    assert_eq!(alerts(&off).len(), 100, "{}", off.stderr);
 }

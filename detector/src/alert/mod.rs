@@ -9,18 +9,30 @@
 //! `event.kind: alert` documents into Elastic Security and maps `event.severity` back.
 //!
 //! Per-rule parts (`rule.*`, `threat.*`, tags) are built once per rule in an
-//! [`AlertTemplate`] and shared by every alert of that rule.
+//! [`AlertTemplate`] and shared by every alert of that rule; [`AlertTemplates`] holds them
+//! for a whole rule set, indexed like its matches.
+//!
+//! [`AlertStage`] is the one path from a document to alert lines (rules → [`AlertPolicy`]
+//! with exceptions and suppression → alert document → NDJSON line), shared by the daemon
+//! (`daemon::Detection` hands its lines to the sinks) and `detector replay` (to stdout), so
+//! both give the same alerts for the same documents. Suppression runs on event time
+//! ([`clock`]).
 
+pub mod clock;
 mod policy;
+mod stage;
 mod threat;
 
-pub use policy::{AlertPolicy, Verdict};
+pub use clock::{EventTime, StreamClock};
+pub use policy::{AlertPolicy, Folded, Verdict};
+pub use stage::{AlertLine, AlertStage, StageStats};
 
 use crate::ecs::{
     ALERT_DATASET, DetectorAlert, EVENT_MODULE, EcsDocument, Event, Rule, Shared, Threat,
     now_rfc3339,
 };
 use crate::rules::meta::RuleMeta;
+use crate::rules::{RuleIdx, RuleSet};
 
 /// `rule.ruleset` of our alerts when the caller names none: the rules run by this daemon,
 /// whatever their origin (Elastic's published rules or local ones).
@@ -104,6 +116,29 @@ impl AlertTemplate {
         let mut doc = self.alert(event);
         set_suppressed_count(&mut doc, suppressed);
         doc
+    }
+}
+
+/// The alert templates of every rule of a set, indexed by [`RuleIdx`]: the one place a
+/// rule set's templates are built (the daemon, replay and the benches use it).
+#[derive(Clone, Debug)]
+pub struct AlertTemplates(Vec<AlertTemplate>);
+
+impl AlertTemplates {
+    /// One template per rule of `rules`, with `rule.ruleset` = [`DEFAULT_RULESET`].
+    pub fn new(rules: &RuleSet) -> Self {
+        AlertTemplates(
+            rules
+                .iter()
+                .map(|(_, r)| AlertTemplate::new(&r.meta))
+                .collect(),
+        )
+    }
+
+    /// The template of rule `idx` of the set these were built from.
+    #[inline]
+    pub fn get(&self, idx: RuleIdx) -> &AlertTemplate {
+        &self.0[idx.get()]
     }
 }
 

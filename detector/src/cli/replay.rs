@@ -3,6 +3,17 @@
 //! JSON line on stdout. For testing rules against captured or hand-written events without a
 //! kernel.
 //!
+//! Alerts go through the daemon's own alert stage ([`AlertStage`]): the same rules, the
+//! same policy (the config's `[[exceptions]]` and `[alerts] suppression_window_secs`) and
+//! the same alert documents, so `replay` over the documents `run` saw gives the alerts
+//! `run` gave. The policy is read from `--config` (default: the config `run` would read,
+//! when it exists; else the built-in defaults, no exceptions and no suppression);
+//! `--no-policy` turns it off (every match is an alert). Suppression windows run on the
+//! documents' own `@timestamp`, not on the time of the replay (see
+//! [`crate::alert::clock`]): a window closes when a document at or past its end is read,
+//! and the windows still open at the end of the input are closed then, so their folded
+//! counts are written last.
+//!
 //! Rules are all-or-nothing: a rule that does not compile is reported (file:line:column and
 //! a caret excerpt) and nothing is replayed, because a silently missing rule would make a
 //! replay look clean. Events are per line: a malformed line (not UTF-8, not JSON, not an
@@ -20,14 +31,14 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::alert::{AlertTemplate, LineEncoder};
+use crate::alert::{AlertLine, AlertPolicy, AlertStage};
+use crate::config::Config;
 use crate::ecs::EcsDocument;
+use crate::rules::RuleSet;
 use crate::rules::error::{display_path, sanitize};
-use crate::rules::{Rule, RuleSet};
 
 /// The longest event line accepted (16 MiB); longer lines are reported as malformed and
 /// skipped without being held in memory.
@@ -35,7 +46,7 @@ pub const MAX_LINE: usize = 16 << 20;
 
 /// Exit status when the replay ran but some lines were malformed.
 pub const EXIT_MALFORMED: u8 = 1;
-/// Exit status for usage errors, rule errors and I/O errors.
+/// Exit status for usage errors, rule errors, config errors and I/O errors.
 pub const EXIT_ERROR: u8 = 2;
 
 /// Arguments of `replay`.
@@ -48,9 +59,15 @@ stdout; malformed lines (`EVENTS:LINE: reason`) and a summary on stderr.
 Every rule must compile: if any rule fails, each error is printed (file:line:column and an \
 excerpt) and the command exits 2 before reading events.
 
+Alert policy: as `detector run` applies it, from the config's [[exceptions]] and [alerts] \
+suppression_window_secs (--config; default: the config `run` would read, when it exists, \
+else none). Suppression windows are measured on the documents' own @timestamp, not on the \
+time of the replay; windows still open at the end of the input are closed then. \
+--no-policy: every match is an alert.
+
 Exit status: 0 every line was read; 1 some lines were malformed (reported and skipped, the \
-rest replayed); 2 usage error, rule error, no rules, or an unreadable input / unwritable \
-output.")]
+rest replayed); 2 usage error, rule error, no rules, an unreadable or invalid config, or an \
+unreadable input / unwritable output.")]
 pub struct Args {
     /// Rule files, or directories searched recursively for `*.toml` (repeatable; with several
     /// values after one `--rules`, the last is the events file unless it is given first).
@@ -59,6 +76,52 @@ pub struct Args {
     /// NDJSON file of ECS event documents, or `-` for stdin.
     #[arg(value_name = "EVENTS.ndjson")]
     pub events: Option<PathBuf>,
+    /// Config whose alert policy ([[exceptions]], [alerts] suppression_window_secs) applies
+    /// [default: the config `detector run` would read, when it exists].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_policy")]
+    pub config: Option<PathBuf>,
+    /// No alert policy: no exceptions, no suppression; every match is an alert.
+    #[arg(long)]
+    pub no_policy: bool,
+}
+
+/// Where a replay's alert policy came from (named in the summary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    /// `--no-policy`.
+    Off,
+    /// The config file at this path.
+    Config(PathBuf),
+    /// No `--config`, and no config at the default path: the built-in defaults.
+    Defaults(PathBuf),
+}
+
+impl PolicySource {
+    /// The policy `args` ask for, and where it came from; an error message when the config
+    /// cannot be used.
+    pub fn load(args: &Args) -> Result<(AlertPolicy, PolicySource), String> {
+        if args.no_policy {
+            return Ok((AlertPolicy::off(), PolicySource::Off));
+        }
+        let path = match &args.config {
+            Some(p) => p.clone(),
+            None => {
+                let p = super::run::default_config();
+                if !p.exists() {
+                    return Ok((
+                        AlertPolicy::from_config(&Config::default()),
+                        PolicySource::Defaults(p),
+                    ));
+                }
+                p
+            }
+        };
+        let config = Config::load(&path).map_err(|e| e.to_string())?;
+        Ok((
+            AlertPolicy::from_config(&config),
+            PolicySource::Config(path),
+        ))
+    }
 }
 
 impl Args {
@@ -88,10 +151,14 @@ pub struct Stats {
     pub blank: u64,
     /// Lines reported and skipped.
     pub malformed: u64,
-    /// Alerts written.
+    /// Alerts written (closing alerts of suppression windows included).
     pub alerts: u64,
     /// Alerts per rule, in rule order (index into [`RuleSet::rules`]).
     pub by_rule: Vec<u64>,
+    /// Matches dropped by a configured exception.
+    pub excepted: u64,
+    /// Matches folded into a suppression window.
+    pub suppressed: u64,
 }
 
 /// Runs the subcommand.
@@ -99,6 +166,17 @@ pub fn main(args: &Args) -> ExitCode {
     let Some((rule_paths, events)) = args.split() else {
         eprintln!("detector replay: missing the events file (EVENTS.ndjson or -)");
         return ExitCode::from(EXIT_ERROR);
+    };
+    let (policy, source) = match PolicySource::load(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!(
+                "detector replay: the config's alert policy cannot be read (--config PATH names \
+                 another config, --no-policy replays without one): nothing replayed"
+            );
+            return ExitCode::from(EXIT_ERROR);
+        }
     };
     let (rules, errors) = RuleSet::load(&rule_paths, crate::ecs::schema());
     if !errors.is_empty() {
@@ -130,13 +208,14 @@ pub fn main(args: &Args) -> ExitCode {
     let input = BufReader::with_capacity(64 << 10, input);
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let mut err = io::stderr().lock();
-    let result = replay(&rules, input, &name, &mut out, &mut err).and_then(|s| {
+    let mut stage = AlertStage::new(rules, policy);
+    let result = replay(&mut stage, input, &name, &mut out, &mut err).and_then(|s| {
         out.flush()?;
         Ok(s)
     });
     match result {
         Ok(stats) => {
-            let _ = write_summary(&rules, &stats, &mut err);
+            let _ = write_summary(&stage, &source, &stats, &mut err);
             if stats.malformed > 0 {
                 ExitCode::from(EXIT_MALFORMED)
             } else {
@@ -150,32 +229,58 @@ pub fn main(args: &Args) -> ExitCode {
     }
 }
 
-/// Replays `input` (NDJSON named `name` in reports) through `rules`: alerts to `out`,
-/// malformed-line reports to `err`. Fails only on I/O errors of `input` or `out`.
+/// Where the stage's alert lines go: `out`, counted per rule; the first write error is
+/// kept (and ends the replay).
+struct Output<'a> {
+    out: &'a mut dyn Write,
+    alerts: u64,
+    by_rule: Vec<u64>,
+    error: Option<io::Error>,
+}
+
+impl Output<'_> {
+    fn line(&mut self, a: AlertLine<'_>) {
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(a.line)
+        {
+            self.error = Some(e);
+        }
+        self.by_rule[a.rule.get()] += 1;
+        self.alerts += 1;
+    }
+
+    /// The first write error, or an error for alerts the stage could not encode.
+    fn check(&mut self, stage: &AlertStage) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        match stage.stats().encode_failed {
+            0 => Ok(()),
+            n => Err(io::Error::other(format!(
+                "{n} alert(s) could not be encoded"
+            ))),
+        }
+    }
+}
+
+/// Replays `input` (NDJSON named `name` in reports) through `stage` (rules and policy, as
+/// the daemon runs them): alerts to `out`, malformed-line reports to `err`. At the end of
+/// the input the suppression windows still open are closed (their alerts written). Fails
+/// only on I/O errors of `input` or `out`.
 pub fn replay(
-    rules: &RuleSet,
+    stage: &mut AlertStage,
     mut input: impl BufRead,
     name: &str,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<Stats> {
-    let templates: Vec<AlertTemplate> = rules
-        .rules()
-        .iter()
-        .map(|r| AlertTemplate::new(&r.meta))
-        .collect();
-    let position: FxHashMap<*const Rule, usize> = rules
-        .rules()
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r as *const Rule, i))
-        .collect();
-    let mut stats = Stats {
-        by_rule: vec![0; rules.len()],
-        ..Stats::default()
+    let mut stats = Stats::default();
+    let mut output = Output {
+        out,
+        alerts: 0,
+        by_rule: vec![0; stage.rules().len()],
+        error: None,
     };
-    let mut encoder = LineEncoder::new();
-    let mut matched: Vec<&Rule> = Vec::new();
     let mut line = Vec::new();
     while let Some(status) = next_line(&mut input, &mut line, MAX_LINE)? {
         stats.lines += 1;
@@ -198,27 +303,48 @@ pub fn replay(
             }
         };
         stats.events += 1;
-        rules.matches(&doc, &mut matched);
-        for rule in &matched {
-            let i = position[&(*rule as *const Rule)];
-            let alert = templates[i].alert(&doc);
-            let bytes = encoder.encode(&alert).map_err(io::Error::other)?;
-            out.write_all(bytes)?;
-            stats.by_rule[i] += 1;
-            stats.alerts += 1;
-        }
+        stage.evaluate(&doc, &mut |a| output.line(a));
+        output.check(stage)?;
     }
+    stage.finish(&mut |a| output.line(a));
+    output.check(stage)?;
+    stats.alerts = output.alerts;
+    stats.by_rule = output.by_rule;
+    stats.excepted = stage.policy().excepted;
+    stats.suppressed = stage.policy().suppressed;
     Ok(stats)
 }
 
-/// The summary: counts, then one line per rule that fired.
-pub fn write_summary(rules: &RuleSet, s: &Stats, err: &mut dyn Write) -> io::Result<()> {
+/// The summary: counts, the policy and what it did, then one line per rule that fired.
+pub fn write_summary(
+    stage: &AlertStage,
+    source: &PolicySource,
+    s: &Stats,
+    err: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         err,
         "replay: {} lines read, {} events, {} blank, {} malformed, {} alerts",
         s.lines, s.events, s.blank, s.malformed, s.alerts
     )?;
-    for (rule, n) in rules.rules().iter().zip(&s.by_rule) {
+    let policy = stage.policy();
+    let from = match source {
+        PolicySource::Off => None,
+        PolicySource::Config(p) => Some(display_path(p)),
+        PolicySource::Defaults(p) => Some(format!("built-in defaults (no {})", display_path(p))),
+    };
+    match from {
+        None => writeln!(err, "policy: off (--no-policy)")?,
+        Some(from) => writeln!(
+            err,
+            "policy: {from}: suppression window {} s, {} exception(s); {} excepted, {} suppressed",
+            policy.window().as_secs(),
+            policy.exceptions().len(),
+            s.excepted,
+            s.suppressed
+        )?,
+    }
+    for ((_, rule), n) in stage.rules().iter().zip(&s.by_rule) {
         if *n > 0 {
             writeln!(
                 err,

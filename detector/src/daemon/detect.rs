@@ -1,16 +1,17 @@
-//! The detection stage: compiled rules over ECS documents, then the alert policy
-//! (exceptions, suppression), then alert lines to every sink.
+//! The detection stage: the alert stage ([`AlertStage`]: compiled rules over ECS
+//! documents, the alert policy with exceptions and suppression, encoded alert lines), then
+//! every line to every sink. `detector replay` runs the same [`AlertStage`] with stdout as
+//! its output, so `run` and `replay` give the same alerts for the same documents.
 //!
 //! Replaced whole on SIGHUP ([`Detection::replace_rules`]): a new rule set and policy are
 //! built first and swapped in only when everything compiled, so a bad reload leaves the
 //! running set untouched.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::alert::{AlertPolicy, AlertTemplate, LineEncoder, Verdict};
+use crate::alert::{AlertLine, AlertPolicy, AlertStage, LineEncoder};
 use crate::ecs::EcsDocument;
 use crate::rules::RuleSet;
 use crate::sink::{Delivery, Sink};
@@ -28,46 +29,69 @@ pub struct DetectStats {
     pub encode_failed: u64,
 }
 
-/// Rules, their alert templates, the policy and the sinks.
+/// The alert stage, the sinks its lines go to, and the counters.
 pub struct Detection {
-    rules: Arc<RuleSet>,
-    templates: Vec<AlertTemplate>,
-    policy: AlertPolicy,
+    stage: AlertStage,
+    /// Encodes the non-alert lines (loss reports).
     encoder: LineEncoder,
     sinks: Vec<Box<dyn Sink>>,
     stats: DetectStats,
+    /// Report documents that could not be encoded (the stage counts its own alerts).
+    reports_unencodable: u64,
+}
+
+/// Hands one alert line to every sink and counts it.
+fn deliver(sinks: &mut [Box<dyn Sink>], stats: &mut DetectStats, a: AlertLine<'_>) {
+    for s in sinks.iter_mut() {
+        if s.write_line(a.line) == Delivery::Dropped {
+            stats.sink_dropped += 1;
+        }
+    }
+    stats.alerts += 1;
+    match stats.by_rule.get_mut(a.meta.name.as_str()) {
+        Some(n) => *n += 1,
+        None => {
+            stats.by_rule.insert(a.meta.name.clone(), 1);
+        }
+    }
 }
 
 impl Detection {
     pub fn new(rules: RuleSet, policy: AlertPolicy, sinks: Vec<Box<dyn Sink>>) -> Self {
-        let templates = rules
-            .rules()
-            .iter()
-            .map(|r| AlertTemplate::new(&r.meta))
-            .collect();
         Detection {
-            rules: Arc::new(rules),
-            templates,
-            policy,
+            stage: AlertStage::new(rules, policy),
             encoder: LineEncoder::new(),
             sinks,
             stats: DetectStats::default(),
+            reports_unencodable: 0,
         }
+    }
+
+    /// Runs `f` on the stage with an output that delivers each alert line to the sinks,
+    /// then takes the stage's counters into the stats.
+    fn with_sinks<R>(
+        &mut self,
+        f: impl FnOnce(&mut AlertStage, &mut dyn FnMut(AlertLine<'_>)) -> R,
+    ) -> R {
+        let Detection {
+            stage,
+            sinks,
+            stats,
+            reports_unencodable,
+            ..
+        } = self;
+        let r = f(stage, &mut |a| deliver(sinks, stats, a));
+        let s = stage.stats();
+        stats.evaluated = s.evaluated;
+        stats.rule_time = s.rule_time;
+        stats.encode_failed = s.encode_failed + *reports_unencodable;
+        r
     }
 
     /// Swaps in a new rule set and policy (SIGHUP). Open suppression windows of the old
     /// policy are closed and reported first, so no folded count is lost.
     pub fn replace_rules(&mut self, rules: RuleSet, policy: AlertPolicy) {
-        for (idx, doc, n) in self.policy.drain() {
-            self.write_alert(idx, &doc, Some(n));
-        }
-        self.templates = rules
-            .rules()
-            .iter()
-            .map(|r| AlertTemplate::new(&r.meta))
-            .collect();
-        self.rules = Arc::new(rules);
-        self.policy = policy;
+        self.with_sinks(|stage, out| stage.replace(rules, policy, out))
     }
 
     /// Replaces the sinks (a reload that changed the outputs), flushing the old ones.
@@ -79,7 +103,7 @@ impl Detection {
     }
 
     pub fn rules(&self) -> &RuleSet {
-        &self.rules
+        self.stage.rules()
     }
 
     pub fn sinks(&self) -> &[Box<dyn Sink>] {
@@ -87,35 +111,26 @@ impl Detection {
     }
 
     /// Evaluates every rule that can match `doc`; writes the alerts the policy lets
-    /// through. Returns how many alerts were written.
+    /// through (after the closing alerts of suppression windows that `doc`'s time ended).
+    /// Returns how many of `doc`'s matches were written.
     pub fn evaluate(&mut self, doc: &EcsDocument) -> usize {
-        let started = Instant::now();
-        let rules = self.rules.clone();
-        let mut matched = Vec::new();
-        rules.matches(doc, &mut matched);
-        self.stats.evaluated += 1;
-        self.stats.rule_time += started.elapsed();
-        if matched.is_empty() {
-            return 0;
-        }
-        let now = Instant::now();
-        let mut written = 0;
-        for rule in matched {
-            let idx = rule_index(&rules, rule);
-            if self.policy.check(idx, &rule.meta, doc, now) == Verdict::Emit {
-                self.write_alert(idx, doc, None);
-                written += 1;
-            }
-        }
-        written
+        self.with_sinks(|stage, out| stage.evaluate(doc, out))
     }
 
-    /// Periodic work: close expired suppression windows (writing their counts) and retry
-    /// queued lines.
+    /// [`Detection::evaluate`] of a document read at `seen` (simulations of a live stream).
+    pub fn evaluate_at(&mut self, doc: &EcsDocument, seen: Instant) -> usize {
+        self.with_sinks(|stage, out| stage.evaluate_at(doc, seen, out))
+    }
+
+    /// Periodic work: close the suppression windows that ended (writing their counts) and
+    /// retry queued lines.
     pub fn tick(&mut self) {
-        for (idx, doc, n) in self.policy.expire(Instant::now()) {
-            self.write_alert(idx, &doc, Some(n));
-        }
+        self.tick_at(Instant::now());
+    }
+
+    /// [`Detection::tick`] at real instant `now` (simulations of a live stream).
+    pub fn tick_at(&mut self, now: Instant) {
+        self.with_sinks(|stage, out| stage.tick_at(now, out));
         for s in &mut self.sinks {
             s.retry();
         }
@@ -136,40 +151,10 @@ impl Detection {
                 delivered
             }
             Err(e) => {
+                self.reports_unencodable += 1;
                 self.stats.encode_failed += 1;
                 tracing::error!(error = %e, "cannot encode a report document");
                 false
-            }
-        }
-    }
-
-    fn write_alert(&mut self, idx: usize, doc: &EcsDocument, suppressed: Option<u64>) {
-        let Some(template) = self.templates.get(idx) else {
-            return;
-        };
-        let alert = match suppressed {
-            Some(n) => template.alert_with_suppressed(doc, n),
-            None => template.alert(doc),
-        };
-        match self.encoder.encode(&alert) {
-            Ok(line) => {
-                for s in &mut self.sinks {
-                    if s.write_line(line) == Delivery::Dropped {
-                        self.stats.sink_dropped += 1;
-                    }
-                }
-                self.stats.alerts += 1;
-                let name = alert.message.as_deref().unwrap_or("");
-                match self.stats.by_rule.get_mut(name) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.stats.by_rule.insert(name.to_owned(), 1);
-                    }
-                }
-            }
-            Err(e) => {
-                self.stats.encode_failed += 1;
-                tracing::error!(error = %e, "cannot encode an alert");
             }
         }
     }
@@ -186,9 +171,7 @@ impl Detection {
     /// Shutdown: report open suppression windows, then give queued lines a last chance.
     /// Returns the lines still queued (lost).
     pub fn finish(&mut self) -> usize {
-        for (idx, doc, n) in self.policy.drain() {
-            self.write_alert(idx, &doc, Some(n));
-        }
+        self.with_sinks(|stage, out| stage.finish(out));
         self.sinks.iter_mut().map(|s| s.flush()).sum()
     }
 
@@ -197,14 +180,6 @@ impl Detection {
     }
 
     pub fn policy(&self) -> &AlertPolicy {
-        &self.policy
+        self.stage.policy()
     }
-}
-
-/// The position of `rule` in `set`: matches are references into `set.rules()`, so the
-/// offset from the slice's start is the index (no search per match).
-fn rule_index(set: &RuleSet, rule: &crate::rules::Rule) -> usize {
-    let base = set.rules().as_ptr() as usize;
-    (rule as *const crate::rules::Rule as usize - base)
-        / std::mem::size_of::<crate::rules::Rule>().max(1)
 }

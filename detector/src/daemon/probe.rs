@@ -495,7 +495,7 @@ mod tests {
         let (mut matched, mut skipped, mut known) = (0, 0, 0);
         let (mut skipped_early, mut known_early) = (0, 0);
         let mut matching_rules = std::collections::BTreeSet::new();
-        let mut out: Vec<&Rule> = Vec::new();
+        let mut out: Vec<crate::rules::RuleIdx> = Vec::new();
         for ev in &events {
             // The image probe's verdicts, taken where the daemon takes them.
             let mut early: Vec<Option<bool>> = Vec::new();
@@ -533,7 +533,7 @@ mod tests {
             assert!(may_early || out.is_empty(), "skipped a match early: {ev:?}");
             assert!(may_early || !may, "the image probe knows less: {ev:?}");
             matched += !out.is_empty() as usize;
-            matching_rules.extend(out.iter().map(|r| r.meta.name.clone()));
+            matching_rules.extend(out.iter().map(|&i| rules.rule(i).meta.name.clone()));
             skipped += !may as usize;
             skipped_early += !may_early as usize;
         }

@@ -99,10 +99,7 @@ pub fn load_settings(opts: &RunOptions) -> Result<Settings, StartError> {
             .collect();
         return Err(StartError::NoRules(paths.join(", ")));
     }
-    let policy = AlertPolicy::new(
-        Duration::from_secs(config.alerts.suppression_window_secs),
-        config.exceptions.clone(),
-    );
+    let policy = AlertPolicy::from_config(&config);
     Ok(Settings {
         config,
         rules,

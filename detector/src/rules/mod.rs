@@ -1,8 +1,10 @@
 //! Elastic detection rules: TOML files as published, EQL compiled into matchers.
 //!
 //! ```text
-//! files/dirs ──loader──► Rule { meta, query, compiled } ──► RuleSet (indexed) ──matches(doc)──► &Rule…
+//! files/dirs ──loader──► Rule { meta, query, compiled } ──► RuleSet (indexed) ──matches(doc)──► RuleIdx…
 //! ```
+//! A match is a [`RuleIdx`], the rule's position in its set: per-rule tables kept beside a
+//! set (alert templates, counters, suppression state) are indexed by it.
 //! The engine reads documents only through [`crate::ecs::field::Document`] and resolves
 //! field names through a [`Schema`], so it serves live events, replay and tests alike.
 
@@ -41,6 +43,30 @@ impl Rule {
     #[inline]
     pub fn matches(&self, doc: &dyn Document) -> bool {
         self.compiled.matches(doc)
+    }
+}
+
+/// The position of a rule in its [`RuleSet`] (load order): what [`RuleSet::matches`]
+/// returns, and what per-rule tables kept beside a set (alert templates, counters) are
+/// indexed by, so that no caller has to recover a position from a reference. Meaningful only
+/// for the set that produced it: a reload makes a new set and new indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleIdx(u32);
+
+impl RuleIdx {
+    /// The index of the `i`-th rule (rule sets index their rules with `u32` slots).
+    pub(crate) const fn new(i: usize) -> Self {
+        assert!(
+            i <= u32::MAX as usize,
+            "a rule set holds fewer than 2^32 rules"
+        );
+        RuleIdx(i as u32)
+    }
+
+    /// The position, for indexing a table parallel to [`RuleSet::rules`].
+    #[inline]
+    pub fn get(self) -> usize {
+        self.0 as usize
     }
 }
 
@@ -144,18 +170,32 @@ impl RuleSet {
         (RuleSet::new(rules, schema), errors)
     }
 
-    /// Clears `out` and fills it with the rules matching `doc`, in rule order. Only rules
-    /// whose required values fit the event are evaluated.
+    /// Clears `out` and fills it with the indices of the rules matching `doc`, in rule
+    /// order. Only rules whose required values fit the event are evaluated.
     /// Allocation-free once `out` has grown to the largest number of matches.
     #[inline]
-    pub fn matches<'r>(&'r self, doc: &dyn Document, out: &mut Vec<&'r Rule>) {
+    pub fn matches(&self, doc: &dyn Document, out: &mut Vec<RuleIdx>) {
         self.index.matches(&self.rules, doc, out);
     }
 
     /// Same result as [`RuleSet::matches`], evaluating every rule (for tests and benches).
-    pub fn matches_unindexed<'r>(&'r self, doc: &dyn Document, out: &mut Vec<&'r Rule>) {
+    pub fn matches_unindexed(&self, doc: &dyn Document, out: &mut Vec<RuleIdx>) {
         out.clear();
-        out.extend(self.rules.iter().filter(|r| r.matches(doc)));
+        out.extend(self.iter().filter(|(_, r)| r.matches(doc)).map(|(i, _)| i));
+    }
+
+    /// The rule at `idx` (an index this set returned).
+    #[inline]
+    pub fn rule(&self, idx: RuleIdx) -> &Rule {
+        &self.rules[idx.get()]
+    }
+
+    /// Every rule with its index, in load order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (RuleIdx, &Rule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (RuleIdx::new(i), r))
     }
 
     /// An id no other rule set built by this process has: what caches of verdicts about
@@ -164,7 +204,7 @@ impl RuleSet {
         self.id
     }
 
-    /// The compiled rules, in load order (the order of [`RuleSet::matches`] results).
+    /// The compiled rules, in load order ([`RuleIdx::get`] indexes this slice).
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -315,14 +315,13 @@ impl RuleIndex {
             .any(|i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
     }
 
-    /// Evaluates candidate rules and pushes the matching ones in rule order, without
-    /// duplicates. `out` is cleared first.
-    pub fn matches<'r>(&self, rules: &'r [Rule], doc: &dyn Document, out: &mut Vec<&'r Rule>) {
+    /// Evaluates candidate rules and pushes the indices of the matching ones in rule order,
+    /// without duplicates. `out` is cleared first.
+    pub fn matches(&self, rules: &[Rule], doc: &dyn Document, out: &mut Vec<super::RuleIdx>) {
         out.clear();
         for i in self.candidates_by(|f| Some(doc.field(f))).iter() {
-            let r = &rules[i as usize];
-            if r.compiled.matches(doc) {
-                out.push(r);
+            if rules[i as usize].compiled.matches(doc) {
+                out.push(super::RuleIdx(i));
             }
         }
     }

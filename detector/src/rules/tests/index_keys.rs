@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::ecs::field::{FieldId, FieldValue};
 use crate::rules::index::keys::{Anchor, requirements};
 use crate::rules::testkit::{TestDoc, TestSchema};
-use crate::rules::{Probe, Rule, RuleSet};
+use crate::rules::{Probe, RuleIdx, RuleSet};
 
 use crate::rules::testkit::rule;
 
@@ -385,8 +385,12 @@ fn prefilters_agree_with_brute_force() {
         let d = TestDoc::from_json(doc);
         set.matches(&d, &mut indexed);
         set.matches_unindexed(&d, &mut brute);
-        let ids = |v: &Vec<&Rule>| v.iter().map(|r| r.query.clone()).collect::<Vec<_>>();
-        if ids(&indexed) != ids(&brute) {
+        let ids = |v: &Vec<RuleIdx>| {
+            v.iter()
+                .map(|&i| set.rule(i).query.clone())
+                .collect::<Vec<_>>()
+        };
+        if indexed != brute {
             failures.push(format!(
                 "{cond} on {doc}: indexed {:?} brute {:?}",
                 ids(&indexed),

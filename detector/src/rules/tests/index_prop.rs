@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::rules::testkit::{TestDoc, TestSchema};
-use crate::rules::{Rule, RuleMeta, RuleSet, compile_query};
+use crate::rules::{Rule, RuleIdx, RuleMeta, RuleSet, compile_query};
 
 const QUERIES: &[&str] = &[
     r#"process where process.name == "ssh""#,
@@ -192,9 +192,8 @@ fn indexed_matches_equal_brute_force() {
         ) {
             assert!(set.may_match(name, action) || a.is_empty(), "doc {d:?}");
         }
-        let ia: Vec<_> = a.iter().map(|r| &r.query).collect();
-        let ib: Vec<_> = b.iter().map(|r| &r.query).collect();
-        assert_eq!(ia, ib, "doc {d:?}");
+        let queries = |v: &[RuleIdx]| v.iter().map(|&i| &set.rule(i).query).collect::<Vec<_>>();
+        assert_eq!(a, b, "doc {d:?}: {:?} / {:?}", queries(&a), queries(&b));
         total_matches += a.len();
     }
     assert!(

@@ -1,0 +1,208 @@
+//! The alert stage: compiled rules over one document, the policy (exceptions, suppression
+//! in event time), then each alert as one encoded NDJSON line handed to the caller.
+//!
+//! ```text
+//! doc ──RuleSet::matches──► RuleIdx… ──AlertPolicy──► AlertTemplate::alert ──LineEncoder──► AlertLine ──► caller
+//!                                      (clock: the documents' @timestamp)
+//! ```
+//! The daemon's `Detection` hands the lines to its sinks, `replay` writes them to stdout:
+//! the alerts themselves come from here, so the two agree on the same documents.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::clock::{EventTime, StreamClock};
+use super::policy::{AlertPolicy, Folded, Verdict};
+use super::{AlertTemplates, LineEncoder};
+use crate::ecs::EcsDocument;
+use crate::rules::meta::RuleMeta;
+use crate::rules::{RuleIdx, RuleSet};
+
+/// One alert, encoded: what the stage hands its caller.
+#[derive(Clone, Copy, Debug)]
+pub struct AlertLine<'a> {
+    /// The rule (index in [`AlertStage::rules`]).
+    pub rule: RuleIdx,
+    /// That rule's metadata.
+    pub meta: &'a RuleMeta,
+    /// The alert document as one JSON line ending in `\n`.
+    pub line: &'a [u8],
+    /// `Some(n)`: the closing alert of a suppression window that folded `n` matches.
+    pub suppressed: Option<u64>,
+}
+
+/// What the stage counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StageStats {
+    /// Documents evaluated.
+    pub evaluated: u64,
+    /// Time spent matching rules (not building or writing alerts).
+    pub rule_time: Duration,
+    /// Alert lines produced.
+    pub alerts: u64,
+    /// Alerts that could not be encoded (logged; none are expected).
+    pub encode_failed: u64,
+}
+
+/// Rules, their alert templates, the policy and its clock: documents in, alert lines out.
+pub struct AlertStage {
+    rules: Arc<RuleSet>,
+    templates: AlertTemplates,
+    policy: AlertPolicy,
+    clock: StreamClock,
+    encoder: LineEncoder,
+    /// Reused buffer of matches.
+    matched: Vec<RuleIdx>,
+    stats: StageStats,
+}
+
+impl AlertStage {
+    /// A stage over `rules` with `policy` ([`AlertPolicy::off`]: every match is an alert).
+    pub fn new(rules: RuleSet, policy: AlertPolicy) -> Self {
+        AlertStage {
+            templates: AlertTemplates::new(&rules),
+            rules: Arc::new(rules),
+            policy,
+            clock: StreamClock::new(),
+            encoder: LineEncoder::new(),
+            matched: Vec::new(),
+            stats: StageStats::default(),
+        }
+    }
+
+    /// The rule set (shared: a caller may hold it across a reload).
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// The policy (its counters: excepted, suppressed, open windows).
+    pub fn policy(&self) -> &AlertPolicy {
+        &self.policy
+    }
+
+    /// What was counted so far.
+    pub fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+
+    /// Evaluates every rule that can match `doc`, read now, and hands `out` each alert the
+    /// policy lets through, after the closing alerts of windows the document's time ended.
+    /// Returns how many of `doc`'s own matches became alerts.
+    pub fn evaluate(&mut self, doc: &EcsDocument, out: &mut dyn FnMut(AlertLine<'_>)) -> usize {
+        let now = Instant::now();
+        self.run(doc, now, now, out)
+    }
+
+    /// [`AlertStage::evaluate`] for a document read at `seen` (tests and simulations of a
+    /// live stream: `seen` only matters to [`AlertStage::tick_at`]'s running clock).
+    pub fn evaluate_at(
+        &mut self,
+        doc: &EcsDocument,
+        seen: Instant,
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) -> usize {
+        self.run(doc, seen, Instant::now(), out)
+    }
+
+    fn run(
+        &mut self,
+        doc: &EcsDocument,
+        seen: Instant,
+        started: Instant,
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) -> usize {
+        self.rules.matches(doc, &mut self.matched);
+        self.stats.evaluated += 1;
+        self.stats.rule_time += started.elapsed();
+        if self.matched.is_empty() && self.policy.open_windows() == 0 {
+            return 0;
+        }
+        // Time only matters while a window is open or a match may open one.
+        let at = self.clock.observe(doc.timestamp.as_deref(), seen);
+        let now = self.clock.mark().map_or(at, |m| m.max(at));
+        self.close_windows(now, out);
+        let matched = std::mem::take(&mut self.matched);
+        let mut written = 0;
+        for &idx in &matched {
+            let meta = &self.rules.rule(idx).meta;
+            if self.policy.check(idx, meta, doc, at) == Verdict::Emit {
+                written += usize::from(self.emit(idx, doc, None, out));
+            }
+        }
+        self.matched = matched;
+        written
+    }
+
+    /// Periodic work of a live stream: closes the windows that ended by the stream's time at
+    /// real instant `now` (the latest `@timestamp` plus the time since it was read), so a
+    /// quiet stream still reports its folded counts on time.
+    pub fn tick_at(&mut self, now: Instant, out: &mut dyn FnMut(AlertLine<'_>)) {
+        if self.policy.open_windows() > 0 {
+            let t = self.clock.now(now);
+            self.close_windows(t, out);
+        }
+    }
+
+    /// Closes every window (shutdown, end of a replay), handing out their closing alerts.
+    pub fn finish(&mut self, out: &mut dyn FnMut(AlertLine<'_>)) {
+        for f in self.policy.drain() {
+            self.emit_folded(f, out);
+        }
+    }
+
+    /// Swaps in a new rule set and policy (SIGHUP). The old policy's windows are closed and
+    /// their alerts handed out first, while their rule indices still mean the old set.
+    pub fn replace(
+        &mut self,
+        rules: RuleSet,
+        policy: AlertPolicy,
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) {
+        self.finish(out);
+        self.templates = AlertTemplates::new(&rules);
+        self.rules = Arc::new(rules);
+        self.policy = policy;
+    }
+
+    fn close_windows(&mut self, now: EventTime, out: &mut dyn FnMut(AlertLine<'_>)) {
+        for f in self.policy.expire(now) {
+            self.emit_folded(f, out);
+        }
+    }
+
+    fn emit_folded(&mut self, f: Folded, out: &mut dyn FnMut(AlertLine<'_>)) {
+        self.emit(f.rule, &f.doc, Some(f.count), out);
+    }
+
+    /// Builds, encodes and hands out one alert; false when it could not be encoded.
+    fn emit(
+        &mut self,
+        idx: RuleIdx,
+        doc: &EcsDocument,
+        suppressed: Option<u64>,
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) -> bool {
+        let template = self.templates.get(idx);
+        let alert = match suppressed {
+            Some(n) => template.alert_with_suppressed(doc, n),
+            None => template.alert(doc),
+        };
+        match self.encoder.encode(&alert) {
+            Ok(line) => {
+                self.stats.alerts += 1;
+                out(AlertLine {
+                    rule: idx,
+                    meta: &self.rules.rule(idx).meta,
+                    line,
+                    suppressed,
+                });
+                true
+            }
+            Err(e) => {
+                self.stats.encode_failed += 1;
+                tracing::error!(error = %e, "cannot encode an alert");
+                false
+            }
+        }
+    }
+}
