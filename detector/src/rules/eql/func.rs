@@ -772,6 +772,7 @@ pub fn val_lit(v: Val<'static>, span: Span) -> Lit {
 }
 
 impl<'s> Ctx<'s> {
+    /// A context resolving fields against `schema`, with no field references yet.
     pub fn new(schema: &'s dyn Schema) -> Self {
         Ctx {
             schema,

@@ -775,3 +775,53 @@ fn three_valued_evaluation_over_a_probe() {
         Some(false)
     );
 }
+
+/// Elastic's Linux rules: none is refused for a function any more, and the single-event
+/// rule that uses `length` fires on what it describes and not on a near miss.
+#[test]
+fn elastic_linux_rules_with_functions() {
+    use crate::rules::RuleSet;
+    let schema = crate::ecs::schema();
+    let dir = crate::rules::testkit::shared_dir().join("rules/elastic-linux");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is missing", dir.display());
+        return;
+    }
+    let (set, errors) = RuleSet::load(&[dir], schema);
+    let about_functions: Vec<String> = errors
+        .iter()
+        .map(|e| e.to_string())
+        .filter(|m| m.contains("function") || m.contains("argument"))
+        .collect();
+    assert!(about_functions.is_empty(), "{about_functions:#?}");
+    let ids = [
+        "1d0027d4-6717-4a37-bad8-531d8e9fe53f", // hex payload: length(process.command_line) > 50
+        "769a2e72-11bd-437b-9503-e51e7790d273", // SUID: startsWith(process.executable, process.command_line)
+    ];
+    for id in ids {
+        assert!(
+            set.rules().iter().any(|r| r.meta.rule_id == id),
+            "{id} compiles"
+        );
+    }
+    let hex = |cmd: &str| {
+        let doc = TestDoc::from_json_with(
+            schema,
+            &json!({"event.category": ["process"], "event.type": ["start"], "event.action": "exec",
+                "host.os.type": "linux", "process.name": "sh", "process.command_line": cmd,
+                "process.parent.executable": "/usr/bin/bash"}),
+        );
+        let mut out = Vec::new();
+        set.matches(&doc, &mut out);
+        out.iter().any(|r| r.meta.rule_id == ids[0])
+    };
+    assert!(
+        hex(&format!("sh -c {}", "\\x41".repeat(14))),
+        "62 characters"
+    );
+    assert!(
+        !hex(&format!("sh -c {}", "\\x1".repeat(14))),
+        "48 characters: too short"
+    );
+    assert!(!hex(&format!("sh -c {}", "\\x41".repeat(13))), "13 escapes");
+}

@@ -24,14 +24,6 @@ pub enum Val<'a> {
 }
 
 impl<'a> Val<'a> {
-    /// The string, if this is one.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Val::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// Whether this is a number.
     pub fn is_num(&self) -> bool {
         matches!(self, Val::Int(_) | Val::Long(_) | Val::Double(_))
