@@ -22,6 +22,7 @@ pub mod lexer;
 pub(crate) mod lucene;
 pub mod matcher;
 pub mod parser;
+mod strfn;
 pub mod value;
 pub mod wildcard;
 
