@@ -782,9 +782,18 @@ fn three_valued_evaluation_over_a_probe() {
 fn elastic_linux_rules_with_functions() {
     use crate::rules::RuleSet;
     let schema = crate::ecs::schema();
-    let dir = crate::rules::testkit::shared_dir().join("rules/elastic-linux");
+    // Where main's `testsupport::corpus(Corpus::ElasticLinux)` finds the corpus in the shared
+    // layout (integration: use it and its `require` gate instead).
+    let shared = match std::env::var_os("DETECTOR_SHARED_DIR") {
+        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+    };
+    let dir = shared.join("rules/elastic-linux");
     if !dir.is_dir() {
-        eprintln!("skipped: {} is missing", dir.display());
+        eprintln!(
+            "SKIPPED elastic_linux_rules_with_functions: {} is missing",
+            dir.display()
+        );
         return;
     }
     let (set, errors) = RuleSet::load(&[dir], schema);
