@@ -34,28 +34,65 @@ pub enum Expr {
     Not(Box<Expr>),
     /// `true` / `false` used as a condition.
     Bool(bool),
-    /// `field <op> literal`.
+    /// `value <op> value`: the left a field or a function call, the right a constant (a
+    /// literal, or a call the compiler folds to one; Elasticsearch refuses comparisons
+    /// against fields).
     Compare {
-        field: FieldRef,
+        left: Value,
         op: CmpOp,
-        value: Lit,
+        right: Value,
         op_span: Span,
     },
-    /// `field [not] in[~] (literal, …)`.
+    /// `value [not] in[~] (literal, …)`.
     In {
-        field: FieldRef,
+        left: Value,
         ci: bool,
         negated: bool,
         values: Vec<Lit>,
         op_span: Span,
     },
-    /// `field :|like|like~|regex|regex~ literal-or-list`.
+    /// `value :|like|like~|regex|regex~ literal-or-list`.
     Match {
-        field: FieldRef,
+        left: Value,
         op: MatchOp,
         values: Vec<Lit>,
         op_span: Span,
     },
+    /// A function call used as a condition (`startsWith(process.name, "py")`).
+    Call(Call),
+}
+
+/// A value expression: what a function argument or a comparison side can be.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Field(FieldRef),
+    Lit(Lit),
+    Call(Call),
+}
+
+impl Value {
+    /// Where the expression is in the query.
+    pub fn span(&self) -> Span {
+        match self {
+            Value::Field(f) => f.span,
+            Value::Lit(l) => l.span,
+            Value::Call(c) => c.span,
+        }
+    }
+}
+
+/// `name(arg, …)` or `name~(arg, …)` (case-insensitive variant).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// As written (function names are case-insensitive, as in Elasticsearch).
+    pub name: String,
+    /// Written `name~(…)`.
+    pub ci: bool,
+    pub args: Vec<Value>,
+    /// The name (and `~`).
+    pub name_span: Span,
+    /// The whole call, name to closing parenthesis.
+    pub span: Span,
 }
 
 /// A field reference, dotted path joined.

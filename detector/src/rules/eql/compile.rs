@@ -4,9 +4,11 @@ use regex::RegexBuilder;
 
 use super::QueryError;
 use super::ast::*;
+use super::func::{self, Ctx, Func, Script, Ty, VExpr};
 use super::lexer::Span;
 use super::lucene;
 use super::matcher::{Node, Num, StrMatcher, Test};
+use super::value::Val;
 use super::wildcard::{fold_str, has_wildcards};
 use crate::ecs::field::{FieldDef, FieldType, Schema};
 
@@ -133,6 +135,49 @@ fn not(n: Node) -> Node {
 }
 
 fn expr(e: &Expr, schema: &dyn Schema) -> Result<Node, QueryError> {
+    Ok(cond(e, schema)?.0)
+}
+
+/// A compiled condition, and whether it is a function condition that folded to `null`
+/// (`startsWith(process.name, null)`): false, and false under `not` too, as Elasticsearch's
+/// optimizer folds `not null` to `null` and drops the filter.
+fn cond(e: &Expr, schema: &dyn Schema) -> Result<(Node, bool), QueryError> {
+    Ok((
+        match e {
+            Expr::Not(inner) => {
+                return Ok(match cond(inner, schema)? {
+                    (_, true) => (Node::Const(false), true),
+                    (n, false) => (not(n), false),
+                });
+            }
+            Expr::Call(c) => return call_cond(c, schema),
+            Expr::Compare {
+                left: Value::Call(c),
+                op,
+                right,
+                ..
+            } => return call_compare(c, *op, right, schema),
+            Expr::In {
+                left: Value::Call(c),
+                ci,
+                negated,
+                values,
+                op_span,
+            } => return call_in(c, *ci, *negated, values, *op_span, schema),
+            Expr::Match {
+                left: Value::Call(c),
+                op,
+                values,
+                op_span,
+            } => return call_match(c, *op, values, *op_span, schema),
+            other => plain(other, schema)?,
+        },
+        false,
+    ))
+}
+
+/// Conditions without function calls on their left.
+fn plain(e: &Expr, schema: &dyn Schema) -> Result<Node, QueryError> {
     Ok(match e {
         Expr::Bool(b) => Node::Const(*b),
         Expr::Not(inner) => not(expr(inner, schema)?),
@@ -157,10 +202,13 @@ fn expr(e: &Expr, schema: &dyn Schema) -> Result<Node, QueryError> {
             Node::Or(parts.into_boxed_slice())
         }
         Expr::Compare {
-            field, op, value, ..
-        } => compare(field, *op, value, schema)?,
+            left: Value::Field(field),
+            op,
+            right,
+            ..
+        } => compare(field, *op, &constant(right, schema)?, schema)?,
         Expr::In {
-            field,
+            left: Value::Field(field),
             ci,
             negated,
             values,
@@ -170,12 +218,257 @@ fn expr(e: &Expr, schema: &dyn Schema) -> Result<Node, QueryError> {
             if *negated { not(n) } else { n }
         }
         Expr::Match {
-            field,
+            left: Value::Field(field),
             op,
             values,
             op_span,
         } => pattern(field, *op, values, *op_span, schema)?,
+        Expr::Compare { left, .. } | Expr::In { left, .. } | Expr::Match { left, .. } => {
+            return Err(QueryError::new(
+                left.span(),
+                "the left side of a comparison must be a field or a function call",
+            ));
+        }
+        Expr::Call(_) => unreachable!("handled by `cond`"),
     })
+}
+
+/// The right side of a comparison as a literal: a literal, or a call folded to one.
+fn constant(v: &Value, schema: &dyn Schema) -> Result<Lit, QueryError> {
+    match v {
+        Value::Lit(l) => Ok(l.clone()),
+        Value::Call(c) => match Ctx::new(schema).call(c)?.0 {
+            VExpr::Const(v) => Ok(func::val_lit(v, c.span)),
+            _ => Err(QueryError::new(
+                c.span,
+                "the right side of a comparison must be a constant: comparisons against fields are not supported",
+            )),
+        },
+        Value::Field(f) => Err(QueryError::new(
+            f.span,
+            "comparing two fields is not supported; compare a field with a literal",
+        )),
+    }
+}
+
+/// A condition leaf on function results: folded when constant (a null result is flagged,
+/// see [`cond`]), else a [`Script`].
+fn script(ctx: Ctx<'_>, e: VExpr) -> (Node, bool) {
+    match func::fold_const(e) {
+        VExpr::Const(Val::Bool(b)) => (Node::Const(b), false),
+        VExpr::Const(_) => (Node::Const(false), true),
+        e => (
+            Node::Script(Box::new(Script::new(e, ctx.into_fields()))),
+            false,
+        ),
+    }
+}
+
+fn negate((n, null): (Node, bool)) -> (Node, bool) {
+    if null {
+        (Node::Const(false), true)
+    } else {
+        (not(n), false)
+    }
+}
+
+fn call_text(c: &Call) -> String {
+    format!("{}{}(…)", c.name, if c.ci { "~" } else { "" })
+}
+
+/// `startsWith(field, "lit")`, `endsWith(field, "lit")`, `stringContains(field, "lit")` as
+/// the prefix and wildcard queries Elasticsearch pushes them down to
+/// (`ExpressionTranslators.Scalars.doKnownTranslate`, EQL `QueryTranslator`): any element of
+/// a multi-valued field matches, the rule index can key on the literal. Like
+/// Elasticsearch's wildcard query built from the unescaped literal, `*` and `?` in an
+/// `endsWith` / `stringContains` literal are wildcards, and `stringContains(field, "")`
+/// matches any value. `None` when the call does not have that shape (then it runs as a
+/// [`Script`], with the same results); literals with a backslash (an escape in Lucene's
+/// wildcard syntax) are left to the script too.
+fn pushdown(c: &Call, schema: &dyn Schema) -> Option<Node> {
+    let f = Func::lookup(&c.name)?;
+    let [Value::Field(field), Value::Lit(lit)] = c.args.as_slice() else {
+        return None;
+    };
+    let LitValue::Str(text) = &lit.value else {
+        return None;
+    };
+    let def = schema.resolve(&field.path)?;
+    if def.ty != FieldType::Keyword || text.contains('\\') {
+        return None;
+    }
+    let pat = match f {
+        Func::StartsWith if !has_wildcards(text) => format!("{text}*"),
+        Func::EndsWith => format!("*{text}"),
+        Func::StringContains => format!("*{text}*"),
+        _ => return None,
+    };
+    Some(Node::Test(
+        def.id,
+        Test::Str(StrMatcher::new(c.ci, vec![], vec![pat], None)),
+    ))
+}
+
+/// A boolean function used as a condition.
+fn call_cond(c: &Call, schema: &dyn Schema) -> Result<(Node, bool), QueryError> {
+    let mut ctx = Ctx::new(schema);
+    let (e, ty) = ctx.call(c)?;
+    if ty != Ty::Bool {
+        return Err(QueryError::new(
+            c.span,
+            format!(
+                "`{}` returns {}, not a condition; compare it with a value",
+                call_text(c),
+                ty.describe()
+            ),
+        ));
+    }
+    if !matches!(e, VExpr::Const(_))
+        && let Some(n) = pushdown(c, schema)
+    {
+        return Ok((n, false));
+    }
+    Ok(script(ctx, e))
+}
+
+fn lit_ty(l: &Lit) -> Ty {
+    match l.value {
+        LitValue::Str(_) => Ty::Str,
+        LitValue::Int(_) | LitValue::Float(_) => Ty::Num,
+        LitValue::Bool(_) => Ty::Bool,
+        LitValue::Null => Ty::Null,
+    }
+}
+
+fn call_mismatch(c: &Call, ty: Ty, l: &Lit) -> QueryError {
+    QueryError::new(
+        l.span,
+        format!(
+            "cannot compare `{}` ({}) with {}",
+            call_text(c),
+            ty.describe(),
+            l.value.kind()
+        ),
+    )
+}
+
+/// `call <op> constant`; `!=` is `not ==`, as Elasticsearch parses it.
+fn call_compare(
+    c: &Call,
+    op: CmpOp,
+    right: &Value,
+    schema: &dyn Schema,
+) -> Result<(Node, bool), QueryError> {
+    let mut ctx = Ctx::new(schema);
+    let (l, ty) = ctx.call(c)?;
+    let lit = constant(right, schema)?;
+    if lit.value == LitValue::Null {
+        let is_null = VExpr::IsNull(Box::new(l));
+        return match op {
+            CmpOp::Eq => Ok(script(ctx, is_null)),
+            CmpOp::Neq => Ok(negate(script(ctx, is_null))),
+            _ => Err(QueryError::new(
+                lit.span,
+                "null can only be compared with `==` or `!=`",
+            )),
+        };
+    }
+    let rty = lit_ty(&lit);
+    if ty != Ty::Null && ty != rty {
+        return Err(call_mismatch(c, ty, &lit));
+    }
+    if rty == Ty::Bool && !matches!(op, CmpOp::Eq | CmpOp::Neq) {
+        return Err(QueryError::new(
+            lit.span,
+            "booleans can only be compared with `==` or `!=`",
+        ));
+    }
+    let r = func::lit_val(&lit.value);
+    Ok(if op == CmpOp::Neq {
+        negate(script(ctx, VExpr::Cmp(CmpOp::Eq, Box::new(l), r)))
+    } else {
+        script(ctx, VExpr::Cmp(op, Box::new(l), r))
+    })
+}
+
+/// `call [not] in[~] (…)`.
+fn call_in(
+    c: &Call,
+    ci: bool,
+    negated: bool,
+    values: &[Lit],
+    op_span: Span,
+    schema: &dyn Schema,
+) -> Result<(Node, bool), QueryError> {
+    no_null(values)?;
+    let mut ctx = Ctx::new(schema);
+    let (l, ty) = ctx.call(c)?;
+    let e = match ty {
+        Ty::Null => VExpr::Const(Val::Null),
+        Ty::Str => {
+            let mut exact = Vec::with_capacity(values.len());
+            for v in values {
+                match &v.value {
+                    LitValue::Str(s) => {
+                        exact.push(if ci { fold_str(s) } else { s.clone() }.into_boxed_str())
+                    }
+                    _ => return Err(call_mismatch(c, ty, v)),
+                }
+            }
+            VExpr::StrTest(Box::new(l), StrMatcher::new(ci, exact, vec![], None))
+        }
+        _ => {
+            if ci {
+                return Err(QueryError::new(
+                    op_span,
+                    format!(
+                        "`in~` needs a string; `{}` returns {}",
+                        call_text(c),
+                        ty.describe()
+                    ),
+                ));
+            }
+            let mut list = Vec::with_capacity(values.len());
+            for v in values {
+                if lit_ty(v) != ty {
+                    return Err(call_mismatch(c, ty, v));
+                }
+                list.push(func::lit_val(&v.value));
+            }
+            VExpr::InList(Box::new(l), list.into_boxed_slice())
+        }
+    };
+    let n = script(ctx, e);
+    Ok(if negated { negate(n) } else { n })
+}
+
+/// `call :|like|like~|regex|regex~ pattern(s)`.
+fn call_match(
+    c: &Call,
+    op: MatchOp,
+    values: &[Lit],
+    op_span: Span,
+    schema: &dyn Schema,
+) -> Result<(Node, bool), QueryError> {
+    let strs = pattern_strs(op, values)?;
+    let mut ctx = Ctx::new(schema);
+    let (l, ty) = ctx.call(c)?;
+    let e = match ty {
+        Ty::Null => VExpr::Const(Val::Null),
+        Ty::Str => VExpr::StrTest(Box::new(l), str_matcher(op, &strs)?),
+        _ => {
+            return Err(QueryError::new(
+                op_span,
+                format!(
+                    "`{}` needs a string; `{}` returns {}",
+                    op.text(),
+                    call_text(c),
+                    ty.describe()
+                ),
+            ));
+        }
+    };
+    Ok(script(ctx, e))
 }
 
 fn compare(f: &FieldRef, op: CmpOp, lit: &Lit, schema: &dyn Schema) -> Result<Node, QueryError> {
@@ -307,18 +600,7 @@ fn pattern(
     schema: &dyn Schema,
 ) -> Result<Node, QueryError> {
     let slot = resolve(f, schema)?;
-    let mut strs = Vec::with_capacity(values.len());
-    for l in values {
-        match &l.value {
-            LitValue::Str(s) => strs.push((s.as_str(), l.span, l.content_start)),
-            v => {
-                return Err(QueryError::new(
-                    l.span,
-                    format!("`{}` needs a string pattern, found {}", op.text(), v.kind()),
-                ));
-            }
-        }
-    }
+    let strs = pattern_strs(op, values)?;
     leaf(&slot, |def| {
         if def.ty != FieldType::Keyword {
             return Err(QueryError::new(
@@ -331,47 +613,71 @@ fn pattern(
                 ),
             ));
         }
-        match op {
-            MatchOp::Colon | MatchOp::Like | MatchOp::LikeCi => {
-                let ci = op != MatchOp::Like;
-                let mut exact = Vec::new();
-                let mut wild = Vec::new();
-                for (s, _, _) in &strs {
-                    if has_wildcards(s) {
-                        wild.push(s.to_string());
-                    } else {
-                        exact.push(if ci { fold_str(s) } else { s.to_string() }.into_boxed_str());
-                    }
-                }
-                Ok(Test::Str(StrMatcher::new(ci, exact, wild, None)))
-            }
-            MatchOp::Regex | MatchOp::RegexCi => {
-                let ci = op == MatchOp::RegexCi;
-                let mut alts = Vec::with_capacity(strs.len());
-                for (s, span, content) in &strs {
-                    let t = lucene::translate(s, ci).map_err(|e| match content {
-                        Some(c) => QueryError::new(
-                            Span::new(c + e.offset, c + e.offset + 1),
-                            format!("regex: {}", e.message),
-                        ),
-                        None => QueryError::new(
-                            *span,
-                            format!(
-                                "regex: {} (at offset {} of the pattern)",
-                                e.message, e.offset
-                            ),
-                        ),
-                    })?;
-                    alts.push(t);
-                }
-                let re = RegexBuilder::new(&alts.join("|"))
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| {
-                        QueryError::new(strs[0].1, format!("regex cannot be compiled: {e}"))
-                    })?;
-                Ok(Test::Str(StrMatcher::new(ci, vec![], vec![], Some(re))))
+        Ok(Test::Str(str_matcher(op, &strs)?))
+    })
+}
+
+/// A pattern literal: text, span, where its content starts in the query.
+type PatternLit<'a> = (&'a str, Span, Option<usize>);
+
+fn pattern_strs(op: MatchOp, values: &[Lit]) -> Result<Vec<PatternLit<'_>>, QueryError> {
+    let mut strs = Vec::with_capacity(values.len());
+    for l in values {
+        match &l.value {
+            LitValue::Str(s) => strs.push((s.as_str(), l.span, l.content_start)),
+            v => {
+                return Err(QueryError::new(
+                    l.span,
+                    format!("`{}` needs a string pattern, found {}", op.text(), v.kind()),
+                ));
             }
         }
-    })
+    }
+    Ok(strs)
+}
+
+/// The matcher of a `:` / `like` / `like~` / `regex` / `regex~` predicate.
+fn str_matcher(op: MatchOp, strs: &[PatternLit<'_>]) -> Result<StrMatcher, QueryError> {
+    match op {
+        MatchOp::Colon | MatchOp::Like | MatchOp::LikeCi => {
+            let ci = op != MatchOp::Like;
+            let mut exact = Vec::new();
+            let mut wild = Vec::new();
+            for (s, _, _) in strs {
+                if has_wildcards(s) {
+                    wild.push(s.to_string());
+                } else {
+                    exact.push(if ci { fold_str(s) } else { s.to_string() }.into_boxed_str());
+                }
+            }
+            Ok(StrMatcher::new(ci, exact, wild, None))
+        }
+        MatchOp::Regex | MatchOp::RegexCi => {
+            let ci = op == MatchOp::RegexCi;
+            let mut alts = Vec::with_capacity(strs.len());
+            for (s, span, content) in strs {
+                let t = lucene::translate(s, ci).map_err(|e| match content {
+                    Some(c) => QueryError::new(
+                        Span::new(c + e.offset, c + e.offset + 1),
+                        format!("regex: {}", e.message),
+                    ),
+                    None => QueryError::new(
+                        *span,
+                        format!(
+                            "regex: {} (at offset {} of the pattern)",
+                            e.message, e.offset
+                        ),
+                    ),
+                })?;
+                alts.push(t);
+            }
+            let re = RegexBuilder::new(&alts.join("|"))
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| {
+                    QueryError::new(strs[0].1, format!("regex cannot be compiled: {e}"))
+                })?;
+            Ok(StrMatcher::new(ci, vec![], vec![], Some(re)))
+        }
+    }
 }

@@ -5,6 +5,9 @@
 //! satisfies it, false when the field is missing. Negations (`!=`, `not in`, `not`) are a
 //! [`Node::Not`] around the positive test, which gives Elasticsearch's semantics for free:
 //! true when no element matches, and true when the field is missing.
+//!
+//! Conditions on functions ([`Node::Script`]) follow the same rule: positive, true when some
+//! choice of elements satisfies them (see [`super::func::Script`]).
 
 use regex::Regex;
 use rustc_hash::FxHashSet;
@@ -21,6 +24,9 @@ pub enum Node {
     Or(Box<[Node]>),
     Not(Box<Node>),
     Test(FieldId, Test),
+    /// A condition on function results (`length(process.command_line) > 50`); never a
+    /// source of index keys.
+    Script(Box<super::func::Script>),
 }
 
 /// A test of one field's value.
@@ -260,6 +266,7 @@ impl Node {
             Node::Or(v) => v.iter().any(|n| n.eval(doc)),
             Node::Not(n) => !n.eval(doc),
             Node::Test(id, t) => t.eval(doc.field(*id)),
+            Node::Script(s) => s.eval(doc),
         }
     }
 
@@ -275,6 +282,7 @@ impl Node {
                 Test::StrCmp(..) => 2,
                 Test::Str(m) => m.cost(),
             },
+            Node::Script(s) => s.cost(),
         }
     }
 
@@ -290,7 +298,7 @@ impl Node {
                 v.sort_by_cached_key(Node::cost);
             }
             Node::Not(n) => n.order_by_cost(),
-            Node::Const(_) | Node::Test(..) => {}
+            Node::Const(_) | Node::Test(..) | Node::Script(_) => {}
         }
     }
 
@@ -324,6 +332,7 @@ impl Node {
             }
             Node::Not(n) => n.eval3(probe).map(|b| !b),
             Node::Test(id, t) => probe.field(*id).map(|v| t.eval(v)),
+            Node::Script(s) => s.eval3(probe),
         }
     }
 

@@ -5,17 +5,25 @@
 //! `<`, `<=`, `>`, `>=` (numbers on long fields, byte order on keyword/date fields), `:`
 //! (case-insensitive wildcard), `like` / `like~`, `in` / `in~` / `not in`, `regex` /
 //! `regex~` (Lucene syntax, full match), value lists, `not` > `and` > `or`, parentheses,
-//! comments, escapes, raw strings, booleans, numbers, `null`, `?optional` fields.
+//! comments, escapes, raw strings, booleans, numbers, `null`, `?optional` fields, and every
+//! EQL function of Elasticsearch with its `~` forms ([`func`]), as a condition
+//! (`startsWith~(process.name, "py")`) or on the left of a comparison or predicate
+//! (`length(process.command_line) > 50`, `substring(process.name, 0, 2) : "py"`).
 //! Rejected with a reason and position: other event categories (this engine only sees
-//! process events), sequences, joins, samples, pipes, functions, arithmetic, field-to-field
-//! comparisons, array indexes.
+//! process events), sequences, joins, samples, pipes, arithmetic operators (the functions
+//! `add`, … are supported), comparisons against fields (as in Elasticsearch), array indexes.
 
 pub mod ast;
 mod compile;
+pub mod func;
+#[cfg(test)]
+mod func_tests;
 pub mod lexer;
 pub(crate) mod lucene;
 pub mod matcher;
 pub mod parser;
+mod strfn;
+pub mod value;
 pub mod wildcard;
 
 use crate::ecs::field::{Document, Schema};

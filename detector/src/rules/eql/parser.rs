@@ -1,6 +1,8 @@
 //! Recursive-descent EQL parser: `not` binds tighter than `and`, `and` tighter than `or`.
 //!
-//! Everything the grammar allows but this engine cannot evaluate (functions, arithmetic,
+//! Function calls (`startsWith(process.name, "py")`, `length(process.command_line) > 50`)
+//! parse into [`Value::Call`]; the compiler checks names, arity and argument types.
+//! Everything the grammar allows but this engine cannot evaluate (arithmetic operators,
 //! field-to-field comparisons, pipes, joins, sample, array indexes) is parsed far enough to
 //! point at it and then rejected with a reason.
 
@@ -36,6 +38,7 @@ struct Parser<'s> {
 enum Operand {
     Field(FieldRef),
     Lit(Lit),
+    Call(Call),
     Paren(Expr, Span),
 }
 
@@ -285,10 +288,11 @@ impl Parser<'_> {
         };
         if let Some(op) = cmp {
             self.bump();
-            let field = Self::need_field(left, left_span, op_span)?;
+            let left = Self::need_left(left, left_span, op_span)?;
             let right_span = self.span();
-            let value = match self.operand(depth)? {
-                Operand::Lit(l) => l,
+            let right = match self.operand(depth)? {
+                Operand::Lit(l) => Value::Lit(l),
+                Operand::Call(c) => Value::Call(c),
                 Operand::Field(f) => {
                     return Err(QueryError::new(
                         f.span,
@@ -310,9 +314,9 @@ impl Parser<'_> {
                 ));
             }
             return Ok(Expr::Compare {
-                field,
+                left,
                 op,
-                value,
+                right,
                 op_span,
             });
         }
@@ -320,10 +324,10 @@ impl Parser<'_> {
         if self.peek() == &Tok::Not && matches!(self.peek_at(1), Tok::In | Tok::InCi) {
             self.bump();
             let ci = self.bump().tok == Tok::InCi;
-            let field = Self::need_field(left, left_span, op_span)?;
+            let left = Self::need_left(left, left_span, op_span)?;
             let values = self.literal_list(true)?;
             return Ok(Expr::In {
-                field,
+                left,
                 ci,
                 negated: true,
                 values,
@@ -333,10 +337,10 @@ impl Parser<'_> {
         let mop = match self.peek() {
             Tok::In | Tok::InCi => {
                 let ci = self.bump().tok == Tok::InCi;
-                let field = Self::need_field(left, left_span, op_span)?;
+                let left = Self::need_left(left, left_span, op_span)?;
                 let values = self.literal_list(true)?;
                 return Ok(Expr::In {
-                    field,
+                    left,
                     ci,
                     negated: false,
                     values,
@@ -352,14 +356,14 @@ impl Parser<'_> {
         };
         if let Some(op) = mop {
             self.bump();
-            let field = Self::need_field(left, left_span, op_span)?;
+            let left = Self::need_left(left, left_span, op_span)?;
             let values = if self.peek() == &Tok::LParen {
                 self.literal_list(false)?
             } else {
                 vec![self.literal()?]
             };
             return Ok(Expr::Match {
-                field,
+                left,
                 op,
                 values,
                 op_span,
@@ -367,6 +371,7 @@ impl Parser<'_> {
         }
         match left {
             Operand::Paren(e, _) => Ok(e),
+            Operand::Call(c) => Ok(Expr::Call(c)),
             Operand::Lit(Lit {
                 value: LitValue::Bool(b),
                 ..
@@ -385,16 +390,18 @@ impl Parser<'_> {
         }
     }
 
-    fn need_field(left: Operand, left_span: Span, op_span: Span) -> Result<FieldRef, QueryError> {
+    /// The left side of a comparison or predicate: a field or a function call.
+    fn need_left(left: Operand, left_span: Span, op_span: Span) -> Result<Value, QueryError> {
         match left {
-            Operand::Field(f) => Ok(f),
+            Operand::Field(f) => Ok(Value::Field(f)),
+            Operand::Call(c) => Ok(Value::Call(c)),
             Operand::Lit(l) => Err(QueryError::new(
                 l.span,
-                "the left side of a comparison must be a field (write `field <op> literal`)",
+                "the left side of a comparison must be a field or a function call (write `field <op> literal`)",
             )),
             Operand::Paren(_, s) => Err(QueryError::new(
                 left_span.to(s).to(op_span),
-                "the left side of a comparison must be a field, not a parenthesized expression",
+                "the left side of a comparison must be a field or a function call, not a parenthesized expression",
             )),
         }
     }
@@ -425,15 +432,8 @@ impl Parser<'_> {
             | Tok::False
             | Tok::Null
             | Tok::Minus => Ok(Operand::Lit(self.literal()?)),
-            Tok::Ident(name) | Tok::TildeIdent(name) if self.peek_at(1) == &Tok::LParen => {
-                self.bump();
-                self.skip_balanced_parens()?;
-                Err(QueryError::new(
-                    start,
-                    format!(
-                        "function `{name}` is not supported (no EQL function is implemented by this engine)"
-                    ),
-                ))
+            Tok::Ident(_) | Tok::TildeIdent(_) if self.peek_at(1) == &Tok::LParen => {
+                Ok(Operand::Call(self.call(depth)?))
             }
             Tok::TildeIdent(name) => Err(QueryError::new(start, format!("unexpected `{name}~`"))),
             Tok::Optional => {
@@ -447,22 +447,69 @@ impl Parser<'_> {
         }
     }
 
-    fn skip_balanced_parens(&mut self) -> Result<(), QueryError> {
-        let open = self.span();
-        let mut depth = 0usize;
-        loop {
-            match self.bump().tok {
-                Tok::LParen => depth += 1,
-                Tok::RParen => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Ok(());
-                    }
-                }
-                Tok::Eof => return Err(QueryError::new(open, "unclosed `(`")),
-                _ => {}
+    /// `name(arg, …)` / `name~(arg, …)`; the current token is the name.
+    fn call(&mut self, depth: usize) -> Result<Call, QueryError> {
+        if depth > MAX_DEPTH {
+            return Err(QueryError::new(self.span(), "expression nested too deeply"));
+        }
+        let name_tok = self.bump();
+        let (name, ci) = match name_tok.tok {
+            Tok::Ident(n) => (n, false),
+            Tok::TildeIdent(n) => (n, true),
+            other => {
+                return Err(QueryError::new(
+                    name_tok.span,
+                    format!("expected a function name, found {}", other.describe()),
+                ));
+            }
+        };
+        let open = self.expect(Tok::LParen, "`(`")?;
+        let mut args = Vec::new();
+        if self.peek() != &Tok::RParen {
+            args.push(self.argument(depth + 1)?);
+            while self.eat(&Tok::Comma) {
+                args.push(self.argument(depth + 1)?);
             }
         }
+        let close = match self.peek() {
+            Tok::RParen => self.bump().span,
+            Tok::Eof => return Err(QueryError::new(open, "unclosed `(`")),
+            _ => return Err(self.unexpected("`,` or `)`")),
+        };
+        Ok(Call {
+            name,
+            ci,
+            args,
+            name_span: name_tok.span,
+            span: name_tok.span.to(close),
+        })
+    }
+
+    /// One function argument: a field, a literal or a call (arithmetic operators are not
+    /// supported; the `add`, `subtract`, … functions are).
+    fn argument(&mut self, depth: usize) -> Result<Value, QueryError> {
+        let start = self.span();
+        let v = match self.operand(depth)? {
+            Operand::Field(f) => Value::Field(f),
+            Operand::Lit(l) => Value::Lit(l),
+            Operand::Call(c) => Value::Call(c),
+            Operand::Paren(_, s) => {
+                return Err(QueryError::new(
+                    start.to(s),
+                    "a function argument must be a field, a literal or a function call",
+                ));
+            }
+        };
+        if matches!(
+            self.peek(),
+            Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Percent
+        ) {
+            return Err(QueryError::new(
+                self.span(),
+                "arithmetic operators are not supported; use add(), subtract(), multiply(), divide() or modulo()",
+            ));
+        }
+        Ok(v)
     }
 
     /// `ident(.ident)*`; keywords are allowed after a dot (`event.sequence`).
@@ -596,6 +643,19 @@ mod tests {
         }
     }
 
+    fn show_value(v: &Value) -> String {
+        match v {
+            Value::Field(f) => f.path.clone(),
+            Value::Lit(l) => format!("{:?}", l.value),
+            Value::Call(c) => format!(
+                "{}{}({})",
+                c.name,
+                if c.ci { "~" } else { "" },
+                c.args.iter().map(show_value).collect::<Vec<_>>().join(",")
+            ),
+        }
+    }
+
     /// Renders an expression compactly so precedence is visible.
     fn show(e: &Expr) -> String {
         match e {
@@ -603,9 +663,10 @@ mod tests {
             Expr::Or(v) => format!("(or {})", v.iter().map(show).collect::<Vec<_>>().join(" ")),
             Expr::Not(e) => format!("(not {})", show(e)),
             Expr::Bool(b) => b.to_string(),
-            Expr::Compare { field, op, .. } => format!("{}{:?}", field.path, op),
+            Expr::Compare { left, op, .. } => format!("{}{:?}", show_value(left), op),
+            Expr::Call(c) => show_value(&Value::Call(c.clone())),
             Expr::In {
-                field,
+                left,
                 ci,
                 negated,
                 values,
@@ -613,15 +674,15 @@ mod tests {
             } => {
                 format!(
                     "{}{}in{}{}",
-                    field.path,
+                    show_value(left),
                     if *negated { "!" } else { "" },
                     if *ci { "~" } else { "" },
                     values.len()
                 )
             }
             Expr::Match {
-                field, op, values, ..
-            } => format!("{}{}{}", field.path, op.text(), values.len()),
+                left, op, values, ..
+            } => format!("{}{}{}", show_value(left), op.text(), values.len()),
         }
     }
 
@@ -668,7 +729,10 @@ mod tests {
     #[test]
     fn optional_field_is_marked() {
         match expr("any where ?a.b == 1") {
-            Expr::Compare { field, .. } => {
+            Expr::Compare {
+                left: Value::Field(field),
+                ..
+            } => {
                 assert!(field.optional);
                 assert_eq!(field.path, "a.b");
                 assert_eq!(field.span, Span::new(10, 14));
@@ -704,13 +768,17 @@ mod tests {
             ("process where a = 1", 16, "use `==`"),
             ("process where a == b", 19, "comparing two fields"),
             ("process where 1 == a", 14, "left side"),
-            (
-                "process where startsWith(a, \"x\")",
-                14,
-                "function `startsWith`",
-            ),
-            ("process where length(a) > 1", 14, "function `length`"),
             ("process where a + 1 == 2", 16, "arithmetic"),
+            (
+                "process where length(a + 1) > 2",
+                23,
+                "arithmetic operators",
+            ),
+            ("process where length(a > 2", 23, "expected `,` or `)`"),
+            ("process where length(a", 20, "unclosed `(`"),
+            ("process where f(a,) == 1", 18, "a field, a literal"),
+            ("process where length(a) == b", 27, "comparing two fields"),
+            ("process where f~ == 1", 14, "unexpected `f~`"),
             ("process where a in ()", 20, "expected a literal"),
             ("process where a in (\"x\",)", 24, "expected a literal"),
             ("process where a == 1 | head 1", 21, "pipes"),
@@ -730,10 +798,47 @@ mod tests {
     }
 
     #[test]
+    fn function_calls_parse_anywhere_a_value_goes() {
+        let cases = [
+            (
+                "any where startsWith~(process.name, \"py\")",
+                "startsWith~(process.name,Str(\"py\"))",
+            ),
+            (
+                "any where length(a) > 50 and not endswith(b, c)",
+                "(and length(a)Gt (not endswith(b,c)))",
+            ),
+            (
+                "any where substring(a, 0, -2) : \"py*\"",
+                "substring(a,Int(0),Int(-2)):1",
+            ),
+            ("any where a == string(1)", "aEq"),
+            (
+                "any where f(g(h(?x)), true, null, 1.5) not in (1)",
+                "f(g(h(x)),Bool(true),Null,Float(1.5))!in1",
+            ),
+            ("any where f() == 1", "f()Eq"),
+        ];
+        for (q, want) in cases {
+            assert_eq!(show(&expr(q)), want, "{q}");
+        }
+        match expr("any where  between~( a , \"x\",\"y\")") {
+            Expr::Call(c) => {
+                assert!(c.ci);
+                assert_eq!(c.name_span, Span::new(11, 19));
+                assert_eq!(c.span, Span::new(11, 33));
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let q = format!("any where {}a == 1{}", "(".repeat(5000), ")".repeat(5000));
         assert!(parse(&q).unwrap_err().message.contains("too deeply"));
         let q = format!("any where {}a == 1", "not ".repeat(5000));
+        assert!(parse(&q).unwrap_err().message.contains("too deeply"));
+        let q = format!("any where {}a{}", "f(".repeat(5000), ")".repeat(5000));
         assert!(parse(&q).unwrap_err().message.contains("too deeply"));
     }
 }
