@@ -571,8 +571,10 @@ fn index_agrees_with_full_evaluation() {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         set.matches(&doc, &mut a);
         set.matches_unindexed(&doc, &mut b);
-        let names = |v: &Vec<&crate::rules::Rule>| {
-            v.iter().map(|r| r.meta.name.clone()).collect::<Vec<_>>()
+        let names = |v: &Vec<crate::rules::RuleIdx>| {
+            v.iter()
+                .map(|&i| set.rule(i).meta.name.clone())
+                .collect::<Vec<_>>()
         };
         assert_eq!(names(&a), names(&b), "{d}");
         total += a.len();
@@ -782,20 +784,14 @@ fn three_valued_evaluation_over_a_probe() {
 fn elastic_linux_rules_with_functions() {
     use crate::rules::RuleSet;
     let schema = crate::ecs::schema();
-    // Where main's `testsupport::corpus(Corpus::ElasticLinux)` finds the corpus in the shared
-    // layout (integration: use it and its `require` gate instead).
-    let shared = match std::env::var_os("DETECTOR_SHARED_DIR") {
-        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
-        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    let dir = shared.join("rules/elastic-linux");
-    if !dir.is_dir() {
-        eprintln!(
-            "SKIPPED elastic_linux_rules_with_functions: {} is missing",
-            dir.display()
-        );
+    use crate::testsupport::{Corpus, Need, corpus, require};
+    if !require(
+        "rules::eql::func_tests::elastic_linux_rules_with_functions",
+        &[Need::Corpus(Corpus::ElasticLinux)],
+    ) {
         return;
     }
+    let dir = corpus(Corpus::ElasticLinux);
     let (set, errors) = RuleSet::load(&[dir], schema);
     let about_functions: Vec<String> = errors
         .iter()
@@ -822,7 +818,7 @@ fn elastic_linux_rules_with_functions() {
         );
         let mut out = Vec::new();
         set.matches(&doc, &mut out);
-        out.iter().any(|r| r.meta.rule_id == ids[0])
+        out.iter().any(|&i| set.rule(i).meta.rule_id == ids[0])
     };
     assert!(
         hex(&format!("sh -c {}", "\\x41".repeat(14))),
