@@ -38,13 +38,6 @@ pub const INSTALLED_ALERTS: &str = "/var/log/detector/alerts.ndjson";
 /// Where the installed rules live.
 pub const INSTALLED_RULES: &str = "/etc/detector/rules";
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
 fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -62,7 +55,7 @@ pub fn package_name() -> String {
 
 /// Entry point of `cargo xtask dist`.
 pub fn run(args: &DistArgs) -> Result<()> {
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let target = target_dir(&root);
     let binary = match &args.binary {
         Some(b) => b.clone(),
@@ -298,7 +291,7 @@ mod tests {
     use super::*;
 
     fn repo_config() -> PathBuf {
-        workspace_root().join("config")
+        crate::workspace_root().join("config")
     }
 
     /// A copy of the repository's config/ with a stand-in rule and licence file, so the

@@ -166,7 +166,7 @@ pub fn run(args: &FuzzArgs) -> Result<()> {
         bail!("--secs must be positive");
     }
     let targets = select(args.target.as_deref())?;
-    let dir = super::workspace_root().join("detector/fuzz");
+    let dir = crate::workspace_root().join("detector/fuzz");
     ensure_cargo_fuzz(&dir)?;
     let mut results = Vec::new();
     for (target, dict) in targets {
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn every_target_has_a_source_seeds_and_its_dictionary() {
-        let dir = super::super::workspace_root().join("detector/fuzz");
+        let dir = crate::workspace_root().join("detector/fuzz");
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         for (t, dict) in TARGETS {
             assert!(dir.join(format!("fuzz_targets/{t}.rs")).is_file(), "{t}");

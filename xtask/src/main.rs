@@ -88,6 +88,7 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace root (xtask lives in `<root>/xtask`): every task's paths start here.
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -99,15 +100,11 @@ fn step(msg: &str) {
     println!("==> {msg}");
 }
 
+/// Whether we run as root (effective uid 0): installing packages, loading BPF programs
+/// and starting containers need it.
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Runs a command, failing with the command line when it fails.
