@@ -39,12 +39,6 @@ pub const INSTALLED_ALERTS: &str = "/var/log/detector/alerts.ndjson";
 /// Where the installed rules live.
 pub const INSTALLED_RULES: &str = "/etc/detector/rules";
 
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
-
 /// The package's directory name: `detector-<version>-<arch>`.
 pub fn package_name() -> String {
     format!(
@@ -57,7 +51,7 @@ pub fn package_name() -> String {
 /// Entry point of `cargo xtask dist`.
 pub fn run(args: &DistArgs) -> Result<()> {
     let root = crate::workspace_root();
-    let target = target_dir(&root);
+    let target = crate::target_dir(&root);
     let binary = match &args.binary {
         Some(b) => b.clone(),
         None => {

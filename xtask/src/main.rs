@@ -325,16 +325,23 @@ fn apt_ensure(pkgs: &[&str], required: bool) -> Result<()> {
     }
 }
 
+/// Cargo's target directory for builds started in `root`: `CARGO_TARGET_DIR` when set
+/// (relative to `root`), else `<root>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |p| root.join(p))
+}
+
 fn cargo(root: &Path) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root);
     c
 }
 
+/// Builds the release daemon (what `dist` ships and `bench` measures) and runs it.
 fn run(root: &Path, args: &[String]) -> Result<()> {
-    step("building detector");
-    sh(cargo(root).args(["build", "-p", "detector"]))?;
-    let bin = root.join("target/debug/detector");
+    step("building detector (release)");
+    sh(cargo(root).args(["build", "--release", "-p", "detector"]))?;
+    let bin = target_dir(root).join("release/detector");
     let config = root.join("config/detector.toml");
     // `detector run` (the full pipeline) when this build has it; until then `trace`.
     let has_run = Command::new(&bin)

@@ -148,9 +148,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         bin: abs(bin),
         ..det.clone()
     });
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |p| abs(&p));
+    let target_dir = crate::target_dir(&root);
     let out_dir = args
         .out_dir
         .clone()
