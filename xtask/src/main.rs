@@ -31,6 +31,8 @@ const TEST_PACKAGES: &[&str] = &[
     "logrotate",
     "util-linux",
     "python3-pip",
+    // libfuzzer-sys compiles libFuzzer when the fuzz targets are checked.
+    "g++",
 ];
 /// PyPI tools the deployment tests use (offline manifest validation).
 const PIP_PACKAGES: &[(&str, &str)] = &[("kubernetes-validate", "kubernetes-validate")];
