@@ -50,7 +50,7 @@ struct Cli {
 enum Task {
     /// Install missing prerequisites (nightly rust-src, LLVM 22, bpf-linker, test packages).
     Setup,
-    /// Set up, build, and start the daemon (extra arguments are passed to it).
+    /// Set up, build the release daemon, and start it (extra arguments are passed to it).
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -67,7 +67,8 @@ enum Task {
     /// start-up, rule scaling; prints a table, writes target/bench/<time>.json.
     Bench(Box<bench::BenchArgs>),
     /// Run the cargo-fuzz targets (eql, rule_toml, decode) for N seconds each (nightly;
-    /// installs cargo-fuzz when missing; not part of `test`).
+    /// installs cargo-fuzz when missing; not part of `test`); `--check` only checks that
+    /// they build.
     Fuzz(fuzz::FuzzArgs),
 }
 
