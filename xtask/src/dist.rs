@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
+use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 /// Options of `cargo xtask dist`.
 #[derive(Debug, clap::Args)]
@@ -38,19 +39,6 @@ pub const INSTALLED_ALERTS: &str = "/var/log/detector/alerts.ndjson";
 /// Where the installed rules live.
 pub const INSTALLED_RULES: &str = "/etc/detector/rules";
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
-
 /// The package's directory name: `detector-<version>-<arch>`.
 pub fn package_name() -> String {
     format!(
@@ -62,8 +50,8 @@ pub fn package_name() -> String {
 
 /// Entry point of `cargo xtask dist`.
 pub fn run(args: &DistArgs) -> Result<()> {
-    let root = workspace_root();
-    let target = target_dir(&root);
+    let root = crate::workspace_root();
+    let target = crate::target_dir(&root);
     let binary = match &args.binary {
         Some(b) => b.clone(),
         None => {
@@ -175,38 +163,56 @@ pub fn stage(config_dir: &Path, binary: &Path, stage_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Replaces exactly one line equal to `from` (after trimming) by `to`; anything else means
-/// the shipped file changed shape and the adaptation must be revisited.
-fn replace_line(text: &str, from: &str, to: &str) -> Result<String> {
-    let hits = text.lines().filter(|l| l.trim() == from).count();
-    ensure!(
-        hits == 1,
-        "expected exactly one line `{from}`, found {hits}"
-    );
-    let mut out = String::with_capacity(text.len() + to.len());
-    for line in text.lines() {
-        out.push_str(if line.trim() == from { to } else { line });
-        out.push('\n');
-    }
-    Ok(out)
+/// The table `name` of `parent`; an error when the shipped file lacks it.
+fn table_mut<'a>(parent: &'a mut Table, name: &str) -> Result<&'a mut Table> {
+    parent
+        .get_mut(name)
+        .and_then(Item::as_table_mut)
+        .with_context(|| format!("the shipped config has no [{name}] table"))
 }
 
 /// The shipped config adapted for an installed host: absolute rule directory, alerts to
 /// `/var/log/detector/alerts.ndjson`, and no alerts on stdout (that is the journal under
-/// systemd). The comments are kept, so the installed file documents itself.
+/// systemd). Edited as a TOML document, so comments and layout are kept and the installed
+/// file documents itself. Each edited key must hold its shipped value (rules in `rules`,
+/// alerts on stdout, no alert file): anything else means the shipped file changed and the
+/// adaptation must be revisited.
 pub fn install_config(text: &str) -> Result<String> {
-    let text = replace_line(
-        text,
-        r#"paths = ["rules"]"#,
-        &format!("paths = [\"{INSTALLED_RULES}\"]"),
-    )?;
-    let text = replace_line(&text, "stdout = true", "stdout = false")?;
-    let text = replace_line(
-        &text,
-        &format!("# path = \"{INSTALLED_ALERTS}\""),
-        &format!("path = \"{INSTALLED_ALERTS}\""),
-    )?;
-    // Check the result means what we meant (a TOML parse, not a text search).
+    let mut doc: DocumentMut = text
+        .parse()
+        .context("the shipped config is not valid TOML")?;
+
+    let rules = table_mut(doc.as_table_mut(), "rules")?;
+    let paths = rules.get("paths").and_then(Item::as_array).map(|a| {
+        a.iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    });
+    ensure!(
+        paths == Some(vec![Some("rules".to_owned())]),
+        "expected `paths = [\"rules\"]` in [rules] of the shipped config, found {}",
+        shown(rules.get("paths"))
+    );
+    rules["paths"] = value(Array::from_iter([INSTALLED_RULES]));
+
+    let sinks = table_mut(doc.as_table_mut(), "sinks")?;
+    ensure!(
+        sinks.get("stdout").and_then(Item::as_bool) == Some(true),
+        "expected `stdout = true` in [sinks] of the shipped config, found {}",
+        shown(sinks.get("stdout"))
+    );
+    sinks["stdout"] = value(false);
+
+    let file = table_mut(sinks, "file")?;
+    ensure!(
+        file.get("path").is_none(),
+        "expected no `path` in [sinks.file] of the shipped config, found {}",
+        shown(file.get("path"))
+    );
+    set_alerts_path(file);
+
+    let text = doc.to_string();
+    // Check the result means what we meant (a fresh parse).
     let v: toml::Table = text.parse().context("adapted config is not valid TOML")?;
     let get = |t: &str, k: &str| v.get(t).and_then(|t| t.get(k)).cloned();
     ensure!(
@@ -219,6 +225,47 @@ pub fn install_config(text: &str) -> Result<String> {
         "adapted config does not set rules.paths, sinks.stdout and sinks.file.path as intended"
     );
     Ok(text)
+}
+
+/// How a shipped value looks in an error message.
+fn shown(item: Option<&Item>) -> String {
+    item.map_or_else(
+        || "nothing".to_owned(),
+        |i| format!("`{}`", i.to_string().trim()),
+    )
+}
+
+/// Sets `path` in `[sinks.file]` to the installed alert file. The shipped file documents
+/// it as a comment (`# path = "…"`) above the table's first key: the setting takes that
+/// line's place, under the text that explains it. Without the comment it is appended.
+fn set_alerts_path(file: &mut Table) {
+    let commented = format!("# path = \"{INSTALLED_ALERTS}\"");
+    let first = file.iter().next().map(|(k, _)| k.to_owned());
+    file.insert("path", value(INSTALLED_ALERTS));
+    let Some(first) = first else {
+        return;
+    };
+    let Some(mut first_key) = file.key_mut(&first) else {
+        return;
+    };
+    let comments = first_key
+        .leaf_decor()
+        .prefix()
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let lines: Vec<&str> = comments.split_inclusive('\n').collect();
+    let Some(at) = lines.iter().position(|l| l.trim() == commented) else {
+        return;
+    };
+    first_key
+        .leaf_decor_mut()
+        .set_prefix(lines[at + 1..].concat());
+    if let Some(mut path_key) = file.key_mut("path") {
+        path_key.leaf_decor_mut().set_prefix(lines[..at].concat());
+    }
+    // Stable: only `path` moves, to the front.
+    file.sort_values_by(|a, _, b, _| (a.get() != "path").cmp(&(b.get() != "path")));
 }
 
 fn install_text() -> String {
@@ -298,7 +345,7 @@ mod tests {
     use super::*;
 
     fn repo_config() -> PathBuf {
-        workspace_root().join("config")
+        crate::workspace_root().join("config")
     }
 
     /// A copy of the repository's config/ with a stand-in rule and licence file, so the
@@ -446,5 +493,31 @@ mod tests {
         let changed = shipped.replace("stdout = true", "stdout = false");
         let err = install_config(&changed).unwrap_err();
         assert!(err.to_string().contains("stdout = true"), "{err:#}");
+        let changed = shipped.replace(r#"paths = ["rules"]"#, r#"paths = ["rules", "more"]"#);
+        let err = install_config(&changed).unwrap_err();
+        assert!(err.to_string().contains(r#"paths = ["rules"]"#), "{err:#}");
+        let changed = shipped.replace("[sinks.file]\n", "[sinks.file]\npath = \"x\"\n");
+        let err = install_config(&changed).unwrap_err();
+        assert!(err.to_string().contains("no `path`"), "{err:#}");
+    }
+
+    /// The installed file is the shipped one with three settings changed: every comment
+    /// stays, and the alert file's setting replaces the comment that shows it.
+    #[test]
+    fn install_config_keeps_the_comments() {
+        let shipped = fs::read_to_string(repo_config().join("detector.toml")).unwrap();
+        let installed = install_config(&shipped).unwrap();
+        let commented = format!("# path = \"{INSTALLED_ALERTS}\"");
+        let set = format!("path = \"{INSTALLED_ALERTS}\"");
+        let expected: Vec<String> = shipped
+            .lines()
+            .map(|l| match l.trim() {
+                r#"paths = ["rules"]"# => format!("paths = [\"{INSTALLED_RULES}\"]"),
+                "stdout = true" => "stdout = false".to_owned(),
+                t if t == commented => set.clone(),
+                _ => l.to_owned(),
+            })
+            .collect();
+        assert_eq!(installed.lines().collect::<Vec<_>>(), expected);
     }
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask fuzz [TARGET] [--secs N]`: runs the cargo-fuzz targets of `detector/fuzz/`
 //! (EQL compiler, rule TOML loader, kernel-record decoder) for N seconds each.
+//! `cargo xtask fuzz --check` only checks that they build ([`check_targets`], meant for the
+//! test run; `detector/tests/fuzz_seeds.rs` replays the seeds as an ordinary test).
 //!
 //! Not part of `cargo xtask test` or CI's default run: fuzzing needs nightly, libFuzzer and
 //! minutes of CPU. Each target grows its working corpus in `detector/fuzz/corpus/<target>`
@@ -30,6 +32,9 @@ pub struct FuzzArgs {
     /// Seconds of fuzzing per target.
     #[arg(long, default_value_t = 60)]
     pub secs: u32,
+    /// Only check that every target builds (stable; no fuzzing).
+    #[arg(long, conflicts_with_all = ["target", "secs"])]
+    pub check: bool,
 }
 
 /// What one run reported.
@@ -160,13 +165,54 @@ fn run_one(dir: &Path, target: &str, dict: Option<&str>, secs: u32) -> Result<Su
     Ok(summary)
 }
 
+/// Builds every fuzz target of `<root>/detector/fuzz` as a check (`cargo check --bins`),
+/// so a library change that breaks a target fails the test run instead of the next fuzzing
+/// session. Stable is enough (no sanitizer flags, nothing linked or run), with
+/// `AYA_BUILD_SKIP=1` as for fuzzing (the targets never load the eBPF object), `--locked`
+/// (the fuzz crate's own lock file must be current) and its own target directory
+/// (`detector/fuzz/target`, git-ignored). libfuzzer-sys's build script compiles libFuzzer,
+/// so a C++ compiler must exist (`g++`, installed by `cargo xtask setup`).
+pub fn check_targets(root: &Path) -> Result<()> {
+    let dir = root.join("detector/fuzz");
+    let manifest = dir.join("Cargo.toml");
+    let sources = std::fs::read_dir(dir.join("fuzz_targets"))
+        .with_context(|| format!("listing {}", dir.join("fuzz_targets").display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .count();
+    if sources != TARGETS.len() {
+        bail!(
+            "{} holds {sources} fuzz targets, xtask knows {}: update fuzz::TARGETS",
+            dir.join("fuzz_targets").display(),
+            TARGETS.len()
+        );
+    }
+    if super::output(Command::new("c++").arg("--version")).is_none() {
+        bail!("no C++ compiler (`c++`): libfuzzer-sys builds libFuzzer; apt-get install -y g++");
+    }
+    super::step("checking that the fuzz targets build");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    super::sh(
+        Command::new(cargo)
+            .current_dir(root)
+            .env("AYA_BUILD_SKIP", "1")
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .args(["check", "--locked", "--bins", "--manifest-path"])
+            .arg(&manifest),
+    )
+    .context("the fuzz targets do not build (detector/fuzz)")
+}
+
 /// Entry point of `cargo xtask fuzz`.
 pub fn run(args: &FuzzArgs) -> Result<()> {
+    if args.check {
+        return check_targets(&crate::workspace_root());
+    }
     if args.secs == 0 {
         bail!("--secs must be positive");
     }
     let targets = select(args.target.as_deref())?;
-    let dir = super::workspace_root().join("detector/fuzz");
+    let dir = crate::workspace_root().join("detector/fuzz");
     ensure_cargo_fuzz(&dir)?;
     let mut results = Vec::new();
     for (target, dict) in targets {
@@ -232,7 +278,7 @@ mod tests {
 
     #[test]
     fn every_target_has_a_source_seeds_and_its_dictionary() {
-        let dir = super::super::workspace_root().join("detector/fuzz");
+        let dir = crate::workspace_root().join("detector/fuzz");
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         for (t, dict) in TARGETS {
             assert!(dir.join(format!("fuzz_targets/{t}.rs")).is_file(), "{t}");

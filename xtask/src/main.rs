@@ -32,6 +32,8 @@ const TEST_PACKAGES: &[&str] = &[
     "logrotate",
     "util-linux",
     "python3-pip",
+    // libfuzzer-sys compiles libFuzzer when the fuzz targets are checked.
+    "g++",
 ];
 /// PyPI tools the deployment tests use (offline manifest validation).
 const PIP_PACKAGES: &[(&str, &str)] = &[("kubernetes-validate", "kubernetes-validate")];
@@ -49,7 +51,7 @@ struct Cli {
 enum Task {
     /// Install missing prerequisites (nightly rust-src, LLVM 22, bpf-linker, test packages).
     Setup,
-    /// Set up, build, and start the daemon (extra arguments are passed to it).
+    /// Set up, build the release daemon, and start it (extra arguments are passed to it).
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -66,7 +68,8 @@ enum Task {
     /// start-up, rule scaling; prints a table, writes target/bench/<time>.json.
     Bench(Box<bench::BenchArgs>),
     /// Run the cargo-fuzz targets (eql, rule_toml, decode) for N seconds each (nightly;
-    /// installs cargo-fuzz when missing; not part of `test`).
+    /// installs cargo-fuzz when missing; not part of `test`); `--check` only checks that
+    /// they build.
     Fuzz(fuzz::FuzzArgs),
 }
 
@@ -89,6 +92,7 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace root (xtask lives in `<root>/xtask`): every task's paths start here.
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -100,15 +104,11 @@ fn step(msg: &str) {
     println!("==> {msg}");
 }
 
+/// Whether we run as root (effective uid 0): installing packages, loading BPF programs
+/// and starting containers need it.
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Runs a command, failing with the command line when it fails.
@@ -329,16 +329,23 @@ fn apt_ensure(pkgs: &[&str], required: bool) -> Result<()> {
     }
 }
 
+/// Cargo's target directory for builds started in `root`: `CARGO_TARGET_DIR` when set
+/// (relative to `root`), else `<root>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |p| root.join(p))
+}
+
 fn cargo(root: &Path) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root);
     c
 }
 
+/// Builds the release daemon (what `dist` ships and `bench` measures) and runs it.
 fn run(root: &Path, args: &[String]) -> Result<()> {
-    step("building detector");
-    sh(cargo(root).args(["build", "-p", "detector"]))?;
-    let bin = root.join("target/debug/detector");
+    step("building detector (release)");
+    sh(cargo(root).args(["build", "--release", "-p", "detector"]))?;
+    let bin = target_dir(root).join("release/detector");
     let config = root.join("config/detector.toml");
     // `detector run` (the full pipeline) when this build has it; until then `trace`.
     let has_run = Command::new(&bin)

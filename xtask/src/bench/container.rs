@@ -172,8 +172,7 @@ mod tests {
     /// Root: a real container runs `ssh -V` and leaves no bundle or cgroup behind.
     #[test]
     fn container_runs_ssh_and_cleans_up() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !crate::is_root() {
             eprintln!("skipped: container_runs_ssh_and_cleans_up needs root");
             return;
         }

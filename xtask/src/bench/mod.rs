@@ -49,16 +49,18 @@ pub struct BenchArgs {
     /// Launches of `detector trace` for the start-up figure.
     #[arg(long, default_value_t = 5)]
     startup_runs: u32,
-    /// Arms of the storm, in alternation order (also: `trace`, detector trace to a file).
+    /// Arms of the storm, in alternation order (also: `trace`, detector trace to a file;
+    /// `compare`, a second binary).
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
-        default_value = "nothing,detector,bpftrace,execsnoop"
+        default_values_t = [Arm::Nothing, Arm::Detector, Arm::Bpftrace, Arm::Execsnoop]
     )]
-    arms: Vec<String>,
-    /// Sections to skip: storm, latency, startup, rules.
-    #[arg(long, value_delimiter = ',')]
-    skip: Vec<String>,
+    arms: Vec<Arm>,
+    /// Sections to skip.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    skip: Vec<Section>,
     /// The detector binary.
     #[arg(long, default_value = "target/release/detector")]
     detector_bin: PathBuf,
@@ -82,16 +84,22 @@ pub struct BenchArgs {
     /// Internal: act as a storm worker doing N iterations on PATH.
     #[arg(long, num_args = 2, value_names = ["N", "PATH"], hide = true)]
     storm_worker: Option<Vec<std::ffi::OsString>>,
-    /// Internal: the storm worker's mode (exec or churn).
-    #[arg(long, default_value = "exec", hide = true)]
-    storm_mode: String,
+    /// Internal: the storm worker's mode.
+    #[arg(long, value_enum, default_value_t = storm::Mode::Exec, hide = true)]
+    storm_mode: storm::Mode,
 }
 
-/// The repository root (xtask lives in `<root>/xtask`).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+/// The report's sections, which `--skip` leaves out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// The exec storm and churn against the arms (throughput and cost).
+    Storm,
+    /// Detection latency in a container.
+    Latency,
+    /// Start-up time of `detector trace`.
+    Startup,
+    /// Rule scaling.
+    Rules,
 }
 
 /// Entry point of `cargo xtask bench`.
@@ -101,10 +109,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             .to_str()
             .and_then(|s| s.parse().ok())
             .context("--storm-worker N: not a number")?;
-        return storm::worker(n, Path::new(&w[1]), storm::Mode::parse(&args.storm_mode)?);
+        return storm::worker(n, Path::new(&w[1]), args.storm_mode);
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::is_root() {
         bail!(
             "cargo xtask bench must run as root: every arm loads BPF programs and the \
              latency part starts a container (try: sudo -E cargo xtask bench)"
@@ -113,18 +120,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.runs == 0 || args.execs == 0 || args.workers.contains(&0) {
         bail!("--runs, --execs and --workers must be positive");
     }
-    let arms: Vec<Arm> = args
-        .arms
-        .iter()
-        .map(|a| Arm::parse(a))
-        .collect::<anyhow::Result<_>>()?;
-    for s in &args.skip {
-        if !["storm", "latency", "startup", "rules"].contains(&s.as_str()) {
-            bail!("--skip {s:?}: want storm, latency, startup or rules");
-        }
-    }
-    let skip = |s: &str| args.skip.iter().any(|x| x == s);
-    let root = repo_root();
+    let arms = args.arms.clone();
+    let skip = |s: Section| args.skip.contains(&s);
+    let root = crate::workspace_root();
     let abs = |p: &Path| {
         if p.is_absolute() {
             p.to_path_buf()
@@ -150,9 +148,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         bin: abs(bin),
         ..det.clone()
     });
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |p| abs(&p));
+    let target_dir = crate::target_dir(&root);
     let out_dir = args
         .out_dir
         .clone()
@@ -173,7 +169,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         compare: compare.as_ref(),
     };
 
-    let (storm, cost) = if skip("storm") {
+    let (storm, cost) = if skip(Section::Storm) {
         (Vec::new(), Vec::new())
     } else {
         arms::run(
@@ -189,19 +185,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         )
     };
     interrupt::check()?;
-    let latency = if skip("latency") {
+    let latency = if skip(Section::Latency) {
         Outcome::Skipped
     } else {
         latency::run(&det, target.dir(), args.latency_execs)
     };
     interrupt::check()?;
-    let startup = if skip("startup") {
+    let startup = if skip(Section::Startup) {
         Outcome::Skipped
     } else {
         startup::run(&det, args.startup_runs)
     };
     interrupt::check()?;
-    let rules = if skip("rules") {
+    let rules = if skip(Section::Rules) {
         Outcome::Skipped
     } else {
         rules::run(&root, &target_dir)

@@ -28,9 +28,10 @@ pub const BPFTRACE_PROGRAM: &str = concat!(
 /// How long a peer may take to show the sentinel in its output.
 const PEER_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One configuration under test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// One configuration under test; `--arms` takes the lowercase names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum Arm {
     /// Baseline: no tracer attached.
     Nothing,
@@ -49,16 +50,6 @@ pub enum Arm {
 }
 
 impl Arm {
-    /// All arms, baseline first.
-    pub const ALL: [Arm; 6] = [
-        Arm::Nothing,
-        Arm::Detector,
-        Arm::Bpftrace,
-        Arm::Execsnoop,
-        Arm::Trace,
-        Arm::Compare,
-    ];
-
     /// Whether the arm is the detector's own binary (stats line, SIGTERM to stop).
     pub fn is_detector(self) -> bool {
         matches!(self, Arm::Detector | Arm::Trace | Arm::Compare)
@@ -74,16 +65,6 @@ impl Arm {
             Arm::Trace => "trace",
             Arm::Compare => "compare",
         }
-    }
-
-    /// Parses a command-line arm name.
-    pub fn parse(s: &str) -> anyhow::Result<Arm> {
-        Arm::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .with_context(|| {
-                format!("unknown arm {s:?} (want nothing, detector, bpftrace, execsnoop, trace, compare)")
-            })
     }
 }
 
@@ -485,11 +466,18 @@ while :; do sleep 0.05; done
         );
     }
 
+    /// The command line, the table and the JSON report name an arm the same way.
     #[test]
     fn arm_names_round_trip() {
-        for a in Arm::ALL {
-            assert_eq!(Arm::parse(a.name()).unwrap(), a);
+        use clap::ValueEnum;
+        assert_eq!(Arm::value_variants().len(), 6);
+        for &a in Arm::value_variants() {
+            assert_eq!(Arm::from_str(a.name(), false), Ok(a));
+            assert_eq!(
+                serde_json::to_value(a).unwrap(),
+                serde_json::Value::from(a.name())
+            );
         }
-        assert!(Arm::parse("perf").is_err());
+        assert!(Arm::from_str("perf", false).is_err());
     }
 }

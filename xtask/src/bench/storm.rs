@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-/// What a worker does per iteration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a worker does per iteration (`--storm-mode`, internal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// fork, exec the private `true`, wait: three kernel events (fork, exec, exit).
     Exec,
@@ -26,19 +26,11 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The `--storm-mode` value that selects this mode in a worker.
     fn flag(self) -> &'static str {
         match self {
             Mode::Exec => "exec",
             Mode::Churn => "churn",
-        }
-    }
-
-    /// Parses the worker's mode argument.
-    pub fn parse(s: &str) -> anyhow::Result<Mode> {
-        match s {
-            "exec" => Ok(Mode::Exec),
-            "churn" => Ok(Mode::Churn),
-            other => bail!("unknown storm mode {other:?} (want exec or churn)"),
         }
     }
 }
@@ -203,8 +195,10 @@ mod tests {
 
     #[test]
     fn modes_parse() {
-        assert_eq!(Mode::parse("exec").unwrap(), Mode::Exec);
-        assert_eq!(Mode::parse(Mode::Churn.flag()).unwrap(), Mode::Churn);
-        assert!(Mode::parse("spawn").is_err());
+        use clap::ValueEnum;
+        for &m in Mode::value_variants() {
+            assert_eq!(Mode::from_str(m.flag(), false), Ok(m));
+        }
+        assert!(Mode::from_str("spawn", false).is_err());
     }
 }

@@ -1,0 +1,240 @@
+//! What goes into a record: the header fields and data sections read from a task.
+//!
+//! Each `fill_*` reads kernel objects through their typed handles ([`crate::kernel`]) and
+//! writes through the [`Record`] (header fields and appended sections), in the section order
+//! `detector-common` defines. No `unsafe` here.
+
+use detector_common::{
+    ARGV_MAX, CGROUP_NAME_MAX, EXE_COMPONENT_MAX, EXE_DEPTH_MAX, EXE_MAX, counter, flags,
+};
+
+use crate::{
+    counters::bump,
+    kernel::{Dentry, Mm, Mount, R, Task, VfsMount},
+    record::Record,
+};
+
+/// Fills the header fields that describe `task` (ids, creds, comm, namespaces, tty, session,
+/// start time, cgroup) and appends the cgroup names. A failed read of a field every task
+/// has sets `READ_ERROR`.
+#[inline(always)]
+pub fn fill_task(rec: &mut Record, task: Task) {
+    let mut req = Required::new();
+    let h = rec.header();
+    h.pid = req.take(task.pid());
+    h.tgid = req.take(task.tgid());
+    h.ppid = req.take(task.real_parent().and_then(|p| p.tgid()));
+    match task.real_cred() {
+        Ok(cred) => {
+            h.uid = req.take(cred.uid());
+            h.gid = req.take(cred.gid());
+            h.euid = req.take(cred.euid());
+            h.egid = req.take(cred.egid());
+        }
+        Err(_) => req.fail(),
+    }
+    h.comm = req.take(task.comm());
+    // Leader: start time and the namespace-local tgid.
+    let leader = task.group_leader().unwrap_or(task);
+    h.start_boot_ns = req.take(leader.start_boottime());
+    req.take(fill_pid_ns(rec, leader));
+    let h = rec.header();
+    if let Ok(mnt_ns) = task.nsproxy().and_then(|n| n.mnt_ns()) {
+        h.mnt_ns_ino = mnt_ns.inum().unwrap_or(0);
+    }
+    match task.signal() {
+        Ok(signal) => {
+            // The session leader's global pid number (`numbers[0].nr`).
+            if let Ok(sid) = signal.sid_pid().and_then(|p| p.upid(0)) {
+                h.sid = sid.nr().unwrap_or(0);
+            }
+            if let Ok(tty) = signal.tty() {
+                let index = tty.index().unwrap_or(0);
+                if let Ok(driver) = tty.driver() {
+                    h.tty_major = driver.major().unwrap_or(0);
+                    h.tty_minor = driver.minor_start().unwrap_or(0).wrapping_add(index);
+                }
+                h.flags |= flags::HAS_TTY;
+            }
+        }
+        Err(_) => req.fail(),
+    }
+    fill_cgroup(rec, task);
+    rec.flag(req.flags());
+}
+
+/// pid namespace inode and namespace-local pid of `leader` (its `thread_pid` at its level).
+#[inline(always)]
+fn fill_pid_ns(rec: &mut Record, leader: Task) -> R<()> {
+    let pid = leader.thread_pid()?;
+    let upid = pid.upid(pid.level()?)?;
+    rec.header().ns_pid = upid.nr()?;
+    rec.header().pid_ns_ino = upid.ns()?.inum()?;
+    Ok(())
+}
+
+/// cgroup v2 id and the leaf and parent names of `task`'s default-hierarchy cgroup.
+#[inline(always)]
+fn fill_cgroup(rec: &mut Record, task: Task) {
+    let Ok(kn) = task
+        .cgroups()
+        .and_then(|css| css.dfl_cgrp())
+        .and_then(|cg| cg.kn())
+    else {
+        rec.flag(flags::NO_CGROUP);
+        return;
+    };
+    rec.header().cgroup_id = kn.id().unwrap_or(0);
+    let n = kn
+        .name()
+        .map_or(0, |name| rec.put_kstr::<CGROUP_NAME_MAX>(name));
+    if n == CGROUP_NAME_MAX {
+        rec.flag(flags::CGROUP_TRUNCATED);
+    }
+    rec.header().cgroup_leaf_len = n as u16;
+    if let Ok(parent) = kn.parent() {
+        let n = parent
+            .name()
+            .map_or(0, |name| rec.put_kstr::<CGROUP_NAME_MAX>(name));
+        if n == CGROUP_NAME_MAX {
+            rec.flag(flags::CGROUP_TRUNCATED);
+        }
+        rec.header().cgroup_parent_len = n as u16;
+    }
+}
+
+/// Walks `mm->exe_file->f_path` up to the task's root (`fs->root`), crossing mounts, and
+/// appends the components leaf first, each NUL-terminated. Sets `EXE_PARTIAL` when it
+/// cannot reach the root within its bounds.
+#[inline(always)]
+pub fn fill_exe(rec: &mut Record, task: Task, mm: Mm) {
+    let start = rec.written();
+    let mut complete = false;
+    if let Ok((mut dentry, mut mount, root_dentry, root_mnt)) = exe_start(task, mm) {
+        let mut i = 0u32;
+        while i < EXE_DEPTH_MAX + 8 {
+            i += 1;
+            rec.settle_cursor();
+            let Ok(mnt) = mount.mnt() else {
+                break;
+            };
+            if dentry == root_dentry && mnt == root_mnt {
+                complete = true;
+                break;
+            }
+            let Ok(mnt_root) = mnt.root() else {
+                break;
+            };
+            let Ok(parent) = dentry.parent() else {
+                break;
+            };
+            if dentry == mnt_root || dentry == parent {
+                // Top of this mount: continue from its mountpoint in the parent mount.
+                let Ok(mparent) = mount.parent() else {
+                    break;
+                };
+                if mparent == mount {
+                    // The namespace's root mount, above the task's root: path is complete
+                    // relative to the global root (the task is outside its own root).
+                    complete = true;
+                    break;
+                }
+                let Ok(mp) = mount.mountpoint() else {
+                    break;
+                };
+                dentry = mp;
+                mount = mparent;
+                continue;
+            }
+            if rec.written() - start > EXE_MAX - EXE_COMPONENT_MAX {
+                break;
+            }
+            let Ok(name) = dentry.name() else {
+                break;
+            };
+            if rec.put_kstr::<EXE_COMPONENT_MAX>(name) == 0 {
+                break;
+            }
+            dentry = parent;
+        }
+    }
+    if !complete {
+        rec.flag(flags::EXE_PARTIAL);
+        bump(counter::EXE_PARTIAL);
+    }
+    rec.header().exe_len = (rec.written() - start) as u16;
+}
+
+/// Start of the exe walk: (dentry, its mount, root dentry, root vfsmount).
+#[inline(always)]
+fn exe_start(task: Task, mm: Mm) -> R<(Dentry, Mount, Dentry, VfsMount)> {
+    let file = mm.exe_file()?;
+    let dentry = file.path_dentry()?;
+    let mount = file.path_mnt()?.mount()?;
+    let fs = task.fs()?;
+    Ok((dentry, mount, fs.root_dentry()?, fs.root_mnt()?))
+}
+
+/// Appends the first `ARGV_MAX` bytes of the current task's argument block.
+#[inline(always)]
+pub fn fill_argv(rec: &mut Record, mm: Mm) {
+    let (Ok(start), Ok(end)) = (mm.arg_start(), mm.arg_end()) else {
+        rec.flag(flags::READ_ERROR);
+        return;
+    };
+    if end <= start {
+        return;
+    }
+    let mut len = end - start;
+    if len > ARGV_MAX as u64 {
+        len = ARGV_MAX as u64;
+        rec.flag(flags::ARGV_TRUNCATED);
+        bump(counter::ARGV_TRUNCATED);
+    }
+    match rec.put_user(start, len as u32) {
+        Ok(n) => rec.header().argv_len = n as u16,
+        Err(_) => rec.flag(flags::READ_ERROR),
+    }
+}
+
+/// Tracks the reads a record depends on: [`Required::take`] yields a read's value, or the
+/// default after noting the failure, so a record can say it has zeroed fields
+/// (`flags::READ_ERROR`) without aborting at the first failed read.
+///
+/// The note is the flag bit itself, ORed into the header without a branch: a branch on a
+/// known 0/1 "ok" value makes the verifier track it precisely, which splits its states on
+/// every combination of failed reads.
+struct Required {
+    flags: u32,
+}
+
+impl Required {
+    #[inline(always)]
+    fn new() -> Self {
+        Required { flags: 0 }
+    }
+
+    /// Notes that a required read failed.
+    #[inline(always)]
+    fn fail(&mut self) {
+        self.flags = flags::READ_ERROR;
+    }
+
+    /// The value of `read`, or `T::default()` after noting that a required read failed.
+    #[inline(always)]
+    fn take<T: Default>(&mut self, read: R<T>) -> T {
+        match read {
+            Ok(v) => v,
+            Err(_) => {
+                self.fail();
+                T::default()
+            }
+        }
+    }
+
+    /// `flags::READ_ERROR` if a required read failed, else 0.
+    #[inline(always)]
+    fn flags(&self) -> u32 {
+        self.flags
+    }
+}
