@@ -125,7 +125,7 @@ fn run_all(root: &Path, args: &TestArgs, timeout: Duration, report_root: &Path) 
         args.bin_filter.is_empty() || args.bin_filter.iter().any(|f| label.contains(f.as_str()))
     };
     let selected: Vec<&TestBinary> = binaries.iter().filter(|b| wanted(&b.label)).collect();
-    if selected.is_empty() && !wanted("doc tests") {
+    if selected.is_empty() && !wanted("doc tests") && !wanted("fuzz targets (check)") {
         bail!(
             "no test binary matches {:?}; there are: {}",
             args.bin_filter,
@@ -172,7 +172,24 @@ fn run_all(root: &Path, args: &TestArgs, timeout: Duration, report_root: &Path) 
         outcomes.push(outcome);
     }
 
-    // The fuzz targets' check (`fuzz::check_targets(root)`) is called here once it exists.
+    // The fuzz crate is not a workspace member: build its targets (a check, not a fuzz
+    // run) so a change that breaks them fails here, not in the next fuzzing session.
+    if wanted("fuzz targets (check)") {
+        crate::step("fuzz targets (check)");
+        let started = std::time::Instant::now();
+        let status = match crate::fuzz::check_targets(root) {
+            Ok(()) => Status::Ok,
+            Err(e) => Status::Failed(format!("{e:#}")),
+        };
+        outcomes.push(Outcome {
+            label: "fuzz targets (check)".into(),
+            passed: u64::from(status == Status::Ok),
+            failed: u64::from(status != Status::Ok),
+            status,
+            took: started.elapsed(),
+            ..Outcome::default()
+        });
+    }
 
     let summary = Summary::new(&outcomes);
     print!("{}", summary.render());
