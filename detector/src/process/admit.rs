@@ -21,8 +21,9 @@
 //! than the bound allows.
 //!
 //! Step 2 costs one read of the `/proc` directory. When a listing frees fewer than
-//! `max/16` records, the next `max/16` evictions use step 3 alone, so a host that really is
-//! over the bound pays one listing per `max/16` new processes. Without a `/proc`
+//! `max/16` records, `/proc` is not listed again for the next `max/16` evictions (the one
+//! that follows included), so a host that really is over the bound pays one listing per
+//! `max/16` new processes. Without a `/proc`
 //! (`TableConfig::proc_root` is `None`, synthetic tests) step 2 is skipped. Records seen by
 //! the event being applied are never reaped (its subject is on its way in).
 //!
@@ -43,6 +44,23 @@ pub(super) enum Admit {
     ForExit,
 }
 
+/// When `/proc` may be listed next, and which records the current event has seen.
+#[derive(Default)]
+pub(super) struct Sweep {
+    /// Evictions of running processes left before `/proc` is listed again.
+    credit: usize,
+    /// The live set's clock when the current event began: records seen since are the
+    /// event's own, never reaped.
+    event_mark: u64,
+}
+
+impl Sweep {
+    /// An event begins; the live set's clock reads `clock`.
+    pub fn begin_event(&mut self, clock: u64) {
+        self.event_mark = clock;
+    }
+}
+
 impl ProcessTable {
     /// Make room for one more live record, as `admit` says.
     pub(super) fn make_room(&mut self, admit: Admit) {
@@ -54,15 +72,15 @@ impl ProcessTable {
         while self.live.len() + self.exited.len() >= max {
             if self.exited.pop_oldest().is_some() {
                 self.stats.evicted_exited += 1;
-            } else if self.sweep_credit == 0 && !swept {
+            } else if self.sweep.credit == 0 && !swept {
                 swept = true;
                 let reaped = self.reap_gone();
                 let step = (max / 16).max(1);
-                self.sweep_credit = if (reaped as usize) < step { step } else { 0 };
+                self.sweep.credit = if (reaped as usize) < step { step } else { 0 };
             } else if let Some(victim) = self.live.pop_least_recent() {
                 self.forget_cgroup(victim.last_of_cgroup);
                 self.stats.evicted_live += 1;
-                self.sweep_credit = self.sweep_credit.saturating_sub(1);
+                self.sweep.credit = self.sweep.credit.saturating_sub(1);
             } else {
                 break;
             }
@@ -88,9 +106,9 @@ impl ProcessTable {
             _ => return 0,
         };
         self.stats.proc_sweeps += 1;
-        let gone = self
-            .live
-            .remove_where(self.event_mark, |r| pids.binary_search(&r.tgid).is_err());
+        let gone = self.live.remove_where(self.sweep.event_mark, |r| {
+            pids.binary_search(&r.tgid).is_err()
+        });
         let n = gone.len() as u64;
         for d in gone {
             self.forget_cgroup(d.last_of_cgroup);

@@ -1,12 +1,12 @@
 //! The process table: how fork, exec and exit change the model.
 //!
-//! Parts, each keeping its own invariants: the live set ([`LiveSet`]: running processes,
+//! Parts, each keeping its own invariants: the live set (`LiveSet`: running processes,
 //! their last-seen order, cgroup counts, and the identity-checked lookup), the exited queue
-//! ([`ExitedQueue`]: recently exited processes, for late events), and the admission policy
+//! (`ExitedQueue`: recently exited processes, for late events), and the admission policy
 //! (`admit`: what leaves when the table is full). This file composes them.
 //!
 //! Identity: a process is `(tgid, start ticks)`, checked on every lookup (see
-//! [`super::live`]), so a reused pid never inherits a dead process's record: a fork/exec for
+//! `live`), so a reused pid never inherits a dead process's record: a fork/exec for
 //! a tgid whose record started at another time replaces the stale record (counted as
 //! `pid_reuse`).
 //!
@@ -22,7 +22,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::admit::Admit;
+use super::admit::{Admit, Sweep};
 use super::entity::IdContext;
 use super::exited::ExitedQueue;
 use super::live::{LiveSet, Who};
@@ -113,11 +113,8 @@ pub struct ProcessTable {
     pub(super) ids: IdContext,
     pub(super) live: LiveSet,
     pub(super) exited: ExitedQueue,
-    /// Evictions of running processes allowed before `/proc` is listed again (`admit`).
-    pub(super) sweep_credit: usize,
-    /// The live set's clock when the current event began: records seen since are the
-    /// event's own, never reaped.
-    pub(super) event_mark: u64,
+    /// When `/proc` may be listed next for leaked records (`admit`).
+    pub(super) sweep: Sweep,
     pub(super) containers: ContainerResolver,
     pub(super) users: UserNames,
     pub(super) stats: TableStats,
@@ -166,8 +163,7 @@ impl ProcessTable {
             cfg,
             live: LiveSet::default(),
             exited: ExitedQueue::default(),
-            sweep_credit: 0,
-            event_mark: 0,
+            sweep: Sweep::default(),
             stats: TableStats::default(),
         }
     }
@@ -228,7 +224,7 @@ impl ProcessTable {
     ) -> Option<super::Snapshot> {
         let kind = ev.kind?;
         self.stats.events += 1;
-        self.event_mark = self.live.clock();
+        self.sweep.begin_event(self.live.clock());
         let previous = match kind {
             EventKind::Fork => {
                 self.on_fork(ev);
@@ -460,7 +456,7 @@ impl ProcessTable {
 
     /// Make sure the parent `ppid` of a process started at `child_ticks` is known (live
     /// or recently exited), loading it from `/proc` if not; a live parent is marked seen.
-    pub(super) fn parent_or_load(&mut self, ppid: u32, child_ticks: u64) {
+    fn parent_or_load(&mut self, ppid: u32, child_ticks: u64) {
         if ppid == 0 {
             return;
         }
