@@ -189,7 +189,10 @@ pub struct StatsConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessConfig {
-    /// Upper bound of the process table; beyond it the oldest exited entries are evicted first
+    /// Upper bound of the process table, live and recently exited processes together.
+    /// When full, exited entries are evicted first (oldest first), then entries of processes
+    /// `/proc` no longer lists (lost exits), and only then the running process seen least
+    /// recently, so a long-lived process is not forgotten because short ones churn
     /// (evictions are counted). Bounds memory under pid churn.
     pub max_processes: usize,
 }

@@ -139,7 +139,7 @@ pub fn open_sinks(config: &Config) -> Result<Vec<Box<dyn Sink>>, StartError> {
 /// The process table's bounds from the config.
 pub fn table_config(config: &Config) -> TableConfig {
     TableConfig {
-        max_live: config.process.max_processes,
+        max_processes: config.process.max_processes,
         container_cache: config.container.cache_max,
         ..TableConfig::default()
     }

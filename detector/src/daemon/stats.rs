@@ -210,6 +210,8 @@ pub fn summary(src: &Sources) -> Value {
             "pid_reuse": table.pid_reuse,
             "unknown_parent": table.unknown_parent,
             "cgroups": table.cgroups,
+            "reaped": table.reaped,
+            "proc_sweeps": table.proc_sweeps,
         },
         "containers": {
             "entries": table.containers.entries,

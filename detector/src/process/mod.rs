@@ -5,18 +5,26 @@
 //! `orchestrator.*` need (see [`Snapshot`] for the field mapping). The table is seeded from
 //! `/proc` at start ([`ProcessTable::seed_from_proc`]) and bounded ([`TableConfig`]).
 //!
-//! - [`table`]: identity (tgid + start time), fork/exec/exit, bound and eviction.
+//! - [`table`]: fork/exec/exit, composing the parts below.
+//! - `live`: the running processes, their last-seen order and cgroup counts, and the one
+//!   identity-checked lookup (tgid + start time); `exited`: recently exited processes,
+//!   for late events; `admit`: what leaves a full table (the eviction policy);
+//!   `record`: one process as the table keeps it.
 //! - [`entry`]: the entry-leader rules.
 //! - [`entity`]: entity ids stable across restarts.
 //! - [`procfs`]: `/proc` parsers; [`seed`]: seeding from them.
 //! - [`users`]: uid/gid names from the host's or the container's files.
 //! - [`model`]: the output records.
 
+mod admit;
 pub mod entity;
 pub mod entry;
+mod exited;
 mod leaders;
+mod live;
 pub mod model;
 pub mod procfs;
+mod record;
 pub mod seed;
 pub mod table;
 pub mod users;

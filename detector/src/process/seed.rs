@@ -6,9 +6,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::admit::Admit;
 use super::model::ExecImage;
 use super::procfs::{self, ProcEntry};
-use super::table::{ProcessTable, Rec};
+use super::record::Rec;
+use super::table::{ProcessTable, parent_in};
 
 /// What seeding did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,7 +36,7 @@ impl ProcessTable {
         // session leader is already there when its children are linked.
         entries.sort_by_key(|e| (e.stat.start_ticks, e.stat.pid));
         for e in entries {
-            self.insert_entry(e);
+            self.insert_entry(e, Admit::MakeRoom);
             report.seeded += 1;
         }
         self.stats.seeded += report.seeded;
@@ -43,9 +45,14 @@ impl ProcessTable {
 
     /// Load one process the table does not know from the configured `/proc`. With
     /// `expect_ticks`, only if it is that process (same start time). Never replaces a live
-    /// record.
-    pub(super) fn load_from_proc(&mut self, tgid: u32, expect_ticks: Option<u64>) -> bool {
-        if self.live.contains_key(&tgid) {
+    /// record; enters as `admit` says.
+    pub(super) fn load_from_proc(
+        &mut self,
+        tgid: u32,
+        expect_ticks: Option<u64>,
+        admit: Admit,
+    ) -> bool {
+        if self.live.contains(tgid) {
             return false;
         }
         let Some(root) = self.cfg.proc_root.clone() else {
@@ -59,11 +66,11 @@ impl ProcessTable {
         {
             return false;
         }
-        self.insert_entry(e);
+        self.insert_entry(e, admit);
         true
     }
 
-    fn insert_entry(&mut self, e: ProcEntry) {
+    fn insert_entry(&mut self, e: ProcEntry, admit: Admit) {
         let tgid = e.stat.pid;
         let ticks = e.stat.start_ticks;
         let (cgroup_id, container) = match &e.cgroup_path {
@@ -105,11 +112,13 @@ impl ProcessTable {
             session: None,
             entry: None,
             exit: None,
-            seq: 0,
         };
-        let parent = self.parent_rec(rec.ppid, ticks, false).cloned();
-        self.link_leaders(&mut rec, parent.as_ref(), true);
-        self.insert(rec);
+        // `/proc` names the current parent, which is live (an exited one with the same pid
+        // is an earlier holder of it).
+        let mut view = self.view();
+        let parent = parent_in(view.live, None, rec.ppid, ticks);
+        view.leaders(&rec, parent, true).apply(&mut rec);
+        self.insert(rec, admit);
     }
 
     /// The cgroup v2 id (directory inode) of a cgroup path; 0 when it cannot be stat'ed.

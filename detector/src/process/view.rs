@@ -1,10 +1,18 @@
 //! Building the output records ([`ProcInfo`], [`Snapshot`]) from table records.
+//!
+//! A [`View`] borrows the live set and the exited queue read-only and the user-name cache
+//! mutably: documents are built from records in place (no copies), and building one cannot
+//! change which processes the table holds.
 
 use std::sync::Arc;
 
 use super::entity::IdContext;
+use super::exited::ExitedQueue;
+use super::live::{LiveSet, Who};
 use super::model::{Creds, EntryLeader, ExecImage, Id, ProcInfo, ProcRef, Snapshot};
-use super::table::{Link, ProcessTable, Rec};
+use super::record::{Link, Rec};
+use super::table::{ProcessTable, parent_in};
+use super::users::UserNames;
 use crate::event::EventKind;
 
 /// A record's info without names and without a parent reference.
@@ -56,10 +64,50 @@ fn to_ref(ids: &IdContext, r: &Rec) -> ProcRef {
     }
 }
 
+/// The table as documents see it (see the module docs).
+pub(super) struct View<'a> {
+    pub ids: &'a IdContext,
+    pub live: &'a LiveSet,
+    pub exited: &'a ExitedQueue,
+    pub users: &'a mut UserNames,
+}
+
 impl ProcessTable {
+    /// A view for building documents and leader links.
+    pub(super) fn view(&mut self) -> View<'_> {
+        View {
+            ids: &self.ids,
+            live: &self.live,
+            exited: &self.exited,
+            users: &mut self.users,
+        }
+    }
+
+    /// The document for the current state of `tgid`.
+    pub(super) fn snapshot(
+        &mut self,
+        tgid: u32,
+        kind: EventKind,
+        event_boot_ns: u64,
+        previous: Option<Arc<ExecImage>>,
+    ) -> Option<Snapshot> {
+        let (snap, parent_missing) = self.view().snapshot(tgid, kind, event_boot_ns, previous)?;
+        if parent_missing && kind != EventKind::Fork {
+            self.stats.unknown_parent += 1;
+        }
+        Some(snap)
+    }
+}
+
+impl<'a> View<'a> {
+    /// The parent of `r`, live or recently exited.
+    fn parent_of(&self, r: &Rec) -> Option<&'a Rec> {
+        parent_in(self.live, Some(self.exited), r.ppid, r.start_ticks)
+    }
+
     /// Full info for a record: names resolved, parent referenced.
-    pub(super) fn info(&mut self, r: &Rec) -> ProcInfo {
-        let mut info = bare_info(&self.ids, r);
+    pub fn info(&mut self, r: &Rec) -> ProcInfo {
+        let mut info = bare_info(self.ids, r);
         let (ns, pid) = (r.mnt_ns, r.tgid);
         info.creds.user.name = self.users.user(ns, pid, r.euid);
         info.creds.real_user.name = if r.uid == r.euid {
@@ -73,78 +121,64 @@ impl ProcessTable {
         } else {
             self.users.group(ns, pid, r.gid)
         };
-        info.parent = self
-            .parent_rec(r.ppid, r.start_ticks, true)
-            .map(|p| to_ref(&self.ids, p));
+        info.parent = self.parent_of(r).map(|p| to_ref(self.ids, p));
         info
     }
 
     /// The leader a link names: fresh from the table while it lives, else its last copy.
     fn resolve_link(&mut self, link: &Link) -> ProcInfo {
-        match self
-            .live
-            .get(&link.tgid)
-            .filter(|l| l.start_ticks == link.start_ticks)
-            .cloned()
-        {
-            Some(l) => self.info(&l),
+        match self.live.get(link.tgid, Who::Started(link.start_ticks)) {
+            Some(l) => self.info(l),
             None => (*link.last).clone(),
         }
     }
 
     /// The session leader of a record, as a reference.
-    fn session_ref(&mut self, r: &Rec) -> Option<ProcRef> {
+    fn session_ref(&self, r: &Rec) -> Option<ProcRef> {
         let link = r.session.as_ref()?;
         Some(
-            match self
-                .live
-                .get(&link.tgid)
-                .filter(|l| l.start_ticks == link.start_ticks)
-            {
-                Some(l) => to_ref(&self.ids, l),
+            match self.live.get(link.tgid, Who::Started(link.start_ticks)) {
+                Some(l) => to_ref(self.ids, l),
                 None => link.last.proc_ref(),
             },
         )
     }
 
-    /// The document for the current state of `tgid`.
-    pub(super) fn snapshot(
+    /// The document for the current state of `tgid`, and whether its parent is unknown
+    /// (pid known, record not).
+    pub fn snapshot(
         &mut self,
         tgid: u32,
         kind: EventKind,
         event_boot_ns: u64,
         previous: Option<Arc<ExecImage>>,
-    ) -> Option<Snapshot> {
-        let rec = self.live.get(&tgid)?.clone();
-        let subject = self.info(&rec);
-        let parent_rec = self.parent_rec(rec.ppid, rec.start_ticks, true).cloned();
-        if parent_rec.is_none() && rec.ppid != 0 {
-            self.stats.unknown_parent += (kind != EventKind::Fork) as u64;
-        }
-        let parent = parent_rec.as_ref().map(|p| self.info(p));
+    ) -> Option<(Snapshot, bool)> {
+        let live = self.live;
+        let rec = live.holder(tgid)?;
+        let subject = self.info(rec);
+        let parent_rec = self.parent_of(rec);
+        let parent_missing = parent_rec.is_none() && rec.ppid != 0;
+        let parent = parent_rec.map(|p| self.info(p));
         let group_leader = if rec.pgid == rec.tgid {
             Some(subject.clone())
+        } else if rec.pgid != 0 {
+            live.get(rec.pgid, Who::StartedBy(rec.start_ticks))
+                .map(|g| self.info(g))
         } else {
-            self.live
-                .get(&rec.pgid)
-                .filter(|g| g.start_ticks <= rec.start_ticks && rec.pgid != 0)
-                .cloned()
-                .map(|g| self.info(&g))
+            None
         };
-        let parent_group_leader = parent_rec.as_ref().and_then(|p| {
+        let parent_group_leader = parent_rec.and_then(|p| {
             if p.pgid == p.tgid {
-                Some(to_ref(&self.ids, p))
+                Some(to_ref(self.ids, p))
             } else {
-                self.live
-                    .get(&p.pgid)
-                    .filter(|g| g.start_ticks <= p.start_ticks)
-                    .map(|g| to_ref(&self.ids, g))
+                live.get(p.pgid, Who::StartedBy(p.start_ticks))
+                    .map(|g| to_ref(self.ids, g))
             }
         });
-        let session_leader = rec.session.clone().map(|l| self.resolve_link(&l));
-        let entry_leader = rec.entry.clone().map(|(l, t)| EntryLeader {
-            info: self.resolve_link(&l),
-            entry_type: t,
+        let session_leader = rec.session.as_ref().map(|l| self.resolve_link(l));
+        let entry_leader = rec.entry.as_ref().map(|(l, t)| EntryLeader {
+            info: self.resolve_link(l),
+            entry_type: *t,
         });
         let session_leader_parent_session_leader = session_leader
             .as_ref()
@@ -152,7 +186,7 @@ impl ProcessTable {
         let entry_leader_parent_session_leader = entry_leader
             .as_ref()
             .and_then(|e| self.parent_session_ref(&e.info));
-        Some(Snapshot {
+        let snap = Snapshot {
             kind,
             event_boot_ns,
             container: rec.container.clone(),
@@ -165,14 +199,15 @@ impl ProcessTable {
             session_leader_parent_session_leader,
             entry_leader_parent_session_leader,
             previous,
-        })
+        };
+        Some((snap, parent_missing))
     }
 
     /// The session leader of the parent of `leader`, when the parent is known.
-    fn parent_session_ref(&mut self, leader: &ProcInfo) -> Option<ProcRef> {
+    fn parent_session_ref(&self, leader: &ProcInfo) -> Option<ProcRef> {
         let p = leader.parent.as_ref()?;
         let ticks = self.ids.start_ticks(p.start_boot_ns);
-        let prec = self.parent_rec(p.pid, ticks, true)?.clone();
-        self.session_ref(&prec)
+        let prec = parent_in(self.live, Some(self.exited), p.pid, ticks)?;
+        self.session_ref(prec)
     }
 }
