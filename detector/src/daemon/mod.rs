@@ -8,7 +8,6 @@
 
 mod detect;
 mod pending;
-mod probe;
 mod setup;
 mod stage;
 mod stats;
