@@ -43,7 +43,8 @@ pub(super) enum Who {
 /// knows (made by [`super::DocBuilder::probe`] and [`super::DocBuilder::image_probe`]).
 ///
 /// Values are rendered lazily, once per probe, and only those the rules ask for; strings
-/// that are UTF-8 are borrowed from the model.
+/// that are UTF-8 are borrowed from the model. A probe whose verdict is remembered
+/// ([`Probe::key`]) renders nothing, and costs next to nothing to make and drop.
 pub struct ModelProbe<'a> {
     /// The builder's template for this event kind.
     pub(super) template: &'a EcsDocument,
@@ -52,19 +53,28 @@ pub struct ModelProbe<'a> {
     /// `None` for an image probe: what only the snapshot knows is unknown.
     snap: Option<&'a Snapshot>,
     kind: EventKind,
-    /// `*.name` and `*.executable` by [`Who`], rendered on first use.
-    names: [OnceCell<Option<Cow<'a, str>>>; 2],
-    executables: [OnceCell<Option<Cow<'a, str>>>; 2],
-    /// `*.args` by [`Who`], rendered on first use into a buffer of `buffers`.
-    args: [OnceCell<Vec<String>>; 2],
+    /// What was rendered, made on the first field read.
+    rendered: OnceCell<Rendered<'a>>,
     /// The builder's spare args buffers: taken on first use, given back on drop.
     buffers: &'a RefCell<Vec<Vec<String>>>,
 }
 
+/// The model fields of a probe, by [`Who`], each rendered on first use.
+#[derive(Default)]
+struct Rendered<'a> {
+    names: [OnceCell<Option<Cow<'a, str>>>; 2],
+    executables: [OnceCell<Option<Cow<'a, str>>>; 2],
+    /// Rendered into buffers of [`ModelProbe::buffers`].
+    args: [OnceCell<Vec<String>>; 2],
+}
+
 impl Drop for ModelProbe<'_> {
     fn drop(&mut self) {
+        let Some(r) = self.rendered.get_mut() else {
+            return;
+        };
         let mut spare = self.buffers.borrow_mut();
-        for a in &mut self.args {
+        for a in &mut r.args {
             if let Some(v) = a.take() {
                 spare.push(v);
             }
@@ -85,9 +95,7 @@ impl<'a> ModelProbe<'a> {
             subject,
             snap,
             kind,
-            names: Default::default(),
-            executables: Default::default(),
-            args: Default::default(),
+            rendered: OnceCell::new(),
             buffers,
         }
     }
@@ -102,17 +110,24 @@ impl<'a> ModelProbe<'a> {
         }
     }
 
+    fn rendered(&self) -> &Rendered<'a> {
+        self.rendered.get_or_init(Rendered::default)
+    }
+
     /// `*.name` of `who` as the builder renders it (`None`: unknown).
     pub(super) fn name(&self, who: Who) -> Option<&Option<Cow<'a, str>>> {
         let image = self.image(who)?;
-        Some(self.names[who as usize].get_or_init(|| image.and_then(|i| keyword(&i.name))))
+        Some(
+            self.rendered().names[who as usize]
+                .get_or_init(|| image.and_then(|i| keyword(&i.name))),
+        )
     }
 
     /// `*.executable` of `who` as the builder renders it (`None`: unknown).
     pub(super) fn executable(&self, who: Who) -> Option<&Option<Cow<'a, str>>> {
         let image = self.image(who)?;
         Some(
-            self.executables[who as usize]
+            self.rendered().executables[who as usize]
                 .get_or_init(|| image.and_then(|i| keyword(&i.executable))),
         )
     }
@@ -121,7 +136,7 @@ impl<'a> ModelProbe<'a> {
     /// document has no such process).
     pub(super) fn args(&self, who: Who) -> Option<&[String]> {
         let image = self.image(who)?;
-        let args = self.args[who as usize].get_or_init(|| {
+        let args = self.rendered().args[who as usize].get_or_init(|| {
             let mut buf = self.buffers.borrow_mut().pop().unwrap_or_default();
             match image {
                 Some(i) => keywords(&i.args, &mut buf),
