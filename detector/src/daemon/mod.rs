@@ -18,7 +18,6 @@
 mod detect;
 mod events;
 mod pending;
-mod probe;
 mod reader;
 mod reload;
 mod service;

@@ -1,13 +1,19 @@
-//! The per-event stages after the sensor, without the sensor: process model → (index
-//! probe) → ECS document → rules → alerts. The daemon drives it from the ring buffer;
+//! The per-event stages after the sensor, without the sensor: process model → (probe)
+//! → ECS document → rules → alerts. The daemon drives it from the ring buffer;
 //! benchmarks and tests drive it from synthetic [`ProcessEvent`]s.
+//!
+//! Whether an event's document is worth building is the rule set's answer about a probe
+//! of it ([`crate::ecs::ModelProbe`]): the stage only asks.
 
 use super::detect::Detection;
-use super::probe::ProbeFields;
 use super::stats::PipelineStats;
 use crate::ecs::DocBuilder;
 use crate::event::{EventKind, ProcessEvent};
 use crate::process::ProcessTable;
+use crate::rules::VerdictCache;
+
+#[cfg(test)]
+mod tests;
 
 /// Process table, document builder, detection and the pipeline's counters: everything one
 /// decoded event goes through.
@@ -16,20 +22,20 @@ pub struct EventPipeline {
     pub docs: DocBuilder,
     pub detection: Detection,
     pub stats: PipelineStats,
-    /// Where the index probe finds its fields (resolved once).
-    probe: ProbeFields,
+    /// The rule set's verdicts about image probes of `docs`, remembered per event kind and
+    /// image.
+    verdicts: VerdictCache,
 }
 
 impl EventPipeline {
     /// The stages, with fresh counters.
     pub fn new(table: ProcessTable, docs: DocBuilder, detection: Detection) -> Self {
-        let probe = ProbeFields::new(crate::ecs::schema(), docs.base());
         EventPipeline {
             table,
             docs,
             detection,
             stats: PipelineStats::default(),
-            probe,
+            verdicts: VerdictCache::default(),
         }
     }
 
@@ -41,10 +47,10 @@ impl EventPipeline {
         // events, and remembered per image and kind): the model is updated, but no
         // snapshot is built.
         let rules = self.detection.rules();
-        let probe = &self.probe;
+        let (docs, verdicts) = (&self.docs, &mut self.verdicts);
         let mut skipped = false;
         let snap = self.table.apply_if(ev, |image, kind| {
-            let wanted = probe.image_may_match(rules, image, kind);
+            let wanted = rules.may_match_cached(&docs.image_probe(image, kind), verdicts);
             skipped = !wanted;
             wanted
         });
@@ -56,12 +62,11 @@ impl EventPipeline {
         };
         // Then most remaining events still cannot match any rule (the index knows from the
         // names, executables and args of the process and its parent, the container and the
-        // action): skip building their document. A value that is not UTF-8 takes the full
-        // path.
+        // action): skip building their document.
         if !self
             .detection
             .rules()
-            .may_match_probe(&self.probe.probe(&snap))
+            .may_match_probe(&self.docs.probe(&snap))
         {
             self.stats.skipped += 1;
             return;

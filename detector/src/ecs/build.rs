@@ -2,21 +2,28 @@
 //! one) becomes an [`EcsDocument`].
 //!
 //! Host, agent and per-container parts are built once and shared (`Shared` is an `Arc`), so a
-//! document costs the process fields only. Byte strings are rendered through [`text`].
+//! document costs the process fields only. Byte strings are rendered through [`text`]
+//! ([`keyword`], [`keywords`]).
+//!
+//! Every document starts from the builder's template for its event kind
+//! ([`DocBuilder::template`]), and the fields a [`ModelProbe`] reads from the model are
+//! rendered by the same functions here and there: what the probe says of a field is what
+//! the document will hold.
 
 use rustc_hash::FxHashMap;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::{
     Agent, Container, ContainerImage, Detector, DetectorCgroup, DetectorEvent, DetectorProcess,
     EcsDocument, EntryLeader, EntryMeta, GroupLeader, Host, HostBoot, IdName, LeaderParent,
-    Orchestrator, OrchestratorResource, Os, Parent, Previous, Process, ProcessCore, ProcessRef,
-    SessionLeader, Shared, Tty, User, format_rfc3339_nanos, text,
+    ModelProbe, Orchestrator, OrchestratorResource, Os, Parent, Previous, Process, ProcessCore,
+    ProcessRef, SessionLeader, Shared, Tty, User, format_rfc3339_nanos, keyword, keywords, text,
 };
 use crate::container::ContainerInfo;
 use crate::event::{EventKind, ProcessEvent};
 use crate::host::{AgentInfo, HostInfo};
-use crate::process::{Id, ProcInfo, ProcRef, Snapshot};
+use crate::process::{ExecImage, Id, ProcInfo, ProcRef, Snapshot};
 
 /// Containers whose shared ECS parts are kept; beyond this the cache starts over (a
 /// rebuild costs a few small strings, so a simple bound is enough).
@@ -28,6 +35,11 @@ pub struct DocBuilder {
     agent: Shared<Agent>,
     boot_time_unix_ns: u64,
     containers: FxHashMap<String, CachedContainer>,
+    /// What every document of an event kind starts from, by [`kind_index`].
+    templates: [EcsDocument; 3],
+    /// `*.args` buffers of probes, reused from probe to probe (their strings keep their
+    /// capacity): a warm probe allocates nothing.
+    probe_buffers: RefCell<Vec<Vec<String>>>,
 }
 
 struct CachedContainer {
@@ -45,18 +57,45 @@ pub fn action_and_type(kind: EventKind) -> (&'static str, &'static str) {
     }
 }
 
+/// The position of `kind` in [`DocBuilder`]'s templates.
+fn kind_index(kind: EventKind) -> usize {
+    match kind {
+        EventKind::Fork => 0,
+        EventKind::Exec => 1,
+        EventKind::Exit => 2,
+    }
+}
+
+/// `container.id` of a container: one rendering for the builder and the probe.
+pub(super) fn container_id(info: &ContainerInfo) -> &str {
+    &info.reference.id
+}
+
 impl DocBuilder {
-    pub fn new(host: &HostInfo, agent: &AgentInfo) -> Self {
+    pub fn new(info: &HostInfo, agent: &AgentInfo) -> Self {
+        let host = Shared::new(host_fields(info));
+        let agent = Shared::new(Agent {
+            id: Some(agent.id.clone()),
+            name: Some(agent.name.clone()),
+            r#type: Some(agent.agent_type.into()),
+            version: Some(agent.version.into()),
+        });
+        let template = |kind| {
+            let (action, ty) = action_and_type(kind);
+            EcsDocument {
+                host: Some(host.clone()),
+                agent: Some(agent.clone()),
+                ..EcsDocument::process_event(action, ty)
+            }
+        };
+        let templates = [EventKind::Fork, EventKind::Exec, EventKind::Exit].map(template);
         DocBuilder {
-            host: Shared::new(host_fields(host)),
-            agent: Shared::new(Agent {
-                id: Some(agent.id.clone()),
-                name: Some(agent.name.clone()),
-                r#type: Some(agent.agent_type.into()),
-                version: Some(agent.version.into()),
-            }),
-            boot_time_unix_ns: host.boot_time_unix_ns,
+            boot_time_unix_ns: info.boot_time_unix_ns,
+            host,
+            agent,
             containers: FxHashMap::default(),
+            templates,
+            probe_buffers: RefCell::default(),
         }
     }
 
@@ -71,6 +110,32 @@ impl DocBuilder {
         }
     }
 
+    /// What every document of `kind` starts from: `event.*` (action, type, category, kind,
+    /// module, dataset), `host.*`, `agent.*` and `ecs.version`. [`DocBuilder::build`] never
+    /// changes these, so a probe reads them here ([`ModelProbe`]).
+    pub fn template(&self, kind: EventKind) -> &EcsDocument {
+        &self.templates[kind_index(kind)]
+    }
+
+    /// What the document of `snap` will hold, before it is built: for the rules to tell
+    /// whether building it is worth it (see [`ModelProbe`]).
+    pub fn probe<'a>(&'a self, snap: &'a Snapshot) -> ModelProbe<'a> {
+        ModelProbe::new(
+            self.template(snap.kind),
+            &snap.subject.image,
+            Some(snap),
+            snap.kind,
+            &self.probe_buffers,
+        )
+    }
+
+    /// What the document of an event will hold, known before the process model has built
+    /// its snapshot: the subject's `image` after the event, and the event's `kind`. The
+    /// parent, the leaders and the container are unknown.
+    pub fn image_probe<'a>(&'a self, image: &'a ExecImage, kind: EventKind) -> ModelProbe<'a> {
+        ModelProbe::new(self.template(kind), image, None, kind, &self.probe_buffers)
+    }
+
     /// A boot-time instant as an RFC 3339 date.
     fn date(&self, boot_ns: u64) -> String {
         format_rfc3339_nanos(i128::from(self.boot_time_unix_ns.saturating_add(boot_ns)))
@@ -79,8 +144,7 @@ impl DocBuilder {
     /// The document of one event. `raw` adds what only the kernel record knows (the exact
     /// event time, capture flags, cgroup names).
     pub fn build(&mut self, snap: &Snapshot, raw: Option<&ProcessEvent>) -> EcsDocument {
-        let (action, ty) = action_and_type(snap.kind);
-        let mut doc = EcsDocument::process_event(action, ty);
+        let mut doc = self.template(snap.kind).clone();
         doc.timestamp = Some(self.date(snap.event_boot_ns));
         doc.process = Some(self.process(snap));
         let creds = &snap.subject.creds;
@@ -95,8 +159,6 @@ impl DocBuilder {
             doc.container = Some(container);
             doc.orchestrator = orchestrator;
         }
-        doc.host = Some(self.host.clone());
-        doc.agent = Some(self.agent.clone());
         doc.detector = Some(Detector {
             process: Some(DetectorProcess {
                 args_truncated: snap.subject.image.args_truncated.then_some(true),
@@ -117,13 +179,14 @@ impl DocBuilder {
 
     fn core(&self, p: &ProcInfo) -> ProcessCore {
         let image = &p.image;
-        let args: Vec<String> = image.args.iter().map(|a| text(a)).collect();
+        let mut args = Vec::new();
+        keywords(&image.args, &mut args);
         ProcessCore {
             pid: Some(p.pid),
             vpid: Some(p.vpid).filter(|&v| v != 0),
             entity_id: Some(p.entity_id.to_string()),
-            name: Some(text(&image.name)).filter(|n| !n.is_empty()),
-            executable: Some(text(&image.executable)).filter(|e| !e.is_empty()),
+            name: keyword(&image.name).map(Into::into),
+            executable: keyword(&image.executable).map(Into::into),
             args_count: (!args.is_empty()).then_some(args.len() as u64),
             command_line: (!args.is_empty()).then(|| super::command_line(&args)),
             args,
@@ -200,10 +263,14 @@ impl DocBuilder {
                     ..EntryMeta::default()
                 }),
             }),
-            previous: snap.previous.as_ref().map(|p| Previous {
-                executable: Some(text(&p.executable)).filter(|e| !e.is_empty()),
-                args_count: (!p.args.is_empty()).then_some(p.args.len() as u64),
-                args: p.args.iter().map(|a| text(a)).collect(),
+            previous: snap.previous.as_ref().map(|p| {
+                let mut args = Vec::new();
+                keywords(&p.args, &mut args);
+                Previous {
+                    executable: keyword(&p.executable).map(Into::into),
+                    args_count: (!p.args.is_empty()).then_some(p.args.len() as u64),
+                    args,
+                }
             }),
         }
     }
@@ -218,7 +285,7 @@ impl DocBuilder {
             return (c.container.clone(), c.orchestrator.clone());
         }
         let container = Shared::new(Container {
-            id: Some(info.reference.id.clone()),
+            id: Some(container_id(info).to_owned()),
             runtime: Some(info.reference.runtime.as_str().into()),
             name: info.name.clone(),
             image: Some(ContainerImage {

@@ -3,6 +3,8 @@
 //! Rules name fields by dotted path (`process.parent.name`). At compile time a [`Schema`]
 //! turns each path into a [`FieldDef`] (a small id and the field's ECS type) or rejects it as
 //! unknown; at match time a [`Document`] answers by id, without string lookups or allocation.
+//! Before a document is built, a [`Probe`] answers for the fields it already knows, so the
+//! rules can tell that they cannot match and the document need not be built.
 
 /// Index of a field within one [`Schema`]. Only meaningful for that schema's documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,4 +54,22 @@ pub trait Schema {
 /// A document the compiled rules evaluate.
 pub trait Document {
     fn field(&self, id: FieldId) -> FieldValue<'_>;
+}
+
+/// A document not built yet, seen through what is already known of it: some fields exactly
+/// as the document will hold them, the rest unknown. Enough for the rules to tell that they
+/// cannot match (`RuleSet::may_match_probe`), so the document need not be built.
+pub trait Probe {
+    /// The value of `field` as the document will hold it (`Missing` for a field it will
+    /// not carry), or `None` when the probe cannot tell.
+    fn field(&self, field: FieldId) -> Option<FieldValue<'_>>;
+
+    /// Writes into `key` (cleared first) bytes that determine every answer of this probe,
+    /// when there are at most `max` of them: verdicts about the probe can then be
+    /// remembered by them. `false` (the default) when the probe depends on more, or its key
+    /// would be longer than `max`.
+    fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        let _ = (max, key);
+        false
+    }
 }

@@ -35,6 +35,7 @@
 mod build;
 mod doc;
 pub mod field;
+mod probe;
 mod process;
 mod schema;
 mod shared;
@@ -42,6 +43,10 @@ mod time;
 
 pub use build::{DocBuilder, action_and_type};
 pub use doc::*;
+pub use probe::ModelProbe;
+/// Synthetic snapshots and a builder, for tests of what reads probes (the daemon stage).
+#[cfg(test)]
+pub(crate) use probe::tests as probe_testkit;
 pub use process::*;
 pub use schema::{EcsSchema, UNPOPULATED_FIELDS, schema};
 pub use shared::Shared;
@@ -59,6 +64,32 @@ pub const ECS_VERSION: &str = "9.4.0";
 /// characters; nothing here can produce an unescaped control character in the output.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A keyword field rendered from kernel bytes (`*.name`, `*.executable`): [`text`], and
+/// absent (`None`) when empty. Borrowed when the bytes are UTF-8.
+///
+/// The document builder and the [`ModelProbe`] both render these fields through this one
+/// function, so the rules see the same value before and after the document is built.
+pub fn keyword(bytes: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    (!bytes.is_empty()).then(|| String::from_utf8_lossy(bytes))
+}
+
+/// A multi-valued keyword field rendered from kernel byte strings (`*.args`): each element
+/// through [`text`], into `out` (whose strings are reused, so a warm buffer allocates
+/// nothing). Shared by the document builder and the [`ModelProbe`], as [`keyword`] is.
+pub fn keywords(items: &[Vec<u8>], out: &mut Vec<String>) {
+    out.truncate(items.len());
+    for (i, b) in items.iter().enumerate() {
+        let s = String::from_utf8_lossy(b);
+        match out.get_mut(i) {
+            Some(o) => {
+                o.clear();
+                o.push_str(&s);
+            }
+            None => out.push(s.into_owned()),
+        }
+    }
 }
 
 /// Joins argv into a `process.command_line` the way Elastic's sensors do: arguments

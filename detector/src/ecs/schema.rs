@@ -7,22 +7,45 @@
 //! fields that published container rules reference but our sensor never fills
 //! ([`UNPOPULATED_FIELDS`]): they resolve (so those rules compile, as they do against an
 //! Elasticsearch index with the ECS mapping) and always read [`FieldValue::Missing`].
+//!
+//! Each row has a second accessor, for the [`ModelProbe`] (the document before it is
+//! built): what the probe knows of the field, and how it reads it ([`ProbeRead`]). Keeping
+//! both in one row keeps one definition of each field for the rules, whether they read a
+//! document or a probe.
 
 use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 
 use super::field::{Document, FieldDef, FieldId, FieldType, FieldValue, Schema};
-use super::{EcsDocument, ProcessCore};
+use super::probe::Who;
+use super::{EcsDocument, ModelProbe, ProcessCore};
 
 /// Reads one field of a document; `None` when absent.
 type Accessor = for<'a> fn(&'a EcsDocument) -> Option<FieldValue<'a>>;
+
+/// Reads one field of a probe: `None` when the probe cannot tell, else what [`Accessor`]
+/// will read from the document.
+type ProbeAccessor = for<'p, 'a> fn(&'p ModelProbe<'a>) -> Option<Option<FieldValue<'p>>>;
+
+/// What a [`ModelProbe`] knows of a field before the document is built.
+#[derive(Clone, Copy)]
+enum ProbeRead {
+    /// Nothing: known once the document is built.
+    Unknown,
+    /// The same in every document of one builder and event kind: read with the row's
+    /// document accessor from the builder's template, which every document starts from.
+    Template,
+    /// Rendered from the process model by the function the builder renders it with.
+    Model(ProbeAccessor),
+}
 
 /// One row of the table.
 struct Entry {
     path: &'static str,
     ty: FieldType,
     get: Accessor,
+    probe: ProbeRead,
 }
 
 /// The schema of [`EcsDocument`] (obtain it with [`schema()`]).
@@ -99,6 +122,8 @@ impl EcsSchema {
                 path,
                 ty,
                 get: |_| None,
+                // Missing in every document.
+                probe: ProbeRead::Template,
             });
         }
         let mut index = FxHashMap::default();
@@ -120,8 +145,20 @@ impl Document for EcsDocument {
     }
 }
 
-fn s(v: &Option<String>) -> Option<FieldValue<'_>> {
-    v.as_deref().map(FieldValue::Str)
+/// The field of `probe`, as [`Document::field`] will read it from the built document;
+/// `None` when the probe cannot tell.
+pub(super) fn probe_field<'p>(probe: &'p ModelProbe<'_>, id: FieldId) -> Option<FieldValue<'p>> {
+    let e = schema().table.get(id.0 as usize)?;
+    let v = match e.probe {
+        ProbeRead::Unknown => return None,
+        ProbeRead::Template => (e.get)(probe.template),
+        ProbeRead::Model(get) => get(probe)?,
+    };
+    Some(v.unwrap_or(FieldValue::Missing))
+}
+
+fn s<T: AsRef<str>>(v: &Option<T>) -> Option<FieldValue<'_>> {
+    v.as_ref().map(|v| FieldValue::Str(v.as_ref()))
 }
 fn l<T: Copy + TryInto<i64>>(v: &Option<T>) -> Option<FieldValue<'static>> {
     // u64 values above i64::MAX (none in practice: cgroup ids, counts) saturate.
@@ -134,23 +171,50 @@ fn a(v: &[String]) -> Option<FieldValue<'_>> {
     (!v.is_empty()).then_some(FieldValue::Strs(v))
 }
 
-/// Pushes rows: `"path" => Type, |doc| expression-returning-Option<FieldValue>`.
+/// Pushes rows: `"path" => Type, |doc| expression-returning-Option<FieldValue>`, each
+/// optionally followed by `, probe: ProbeRead`. `rows! { t, Template; … }` makes `Template`
+/// the default probe of the block (`Unknown` otherwise).
 macro_rules! rows {
-    ($t:ident; $( $path:expr => $ty:ident, |$d:ident| $body:expr; )*) => {
-        $( $t.push(Entry { path: $path, ty: FieldType::$ty, get: |$d| $body }); )*
+    (@probe $default:ident) => { ProbeRead::$default };
+    (@probe $default:ident $probe:expr) => { $probe };
+    ($t:ident; $($rows:tt)*) => { rows! { $t, Unknown; $($rows)* } };
+    ($t:ident, $default:ident;
+     $( $path:expr => $ty:ident, |$d:ident| $body:expr $(, probe: $probe:expr)?; )*) => {
+        $( $t.push(Entry {
+            path: $path,
+            ty: FieldType::$ty,
+            get: |$d| $body,
+            probe: rows!(@probe $default $($probe)?),
+        }); )*
     };
 }
 
-/// Pushes the [`ProcessCore`] rows under `$prefix`, reading the core through `$get`.
+/// The probe of a model field of a [`ProcessCore`] position: `Unknown` except for the
+/// process and its parent, whose `name`, `executable` and `args` the probe renders
+/// ([`ModelProbe::name`] …) and reads through the document's value helper (`$value`).
+macro_rules! core_probe {
+    (None, $field:ident, $value:ident) => {
+        ProbeRead::Unknown
+    };
+    ($who:ident, $field:ident, $value:ident) => {
+        ProbeRead::Model(|p| Some($value(p.$field(Who::$who)?)))
+    };
+}
+
+/// Pushes the [`ProcessCore`] rows under `$prefix`, reading the core through `$get`; the
+/// probe reads the model fields of `$who` (`Subject`, `Parent`, or `None`).
 macro_rules! core_rows {
-    ($t:ident, $prefix:literal, |$d:ident| $get:expr) => {
+    ($t:ident, $prefix:literal, $who:ident, |$d:ident| $get:expr) => {
         rows! { $t;
             concat!($prefix, ".pid") => Long, |$d| l(&core($get)?.pid);
             concat!($prefix, ".vpid") => Long, |$d| l(&core($get)?.vpid);
             concat!($prefix, ".entity_id") => Keyword, |$d| s(&core($get)?.entity_id);
-            concat!($prefix, ".name") => Keyword, |$d| s(&core($get)?.name);
-            concat!($prefix, ".executable") => Keyword, |$d| s(&core($get)?.executable);
-            concat!($prefix, ".args") => Keyword, |$d| a(&core($get)?.args);
+            concat!($prefix, ".name") => Keyword, |$d| s(&core($get)?.name),
+                probe: core_probe!($who, name, s);
+            concat!($prefix, ".executable") => Keyword, |$d| s(&core($get)?.executable),
+                probe: core_probe!($who, executable, s);
+            concat!($prefix, ".args") => Keyword, |$d| a(&core($get)?.args),
+                probe: core_probe!($who, args, a);
             concat!($prefix, ".args_count") => Long, |$d| l(&core($get)?.args_count);
             concat!($prefix, ".command_line") => Keyword, |$d| s(&core($get)?.command_line);
             concat!($prefix, ".start") => Date, |$d| s(&core($get)?.start);
@@ -206,6 +270,9 @@ macro_rules! ref_rows {
 fn populated(t: &mut Vec<Entry>) {
     rows! { t;
         "@timestamp" => Date, |d| s(&d.timestamp);
+    }
+    // The builder's template: the same in every document of one event kind.
+    rows! { t, Template;
         "event.kind" => Keyword, |d| s(&d.event.as_ref()?.kind);
         "event.category" => Keyword, |d| a(&d.event.as_ref()?.category);
         "event.type" => Keyword, |d| a(&d.event.as_ref()?.r#type);
@@ -219,13 +286,16 @@ fn populated(t: &mut Vec<Entry>) {
         // ECS `float`; the engine has no float type and Elastic's scores are integers.
         "event.risk_score" => Long,
             |d| d.event.as_ref()?.risk_score.map(|x| FieldValue::Long(x as i64));
+    }
+    rows! { t;
         "user.id" => Keyword, |d| s(&d.user.as_ref()?.id);
         "user.name" => Keyword, |d| s(&d.user.as_ref()?.name);
         "user.group.id" => Keyword, |d| s(&d.user.as_ref()?.group.as_ref()?.id);
         "user.group.name" => Keyword, |d| s(&d.user.as_ref()?.group.as_ref()?.name);
         "group.id" => Keyword, |d| s(&d.group.as_ref()?.id);
         "group.name" => Keyword, |d| s(&d.group.as_ref()?.name);
-        "container.id" => Keyword, |d| s(&d.container.as_ref()?.id);
+        "container.id" => Keyword, |d| s(&d.container.as_ref()?.id),
+            probe: ProbeRead::Model(|p| Some(p.container_id()?.map(FieldValue::Str)));
         "container.runtime" => Keyword, |d| s(&d.container.as_ref()?.runtime);
         "container.name" => Keyword, |d| s(&d.container.as_ref()?.name);
         "container.image.name" => Keyword, |d| s(&d.container.as_ref()?.image.as_ref()?.name);
@@ -236,6 +306,9 @@ fn populated(t: &mut Vec<Entry>) {
             |d| s(&d.orchestrator.as_ref()?.resource.as_ref()?.name);
         "orchestrator.resource.type" => Keyword,
             |d| s(&d.orchestrator.as_ref()?.resource.as_ref()?.r#type);
+    }
+    // The builder's template: the same in every document.
+    rows! { t, Template;
         "host.hostname" => Keyword, |d| s(&d.host.as_ref()?.hostname);
         "host.name" => Keyword, |d| s(&d.host.as_ref()?.name);
         "host.id" => Keyword, |d| s(&d.host.as_ref()?.id);
@@ -255,6 +328,8 @@ fn populated(t: &mut Vec<Entry>) {
         "agent.version" => Keyword, |d| s(&d.agent.as_ref()?.version);
         "ecs.version" => Keyword,
             |d| d.ecs.as_ref()?.version.as_deref().map(FieldValue::Str);
+    }
+    rows! { t;
         "message" => Keyword, |d| s(&d.message);
         "tags" => Keyword, |d| a(&d.tags);
         "rule.id" => Keyword, |d| s(&d.rule.as_ref()?.id);
@@ -305,7 +380,10 @@ fn populated(t: &mut Vec<Entry>) {
     }
 
     // process.*
-    core_rows!(t, "process", |d| d.process.as_ref().map(|p| &p.core));
+    core_rows!(t, "process", Subject, |d| d
+        .process
+        .as_ref()
+        .map(|p| &p.core));
     rows! { t;
         "process.end" => Date, |d| s(&d.process.as_ref()?.end);
         "process.exit_code" => Long, |d| l(&d.process.as_ref()?.exit_code);
@@ -318,7 +396,7 @@ fn populated(t: &mut Vec<Entry>) {
     }
 
     // process.parent.*
-    core_rows!(t, "process.parent", |d| d
+    core_rows!(t, "process.parent", Parent, |d| d
         .process
         .as_ref()?
         .parent
@@ -338,7 +416,7 @@ fn populated(t: &mut Vec<Entry>) {
         .as_ref());
 
     // process.group_leader.*
-    core_rows!(t, "process.group_leader", |d| d
+    core_rows!(t, "process.group_leader", None, |d| d
         .process
         .as_ref()?
         .group_leader
@@ -350,7 +428,7 @@ fn populated(t: &mut Vec<Entry>) {
     }
 
     // process.session_leader.*
-    core_rows!(t, "process.session_leader", |d| d
+    core_rows!(t, "process.session_leader", None, |d| d
         .process
         .as_ref()?
         .session_leader
@@ -378,7 +456,7 @@ fn populated(t: &mut Vec<Entry>) {
         .as_ref());
 
     // process.entry_leader.*
-    core_rows!(t, "process.entry_leader", |d| d
+    core_rows!(t, "process.entry_leader", None, |d| d
         .process
         .as_ref()?
         .entry_leader
@@ -388,7 +466,8 @@ fn populated(t: &mut Vec<Entry>) {
         "process.entry_leader.same_as_process" => Boolean,
             |d| b(&d.process.as_ref()?.entry_leader.as_ref()?.same_as_process);
         "process.entry_leader.entry_meta.type" => Keyword,
-            |d| s(&d.process.as_ref()?.entry_leader.as_ref()?.entry_meta.as_ref()?.r#type);
+            |d| s(&d.process.as_ref()?.entry_leader.as_ref()?.entry_meta.as_ref()?.r#type),
+            probe: ProbeRead::Model(|p| Some(p.entry_type()?.map(FieldValue::Str)));
         "process.entry_leader.entry_meta.source.ip" => Keyword,
             |d| s(&d.process.as_ref()?.entry_leader.as_ref()?.entry_meta.as_ref()?
                 .source.as_ref()?.ip);

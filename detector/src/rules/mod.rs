@@ -98,15 +98,10 @@ const COMMON_FIELDS: &[&str] = &[
     "host.architecture",
 ];
 
-/// A partial view of an event before its document is built: some fields exactly as the
-/// document would hold them, the rest unknown. Enough for the rules to tell that they
-/// cannot match ([`RuleSet::may_match_probe`]), so the document need not be built.
-pub trait Probe {
-    /// The value of `field` as the document would hold it (`Missing` for a field the
-    /// document would not carry), or `None` when the probe cannot tell.
-    fn field(&self, field: crate::ecs::field::FieldId)
-    -> Option<crate::ecs::field::FieldValue<'_>>;
-}
+/// A partial view of an event before its document is built ([`RuleSet::may_match_probe`]);
+/// defined beside [`Document`], whose fields it foretells.
+pub use crate::ecs::field::Probe;
+pub use index::VerdictCache;
 
 /// A set of compiled rules with an index by what they require (exact values, literals of
 /// patterns; `process.name`, `process.args`, … and `event.action` as a last resort).
@@ -243,6 +238,14 @@ impl RuleSet {
     /// when a key field is unknown.
     pub fn may_match_probe(&self, probe: &dyn Probe) -> bool {
         self.index.may_match(&self.rules, probe)
+    }
+
+    /// [`RuleSet::may_match_probe`], remembered in `cache` by the probe's key
+    /// ([`Probe::key`]) for as long as the cache is used with this set: a probe with a key
+    /// seen before (the forks of a long-lived shell, the exits of its commands, repeated
+    /// commands) is decided by one hash lookup. A probe without a key is decided afresh.
+    pub fn may_match_cached(&self, probe: &dyn Probe, cache: &mut VerdictCache) -> bool {
+        cache.decide(self.id, probe, || self.may_match_probe(probe))
     }
 
     /// The fields the index keys rules on, with how many rules each (diagnostics: a field

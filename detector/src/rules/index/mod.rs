@@ -21,12 +21,15 @@
 //! one bitset of *slots* (rule × group). Case-insensitive keys are folded: a value is
 //! folded on the stack (ASCII), and a value that is not ASCII (whose folding may produce
 //! ASCII characters) hits every case-insensitive key of that field.
+//!
+//! Verdicts about probes that have a key are remembered ([`verdict`]).
 
 mod cands;
 mod gate;
 pub(crate) mod keys;
 mod literals;
 mod regex_lit;
+mod verdict;
 
 use rustc_hash::FxHashMap;
 
@@ -37,6 +40,7 @@ use cands::Cands;
 use gate::Gates;
 use keys::{Anchor, requirements};
 use literals::Literals;
+pub use verdict::VerdictCache;
 
 /// Longest ASCII value folded on the stack for a case-insensitive lookup.
 const FOLD_BUF: usize = 256;

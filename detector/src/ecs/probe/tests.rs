@@ -1,0 +1,291 @@
+//! The probe says of every field only what the built document holds: field by field, over
+//! many synthetic snapshots (odd bytes, empty values, missing parents, containers or not).
+//! [`snapshots`] also feeds the rule-level tests of the daemon stage.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::container::{ContainerInfo, ContainerRef, Runtime};
+use crate::ecs::DocBuilder;
+use crate::ecs::field::{Document, FieldId, Schema};
+use crate::host::{AgentInfo, HostInfo};
+use crate::process::{Creds, EntryLeader, EntryType, ProcInfo, ProcRef};
+
+/// A small deterministic generator (xorshift64*): the tests need variety, not quality.
+pub(crate) struct Gen(u64);
+
+impl Gen {
+    pub(crate) fn new(seed: u64) -> Self {
+        Gen(seed.max(1))
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// A number below `n`.
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub(crate) fn pick<'t, T>(&mut self, from: &'t [T]) -> &'t T {
+        &from[self.below(from.len())]
+    }
+}
+
+/// Names and arguments as the kernel may hand them over: empty, not UTF-8, NUL, case and
+/// Unicode folding traps, wildcard characters, long.
+pub(crate) const ODD: &[&[u8]] = &[
+    b"",
+    b"ssh",
+    b"SSH",
+    b"sshd",
+    b"bash",
+    b"ls",
+    b"-V",
+    b"-i",
+    b"-c",
+    b"\xff",
+    b"ss\xffh",
+    b"\xc3",
+    b"caf\xc3\xa9",
+    b"CAF\xc3\x89",
+    b"\xe2\x84\xaa",
+    b"a b",
+    b"\0",
+    b"x\0y",
+    b"*",
+    b"?",
+    b"\\",
+    b"/usr/bin/ssh",
+    b"/bin/sh",
+    b"/tmp/.x/xmrig",
+    b"nc -e /bin/sh",
+    b"http://169.254.169.254/latest/meta-data/",
+    b"\xef\xbf\xbd",
+];
+
+fn bytes(g: &mut Gen) -> Vec<u8> {
+    match g.below(8) {
+        // A long value (beyond the index's fold buffers).
+        0 => g.pick(ODD).repeat(1 + g.below(300)),
+        // Two odd pieces glued.
+        1 => [*g.pick(ODD), *g.pick(ODD)].concat(),
+        _ => g.pick(ODD).to_vec(),
+    }
+}
+
+fn image(g: &mut Gen) -> Arc<ExecImage> {
+    let executable = match g.below(3) {
+        0 => bytes(g),
+        _ => [b"/usr/bin/".as_slice(), &bytes(g)].concat(),
+    };
+    let args = (0..g.below(5)).map(|_| bytes(g)).collect();
+    Arc::new(ExecImage {
+        name: bytes(g),
+        executable,
+        args,
+        args_truncated: g.below(4) == 0,
+    })
+}
+
+fn proc_info(g: &mut Gen, pid: u32) -> ProcInfo {
+    ProcInfo {
+        entity_id: format!("e{pid}").into(),
+        pid,
+        vpid: g.below(3) as u32 * pid,
+        ppid: g.below(2) as u32 * (pid + 1),
+        pgid: pid,
+        sid: pid,
+        image: image(g),
+        start_boot_ns: g.below(2) as u64 * 1_000_000,
+        end_boot_ns: None,
+        exit_code: None,
+        interactive: g.below(2) == 0,
+        tty: (g.below(2) == 0).then_some((136, 1)),
+        creds: Creds::default(),
+        pid_ns_ino: 4026531836,
+        mnt_ns_ino: 4026531841,
+        cgroup_id: g.below(100) as u64,
+        parent: (g.below(2) == 0).then(|| ProcRef {
+            entity_id: "p".into(),
+            pid: 1,
+            vpid: 1,
+            start_boot_ns: 0,
+        }),
+    }
+}
+
+/// `n` synthetic snapshots: every event kind, odd names, executables and args, a parent
+/// or none, a container (with an empty or a 64-hex id) or none, leaders or none.
+pub(crate) fn snapshots(seed: u64, n: usize) -> Vec<Snapshot> {
+    let mut g = Gen::new(seed);
+    let kinds = [EventKind::Fork, EventKind::Exec, EventKind::Exit];
+    let entry_types = [
+        EntryType::Unknown,
+        EntryType::Sshd,
+        EntryType::Container,
+        EntryType::Terminal,
+    ];
+    (0..n)
+        .map(|i| {
+            let pid = 1000 + i as u32;
+            let subject = proc_info(&mut g, pid);
+            let container = match g.below(3) {
+                0 => None,
+                c => {
+                    let id = if c == 1 {
+                        String::new()
+                    } else {
+                        format!("{:064x}", g.next())
+                    };
+                    Some(Arc::new(ContainerInfo::bare(ContainerRef {
+                        id,
+                        runtime: Runtime::Docker,
+                        pod_uid: None,
+                    })))
+                }
+            };
+            let leader = |g: &mut Gen| (g.below(2) == 0).then(|| proc_info(g, pid + 2));
+            Snapshot {
+                kind: *g.pick(&kinds),
+                event_boot_ns: 2_000_000,
+                parent: (g.below(3) != 0).then(|| proc_info(&mut g, pid + 1)),
+                group_leader: leader(&mut g),
+                session_leader: leader(&mut g),
+                entry_leader: leader(&mut g).map(|info| EntryLeader {
+                    info,
+                    entry_type: *g.pick(&entry_types),
+                }),
+                parent_group_leader: None,
+                session_leader_parent_session_leader: None,
+                entry_leader_parent_session_leader: None,
+                previous: (g.below(2) == 0).then(|| image(&mut g)),
+                container,
+                subject,
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn builder() -> DocBuilder {
+    let host = HostInfo::collect(std::path::Path::new("/"));
+    DocBuilder::new(&host, &AgentInfo::new(&host, None))
+}
+
+/// Every field a probe knows holds that value in the built document; the snapshot probe
+/// knows at least what the image probe knows. Checked over every field of the schema.
+#[test]
+fn probe_fields_are_the_documents() {
+    let mut docs = builder();
+    let schema = crate::ecs::schema();
+    let ids: Vec<FieldId> = schema
+        .fields()
+        .map(|(p, _)| schema.resolve(p).unwrap().id)
+        .collect();
+    let mut known = std::collections::BTreeMap::<&str, (usize, usize)>::new();
+    let snaps = snapshots(0x5eed, 3000);
+    for snap in &snaps {
+        let doc = docs.build(snap, None);
+        let probe = docs.probe(snap);
+        let image = docs.image_probe(&snap.subject.image, snap.kind);
+        for &id in &ids {
+            let path = schema.path(id).unwrap();
+            let want = doc.field(id);
+            let late = probe.field(id);
+            let early = image.field(id);
+            if let Some(v) = late {
+                assert_eq!(v, want, "{path} (snapshot probe) of {snap:?}");
+            }
+            if let Some(v) = early {
+                assert_eq!(v, want, "{path} (image probe) of {snap:?}");
+                assert!(late.is_some(), "{path}: the image probe knows more");
+            }
+            let k = known.entry(path).or_default();
+            k.0 += late.is_some() as usize;
+            k.1 += early.is_some() as usize;
+        }
+    }
+    // The test means something: the probes know what the index keys rules on.
+    let n = snaps.len();
+    for (path, late, early) in [
+        ("process.name", true, true),
+        ("process.executable", true, true),
+        ("process.args", true, true),
+        ("event.action", true, true),
+        ("event.type", true, true),
+        ("event.category", true, true),
+        ("event.kind", true, true),
+        ("event.module", true, true),
+        ("host.os.type", true, true),
+        ("host.architecture", true, true),
+        ("file.path", true, true),
+        ("process.parent.name", true, false),
+        ("process.parent.executable", true, false),
+        ("process.parent.args", true, false),
+        ("container.id", true, false),
+        ("process.entry_leader.entry_meta.type", true, false),
+        ("process.command_line", false, false),
+        ("process.pid", false, false),
+        ("process.group_leader.name", false, false),
+    ] {
+        let k = known[path];
+        assert_eq!(k, (late as usize * n, early as usize * n), "{path}");
+    }
+    // And the values vary: empty, missing, lossy.
+    let name = schema.resolve("process.name").unwrap().id;
+    let names: std::collections::BTreeSet<String> = snaps
+        .iter()
+        .map(|s| format!("{:?}", docs.probe(s).field(name)))
+        .collect();
+    assert!(names.contains("Some(Missing)"), "{names:?}");
+    assert!(names.iter().any(|n| n.contains('\u{fffd}')), "{names:?}");
+}
+
+/// The image probe's key is its kind and image, sized before it is written; a snapshot
+/// probe and an image over the bound have none.
+#[test]
+fn image_probe_keys() {
+    let docs = builder();
+    let img = |name: &[u8], exe: &[u8], args: &[&[u8]]| ExecImage {
+        name: name.to_vec(),
+        executable: exe.to_vec(),
+        args: args.iter().map(|a| a.to_vec()).collect(),
+        args_truncated: false,
+    };
+    let key = |i: &ExecImage, kind| {
+        let mut k = Vec::new();
+        docs.image_probe(i, kind)
+            .key(4096, &mut k)
+            .then(|| {
+                assert_eq!(k.len(), ModelProbe::image_key_len(i));
+                k
+            })
+            .unwrap()
+    };
+    let ssh = img(b"ssh", b"/usr/bin/ssh", &[b"ssh", b"-V"]);
+    assert_eq!(key(&ssh, EventKind::Exec), key(&ssh, EventKind::Exec));
+    assert_ne!(key(&ssh, EventKind::Exec), key(&ssh, EventKind::Fork));
+    // Parts are kept apart.
+    assert_ne!(
+        key(&img(b"ssh", b"/usr/bin/ssh", &[]), EventKind::Exec),
+        key(&img(b"ssh/usr/bin", b"/ssh", &[]), EventKind::Exec)
+    );
+    assert_ne!(
+        key(&img(b"a", b"", &[b"bc"]), EventKind::Exec),
+        key(&img(b"a", b"", &[b"b", b"c"]), EventKind::Exec)
+    );
+    let mut k = vec![1, 2, 3];
+    let bound = ModelProbe::image_key_len(&ssh);
+    assert!(docs.image_probe(&ssh, EventKind::Exec).key(bound, &mut k));
+    assert!(
+        !docs
+            .image_probe(&ssh, EventKind::Exec)
+            .key(bound - 1, &mut k)
+    );
+    let snap = &snapshots(7, 1)[0];
+    assert!(
+        !docs.probe(snap).key(usize::MAX, &mut k),
+        "a snapshot probe"
+    );
+}
