@@ -11,7 +11,9 @@
 //! - `DETECTOR_SHARED_DIR`: a directory laid out as `rules/seed`,
 //!   `rules/elastic-cloud_defend`, `rules/elastic-cloud_defend-related`,
 //!   `rules/elastic-linux` and `ecs/ecs_flat.yml`;
-//! - otherwise `shared/` beside the workspace (`<workspace>/../shared`).
+//! - otherwise `shared/` beside the workspace (`<workspace>/../shared`) or, when that is
+//!   absent, beside the nearest ancestor of the workspace that has one (a clone one level
+//!   deeper, as CI may make, still finds the material its machine provides).
 //!
 //! # The gate
 //! A test that needs something the machine may lack starts with
@@ -42,14 +44,30 @@ pub const REQUIRE_ALL_VAR: &str = "DETECTOR_REQUIRE_ALL";
 /// The seed rule's file name, in the shared `rules/seed` and in a detection-rules checkout.
 const SEED_FILE: &str = "lateral_movement_ssh_process_launched_inside_a_container.toml";
 
-/// The shared directory: `DETECTOR_SHARED_DIR`, else `shared/` beside the workspace root.
+/// The shared directory: `DETECTOR_SHARED_DIR`, else `shared/` beside the workspace root,
+/// else the `shared/` (holding `rules/` or `ecs/`) of the nearest ancestor that has one.
 /// Derived from this crate's manifest directory, so no path of a build machine is written
-/// in the code.
+/// in the code. When none exists, `<workspace>/../shared` is returned, so the gate's
+/// message names where it looked first.
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os(SHARED_DIR_VAR) {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        _ => {
+            let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            find_shared_above(&workspace).unwrap_or(beside)
+        }
     }
+}
+
+/// The first `<ancestor>/shared` above `workspace` that looks like the shared material.
+fn find_shared_above(workspace: &Path) -> Option<PathBuf> {
+    let workspace = workspace.canonicalize().ok()?;
+    workspace
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared"))
+        .find(|d| d.join("rules").is_dir() || d.join("ecs").is_dir())
 }
 
 /// A set of Elastic rules the tests read.
@@ -335,13 +353,40 @@ mod tests {
     }
 
     #[test]
-    fn the_default_shared_dir_is_beside_the_workspace() {
+    fn the_default_shared_dir_is_beside_the_workspace_or_an_ancestor() {
         // Only when the variable is unset: the runner may point it elsewhere.
         if std::env::var_os(SHARED_DIR_VAR).is_none() {
             let dir = shared_dir();
-            assert!(dir.ends_with("../../shared"), "{}", dir.display());
-            assert!(dir.starts_with(env!("CARGO_MANIFEST_DIR")));
+            assert!(dir.ends_with("shared"), "{}", dir.display());
+            if !dir.starts_with(env!("CARGO_MANIFEST_DIR")) {
+                let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+                let workspace = workspace.canonicalize().unwrap();
+                assert!(
+                    workspace.starts_with(dir.parent().unwrap()),
+                    "{} is not beside an ancestor of {}",
+                    dir.display(),
+                    workspace.display()
+                );
+            }
         }
+    }
+
+    #[test]
+    fn the_shared_dir_is_found_beside_an_ancestor() {
+        let top = tempfile::tempdir().unwrap();
+        let workspace = top.path().join("ci/clone/repo");
+        std::fs::create_dir_all(&workspace).unwrap();
+        assert_eq!(find_shared_above(&workspace), None);
+        // A `shared` without the material is passed over.
+        std::fs::create_dir_all(top.path().join("ci/clone/shared")).unwrap();
+        assert_eq!(find_shared_above(&workspace), None);
+        std::fs::create_dir_all(top.path().join("shared/rules")).unwrap();
+        let found = find_shared_above(&workspace).unwrap();
+        assert_eq!(found, top.path().canonicalize().unwrap().join("shared"));
+        // The nearest wins.
+        std::fs::create_dir_all(top.path().join("ci/clone/shared/ecs")).unwrap();
+        let found = find_shared_above(&workspace).unwrap();
+        assert!(found.ends_with("ci/clone/shared"), "{}", found.display());
     }
 
     #[test]
