@@ -24,6 +24,8 @@
 //! every skipped test and counts the privileged tests that ran.
 #![doc(hidden)]
 
+pub mod fuzz;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};

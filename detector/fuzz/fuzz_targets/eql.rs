@@ -8,52 +8,10 @@
 //! rendered with the same locator the rule loader uses.
 #![no_main]
 
-use detector::ecs::field::{Document, FieldId, FieldValue};
-use detector::rules::{compile_query, error::locate};
 use libfuzzer_sys::fuzz_target;
 
-/// Answers every field from one fuzzed value.
-struct FuzzDoc {
-    value: String,
-    list: Vec<String>,
-    long: i64,
-}
-
-impl Document for FuzzDoc {
-    fn field(&self, id: FieldId) -> FieldValue<'_> {
-        match id.0 % 6 {
-            0 => FieldValue::Str(&self.value),
-            1 => FieldValue::Strs(&self.list),
-            2 => FieldValue::Long(self.long),
-            3 => FieldValue::Bool(self.value.len() % 2 == 0),
-            4 => FieldValue::StaticStrs(&["start", "exec"]),
-            _ => FieldValue::Missing,
-        }
-    }
-}
-
+// The body and its checks live in the library, shared with the seed replay
+// (`detector/tests/fuzz_seeds.rs`).
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let (query, value) = text.split_once('\0').unwrap_or((text, "bash"));
-    match compile_query(query, detector::ecs::schema()) {
-        Ok(q) => {
-            let doc = FuzzDoc {
-                value: value.to_string(),
-                list: value.split(',').map(str::to_string).collect(),
-                long: value.parse().unwrap_or(value.len() as i64),
-            };
-            let _ = q.matches(&doc);
-        }
-        Err(e) => {
-            assert!(
-                e.span.start <= e.span.end && e.span.end <= query.len(),
-                "span {:?} outside a query of {} bytes",
-                e.span,
-                query.len()
-            );
-            let _ = locate(query, e.span.start, e.span.end);
-        }
-    }
+    let _ = detector::testsupport::fuzz::eql(data);
 });
