@@ -30,7 +30,7 @@ use detector::daemon::{Detection, EventPipeline};
 use detector::ecs::{EcsDocument, command_line};
 use detector::event::{EventKind, ProcessEvent};
 use detector::host::{AgentInfo, HostInfo};
-use detector::process::{IdContext, ProcessTable, TableConfig};
+use detector::process::ProcessTable;
 use detector::rules::{RuleIdx, RuleSet};
 use detector::sink::{Delivery, Sink, SinkCounters};
 use detector::testsupport::{Corpus, Need, require};
@@ -371,18 +371,7 @@ fn event_pipeline(
 ) -> (EventPipeline, std::sync::Arc<SinkCounters>) {
     let agent = AgentInfo::new(host, None);
     let docs = detector::ecs::DocBuilder::new(host, &agent);
-    let cfg = TableConfig {
-        proc_root: None,
-        enrich: None,
-        host_mnt_ns: Some(4026531841),
-        ..TableConfig::default()
-    };
-    let ids = IdContext {
-        boot_id: "6f1e5c1e-0000-4000-8000-000000000000".into(),
-        pid_ns_ino: 4026531836,
-        ticks_per_sec: 100,
-    };
-    let table = ProcessTable::new(cfg, ids);
+    let table = ProcessTable::events_only("6f1e5c1e-0000-4000-8000-000000000000");
     let counters = std::sync::Arc::new(SinkCounters::default());
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(NullSink(counters.clone()))];
     let policy = AlertPolicy::off();

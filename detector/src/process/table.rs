@@ -168,6 +168,24 @@ impl ProcessTable {
         }
     }
 
+    /// A table fed by events alone — no `/proc`, no runtime state, the usual init
+    /// namespaces — for benchmarks and tests that drive the pipeline with synthetic events
+    /// and must not read the machine they run on.
+    pub fn events_only(boot_id: &str) -> Self {
+        let cfg = TableConfig {
+            proc_root: None,
+            enrich: None,
+            host_mnt_ns: Some(4026531841),
+            ..TableConfig::default()
+        };
+        let ids = IdContext {
+            boot_id: boot_id.into(),
+            pid_ns_ino: 4026531836,
+            ticks_per_sec: 100,
+        };
+        ProcessTable::new(cfg, ids)
+    }
+
     /// A table for this host (ids from its boot id and pid namespace).
     pub fn for_host(cfg: TableConfig, host: &HostInfo) -> Self {
         let ids = IdContext {

@@ -125,3 +125,21 @@ pub fn rule(q: &str) -> crate::rules::Rule {
             .unwrap_or_else(|e| panic!("{q}: {e}")),
     }
 }
+
+/// Runs a table of `(condition, document, expected)` rows through `eval` and fails once,
+/// listing every row that disagreed (a table stops at no single failure).
+pub fn check_table(rows: &[(&str, Value, bool)], eval: impl Fn(&str, &Value) -> bool) {
+    let mut failures = Vec::new();
+    for (cond, doc, want) in rows {
+        let got = eval(cond, doc);
+        if got != *want {
+            failures.push(format!("{cond}  on {doc}: got {got}, want {want}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

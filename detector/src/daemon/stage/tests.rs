@@ -7,7 +7,7 @@ use crate::ecs::DocBuilder;
 use crate::ecs::probe_testkit::{Gen, ODD, builder, snapshots};
 use crate::event::{EventKind, ProcessEvent};
 use crate::host::{AgentInfo, HostInfo};
-use crate::process::{IdContext, ProcessTable, TableConfig};
+use crate::process::ProcessTable;
 use crate::rules::{Rule, RuleSet, VerdictCache};
 
 /// Fork, exec (of `argv`, in a container or not) and exit of one process under `parent`.
@@ -63,18 +63,7 @@ fn life(tgid: u32, parent: u32, t: u64, exe: &[u8], argv: &[&[u8]], c: bool) -> 
 }
 
 fn table() -> ProcessTable {
-    let cfg = TableConfig {
-        proc_root: None,
-        enrich: None,
-        host_mnt_ns: Some(4026531841),
-        ..TableConfig::default()
-    };
-    let ids = IdContext {
-        boot_id: "6f1e2d3c-0000-4000-8000-00000000beef".into(),
-        pid_ns_ino: 4026531836,
-        ticks_per_sec: 100,
-    };
-    ProcessTable::new(cfg, ids)
+    ProcessTable::events_only("6f1e2d3c-0000-4000-8000-00000000beef")
 }
 
 /// What one run of [`check_stream`] saw.

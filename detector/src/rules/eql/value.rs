@@ -148,6 +148,21 @@ pub enum Arith {
     Mod,
 }
 
+/// Java integer arithmetic on `int` or `long` operands: `None` where Java throws
+/// (overflow, a zero divisor). `MIN_VALUE / -1` wraps and `% -1` is 0, as in Java.
+macro_rules! integer_arith {
+    ($op:expr, $a:expr, $b:expr) => {{
+        let (a, b) = ($a, $b);
+        match $op {
+            Arith::Add => a.checked_add(b),
+            Arith::Sub => a.checked_sub(b),
+            Arith::Mul => a.checked_mul(b),
+            Arith::Div => (b != 0).then(|| a.wrapping_div(b)),
+            Arith::Mod => (b != 0).then(|| a.wrapping_rem(b)),
+        }
+    }};
+}
+
 /// Elasticsearch's arithmetic (QL `Arithmetics`): widen to `double` if either operand is
 /// one (IEEE results: `1 / 0.0` is infinity), else to `long` if either is one, else `int`.
 /// Integer overflow and integer division by zero throw in Elasticsearch (the search
@@ -167,26 +182,10 @@ pub fn arith(op: Arith, l: &Val<'_>, r: &Val<'_>) -> Val<'static> {
         });
     }
     if let (Val::Int(a), Val::Int(b)) = (l, r) {
-        let (a, b) = (*a, *b);
-        let v = match op {
-            Arith::Add => a.checked_add(b),
-            Arith::Sub => a.checked_sub(b),
-            Arith::Mul => a.checked_mul(b),
-            // Java: `MIN_VALUE / -1` wraps, `% -1` is 0; only a zero divisor throws.
-            Arith::Div => (b != 0).then(|| a.wrapping_div(b)),
-            Arith::Mod => (b != 0).then(|| a.wrapping_rem(b)),
-        };
-        return v.map_or(Val::Null, Val::Int);
+        return integer_arith!(op, *a, *b).map_or(Val::Null, Val::Int);
     }
     let (a, b) = (as_i64(l).unwrap_or(0), as_i64(r).unwrap_or(0));
-    let v = match op {
-        Arith::Add => a.checked_add(b),
-        Arith::Sub => a.checked_sub(b),
-        Arith::Mul => a.checked_mul(b),
-        Arith::Div => (b != 0).then(|| a.wrapping_div(b)),
-        Arith::Mod => (b != 0).then(|| a.wrapping_rem(b)),
-    };
-    v.map_or(Val::Null, Val::Long)
+    integer_arith!(op, a, b).map_or(Val::Null, Val::Long)
 }
 
 /// Length in UTF-16 code units (Java's `String.length()`).

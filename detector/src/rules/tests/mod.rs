@@ -17,19 +17,7 @@ fn eval(cond: &str, doc: &serde_json::Value) -> bool {
 }
 
 fn run_table(rows: &[(&str, serde_json::Value, bool)]) {
-    let mut failures = Vec::new();
-    for (cond, doc, want) in rows {
-        let got = eval(cond, doc);
-        if got != *want {
-            failures.push(format!("{cond}  on {doc}: got {got}, want {want}"));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    crate::rules::testkit::check_table(rows, eval);
 }
 
 #[test]
