@@ -405,41 +405,45 @@ fn ring_buffer_overload_is_counted_reported_and_recovered() {
     let s = Setup::new("[sensor]\nring_buffer_bytes = 65536\n", "");
     let storm_bin = harness::copy_bin("/bin/true", &s.dir.path().join("dtr-storm"));
     let (mut d, _) = Daemon::start(&s.config, &[]);
-    // Long arguments make each exec record large, so the small ring fills quickly.
+    // Long arguments make each exec record large (4 KiB of argv), so sixteen of them fill
+    // the 64 KiB ring. The reader is stalled (SIGSTOP) while the storm runs: a storm
+    // against a running reader overflows the ring only when it outruns it, which a loaded
+    // host (a parallel build, a slow CI machine) does not promise.
     let arg = "s".repeat(1024);
-    let mut lost = false;
-    for _round in 0..5 {
-        let storm = storm::Storm::start(4, {
-            let bin = storm_bin.clone();
-            let arg = arg.clone();
-            move |_, _| {
-                let _ = wait::try_status_timeout(
-                    std::process::Command::new(&bin).args([&arg, &arg, &arg, &arg]),
-                    wait::TOOL,
-                    "a storm exec",
-                );
-            }
-        });
-        // The storm's length (the load itself, not a wait for the daemon).
-        std::thread::sleep(Duration::from_secs(4));
-        storm.stop();
-        // Loss is reported at the next stats tick (every second): watch the file for the
-        // report for two ticks plus this daemon's own start-up time (its pace now).
-        let ticks = Duration::from_secs(2) + d.started_in;
-        let reported = wait::try_until(ticks, Duration::from_millis(50), || {
-            read_ndjson(&s.alerts)
-                .iter()
-                .any(|doc| doc["event"]["dataset"] == "detector.loss")
-                .then_some(())
-        });
-        if reported.is_some() {
-            lost = true;
-            break;
+    let stalled = harness::Stalled::new(&d);
+    let storm = storm::Storm::start(4, {
+        let bin = storm_bin.clone();
+        let arg = arg.clone();
+        move |_, _| {
+            let _ = wait::try_status_timeout(
+                std::process::Command::new(&bin).args([&arg, &arg, &arg, &arg]),
+                wait::TOOL,
+                "a storm exec",
+            );
         }
-    }
+    });
+    // Enough execs to overflow the ring many times over, however slow the machine.
+    let storm_execs = wait::try_until(Duration::from_secs(30), Duration::from_millis(20), || {
+        (storm.count() >= 200).then_some(())
+    });
+    let execs = storm.stop();
+    drop(stalled);
     assert!(
-        lost,
-        "no loss report after 5 storms; stderr:\n{}",
+        storm_execs.is_some() && execs >= 200,
+        "the storm ran only {execs} execs in 30 s"
+    );
+    // Loss is reported at the next stats tick (every second): watch the file for the
+    // report for two ticks plus this daemon's own start-up time (its pace now).
+    let ticks = Duration::from_secs(2) + d.started_in;
+    let reported = wait::try_until(ticks, Duration::from_millis(50), || {
+        read_ndjson(&s.alerts)
+            .iter()
+            .any(|doc| doc["event"]["dataset"] == "detector.loss")
+            .then_some(())
+    });
+    assert!(
+        reported.is_some(),
+        "no loss report after {execs} execs into a stalled 64 KiB ring; stderr:\n{}",
         d.stderr().join("\n")
     );
     d.wait_stderr("events lost", T);

@@ -131,6 +131,25 @@ pub fn detector_bin() -> &'static str {
     env!("CARGO_BIN_EXE_detector")
 }
 
+/// A daemon stalled by SIGSTOP (its reader reads nothing, so the kernel ring fills);
+/// resumed by SIGCONT on drop, also when the test fails.
+pub struct Stalled(i32);
+
+impl Stalled {
+    pub fn new(d: &Daemon) -> Stalled {
+        d.signal(libc::SIGSTOP);
+        Stalled(d.pid())
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid of our own child, which the Daemon still holds
+        // (not reaped), so the pid cannot have been reused.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
 /// A running `detector run`. Killed on drop (also when the test fails).
 pub struct Daemon {
     pub child: Child,

@@ -45,6 +45,11 @@ impl Storm {
         }
     }
 
+    /// Jobs finished so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
     /// Stops the workers; returns how many jobs ran.
     pub fn stop(mut self) -> u64 {
         self.halt();
