@@ -48,6 +48,8 @@ pub struct Config {
     pub process: ProcessConfig,
     /// `[container]`: container-resolution cache bounds.
     pub container: ContainerConfig,
+    /// `[metrics]`: Prometheus metrics (textfile and/or loopback HTTP), off by default.
+    pub metrics: MetricsConfig,
 }
 
 /// `[rules]`.
@@ -205,6 +207,35 @@ pub struct ContainerConfig {
     pub cache_max: usize,
 }
 
+/// `[metrics]`: read at start only (a reload that changes it logs that a restart is needed).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Absolute path of a file for node_exporter's textfile collector, rewritten atomically
+    /// (temp file in the same directory, then rename) every `interval_secs` and at exit.
+    /// `None`: no file.
+    pub textfile: Option<PathBuf>,
+    /// Address serving `/metrics` and `/healthz` over HTTP; `None`: nothing listens.
+    /// Must be a loopback address unless `allow_non_loopback` is set: the counters tell
+    /// what runs on the host.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Let `listen` be a non-loopback address (an explicit choice, off by default).
+    pub allow_non_loopback: bool,
+    /// Seconds between two metric snapshots (what `/metrics` serves and the textfile holds).
+    pub interval_secs: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            textfile: None,
+            listen: None,
+            allow_non_loopback: false,
+            interval_secs: 15,
+        }
+    }
+}
+
 /// Default ring buffer: the sensor's default (4 MiB), which carried a 20,000 fork+exec
 /// storm with no loss on the build machines (records carry argv and paths).
 pub const DEFAULT_RING_BUFFER_BYTES: u64 = detector_common::DEFAULT_RING_BYTES as u64;
@@ -302,6 +333,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             process: ProcessConfig::default(),
             container: ContainerConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -207,6 +207,34 @@ const BROKEN: &[Case] = &[
         &["invalid type"],
     ),
     (
+        "metrics on a non-loopback address, not asked for",
+        "[metrics]\nlisten = \"0.0.0.0:9464\"\n",
+        Some("metrics.listen"),
+        2,
+        &["not a loopback address", "allow_non_loopback"],
+    ),
+    (
+        "metrics textfile relative",
+        "[metrics]\ntextfile = \"detector.prom\"\n",
+        Some("metrics.textfile"),
+        2,
+        &["absolute"],
+    ),
+    (
+        "metrics listen not an address",
+        "[metrics]\nlisten = \"localhost\"\n",
+        Some("metrics.listen"),
+        2,
+        &["invalid"],
+    ),
+    (
+        "metrics interval zero",
+        "[metrics]\ninterval_secs = 0\n",
+        Some("metrics.interval_secs"),
+        2,
+        &["out of range"],
+    ),
+    (
         "invalid TOML: unclosed table header",
         "[rules\npaths = []\n",
         None,
@@ -573,6 +601,7 @@ fn shipped_config_documents_every_key() {
         "[stats]",
         "[process]",
         "[container]",
+        "[metrics]",
     ] {
         let keys = accepted_keys(header);
         assert!(!keys.is_empty(), "{header}");
@@ -586,4 +615,12 @@ fn shipped_config_documents_every_key() {
             );
         }
     }
+}
+
+#[test]
+fn non_loopback_metrics_only_when_asked_for() {
+    let c = parse("[metrics]\nlisten = \"[::1]:0\"\n").unwrap();
+    assert!(c.metrics.listen.unwrap().ip().is_loopback());
+    let c = parse("[metrics]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\n").unwrap();
+    assert!(c.metrics.allow_non_loopback);
 }

@@ -141,7 +141,32 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         16,
         1_000_000,
     )?;
-    Ok(())
+    metrics(&c.metrics)
+}
+
+fn metrics(m: &super::MetricsConfig) -> Result<(), Invalid> {
+    if let Some(p) = &m.textfile {
+        path_ok("metrics.textfile", p)?;
+        if !p.is_absolute() || p.file_name().is_none() {
+            return Err(invalid(
+                "metrics.textfile",
+                "must be an absolute file path (node_exporter's textfile directory/NAME.prom)",
+            ));
+        }
+    }
+    if let Some(a) = m.listen
+        && !a.ip().is_loopback()
+        && !m.allow_non_loopback
+    {
+        return Err(invalid(
+            "metrics.listen",
+            format!(
+                "{a} is not a loopback address: the metrics tell what runs on this host; \
+                 set metrics.allow_non_loopback = true to serve them there on purpose"
+            ),
+        ));
+    }
+    range("metrics.interval_secs", m.interval_secs, 1, 3600)
 }
 
 fn exception(i: usize, e: &Exception) -> Result<(), Invalid> {

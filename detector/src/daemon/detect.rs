@@ -27,6 +27,8 @@ pub struct DetectStats {
     /// Alert lines a sink had to drop (retry queue full), summed over sinks.
     pub sink_dropped: u64,
     pub encode_failed: u64,
+    /// Alerts written by rule id: (the rule's latest name, count), for metrics.
+    pub by_rule_id: FxHashMap<String, (String, u64)>,
 }
 
 /// The alert stage, the sinks its lines go to, and the counters.
@@ -38,6 +40,8 @@ pub struct Detection {
     stats: DetectStats,
     /// Report documents that could not be encoded (the stage counts its own alerts).
     reports_unencodable: u64,
+    /// Time spent on each evaluated document (`detector_rule_evaluation_seconds`).
+    rule_seconds: super::metrics::RuleSeconds,
 }
 
 /// Hands one alert line to every sink and counts it.
@@ -54,6 +58,18 @@ fn deliver(sinks: &mut [Box<dyn Sink>], stats: &mut DetectStats, a: AlertLine<'_
             stats.by_rule.insert(a.meta.name.clone(), 1);
         }
     }
+    match stats.by_rule_id.get_mut(a.meta.rule_id.as_str()) {
+        Some((name, n)) => {
+            *n += 1;
+            if *name != a.meta.name {
+                name.clone_from(&a.meta.name);
+            }
+        }
+        None => {
+            let entry = (a.meta.name.clone(), 1);
+            stats.by_rule_id.insert(a.meta.rule_id.clone(), entry);
+        }
+    }
 }
 
 impl Detection {
@@ -64,7 +80,25 @@ impl Detection {
             sinks,
             stats: DetectStats::default(),
             reports_unencodable: 0,
+            rule_seconds: super::metrics::RuleSeconds::default(),
         }
+    }
+
+    /// Runs one document's evaluation and records its time in the histogram (the stage
+    /// already times it: this only takes the difference).
+    fn timed(&mut self, f: impl FnOnce(&mut Self) -> usize) -> usize {
+        let (n, t) = (self.stats.evaluated, self.stats.rule_time);
+        let r = f(self);
+        if self.stats.evaluated > n {
+            let spent = self.stats.rule_time.saturating_sub(t);
+            self.rule_seconds.observe(spent);
+        }
+        r
+    }
+
+    /// The per-document rule evaluation time histogram.
+    pub fn rule_seconds(&self) -> &super::metrics::RuleSeconds {
+        &self.rule_seconds
     }
 
     /// Runs `f` on the stage with an output that delivers each alert line to the sinks,
@@ -114,12 +148,12 @@ impl Detection {
     /// through (after the closing alerts of suppression windows that `doc`'s time ended).
     /// Returns how many of `doc`'s matches were written.
     pub fn evaluate(&mut self, doc: &EcsDocument) -> usize {
-        self.with_sinks(|stage, out| stage.evaluate(doc, out))
+        self.timed(|d| d.with_sinks(|stage, out| stage.evaluate(doc, out)))
     }
 
     /// [`Detection::evaluate`] of a document read at `seen` (simulations of a live stream).
     pub fn evaluate_at(&mut self, doc: &EcsDocument, seen: Instant) -> usize {
-        self.with_sinks(|stage, out| stage.evaluate_at(doc, seen, out))
+        self.timed(|d| d.with_sinks(|stage, out| stage.evaluate_at(doc, seen, out)))
     }
 
     /// Periodic work: close the suppression windows that ended (writing their counts) and

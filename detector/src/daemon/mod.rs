@@ -10,6 +10,7 @@
 //! - `ticks`: when stats lines and loss checks happen; `reload`: SIGHUP; `setup`: building
 //!   the parts from the config, start-up errors and exit codes.
 //! - `stage` (the per-event stages), `detect`, `probe`, `stats`, `pending`.
+//! - `metrics`: Prometheus metrics, a textfile and/or a loopback `/metrics` + `/healthz`.
 //!
 //! Start-up order matters: the programs are attached *before* `/proc` is read, so a process
 //! started in between is seen by both (the table reconciles by start time) rather than by
@@ -17,6 +18,7 @@
 
 mod detect;
 mod events;
+mod metrics;
 mod pending;
 mod reader;
 mod reload;
@@ -30,6 +32,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use detect::{DetectStats, Detection};
+pub use metrics::{Metrics, Snapshot as MetricsSnapshot};
 pub use reader::{Control, Reader, StopReason, Wake};
 pub use service::{Daemon, FinalStats};
 pub use setup::{HostModel, Settings, StartError, exit as setup_exit, load_settings};

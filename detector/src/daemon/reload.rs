@@ -53,6 +53,7 @@ fn fixed_sections_changed(running: &Config, new: &Config) -> Vec<&'static str> {
         ("process", new.process != running.process),
         ("container", new.container != running.container),
         ("log", new.log != running.log),
+        ("metrics", new.metrics != running.metrics),
     ]
     .into_iter()
     .filter_map(|(section, changed)| changed.then_some(section))

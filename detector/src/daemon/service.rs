@@ -9,6 +9,7 @@ use super::events::{
     EventCounters, EventsLost, FinalStats as FinalStatsLine, InternalEvent, ProgramsLoaded, Ready,
     RingReadFailed, ShutdownBudgetSpent, StatsReported, Stopping, UnflushedAtExit,
 };
+use super::metrics::{Metrics, Snapshot};
 use super::reader::{Control, Reader, StopReason, Wake};
 use super::setup::{self, HostModel, StartError};
 use super::stage::EventPipeline;
@@ -33,6 +34,8 @@ pub struct Daemon {
     report_base: EcsDocument,
     timers: Timers,
     events: EventCounters,
+    /// Prometheus snapshots and the health endpoint (`[metrics]`).
+    metrics: Metrics,
 }
 
 /// What the daemon counted over its life (the `{"final_stats": …}` line).
@@ -50,6 +53,11 @@ impl Daemon {
         let mut control = Control::install(true).map_err(StartError::Signals)?;
         let settings = setup::load_settings(&opts)?;
         let sinks = setup::open_sinks(&settings.config)?;
+        let metrics =
+            Metrics::start(&settings.config.metrics).map_err(|source| StartError::Metrics {
+                addr: format!("{:?}", settings.config.metrics.listen),
+                source,
+            })?;
         let detection = Detection::new(settings.rules, settings.policy, sinks);
 
         let mut sensor =
@@ -75,6 +83,8 @@ impl Daemon {
         }
         .emit(&mut events);
         control.stop_after(opts.duration);
+        metrics.set_attached(true);
+        metrics.beat();
         Ok(Daemon {
             timers: Timers::new(Cadence::from_interval_secs(
                 settings.config.stats.interval_secs,
@@ -87,6 +97,7 @@ impl Daemon {
             pipeline,
             report_base,
             events,
+            metrics,
         })
     }
 
@@ -100,7 +111,9 @@ impl Daemon {
                 timers,
                 ..
             } = self;
-            match reader.wait(control, timers.next()).await {
+            let wake = reader.wait(control, timers.next()).await;
+            self.metrics.beat();
+            match wake {
                 Wake::Events => {}
                 Wake::Hangup => self.reload(),
                 Wake::Timer(tick) => self.on_tick(tick),
@@ -139,6 +152,8 @@ impl Daemon {
         .emit(&mut self.events);
         let summary = self.summary(kernel.as_ref());
         FinalStatsLine { summary: &summary }.emit(&mut self.events);
+        self.metrics.set_attached(false);
+        self.publish_metrics(kernel.as_ref());
         FinalStats { summary }
     }
 
@@ -157,7 +172,13 @@ impl Daemon {
 
     fn on_tick(&mut self, tick: Tick) {
         match tick {
-            Tick::Housekeeping => self.pipeline.detection.tick(),
+            Tick::Housekeeping => {
+                self.pipeline.detection.tick();
+                if self.metrics.due() {
+                    let kernel = self.sensor.counters().ok();
+                    self.publish_metrics(kernel.as_ref());
+                }
+            }
             Tick::Loss => {
                 if let Ok(k) = self.sensor.counters() {
                     self.report_loss(&k);
@@ -198,17 +219,30 @@ impl Daemon {
         .emit(&mut self.events);
     }
 
+    /// A metrics snapshot to `/metrics` and the textfile, when either is on.
+    fn publish_metrics(&mut self, kernel: Option<&Counters>) {
+        if !self.metrics.enabled() {
+            return;
+        }
+        let snapshot = Snapshot::from_sources(&self.sources(kernel));
+        self.metrics.publish(&snapshot);
+    }
+
     /// The stats document: every stage's counters, the kernel's, how the reader drained
     /// the ring, and the daemon's own events.
     fn summary(&self, kernel: Option<&Counters>) -> Value {
-        stats::summary(&Sources {
+        stats::summary(&self.sources(kernel))
+    }
+
+    fn sources<'a>(&'a self, kernel: Option<&'a Counters>) -> Sources<'a> {
+        Sources {
             pipeline: &self.pipeline.stats,
             kernel,
             malformed: self.reader.malformed(),
-            table: &self.pipeline.table.stats(),
+            table: self.pipeline.table.stats(),
             detection: &self.pipeline.detection,
             reader: self.reader.stats(),
             events: &self.events,
-        })
+        }
     }
 }

@@ -45,6 +45,12 @@ pub enum StartError {
     Proc(#[source] std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn join_errors(errors: &[RuleError]) -> String {
@@ -60,7 +66,7 @@ impl StartError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Config(_) | StartError::Rules(_) | StartError::NoRules(_) => exit::CONFIG,
-            StartError::Output { .. } => exit::CANTCREAT,
+            StartError::Output { .. } | StartError::Metrics { .. } => exit::CANTCREAT,
             StartError::Sensor(SensorError::MissingCapabilities { .. }) => exit::NOPERM,
             StartError::Sensor(
                 SensorError::NoBtf(_)

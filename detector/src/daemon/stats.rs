@@ -140,7 +140,7 @@ pub struct Sources<'a> {
     pub kernel: Option<&'a Counters>,
     /// Records that did not decode.
     pub malformed: u64,
-    pub table: &'a TableStats,
+    pub table: TableStats,
     pub detection: &'a Detection,
     pub reader: ReaderStats,
     pub events: &'a EventCounters,
@@ -152,7 +152,7 @@ pub fn summary(src: &Sources) -> Value {
         pipeline: p,
         kernel,
         malformed,
-        table,
+        ref table,
         detection,
         reader,
         events,

@@ -1,0 +1,178 @@
+//! `[metrics]` end to end: `detector run` on the shipped config with the loopback endpoint
+//! and the textfile on, `/metrics` and `/healthz` fetched over plain TCP, the event counters
+//! moving with execs, the seed rule's alert counter after `ssh -V` in a runc container, and
+//! the textfile rewritten at exit. Root test, behind the prerequisite gate.
+
+#[path = "common/containers.rs"]
+mod containers;
+#[path = "common/daemon.rs"]
+mod daemon;
+#[path = "common/wait.rs"]
+mod wait;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use containers::{RuncContainer, hex_id};
+use detector::testsupport::{Need, require};
+
+/// Bound on a counter showing what happened (snapshots come every second here).
+const SEEN_BOUND: Duration = Duration::from_secs(30);
+
+/// `GET path` on the endpoint: (status, body). Bounded by socket timeouts.
+fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {raw:?}"));
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((status, body.to_owned()))
+}
+
+/// The value of the sample line `series` (name and labels exactly) in an exposition page.
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// Waits (bounded) until `/metrics` shows `series` at `min` or more; returns the value.
+fn wait_for(port: u16, series: &str, min: f64) -> f64 {
+    let mut last = String::new();
+    wait::try_until(SEEN_BOUND, Duration::from_millis(200), || {
+        let (status, page) = get(port, "/metrics").ok()?;
+        let v = (status == 200).then(|| sample(&page, series)).flatten();
+        last = page;
+        v.filter(|v| *v >= min)
+    })
+    .unwrap_or_else(|| {
+        panic!("{series} did not reach {min} within {SEEN_BOUND:?}; last page:\n{last}")
+    })
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn metrics_endpoint_and_textfile_follow_the_daemon() {
+    if !require(
+        "metrics::metrics_endpoint_and_textfile_follow_the_daemon",
+        &[Need::Root, Need::Tool("runc")],
+    ) {
+        return;
+    }
+    let port = free_port();
+    let out = tempfile::tempdir().unwrap();
+    let textfile = out.path().join("detector.prom");
+    let (_cfg_dir, config) = daemon::config_file(|text| {
+        let edited = text
+            .replace(
+                "# listen = \"127.0.0.1:9464\"",
+                &format!("listen = \"127.0.0.1:{port}\""),
+            )
+            .replace(
+                "# textfile = \"/var/lib/node_exporter/textfile_collector/detector.prom\"",
+                &format!("textfile = {:?}", textfile.display().to_string()),
+            )
+            .replace(
+                "# 1 to 3600.\ninterval_secs = 15\n",
+                "# 1 to 3600.\ninterval_secs = 1\n",
+            );
+        assert_eq!(
+            edited.matches(&format!("127.0.0.1:{port}")).count(),
+            1,
+            "[metrics] listen line moved"
+        );
+        assert!(
+            edited.contains("interval_secs = 1\n"),
+            "[metrics] interval line moved"
+        );
+        edited
+    });
+    let d = daemon::Daemon::start_with(daemon::Opts {
+        config: Some(config),
+        ..Default::default()
+    });
+
+    let (status, body) = get(port, "/healthz").expect("GET /healthz");
+    assert_eq!(status, 200, "healthz of a running daemon: {body}");
+    let (status, _) = get(port, "/nope").expect("GET /nope");
+    assert_eq!(status, 404);
+
+    let exec = "detector_events_total{kind=\"exec\"}";
+    let before = wait_for(port, exec, 0.0);
+    for _ in 0..20 {
+        let st = wait::status_timeout(
+            std::process::Command::new("/bin/true").stdin(std::process::Stdio::null()),
+            Duration::from_secs(10),
+            "/bin/true",
+        );
+        assert!(st.success());
+    }
+    wait_for(port, exec, before + 20.0);
+    wait_for(port, "detector_events_total{kind=\"fork\"}", 20.0);
+
+    let id = hex_id();
+    let mut c =
+        RuncContainer::new(&["/usr/bin/ssh", "-V"], Some(&format!("/docker/{id}"))).unwrap();
+    let ran = c.run().unwrap();
+    assert!(ran.status.success(), "runc ssh -V: {ran:?}");
+    drop(c);
+    let alert = format!(
+        "detector_alerts_total{{rule_id=\"{}\",rule_name=\"{}\"}}",
+        daemon::SSH_RULE_ID,
+        daemon::SSH_RULE_NAME
+    );
+    wait_for(port, &alert, 1.0);
+
+    let (_, page) = get(port, "/metrics").unwrap();
+    for series in [
+        "detector_events_lost_total{kind=\"exec\",reason=\"ring_full\"}",
+        "detector_sink_dropped_total{sink=\"stdout\"}",
+        "detector_sink_queued{sink=\"stdout\"}",
+        "detector_process_table_entries{state=\"live\"}",
+        "detector_container_cache_entries",
+        "detector_rule_evaluation_seconds_count",
+        &format!(
+            "detector_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(sample(&page, series).is_some(), "no {series} in:\n{page}");
+    }
+    assert!(sample(&page, "detector_rule_evaluation_seconds_count").unwrap() >= 1.0);
+    assert!(sample(&page, "detector_process_table_entries{state=\"live\"}").unwrap() >= 1.0);
+
+    let file = std::fs::read_to_string(&textfile).expect("the textfile is written at ticks");
+    assert!(sample(&file, exec).is_some(), "{file}");
+
+    let stopped = d.stop();
+    assert!(stopped.status.success(), "{:?}", stopped.stderr);
+    // The last snapshot, written at exit, has what the final stats line counted.
+    let file = std::fs::read_to_string(&textfile).expect("the textfile after exit");
+    assert_eq!(
+        sample(&file, exec),
+        stopped.final_stats["events"]["exec"].as_f64(),
+        "textfile at exit vs final stats:\n{file}"
+    );
+    let names: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["detector.prom"], "temp files left behind");
+}
