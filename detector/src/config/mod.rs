@@ -48,6 +48,8 @@ pub struct Config {
     pub process: ProcessConfig,
     /// `[container]`: container-resolution cache bounds.
     pub container: ContainerConfig,
+    /// `[health]`: the heartbeat file `detector health` checks.
+    pub health: HealthConfig,
 }
 
 /// `[rules]`.
@@ -205,6 +207,17 @@ pub struct ContainerConfig {
     pub cache_max: usize,
 }
 
+/// `[health]`. (systemd's readiness and watchdog need no key: the daemon speaks
+/// `sd_notify` whenever `$NOTIFY_SOCKET` is set.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Absolute path of the heartbeat file the event loop rewrites every second (JSON:
+    /// timestamp, attached, counters) for `detector health` (a Kubernetes exec probe);
+    /// `None`: no heartbeat. Its directory must exist and be writable.
+    pub heartbeat_path: Option<PathBuf>,
+}
+
 /// Default ring buffer: the sensor's default (4 MiB), which carried a 20,000 fork+exec
 /// storm with no loss on the build machines (records carry argv and paths).
 pub const DEFAULT_RING_BUFFER_BYTES: u64 = detector_common::DEFAULT_RING_BYTES as u64;
@@ -302,6 +315,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             process: ProcessConfig::default(),
             container: ContainerConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }

@@ -144,6 +144,13 @@ const BROKEN: &[Case] = &[
         &["directory"],
     ),
     (
+        "relative heartbeat path",
+        "[health]\nheartbeat_path = \"run/heartbeat\"\n",
+        Some("health.heartbeat_path"),
+        2,
+        &["absolute"],
+    ),
+    (
         "process table too small",
         "[process]\nmax_processes = 10\n",
         Some("process.max_processes"),
@@ -392,6 +399,8 @@ fn full_config_parses_every_key() {
         max_processes = 2048
         [container]
         cache_max = 16
+        [health]
+        heartbeat_path = "/run/detector/heartbeat"
         "#,
     )
     .unwrap();
@@ -406,6 +415,10 @@ fn full_config_parses_every_key() {
     assert_eq!(c.log.level.as_str(), "debug");
     assert_eq!(c.stats.interval_secs, 0);
     assert_eq!((c.process.max_processes, c.container.cache_max), (2048, 16));
+    assert_eq!(
+        c.health.heartbeat_path.as_deref(),
+        Some(Path::new("/run/detector/heartbeat"))
+    );
 
     let mut c = c;
     c.resolve_paths(Path::new("/etc/detector"));
@@ -573,6 +586,7 @@ fn shipped_config_documents_every_key() {
         "[stats]",
         "[process]",
         "[container]",
+        "[health]",
     ] {
         let keys = accepted_keys(header);
         assert!(!keys.is_empty(), "{header}");

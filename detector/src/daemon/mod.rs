@@ -10,6 +10,8 @@
 //! - `ticks`: when stats lines and loss checks happen; `reload`: SIGHUP; `setup`: building
 //!   the parts from the config, start-up errors and exit codes.
 //! - `stage` (the per-event stages), `detect`, `probe`, `stats`, `pending`.
+//! - `notify`: systemd's `sd_notify` (READY, STATUS, WATCHDOG, RELOADING, STOPPING);
+//!   `heartbeat`: the file `detector health` checks.
 //!
 //! Start-up order matters: the programs are attached *before* `/proc` is read, so a process
 //! started in between is seen by both (the table reconciles by start time) rather than by
@@ -17,6 +19,7 @@
 
 mod detect;
 mod events;
+pub mod heartbeat;
 mod pending;
 mod reader;
 mod reload;
@@ -25,6 +28,8 @@ mod setup;
 mod stage;
 mod stats;
 mod ticks;
+
+pub mod notify;
 
 use std::path::PathBuf;
 use std::time::Duration;
