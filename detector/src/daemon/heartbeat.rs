@@ -135,6 +135,11 @@ impl Heartbeat {
         Heartbeat { path, last: None }
     }
 
+    /// Whether a heartbeat path is set.
+    pub fn is_on(&self) -> bool {
+        self.path.is_some()
+    }
+
     /// Whether a write is due now (so the caller gathers counters only then).
     pub fn due(&self) -> bool {
         self.path.is_some() && self.last.is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY)
@@ -147,6 +152,13 @@ impl Heartbeat {
         if let Err(e) = write(path, beat) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the heartbeat");
         }
+    }
+
+    /// The daemon stops: a last beat saying not attached, so a probe fails at once rather
+    /// than after `--max-age`.
+    pub fn stopped(&mut self, mut last: Beat) {
+        last.attached = false;
+        self.beat(&last);
     }
 
     /// Changes the path (a SIGHUP reload); the next turn writes to it.

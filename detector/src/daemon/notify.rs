@@ -30,8 +30,8 @@ pub struct NotifyEnv<'a> {
 #[derive(Debug)]
 pub struct Notifier {
     target: Option<(UnixDatagram, SocketAddr)>,
-    /// Between two `WATCHDOG=1` pings: half of `$WATCHDOG_USEC`, as `sd_watchdog_enabled(3)`
-    /// recommends; `None` when no watchdog is asked for.
+    /// Between two `WATCHDOG=1` pings (see [`ping_gap`]); `None` when no watchdog is asked
+    /// for.
     ping_every: Option<Duration>,
     last_ping: Option<Instant>,
 }
@@ -63,6 +63,19 @@ pub fn ping_period(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Dur
     }
     let usec: u64 = usec?.trim().parse().ok()?;
     (usec > 0).then(|| Duration::from_micros(usec / 2))
+}
+
+/// The loop checks whether a ping is due only when it turns, which an idle loop does at
+/// least this often (the housekeeping tick).
+pub const LOOP_TURN_MAX: Duration = super::ticks::HOUSEKEEPING;
+
+/// Never ping more often than this (a busy loop turns thousands of times a second).
+const MIN_PING_GAP: Duration = Duration::from_millis(100);
+
+/// The least time between two pings for a ping `period` (half the timeout): the period less
+/// one loop turn, so that a ping due just after a turn still goes out within the period.
+pub fn ping_gap(period: Duration) -> Duration {
+    period.saturating_sub(LOOP_TURN_MAX).max(MIN_PING_GAP)
 }
 
 /// `STATUS=` with the key counters (one line: systemctl shows it as is).
@@ -114,7 +127,8 @@ impl Notifier {
         match target {
             Ok(target) => Notifier {
                 target: Some(target),
-                ping_every: ping_period(env.watchdog_usec, env.watchdog_pid, std::process::id()),
+                ping_every: ping_period(env.watchdog_usec, env.watchdog_pid, std::process::id())
+                    .map(ping_gap),
                 last_ping: None,
             },
             Err(e) => {
@@ -203,6 +217,14 @@ mod tests {
         assert_eq!(ping_period(Some("0"), None, 7), None);
         assert_eq!(ping_period(Some("soon"), None, 7), None);
         assert_eq!(ping_period(None, None, 7), None);
+    }
+
+    #[test]
+    fn pings_leave_room_for_one_loop_turn() {
+        let ms = Duration::from_millis;
+        assert_eq!(ping_gap(ms(15_000)), ms(14_500));
+        assert_eq!(ping_gap(ms(1_000)), ms(500));
+        assert_eq!(ping_gap(ms(500)), MIN_PING_GAP);
     }
 
     #[test]

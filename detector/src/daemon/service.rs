@@ -126,6 +126,10 @@ impl Daemon {
             self.alive();
         };
         self.notify.stopping();
+        if self.heartbeat.is_on() {
+            let summary = self.summary(self.sensor.counters().ok().as_ref());
+            self.heartbeat.stopped(Beat::from_summary(&summary));
+        }
         Stopping { reason }.emit(&mut self.events);
         reason
     }
