@@ -23,6 +23,8 @@ enum Command {
     CheckRules(detector::cli::check_rules::Args),
     /// Evaluate rules over ECS event documents (NDJSON) and write alerts to stdout.
     Replay(detector::cli::replay::Args),
+    /// Check a running daemon's heartbeat: exit 0 when attached and its loop turns.
+    Health(detector::cli::health::Args),
 }
 
 fn init_logging() {
@@ -50,5 +52,6 @@ fn main() -> ExitCode {
         }
         Command::CheckRules(args) => detector::cli::check_rules::main(&args),
         Command::Replay(args) => detector::cli::replay::main(&args),
+        Command::Health(args) => detector::cli::health::main(&args),
     }
 }

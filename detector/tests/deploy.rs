@@ -217,6 +217,24 @@ fn configmap_holds_a_valid_config_for_the_daemonset() {
     assert!(ds.contains("mountPath: /etc/detector-config\n"));
     assert!(ds.contains("name: detector-config\n"));
     assert!(ds.contains("mountPath: /var/log/detector\n"));
+
+    // The probes read the heartbeat the config names, on a writable volume.
+    assert_eq!(
+        c.health.heartbeat_path.as_deref(),
+        Some(Path::new("/run/detector/heartbeat"))
+    );
+    assert!(ds.contains("mountPath: /run/detector\n"));
+    let probe = r#"command: ["/usr/local/bin/detector", "health", "--config", "/etc/detector-config/detector.toml", "--max-age", "#;
+    for kind in ["readinessProbe:", "livenessProbe:"] {
+        let after = ds.split(kind).nth(1).unwrap_or_else(|| panic!("no {kind}"));
+        assert!(
+            after
+                .lines()
+                .take(3)
+                .any(|l| l.trim_start().starts_with(probe)),
+            "{kind} does not run detector health on the ConfigMap"
+        );
+    }
 }
 
 #[test]
@@ -285,6 +303,57 @@ fn unit_capabilities() -> String {
         .join(",")
 }
 
+/// The unit's `WatchdogSec=` (seconds, as the unit writes it).
+fn unit_watchdog() -> std::time::Duration {
+    let unit = read(UNIT);
+    let secs = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("WatchdogSec="))
+        .and_then(|v| v.strip_suffix('s')?.parse::<u64>().ok())
+        .expect("the unit sets WatchdogSec=<N>s");
+    std::time::Duration::from_secs(secs)
+}
+
+/// The unit is `Type=notify` with a watchdog the event loop can keep (it pings at half the
+/// timeout and turns at least every 500 ms), and the only address family it may open is
+/// AF_UNIX: the sd_notify datagram, nothing on a network.
+#[test]
+fn systemd_unit_waits_for_ready_and_watches_the_loop() {
+    let unit = read(UNIT);
+    let values = |key: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(values("Type"), ["notify"]);
+    assert_eq!(values("NotifyAccess"), ["main"]);
+    assert_eq!(values("RestrictAddressFamilies"), ["AF_UNIX"]);
+    assert_eq!(values("PrivateNetwork"), ["yes"]);
+    let watchdog = unit_watchdog();
+    assert!(
+        watchdog >= std::time::Duration::from_secs(10)
+            && watchdog <= std::time::Duration::from_secs(120),
+        "WatchdogSec={watchdog:?}: long enough for a busy host, short enough to matter"
+    );
+    assert_eq!(
+        values("Restart"),
+        ["on-failure"],
+        "a watchdog kill must restart"
+    );
+
+    // Negative control: systemd-analyze notices a bad Type= (so the check above is on a
+    // unit it also accepts).
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = unit_copy(tmp.path(), |t| t.replace("Type=notify", "Type=notifyy"));
+    let out = run(Command::new("systemd-analyze").arg("verify").arg(&bad));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Failed to parse service type"),
+        "systemd-analyze verify accepted Type=notifyy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Whether `pid` holds a BPF link (its programs are attached): an fd reading
 /// `anon_inode:bpf_link`. Independent of the daemon's log format.
 fn holds_bpf_link(pid: u32) -> bool {
@@ -314,6 +383,11 @@ fn daemon_runs_with_only_the_units_capabilities() {
     let tmp = tempfile::tempdir().unwrap();
     let caps = unit_capabilities();
     assert_eq!(caps, "+bpf,+perfmon,+sys_ptrace");
+    // Type=notify: systemd's notify socket, as the unit's WatchdogSec= sets the variables.
+    let notify = std::os::unix::net::UnixDatagram::bind(tmp.path().join("notify")).unwrap();
+    notify
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
     let mut child = Command::new("setpriv")
         .arg(format!("--bounding-set=-all,{caps}"))
         .args(["--inh-caps=-all", "--no-new-privs", "--"])
@@ -322,6 +396,8 @@ fn daemon_runs_with_only_the_units_capabilities() {
         .arg(repo().join("config/detector.toml"))
         .arg("--alerts-file")
         .arg(tmp.path().join("alerts.ndjson"))
+        .env("NOTIFY_SOCKET", tmp.path().join("notify"))
+        .env("WATCHDOG_USEC", unit_watchdog().as_micros().to_string())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -365,6 +441,9 @@ fn daemon_runs_with_only_the_units_capabilities() {
         panic!("daemon not ready within 60 s ({status:?}):\n{lines}");
     }
     assert!(holds_bpf_link(pid), "ready without a BPF link");
+    let mut buf = [0u8; 256];
+    let len = notify.recv(&mut buf).expect("READY=1 on the notify socket");
+    assert_eq!(&buf[..len], b"READY=1");
     // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

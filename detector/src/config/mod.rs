@@ -50,6 +50,8 @@ pub struct Config {
     pub container: ContainerConfig,
     /// `[metrics]`: Prometheus metrics (textfile and/or loopback HTTP), off by default.
     pub metrics: MetricsConfig,
+    /// `[health]`: the heartbeat file `detector health` checks.
+    pub health: HealthConfig,
 }
 
 /// `[rules]`.
@@ -236,6 +238,17 @@ impl Default for MetricsConfig {
     }
 }
 
+/// `[health]`. (systemd's readiness and watchdog need no key: the daemon speaks
+/// `sd_notify` whenever `$NOTIFY_SOCKET` is set.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Absolute path of the heartbeat file the event loop rewrites every second (JSON:
+    /// timestamp, attached, counters) for `detector health` (a Kubernetes exec probe);
+    /// `None`: no heartbeat. Its directory must exist and be writable.
+    pub heartbeat_path: Option<PathBuf>,
+}
+
 /// Default ring buffer: the sensor's default (4 MiB), which carried a 20,000 fork+exec
 /// storm with no loss on the build machines (records carry argv and paths).
 pub const DEFAULT_RING_BUFFER_BYTES: u64 = detector_common::DEFAULT_RING_BYTES as u64;
@@ -334,6 +347,7 @@ impl Default for Config {
             process: ProcessConfig::default(),
             container: ContainerConfig::default(),
             metrics: MetricsConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }

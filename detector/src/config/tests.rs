@@ -144,6 +144,13 @@ const BROKEN: &[Case] = &[
         &["directory"],
     ),
     (
+        "relative heartbeat path",
+        "[health]\nheartbeat_path = \"run/heartbeat\"\n",
+        Some("health.heartbeat_path"),
+        2,
+        &["absolute"],
+    ),
+    (
         "process table too small",
         "[process]\nmax_processes = 10\n",
         Some("process.max_processes"),
@@ -420,6 +427,8 @@ fn full_config_parses_every_key() {
         max_processes = 2048
         [container]
         cache_max = 16
+        [health]
+        heartbeat_path = "/run/detector/heartbeat"
         "#,
     )
     .unwrap();
@@ -434,6 +443,10 @@ fn full_config_parses_every_key() {
     assert_eq!(c.log.level.as_str(), "debug");
     assert_eq!(c.stats.interval_secs, 0);
     assert_eq!((c.process.max_processes, c.container.cache_max), (2048, 16));
+    assert_eq!(
+        c.health.heartbeat_path.as_deref(),
+        Some(Path::new("/run/detector/heartbeat"))
+    );
 
     let mut c = c;
     c.resolve_paths(Path::new("/etc/detector"));
@@ -602,6 +615,7 @@ fn shipped_config_documents_every_key() {
         "[process]",
         "[container]",
         "[metrics]",
+        "[health]",
     ] {
         let keys = accepted_keys(header);
         assert!(!keys.is_empty(), "{header}");

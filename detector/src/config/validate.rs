@@ -141,6 +141,15 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         16,
         1_000_000,
     )?;
+    if let Some(p) = &c.health.heartbeat_path {
+        path_ok("health.heartbeat_path", p)?;
+        if !p.is_absolute() || p.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            return Err(invalid(
+                "health.heartbeat_path",
+                "must be an absolute file path (the probe runs from anywhere)",
+            ));
+        }
+    }
     metrics(&c.metrics)
 }
 

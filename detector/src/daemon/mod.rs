@@ -11,6 +11,8 @@
 //!   the parts from the config, start-up errors and exit codes.
 //! - `stage` (the per-event stages), `detect`, `probe`, `stats`, `pending`.
 //! - `metrics`: Prometheus metrics, a textfile and/or a loopback `/metrics` + `/healthz`.
+//! - `notify`: systemd's `sd_notify` (READY, STATUS, WATCHDOG, RELOADING, STOPPING);
+//!   `heartbeat`: the file `detector health` checks.
 //!
 //! Start-up order matters: the programs are attached *before* `/proc` is read, so a process
 //! started in between is seen by both (the table reconciles by start time) rather than by
@@ -18,6 +20,7 @@
 
 mod detect;
 mod events;
+pub mod heartbeat;
 mod metrics;
 mod pending;
 mod reader;
@@ -27,6 +30,8 @@ mod setup;
 mod stage;
 mod stats;
 mod ticks;
+
+pub mod notify;
 
 use std::path::PathBuf;
 use std::time::Duration;

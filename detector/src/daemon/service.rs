@@ -9,7 +9,9 @@ use super::events::{
     EventCounters, EventsLost, FinalStats as FinalStatsLine, InternalEvent, ProgramsLoaded, Ready,
     RingReadFailed, ShutdownBudgetSpent, StatsReported, Stopping, UnflushedAtExit,
 };
+use super::heartbeat::{Beat, Heartbeat};
 use super::metrics::{Metrics, Snapshot};
+use super::notify::Notifier;
 use super::reader::{Control, Reader, StopReason, Wake};
 use super::setup::{self, HostModel, StartError};
 use super::stage::EventPipeline;
@@ -36,6 +38,10 @@ pub struct Daemon {
     events: EventCounters,
     /// Prometheus snapshots and the health endpoint (`[metrics]`).
     metrics: Metrics,
+    /// systemd's readiness protocol (inert without `$NOTIFY_SOCKET`).
+    notify: Notifier,
+    /// `[health] heartbeat_path` (inert when unset).
+    heartbeat: Heartbeat,
 }
 
 /// What the daemon counted over its life (the `{"final_stats": …}` line).
@@ -82,10 +88,15 @@ impl Daemon {
             startup_matches: pipeline.stats.startup_matches,
         }
         .emit(&mut events);
+        // Only now: the programs are attached, the rules loaded, the table seeded.
+        let notify = Notifier::from_env();
+        notify.ready();
         control.stop_after(opts.duration);
         metrics.set_attached(true);
         metrics.beat();
         Ok(Daemon {
+            notify,
+            heartbeat: Heartbeat::new(settings.config.health.heartbeat_path.clone()),
             timers: Timers::new(Cadence::from_interval_secs(
                 settings.config.stats.interval_secs,
             )),
@@ -111,9 +122,7 @@ impl Daemon {
                 timers,
                 ..
             } = self;
-            let wake = reader.wait(control, timers.next()).await;
-            self.metrics.beat();
-            match wake {
+            match reader.wait(control, timers.next()).await {
                 Wake::Events => {}
                 Wake::Hangup => self.reload(),
                 Wake::Timer(tick) => self.on_tick(tick),
@@ -125,7 +134,13 @@ impl Daemon {
             }
             let pipeline = &mut self.pipeline;
             self.reader.handle_chunk(|ev| pipeline.handle(ev));
+            self.alive();
         };
+        self.notify.stopping();
+        if self.heartbeat.is_on() {
+            let summary = self.summary(self.sensor.counters().ok().as_ref());
+            self.heartbeat.stopped(Beat::from_summary(&summary));
+        }
         Stopping { reason }.emit(&mut self.events);
         reason
     }
@@ -157,7 +172,19 @@ impl Daemon {
         FinalStats { summary }
     }
 
+    /// One turn of the event loop done: ping the watchdog and write the heartbeat when due
+    /// (a loop that stops turning stops both).
+    fn alive(&mut self) {
+        self.metrics.beat();
+        self.notify.alive();
+        if self.heartbeat.due() {
+            let summary = self.summary(self.sensor.counters().ok().as_ref());
+            self.heartbeat.beat(&Beat::from_summary(&summary));
+        }
+    }
+
     fn reload(&mut self) {
+        self.notify.reloading();
         let stats_before = self.config.stats.clone();
         super::reload::reload(
             &self.opts,
@@ -168,6 +195,9 @@ impl Daemon {
         if self.config.stats != stats_before {
             self.timers = Timers::new(Cadence::from_interval_secs(self.config.stats.interval_secs));
         }
+        self.heartbeat
+            .set_path(self.config.health.heartbeat_path.clone());
+        self.notify.ready();
     }
 
     fn on_tick(&mut self, tick: Tick) {
@@ -191,6 +221,8 @@ impl Daemon {
                 }
                 let summary = self.summary(kernel.as_ref());
                 StatsReported { summary: &summary }.emit(&mut self.events);
+                let b = Beat::from_summary(&summary);
+                self.notify.status(b.events, b.lost, b.alerts);
             }
         }
     }

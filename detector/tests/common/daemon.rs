@@ -88,6 +88,8 @@ pub struct Opts {
     pub config: Option<PathBuf>,
     /// More arguments after `run --config … --alerts-file …`.
     pub args: Vec<String>,
+    /// Environment variables set for the daemon (`NOTIFY_SOCKET`, …).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Daemon {
@@ -182,6 +184,7 @@ impl Daemon {
             .arg("--alerts-file")
             .arg(&alerts_path)
             .args(&opts.args)
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
