@@ -172,7 +172,8 @@ impl Daemon {
         FinalStats { summary }
     }
 
-    /// One turn of the event loop done: ping the watchdog and write the heartbeat when due
+    /// One turn of the event loop done: mark the metrics endpoint healthy, ping the watchdog
+    /// and write the heartbeat when due
     /// (a loop that stops turning stops both).
     fn alive(&mut self) {
         self.metrics.beat();
