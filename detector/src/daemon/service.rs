@@ -173,8 +173,7 @@ impl Daemon {
     }
 
     /// One turn of the event loop done: mark the metrics endpoint healthy, ping the watchdog
-    /// and write the heartbeat when due
-    /// (a loop that stops turning stops both).
+    /// and write the heartbeat when due (a loop that stops turning stops all three).
     fn alive(&mut self) {
         self.metrics.beat();
         self.notify.alive();
