@@ -200,7 +200,12 @@ pub fn check_targets(root: &Path) -> Result<()> {
             .args(["check", "--locked", "--bins", "--manifest-path"])
             .arg(&manifest),
     )
-    .context("the fuzz targets do not build (detector/fuzz)")
+    .context(
+        "the fuzz targets do not build (detector/fuzz); if cargo says the lock file needs \
+         updating (a dependency of detector changed), run \
+         `cargo check --bins --manifest-path detector/fuzz/Cargo.toml` and commit \
+         detector/fuzz/Cargo.lock",
+    )
 }
 
 /// Entry point of `cargo xtask fuzz`.
