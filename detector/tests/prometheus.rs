@@ -4,7 +4,8 @@
 //! moving during an exec storm (through both paths), the loss counter rising when a tiny
 //! ring overflows (reader stalled by SIGSTOP, as in the fault tests), and the seed rule's
 //! alert counter after `ssh -V` in a runc container. Root test, behind the prerequisite gate;
-//! every wait is bounded and both servers are killed by pid on drop.
+//! every wait is bounded and both servers are killed by pid on drop. A second, unprivileged
+//! test checks the README's example alerting rules with `promtool check rules`.
 
 #[path = "common/containers.rs"]
 mod containers;
@@ -344,4 +345,46 @@ fn prometheus_and_node_exporter_see_the_daemon() {
     drop(node);
     let stopped = d.stop();
     assert!(stopped.status.success(), "{:?}", stopped.stderr);
+}
+
+/// The example alerting rules in the README's Monitoring section are valid Prometheus rules
+/// (`promtool check rules`), so an operator can paste them as they are.
+#[test]
+fn readme_alerting_rules_pass_promtool() {
+    if !require(
+        "prometheus::readme_alerting_rules_pass_promtool",
+        &[Need::Tool("promtool")],
+    ) {
+        return;
+    }
+    let readme = std::fs::read_to_string(daemon::repo().join("README.md")).unwrap();
+    let monitoring = readme
+        .split_once("\n## Monitoring\n")
+        .expect("README has a Monitoring section")
+        .1;
+    let rules = monitoring
+        .split_once("```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the Monitoring section has a yaml block")
+        .0;
+    assert!(rules.contains("alert: "), "not the rules block: {rules}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("detector.rules.yml");
+    std::fs::write(&path, rules).unwrap();
+    let out = wait::output_timeout(
+        Command::new("promtool")
+            .arg("check")
+            .arg("rules")
+            .arg(&path),
+        wait::TOOL,
+        "promtool check rules",
+    );
+    assert!(
+        out.status.success(),
+        "promtool check rules on the README's example:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("SUCCESS: 3 rules found"), "{said}");
 }
