@@ -32,6 +32,9 @@ const TEST_PACKAGES: &[&str] = &[
     "logrotate",
     "util-linux",
     "python3-pip",
+    // A real Prometheus and node_exporter read the daemon's metrics (tests/prometheus.rs).
+    "prometheus",
+    "prometheus-node-exporter",
     // libfuzzer-sys compiles libFuzzer when the fuzz targets are checked.
     "g++",
 ];
