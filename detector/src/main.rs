@@ -25,6 +25,10 @@ enum Command {
     Replay(detector::cli::replay::Args),
     /// Check a running daemon's heartbeat: exit 0 when attached and its loop turns.
     Health(detector::cli::health::Args),
+    /// The daemon's canary (`[health] canary_interval_secs`): exits 0 at once; the daemon
+    /// only needs to see its exec come back through the kernel programs.
+    #[command(hide = true)]
+    Canary,
 }
 
 fn init_logging() {
@@ -53,5 +57,6 @@ fn main() -> ExitCode {
         Command::CheckRules(args) => detector::cli::check_rules::main(&args),
         Command::Replay(args) => detector::cli::replay::main(&args),
         Command::Health(args) => detector::cli::health::main(&args),
+        Command::Canary => ExitCode::SUCCESS,
     }
 }

@@ -444,6 +444,9 @@ fn daemon_runs_with_only_the_units_capabilities() {
     let mut buf = [0u8; 256];
     let len = notify.recv(&mut buf).expect("READY=1 on the notify socket");
     assert_eq!(&buf[..len], b"READY=1");
+    // The blinded-sensor canary (fork + exec of the daemon's own binary, at the first tick)
+    // must work under the unit's capabilities too: give its exec time to come back.
+    std::thread::sleep(std::time::Duration::from_secs(2));
     // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -467,10 +470,16 @@ fn daemon_runs_with_only_the_units_capabilities() {
         "exit after SIGTERM: {status}\n{}",
         lines.join("\n")
     );
+    let stats: serde_json::Value = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("{\"final_stats\":"))
+        .and_then(|l| serde_json::from_str(l.strip_suffix('}')?).ok())
+        .unwrap_or_else(|| panic!("no final stats:\n{}", lines.join("\n")));
     assert!(
-        lines.iter().any(|l| l.starts_with("{\"final_stats\"")),
-        "no final stats:\n{}",
-        lines.join("\n")
+        stats["canary"]["seen"].as_u64().is_some_and(|n| n >= 1)
+            && stats["daemon"]["canary_spawn_failed"] == 0
+            && stats["daemon"]["blinded"] == 0,
+        "the canary did not come back under the unit's capabilities: {stats}"
     );
 }
 

@@ -1,6 +1,7 @@
 //! `detector health`: is a running daemon attached and its event loop turning? Reads the
 //! heartbeat file the daemon rewrites every second (`[health] heartbeat_path`) and exits 0
-//! when it is fresh and says attached, 1 with the reason on stderr otherwise: an exec probe
+//! when it is fresh, says attached and not blinded (the daemon's canary exec came back
+//! through the kernel programs: see `daemon::canary`), 1 with the reason on stderr otherwise: an exec probe
 //! for Kubernetes (readiness and liveness), or a check for anyone on the host.
 
 use std::path::PathBuf;
@@ -16,8 +17,9 @@ pub const DEFAULT_MAX_AGE_SECS: u64 = 10;
 /// Options of `detector health`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Exit codes: 0 healthy (heartbeat fresh, programs attached); 1 unhealthy (no heartbeat, \
-stale heartbeat: the daemon stopped or its loop stalled, or not attached); 78 no heartbeat \
+Exit codes: 0 healthy (heartbeat fresh, programs attached, events flowing); 1 unhealthy (no \
+heartbeat, stale heartbeat: the daemon stopped or its loop stalled, not attached, or sensor \
+blinded: the event stream stopped); 78 no heartbeat \
 path (neither --heartbeat nor [health] heartbeat_path in the config).")]
 pub struct Args {
     /// The heartbeat file [default: `[health] heartbeat_path` of --config].

@@ -240,13 +240,31 @@ impl Default for MetricsConfig {
 
 /// `[health]`. (systemd's readiness and watchdog need no key: the daemon speaks
 /// `sd_notify` whenever `$NOTIFY_SOCKET` is set.)
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
     /// Absolute path of the heartbeat file the event loop rewrites every second (JSON:
     /// timestamp, attached, counters) for `detector health` (a Kubernetes exec probe);
     /// `None`: no heartbeat. Its directory must exist and be writable.
     pub heartbeat_path: Option<PathBuf>,
+    /// Seconds between two canaries: the daemon runs its own executable (`detector
+    /// canary`, which exits at once) and expects that exec back through the kernel
+    /// programs; one unseen after twice the interval (at least 10 s) means the event
+    /// stream stopped: the sensor is blinded (logged, counted, reported in the alert
+    /// stream, unhealthy). 0: no canary.
+    pub canary_interval_secs: u64,
+}
+
+/// Default `[health] canary_interval_secs`.
+pub const DEFAULT_CANARY_INTERVAL_SECS: u64 = 5;
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            heartbeat_path: None,
+            canary_interval_secs: DEFAULT_CANARY_INTERVAL_SECS,
+        }
+    }
 }
 
 /// Default ring buffer: the sensor's default (4 MiB), which carried a 20,000 fork+exec

@@ -151,6 +151,13 @@ const BROKEN: &[Case] = &[
         &["absolute"],
     ),
     (
+        "canary interval too long",
+        "[health]\ncanary_interval_secs = 3601\n",
+        Some("health.canary_interval_secs"),
+        2,
+        &["out of range", "3600"],
+    ),
+    (
         "process table too small",
         "[process]\nmax_processes = 10\n",
         Some("process.max_processes"),
@@ -429,6 +436,7 @@ fn full_config_parses_every_key() {
         cache_max = 16
         [health]
         heartbeat_path = "/run/detector/heartbeat"
+        canary_interval_secs = 0
         "#,
     )
     .unwrap();
@@ -447,6 +455,7 @@ fn full_config_parses_every_key() {
         c.health.heartbeat_path.as_deref(),
         Some(Path::new("/run/detector/heartbeat"))
     );
+    assert_eq!(c.health.canary_interval_secs, 0, "0 turns the canary off");
 
     let mut c = c;
     c.resolve_paths(Path::new("/etc/detector"));

@@ -150,6 +150,12 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
             ));
         }
     }
+    range(
+        "health.canary_interval_secs",
+        c.health.canary_interval_secs,
+        0,
+        3600,
+    )?;
     metrics(&c.metrics)
 }
 

@@ -37,6 +37,12 @@ pub struct EventCounters {
     pub shutdown_unprocessed: u64,
     /// Alert lines still unwritten when the daemon exited.
     pub unflushed_at_exit: u64,
+    /// Times the event stream was found stopped (a canary's exec never came back).
+    pub blinded: u64,
+    /// Times it came back after that.
+    pub recovered: u64,
+    /// Canaries that could not be spawned (the check goes on at the next interval).
+    pub canary_spawn_failed: u64,
 }
 
 /// One observable event: its line and its counter, in one place.
@@ -158,6 +164,53 @@ impl InternalEvent for EventsLost<'_> {
     }
 }
 
+/// The event stream stopped: a canary's exec did not come back (see `daemon::canary`).
+/// Reported in the alert stream too (`written`: whether it reached every output).
+pub struct SensorBlinded<'a> {
+    pub message: &'a str,
+    pub written: bool,
+}
+
+impl InternalEvent for SensorBlinded<'_> {
+    fn emit(self, counters: &mut EventCounters) {
+        tracing::error!(
+            message = self.message,
+            reported = self.written,
+            "sensor blinded: the event stream stopped"
+        );
+        counters.blinded += 1;
+    }
+}
+
+/// A canary came back after [`SensorBlinded`]: events flow again.
+pub struct SensorRecovered<'a> {
+    pub message: &'a str,
+    pub written: bool,
+}
+
+impl InternalEvent for SensorRecovered<'_> {
+    fn emit(self, counters: &mut EventCounters) {
+        tracing::warn!(
+            message = self.message,
+            reported = self.written,
+            "sensor recovered: events flow again"
+        );
+        counters.recovered += 1;
+    }
+}
+
+/// A canary could not be spawned (not fatal: the next interval tries again).
+pub struct CanarySpawnFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for CanarySpawnFailed<'_> {
+    fn emit(self, counters: &mut EventCounters) {
+        tracing::warn!(error = %self.error, "cannot spawn the canary process");
+        counters.canary_spawn_failed += 1;
+    }
+}
+
 /// Reading the ring buffer failed: the daemon stops.
 pub struct RingReadFailed<'a> {
     pub error: &'a dyn std::fmt::Display,
@@ -273,6 +326,17 @@ mod tests {
         .emit(&mut c);
         ShutdownBudgetSpent { events: 0 }.emit(&mut c);
         ShutdownBudgetSpent { events: 7 }.emit(&mut c);
+        SensorBlinded {
+            message: "m",
+            written: true,
+        }
+        .emit(&mut c);
+        SensorRecovered {
+            message: "m",
+            written: false,
+        }
+        .emit(&mut c);
+        CanarySpawnFailed { error: &"no" }.emit(&mut c);
         assert_eq!(
             c,
             EventCounters {
@@ -282,6 +346,9 @@ mod tests {
                 loss_reports: 1,
                 loss_reports_dropped: 1,
                 shutdown_unprocessed: 7,
+                blinded: 1,
+                recovered: 1,
+                canary_spawn_failed: 1,
                 ..EventCounters::default()
             }
         );

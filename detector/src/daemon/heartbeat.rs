@@ -32,6 +32,10 @@ pub struct Beat {
     pub lost: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// The event stream stopped: a canary's exec did not come back (`daemon::canary`).
+    /// Absent in heartbeats of older daemons: not blinded.
+    #[serde(default)]
+    pub blinded: bool,
 }
 
 impl Beat {
@@ -50,6 +54,7 @@ impl Beat {
             events,
             lost: n(&summary["lost"]),
             alerts: n(&summary["alerts"]),
+            blinded: false,
         }
     }
 }
@@ -96,6 +101,10 @@ pub enum Unhealthy {
     },
     #[error("heartbeat {path} says the programs are not attached")]
     Detached { path: PathBuf },
+    #[error(
+        "sensor blinded: heartbeat {path} says the event stream stopped (the daemon's canary exec was not seen)"
+    )]
+    Blinded { path: PathBuf },
 }
 
 /// Reads `path` and checks it is at most `max_age` old (against `now_ms`) and attached.
@@ -118,6 +127,9 @@ pub fn check(path: &Path, max_age: Duration, now_ms: u64) -> Result<Beat, Unheal
     }
     if !beat.attached {
         return Err(Unhealthy::Detached { path: path.into() });
+    }
+    if beat.blinded {
+        return Err(Unhealthy::Blinded { path: path.into() });
     }
     Ok(beat)
 }
@@ -182,6 +194,7 @@ mod tests {
             events: 10,
             lost: 0,
             alerts: 2,
+            blinded: false,
         }
     }
 
@@ -202,6 +215,21 @@ mod tests {
         write(&path, &beat(100_000, false)).unwrap();
         let err = check(&path, max, 100_000).unwrap_err();
         assert!(matches!(err, Unhealthy::Detached { .. }), "{err}");
+
+        let mut blind = beat(100_000, true);
+        blind.blinded = true;
+        write(&path, &blind).unwrap();
+        let err = check(&path, max, 100_000).unwrap_err();
+        assert!(matches!(err, Unhealthy::Blinded { .. }), "{err}");
+        assert!(err.to_string().starts_with("sensor blinded: "), "{err}");
+
+        // A heartbeat without the field (an older daemon) is not blinded.
+        std::fs::write(
+            &path,
+            r#"{"timestamp_ms":100000,"pid":1,"attached":true,"events":1,"lost":0,"alerts":0}"#,
+        )
+        .unwrap();
+        assert!(check(&path, max, 100_000).is_ok());
 
         std::fs::write(&path, "{}").unwrap();
         let err = check(&path, max, 100_000).unwrap_err();

@@ -334,6 +334,8 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 struct Shared {
     page: Mutex<String>,
     attached: AtomicBool,
+    /// The event stream stopped (`daemon::canary`).
+    blinded: AtomicBool,
     /// Milliseconds after `epoch` of the last loop turn.
     beat_ms: AtomicU64,
     epoch: Instant,
@@ -343,6 +345,7 @@ impl Shared {
     fn healthy(&self) -> bool {
         let beat = Duration::from_millis(self.beat_ms.load(Ordering::Relaxed));
         self.attached.load(Ordering::Relaxed)
+            && !self.blinded.load(Ordering::Relaxed)
             && self.epoch.elapsed().saturating_sub(beat) < STALL_AFTER
     }
 }
@@ -367,6 +370,7 @@ impl Metrics {
         let shared = Arc::new(Shared {
             page: Mutex::new(String::new()),
             attached: AtomicBool::new(false),
+            blinded: AtomicBool::new(false),
             beat_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         });
@@ -405,6 +409,12 @@ impl Metrics {
     /// The programs are attached (true after start, false from shutdown on).
     pub fn set_attached(&self, attached: bool) {
         self.shared.attached.store(attached, Ordering::Relaxed);
+    }
+
+    /// The sensor is blinded (its event stream stopped) or sees again: `/healthz` is 503
+    /// while blinded.
+    pub fn set_blinded(&self, blinded: bool) {
+        self.shared.blinded.store(blinded, Ordering::Relaxed);
     }
 
     /// Whether a snapshot is due; if so, the next one is one interval later.
@@ -498,6 +508,9 @@ fn respond<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
         "/healthz" => {
             if shared.healthy() {
                 reply(StatusCode::OK, text, "ok\n".into())
+            } else if shared.blinded.load(Ordering::Relaxed) {
+                let why = "unhealthy: sensor blinded (no canary exec seen)\n";
+                reply(StatusCode::SERVICE_UNAVAILABLE, text, why.into())
             } else {
                 reply(StatusCode::SERVICE_UNAVAILABLE, text, "unhealthy\n".into())
             }
@@ -626,6 +639,10 @@ mod tests {
         // A beat at the epoch is "recent" only within STALL_AFTER of it.
         assert_eq!(m.shared.healthy(), m.shared.epoch.elapsed() < STALL_AFTER);
         m.beat();
+        m.set_blinded(true);
+        assert!(!m.shared.healthy(), "blinded");
+        m.set_blinded(false);
+        assert!(m.shared.healthy(), "recovered");
         m.set_attached(false);
         assert!(!m.shared.healthy(), "detached");
     }

@@ -12,12 +12,14 @@
 //! - `stage` (the per-event stages), `detect`, `probe`, `stats`, `pending`.
 //! - `metrics`: Prometheus metrics, a textfile and/or a loopback `/metrics` + `/healthz`.
 //! - `notify`: systemd's `sd_notify` (READY, STATUS, WATCHDOG, RELOADING, STOPPING);
-//!   `heartbeat`: the file `detector health` checks.
+//!   `heartbeat`: the file `detector health` checks; `canary`: the blinded-sensor check
+//!   (a canary process whose exec must come back through the kernel programs).
 //!
 //! Start-up order matters: the programs are attached *before* `/proc` is read, so a process
 //! started in between is seen by both (the table reconciles by start time) rather than by
 //! neither.
 
+pub mod canary;
 mod detect;
 mod events;
 pub mod heartbeat;
@@ -38,7 +40,7 @@ use std::time::Duration;
 
 pub use detect::{DetectStats, Detection};
 pub use metrics::{Metrics, Snapshot as MetricsSnapshot};
-pub use reader::{Control, Reader, StopReason, Wake};
+pub use reader::{Control, FAULT_DROP_RECORDS_ENV, Reader, StopReason, Wake};
 pub use service::{Daemon, FinalStats};
 pub use setup::{HostModel, Settings, StartError, exit as setup_exit, load_settings};
 pub use stage::EventPipeline;

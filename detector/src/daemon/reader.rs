@@ -8,6 +8,7 @@
 //! within one chunk even with a full ring behind.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -76,11 +77,23 @@ pub enum Wake<T> {
     Failed(SensorError),
 }
 
+/// TEST ONLY: the environment variable naming the fault switch file. While that file
+/// exists, the reader drops every record before decoding it (counted in
+/// [`Reader::fault_dropped`], so nothing is silent): a stopped event stream, for the
+/// blinded-sensor test (`tests/blinded.rs`). The raw-tracepoint links cannot be detached
+/// from outside, so this is how a test blinds the sensor. Unset (always, outside tests):
+/// no file is ever looked at.
+pub const FAULT_DROP_RECORDS_ENV: &str = "DETECTOR_FAULT_DROP_RECORDS_FILE";
+
 /// The ring buffer with its decoder and queue of decoded events.
 pub struct Reader {
     records: RecordStream,
     decoder: Decoder,
     pending: Pending,
+    /// TEST ONLY: [`FAULT_DROP_RECORDS_ENV`]'s path, when set.
+    fault_file: Option<PathBuf>,
+    /// Records dropped by the fault switch.
+    fault_dropped: u64,
 }
 
 impl Reader {
@@ -89,7 +102,16 @@ impl Reader {
             records,
             decoder: Decoder::default(),
             pending: Pending::default(),
+            fault_file: std::env::var_os(FAULT_DROP_RECORDS_ENV)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            fault_dropped: 0,
         }
+    }
+
+    /// Records dropped by the test-only fault switch ([`FAULT_DROP_RECORDS_ENV`]).
+    pub fn fault_dropped(&self) -> u64 {
+        self.fault_dropped
     }
 
     /// Waits for the next thing to do: a stop or SIGHUP (looked at first), the caller's
@@ -108,6 +130,15 @@ impl Reader {
             deadline,
         } = control;
         let queued = !self.pending.is_empty();
+        // TEST ONLY: one look at the fault switch a turn, and only when its variable is set.
+        let drop_records = self.fault_file.as_deref().is_some_and(Path::exists);
+        let Reader {
+            records,
+            decoder,
+            pending,
+            fault_dropped,
+            ..
+        } = self;
         let deadline = async {
             match deadline.as_mut() {
                 Some(d) => d.as_mut().await,
@@ -128,7 +159,13 @@ impl Reader {
             _ = hangup => Wake::Hangup,
             t = timer => Wake::Timer(t),
             () = std::future::ready(()), if queued => Wake::Events,
-            r = self.records.next_batch(|b| self.pending.push_record(&mut self.decoder, b)), if !queued => match r {
+            r = records.next_batch(|b| {
+                if drop_records {
+                    *fault_dropped += 1;
+                } else {
+                    pending.push_record(decoder, b);
+                }
+            }), if !queued => match r {
                 Ok(_) => Wake::Events,
                 Err(e) => Wake::Failed(e),
             },

@@ -4,10 +4,12 @@
 
 use serde_json::Value;
 
+use super::canary::{Canary, Verdict};
 use super::detect::Detection;
 use super::events::{
-    EventCounters, EventsLost, FinalStats as FinalStatsLine, InternalEvent, ProgramsLoaded, Ready,
-    RingReadFailed, ShutdownBudgetSpent, StatsReported, Stopping, UnflushedAtExit,
+    CanarySpawnFailed, EventCounters, EventsLost, FinalStats as FinalStatsLine, InternalEvent,
+    ProgramsLoaded, Ready, RingReadFailed, SensorBlinded, SensorRecovered, ShutdownBudgetSpent,
+    StatsReported, Stopping, UnflushedAtExit,
 };
 use super::heartbeat::{Beat, Heartbeat};
 use super::metrics::{Metrics, Snapshot};
@@ -42,6 +44,8 @@ pub struct Daemon {
     notify: Notifier,
     /// `[health] heartbeat_path` (inert when unset).
     heartbeat: Heartbeat,
+    /// `[health] canary_interval_secs`: is the event stream still flowing?
+    canary: Canary,
 }
 
 /// What the daemon counted over its life (the `{"final_stats": …}` line).
@@ -97,6 +101,7 @@ impl Daemon {
         Ok(Daemon {
             notify,
             heartbeat: Heartbeat::new(settings.config.health.heartbeat_path.clone()),
+            canary: Canary::new(settings.config.health.canary_interval_secs),
             timers: Timers::new(Cadence::from_interval_secs(
                 settings.config.stats.interval_secs,
             )),
@@ -132,14 +137,17 @@ impl Daemon {
                     break StopReason::ReadFailed;
                 }
             }
-            let pipeline = &mut self.pipeline;
-            self.reader.handle_chunk(|ev| pipeline.handle(ev));
+            let (pipeline, canary) = (&mut self.pipeline, &mut self.canary);
+            self.reader.handle_chunk(|ev| {
+                canary.observe(ev);
+                pipeline.handle(ev);
+            });
             self.alive();
         };
         self.notify.stopping();
         if self.heartbeat.is_on() {
             let summary = self.summary(self.sensor.counters().ok().as_ref());
-            self.heartbeat.stopped(Beat::from_summary(&summary));
+            self.heartbeat.stopped(self.beat_of(&summary));
         }
         Stopping { reason }.emit(&mut self.events);
         reason
@@ -179,7 +187,40 @@ impl Daemon {
         self.notify.alive();
         if self.heartbeat.due() {
             let summary = self.summary(self.sensor.counters().ok().as_ref());
-            self.heartbeat.beat(&Beat::from_summary(&summary));
+            let beat = self.beat_of(&summary);
+            self.heartbeat.beat(&beat);
+        }
+    }
+
+    /// The heartbeat for `summary`, with the canary's verdict.
+    fn beat_of(&self, summary: &Value) -> Beat {
+        let mut beat = Beat::from_summary(summary);
+        beat.blinded = self.canary.blinded();
+        beat
+    }
+
+    /// The canary's periodic work; a verdict is logged, counted, written to the alert
+    /// stream and turns both health paths (the heartbeat follows at its next write).
+    fn check_canary(&mut self) {
+        let report = self.canary.tick();
+        if let Some(e) = &report.spawn_failed {
+            CanarySpawnFailed { error: e }.emit(&mut self.events);
+        }
+        let Some(verdict) = report.verdict else {
+            return;
+        };
+        let doc = verdict.document(&self.report_base);
+        let written = self.pipeline.detection.write_document(&doc);
+        let message = doc.message.as_deref().unwrap_or("");
+        match verdict {
+            Verdict::Blinded { .. } => {
+                self.metrics.set_blinded(true);
+                SensorBlinded { message, written }.emit(&mut self.events);
+            }
+            Verdict::Recovered { .. } => {
+                self.metrics.set_blinded(false);
+                SensorRecovered { message, written }.emit(&mut self.events);
+            }
         }
     }
 
@@ -197,6 +238,9 @@ impl Daemon {
         }
         self.heartbeat
             .set_path(self.config.health.heartbeat_path.clone());
+        self.canary
+            .set_interval(self.config.health.canary_interval_secs);
+        self.metrics.set_blinded(self.canary.blinded());
         self.notify.ready();
     }
 
@@ -204,6 +248,7 @@ impl Daemon {
         match tick {
             Tick::Housekeeping => {
                 self.pipeline.detection.tick();
+                self.check_canary();
                 if self.metrics.due() {
                     let kernel = self.sensor.counters().ok();
                     self.publish_metrics(kernel.as_ref());
@@ -271,6 +316,8 @@ impl Daemon {
             pipeline: &self.pipeline.stats,
             kernel,
             malformed: self.reader.malformed(),
+            fault_dropped: self.reader.fault_dropped(),
+            canary: self.canary.stats(),
             table: self.pipeline.table.stats(),
             detection: &self.pipeline.detection,
             reader: self.reader.stats(),

@@ -140,6 +140,10 @@ pub struct Sources<'a> {
     pub kernel: Option<&'a Counters>,
     /// Records that did not decode.
     pub malformed: u64,
+    /// Records the test-only fault switch dropped (`reader::FAULT_DROP_RECORDS_ENV`).
+    pub fault_dropped: u64,
+    /// Canaries spawned and seen (`[health] canary_interval_secs`).
+    pub canary: super::canary::CanaryStats,
     pub table: TableStats,
     pub detection: &'a Detection,
     pub reader: ReaderStats,
@@ -152,6 +156,8 @@ pub fn summary(src: &Sources) -> Value {
         pipeline: p,
         kernel,
         malformed,
+        fault_dropped,
+        canary,
         ref table,
         detection,
         reader,
@@ -189,6 +195,8 @@ pub fn summary(src: &Sources) -> Value {
         "events": {"fork": p.events[0], "exec": p.events[1], "exit": p.events[2]},
         "lost": kernel.map(Counters::lost).unwrap_or(0),
         "malformed": malformed,
+        "fault_dropped": fault_dropped,
+        "canary": canary,
         "kernel": kernel_json,
         "alerts": detect.alerts,
         "alerts_by_rule": detect.by_rule,
