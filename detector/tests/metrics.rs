@@ -105,7 +105,7 @@ fn metrics_endpoint_and_textfile_follow_the_daemon() {
         edited
     });
     let d = daemon::Daemon::start_with(daemon::Opts {
-        config: Some(config),
+        config: Some(config.clone()),
         ..Default::default()
     });
 
@@ -157,6 +157,21 @@ fn metrics_endpoint_and_textfile_follow_the_daemon() {
     }
     assert!(sample(&page, "detector_rule_evaluation_seconds_count").unwrap() >= 1.0);
     assert!(sample(&page, "detector_process_table_entries{state=\"live\"}").unwrap() >= 1.0);
+    // The ring's size as configured, and a fill the drains measured: the twenty execs above
+    // passed through it, so its fullest drain held at least one record, and never more
+    // than the ring.
+    let size = sample(&page, "detector_ring_buffer_size_bytes").expect("ring size");
+    assert_eq!(
+        Some(size),
+        config_ring_bytes(&config),
+        "ring size vs the config's ring_buffer_bytes"
+    );
+    let max = sample(&page, "detector_ring_buffer_fill_max_bytes").expect("ring fill max");
+    assert!(max > 0.0 && max <= size, "fill max {max} of {size}");
+    assert!(
+        sample(&page, "detector_ring_buffer_fill_bytes").is_some(),
+        "{page}"
+    );
 
     let file = std::fs::read_to_string(&textfile).expect("the textfile is written at ticks");
     assert!(sample(&file, exec).is_some(), "{file}");
@@ -175,4 +190,15 @@ fn metrics_endpoint_and_textfile_follow_the_daemon() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["detector.prom"], "temp files left behind");
+}
+
+/// `[sensor] ring_buffer_bytes` of the config file the daemon runs with.
+fn config_ring_bytes(config: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    table
+        .get("sensor")?
+        .get("ring_buffer_bytes")?
+        .as_integer()
+        .map(|n| n as f64)
 }

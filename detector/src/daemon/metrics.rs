@@ -86,6 +86,10 @@ pub struct Snapshot {
     pub reader_woken: u64,
     pub reader_polls: u64,
     pub reader_stretched_polls: u64,
+    /// The ring's size, and the bytes its last and fullest drains took.
+    pub ring_size_bytes: u64,
+    pub ring_fill_bytes: u64,
+    pub ring_fill_max_bytes: u64,
     pub rule_seconds: RuleSeconds,
 }
 
@@ -130,6 +134,9 @@ impl Snapshot {
             reader_woken: src.reader.woken,
             reader_polls: src.reader.polls,
             reader_stretched_polls: src.reader.stretched_polls,
+            ring_size_bytes: src.ring.0,
+            ring_fill_bytes: src.ring.1.last_bytes,
+            ring_fill_max_bytes: src.ring.1.max_bytes,
             rule_seconds: src.detection.rule_seconds().clone(),
         }
     }
@@ -267,6 +274,24 @@ pub fn render(s: &Snapshot) -> String {
         "detector_container_cache_entries",
         "Entries of the cgroup to container cache",
         s.container_cache_entries,
+    );
+    gauge(
+        &mut r,
+        "detector_ring_buffer_size_bytes",
+        "Size of the kernel ring buffer",
+        s.ring_size_bytes,
+    );
+    gauge(
+        &mut r,
+        "detector_ring_buffer_fill_bytes",
+        "Bytes of records in the ring when the reader last drained it",
+        s.ring_fill_bytes,
+    );
+    gauge(
+        &mut r,
+        "detector_ring_buffer_fill_max_bytes",
+        "The fullest the reader has found the ring since start",
+        s.ring_fill_max_bytes,
     );
     counters(
         &mut r,
@@ -549,6 +574,9 @@ mod tests {
             processes_live: 10,
             container_cache_entries: 2,
             reader_woken: 11,
+            ring_size_bytes: 65536,
+            ring_fill_bytes: 4096,
+            ring_fill_max_bytes: 32768,
             rule_seconds,
             ..Snapshot::default()
         }
@@ -570,6 +598,9 @@ mod tests {
             "detector_sink_failed_total{sink=\"file\"} 8",
             "detector_process_table_entries{state=\"live\"} 10",
             "detector_container_cache_entries 2",
+            "detector_ring_buffer_size_bytes 65536",
+            "detector_ring_buffer_fill_bytes 4096",
+            "detector_ring_buffer_fill_max_bytes 32768",
             "detector_reader_drains_total{trigger=\"wakeup\"} 11",
             "detector_kernel_wakeups_total 9",
             "# TYPE detector_rule_evaluation_seconds histogram",

@@ -94,6 +94,34 @@ pub struct Reader {
     fault_file: Option<PathBuf>,
     /// Records dropped by the fault switch.
     fault_dropped: u64,
+    /// How full the ring was when last drained, and at most.
+    fill: RingFill,
+}
+
+/// How full the kernel ring was when the reader drained it: each drain takes every record
+/// there is, so the bytes it took (with the kernel's 8-byte record headers and 8-byte
+/// alignment) are the fill at that moment. A fill near the ring's size means the next
+/// burst loses events: the early warning before `events_lost` moves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingFill {
+    /// Bytes taken by the last drain.
+    pub last_bytes: u64,
+    /// The most any drain took since start.
+    pub max_bytes: u64,
+}
+
+impl RingFill {
+    /// What one record of `len` payload bytes occupies in a BPF ring buffer.
+    pub fn footprint(len: usize) -> u64 {
+        const HEADER: u64 = 8; // BPF_RINGBUF_HDR_SZ
+        HEADER + (len as u64).div_ceil(8) * 8
+    }
+
+    /// One drain took `bytes`.
+    fn record_drain(&mut self, bytes: u64) {
+        self.last_bytes = bytes;
+        self.max_bytes = self.max_bytes.max(bytes);
+    }
 }
 
 impl Reader {
@@ -106,7 +134,13 @@ impl Reader {
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),
             fault_dropped: 0,
+            fill: RingFill::default(),
         }
+    }
+
+    /// How full the ring was at the last drain, and at most.
+    pub fn fill(&self) -> RingFill {
+        self.fill
     }
 
     /// Records dropped by the test-only fault switch ([`FAULT_DROP_RECORDS_ENV`]).
@@ -137,8 +171,10 @@ impl Reader {
             decoder,
             pending,
             fault_dropped,
+            fill,
             ..
         } = self;
+        let drained = std::cell::Cell::new(0u64);
         let deadline = async {
             match deadline.as_mut() {
                 Some(d) => d.as_mut().await,
@@ -160,13 +196,17 @@ impl Reader {
             t = timer => Wake::Timer(t),
             () = std::future::ready(()), if queued => Wake::Events,
             r = records.next_batch(|b| {
+                drained.set(drained.get() + RingFill::footprint(b.len()));
                 if drop_records {
                     *fault_dropped += 1;
                 } else {
                     pending.push_record(decoder, b);
                 }
             }), if !queued => match r {
-                Ok(_) => Wake::Events,
+                Ok(_) => {
+                    fill.record_drain(drained.get());
+                    Wake::Events
+                }
                 Err(e) => Wake::Failed(e),
             },
         }
@@ -216,5 +256,28 @@ impl Reader {
     /// How the ring has been drained so far.
     pub fn stats(&self) -> ReaderStats {
         self.records.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RingFill;
+
+    #[test]
+    fn a_record_occupies_its_header_and_aligned_payload() {
+        assert_eq!(RingFill::footprint(0), 8);
+        assert_eq!(RingFill::footprint(1), 16);
+        assert_eq!(RingFill::footprint(8), 16);
+        assert_eq!(RingFill::footprint(9), 24);
+        let mut f = RingFill::default();
+        f.record_drain(100);
+        f.record_drain(40);
+        assert_eq!(
+            f,
+            RingFill {
+                last_bytes: 40,
+                max_bytes: 100
+            }
+        );
     }
 }

@@ -32,6 +32,8 @@ pub struct Daemon {
     control: Control,
     /// Owns the attached programs: they stay attached as long as it lives.
     sensor: Sensor,
+    /// The ring's size, fixed at start (a reload does not resize it).
+    ring_bytes: u64,
     reader: Reader,
     pipeline: EventPipeline,
     /// Host and agent only: the base of loss reports.
@@ -99,6 +101,7 @@ impl Daemon {
         metrics.set_attached(true);
         metrics.beat();
         Ok(Daemon {
+            ring_bytes: settings.config.sensor.ring_buffer_bytes,
             notify,
             heartbeat: Heartbeat::new(settings.config.health.heartbeat_path.clone()),
             canary: Canary::new(settings.config.health.canary_interval_secs),
@@ -321,6 +324,7 @@ impl Daemon {
             table: self.pipeline.table.stats(),
             detection: &self.pipeline.detection,
             reader: self.reader.stats(),
+            ring: (self.ring_bytes, self.reader.fill()),
             events: &self.events,
         }
     }

@@ -147,6 +147,8 @@ pub struct Sources<'a> {
     pub table: TableStats,
     pub detection: &'a Detection,
     pub reader: ReaderStats,
+    /// The ring's size and how full its drains found it.
+    pub ring: (u64, super::reader::RingFill),
     pub events: &'a EventCounters,
 }
 
@@ -161,6 +163,7 @@ pub fn summary(src: &Sources) -> Value {
         ref table,
         detection,
         reader,
+        ring: (ring_size, ring_fill),
         events,
     } = *src;
     let detect = detection.stats();
@@ -230,6 +233,11 @@ pub fn summary(src: &Sources) -> Value {
         },
         "sinks": sinks_json,
         "reader": reader,
+        "ring": {
+            "size_bytes": ring_size,
+            "last_drain_bytes": ring_fill.last_bytes,
+            "max_drain_bytes": ring_fill.max_bytes,
+        },
         "daemon": events,
     })
 }
