@@ -12,63 +12,24 @@
 
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/monitor.rs"]
+mod monitor;
 #[path = "common/wait.rs"]
 mod wait;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use detector::daemon::FAULT_DROP_RECORDS_ENV;
 use detector::testsupport::{Need, require};
+use monitor::{free_port, get, health, metrics_listen};
 use serde_json::Value;
 
 /// Bound on each change of health: the canary deadline (10 s at the least) plus a canary
 /// interval, a housekeeping tick and a loaded machine's slack.
 const VERDICT_BOUND: Duration = Duration::from_secs(25);
 
-/// `GET path` on the endpoint: (status, body). Bounded by socket timeouts.
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {raw:?}"));
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((status, body.to_owned()))
-}
-
 fn healthz(port: u16) -> (u16, String) {
     get(port, "/healthz").expect("GET /healthz")
-}
-
-/// `detector health` with these arguments: (success, stdout + stderr).
-fn health(args: &[&str]) -> (bool, String) {
-    let out = wait::output_timeout(
-        Command::new(env!("CARGO_BIN_EXE_detector"))
-            .arg("health")
-            .args(args),
-        Duration::from_secs(30),
-        "detector health",
-    );
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// The children of `pid`, over all its threads (from `/proc/PID/task/*/children`).
@@ -80,11 +41,6 @@ fn children(pid: u32) -> Vec<String> {
         .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
         .flat_map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
         .collect()
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// The `detector.health` documents with this `event.action` in `docs`.
@@ -110,11 +66,7 @@ fn a_stopped_event_stream_is_noticed_on_both_health_paths_and_in_the_alerts() {
     let probe = ["--heartbeat", hb_arg.as_str(), "--max-age", "5"];
 
     let (_cfg_dir, config) = daemon::config_file(|t| {
-        let edited = t
-            .replace(
-                "# listen = \"127.0.0.1:9464\"",
-                &format!("listen = \"127.0.0.1:{port}\""),
-            )
+        let edited = metrics_listen(&t, port)
             .replace(
                 "# heartbeat_path = \"/run/detector/heartbeat\"",
                 &format!("heartbeat_path = {hb_arg:?}"),

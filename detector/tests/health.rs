@@ -10,12 +10,13 @@
 
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/monitor.rs"]
+mod monitor;
 #[path = "common/wait.rs"]
 mod wait;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use daemon::{Daemon, Opts, config_file};
 use detector::testsupport::{Need, require};
+use monitor::health;
 
 /// The watchdog timeout the tests ask for: short, so the test is quick, yet long enough
 /// for a loaded machine's scheduling jitter.
@@ -253,25 +255,6 @@ fn sd_notify_ready_after_attach_watchdog_only_while_the_loop_turns() {
     let stopped = d.stop();
     assert!(stopped.status.success(), "{:?}", stopped.status);
     listener.wait_from(from, "STOPPING=1", |t| t == "STOPPING=1");
-}
-
-/// `detector health` with these arguments: (success, stdout + stderr).
-fn health(args: &[&str]) -> (bool, String) {
-    let out = wait::output_timeout(
-        Command::new(env!("CARGO_BIN_EXE_detector"))
-            .arg("health")
-            .args(args),
-        Duration::from_secs(30),
-        "detector health",
-    );
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[test]

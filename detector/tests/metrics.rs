@@ -7,38 +7,19 @@
 mod containers;
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/monitor.rs"]
+mod monitor;
 #[path = "common/wait.rs"]
 mod wait;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use containers::{RuncContainer, hex_id};
 use detector::testsupport::{Need, require};
+use monitor::{free_port, get, metrics_listen, metrics_textfile};
 
 /// Bound on a counter showing what happened (snapshots come every second here).
 const SEEN_BOUND: Duration = Duration::from_secs(30);
-
-/// `GET path` on the endpoint: (status, body). Bounded by socket timeouts.
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {raw:?}"));
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((status, body.to_owned()))
-}
 
 /// The value of the sample line `series` (name and labels exactly) in an exposition page.
 fn sample(page: &str, series: &str) -> Option<f64> {
@@ -63,11 +44,6 @@ fn wait_for(port: u16, series: &str, min: f64) -> f64 {
     })
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn metrics_endpoint_and_textfile_follow_the_daemon() {
     if !require(
@@ -79,31 +55,8 @@ fn metrics_endpoint_and_textfile_follow_the_daemon() {
     let port = free_port();
     let out = tempfile::tempdir().unwrap();
     let textfile = out.path().join("detector.prom");
-    let (_cfg_dir, config) = daemon::config_file(|text| {
-        let edited = text
-            .replace(
-                "# listen = \"127.0.0.1:9464\"",
-                &format!("listen = \"127.0.0.1:{port}\""),
-            )
-            .replace(
-                "# textfile = \"/var/lib/node_exporter/textfile_collector/detector.prom\"",
-                &format!("textfile = {:?}", textfile.display().to_string()),
-            )
-            .replace(
-                "# 1 to 3600.\ninterval_secs = 15\n",
-                "# 1 to 3600.\ninterval_secs = 1\n",
-            );
-        assert_eq!(
-            edited.matches(&format!("127.0.0.1:{port}")).count(),
-            1,
-            "[metrics] listen line moved"
-        );
-        assert!(
-            edited.contains("interval_secs = 1\n"),
-            "[metrics] interval line moved"
-        );
-        edited
-    });
+    let (_cfg_dir, config) =
+        daemon::config_file(|text| metrics_textfile(&metrics_listen(&text, port), &textfile));
     let d = daemon::Daemon::start_with(daemon::Opts {
         config: Some(config.clone()),
         ..Default::default()

@@ -11,17 +11,18 @@
 mod containers;
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/monitor.rs"]
+mod monitor;
 #[path = "common/wait.rs"]
 mod wait;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use containers::{RuncContainer, hex_id};
 use detector::testsupport::{Need, require};
+use monitor::{free_port, get, metrics_listen, metrics_textfile};
 use serde_json::Value;
 
 /// Bound on Prometheus (or node_exporter) answering after its start.
@@ -82,24 +83,6 @@ impl Drop for Server {
     }
 }
 
-/// `GET path` over HTTP/1.0 (so Go's server answers unchunked and closes): (status, body).
-/// Bounded by socket timeouts.
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {raw:?}")))?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((status, body.to_owned()))
-}
-
 /// Percent-encodes a query-string value (everything but unreserved characters).
 fn encode(q: &str) -> String {
     q.bytes()
@@ -146,11 +129,6 @@ impl Prom {
             )
         })
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 fn run_true() {
@@ -204,31 +182,14 @@ fn prometheus_and_node_exporter_see_the_daemon() {
     // The shipped config with both outputs on, 1 s snapshots and the smallest ring (so a
     // stalled reader overflows it quickly).
     let (_cfg_dir, config) = daemon::config_file(|text| {
-        let edited = text
-            .replace(
-                "# listen = \"127.0.0.1:9464\"",
-                &format!("listen = \"127.0.0.1:{metrics_port}\""),
-            )
-            .replace(
-                "# textfile = \"/var/lib/node_exporter/textfile_collector/detector.prom\"",
-                &format!("textfile = {:?}", textfile.display().to_string()),
-            )
-            .replace(
-                "# 1 to 3600.\ninterval_secs = 15\n",
-                "# 1 to 3600.\ninterval_secs = 1\n",
-            )
-            .replace(
-                "ring_buffer_bytes = 4194304\n",
-                "ring_buffer_bytes = 65536\n",
-            );
-        for line in [
-            format!("listen = \"127.0.0.1:{metrics_port}\""),
-            "textfile = ".to_owned(),
-            "# 1 to 3600.\ninterval_secs = 1\n".to_owned(),
-            "ring_buffer_bytes = 65536\n".to_owned(),
-        ] {
-            assert!(edited.contains(&line), "the shipped config moved: {line}");
-        }
+        let edited = metrics_textfile(&metrics_listen(&text, metrics_port), &textfile).replace(
+            "ring_buffer_bytes = 4194304\n",
+            "ring_buffer_bytes = 65536\n",
+        );
+        assert!(
+            edited.contains("ring_buffer_bytes = 65536\n"),
+            "the shipped config moved: ring_buffer_bytes"
+        );
         edited
     });
     let d = daemon::Daemon::start_with(daemon::Opts {
