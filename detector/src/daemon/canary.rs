@@ -176,12 +176,17 @@ pub struct Canary {
     /// Verdicts found by [`Canary::observe`] for the next [`Canary::tick`] to report.
     recovered: Option<Verdict>,
     stats: CanaryStats,
+    /// The daemon's pid namespace (its canaries' too). Kernel records carry host pids; a
+    /// daemon in a container (no host pid namespace) knows its children by the pid of its
+    /// own namespace, so a canary is recognised by `(pid namespace, pid in it)`. `None`:
+    /// unknown, by the host pid.
+    pid_ns: Option<u32>,
 }
 
 impl Canary {
-    /// Canaries every `interval_secs` seconds (0: off). The first one is spawned at the
-    /// first tick.
-    pub fn new(interval_secs: u64) -> Self {
+    /// Canaries every `interval_secs` seconds (0: off), spawned by a daemon in pid
+    /// namespace `pid_ns_ino`. The first one is spawned at the first tick.
+    pub fn new(interval_secs: u64, pid_ns_ino: Option<u64>) -> Self {
         let interval = (interval_secs > 0).then(|| Duration::from_secs(interval_secs));
         Canary {
             interval,
@@ -190,6 +195,8 @@ impl Canary {
             children: Vec::new(),
             recovered: None,
             stats: CanaryStats::default(),
+            // Records carry the inode's low 32 bits.
+            pid_ns: pid_ns_ino.map(|ino| ino as u32),
         }
     }
 
@@ -218,9 +225,17 @@ impl Canary {
     /// Looks at one event from the ring: the exec of an awaited canary marks it seen.
     #[inline]
     pub fn observe(&mut self, ev: &ProcessEvent) {
-        if ev.kind == Some(EventKind::Exec) && self.watch.awaits(ev.tgid) {
+        if ev.kind != Some(EventKind::Exec) {
+            return;
+        }
+        let pid = match self.pid_ns {
+            Some(ns) if ev.pid_ns_ino != ns => return,
+            Some(_) => ev.ns_pid,
+            None => ev.tgid,
+        };
+        if self.watch.awaits(pid) {
             self.stats.seen += 1;
-            if let Some(v) = self.watch.seen(ev.tgid) {
+            if let Some(v) = self.watch.seen(pid) {
                 self.recovered = Some(v);
             }
         }
@@ -392,9 +407,42 @@ mod tests {
         assert_eq!(w.outstanding.len(), OUTSTANDING_MAX);
     }
 
+    /// A canary is its exec in the daemon's pid namespace with the pid the daemon knows:
+    /// the host pid when the namespace is unknown, the namespace's pid when the daemon runs
+    /// in a container without the host's pid namespace (records carry host pids).
+    #[test]
+    fn a_canary_is_known_by_its_pid_in_the_daemons_namespace() {
+        let exec = |tgid, pid_ns_ino, ns_pid| ProcessEvent {
+            kind: Some(EventKind::Exec),
+            tgid,
+            pid_ns_ino,
+            ns_pid,
+            ..ProcessEvent::default()
+        };
+        let t0 = Instant::now();
+        for (own_ns, ev, seen) in [
+            (None, exec(4242, 7, 12), true),
+            (None, exec(12, 7, 12), false),
+            (Some(7u64), exec(4242, 7, 12), false),
+            (Some(7), exec(9999, 7, 4242), true),
+            (Some(7), exec(4242, 8, 4242), false),
+        ] {
+            let mut c = Canary::new(1, own_ns);
+            c.watch.spawned(4242, t0);
+            c.observe(&ev);
+            assert_eq!(c.stats.seen == 1, seen, "own ns {own_ns:?}, {ev:?}");
+            let mut fork = ev.clone();
+            fork.kind = Some(EventKind::Fork);
+            let mut c = Canary::new(1, own_ns);
+            c.watch.spawned(4242, t0);
+            c.observe(&fork);
+            assert_eq!(c.stats.seen, 0, "a fork is not the canary's exec");
+        }
+    }
+
     #[test]
     fn off_spawns_nothing() {
-        let mut c = Canary::new(0);
+        let mut c = Canary::new(0, None);
         let r = c.tick();
         assert!(r.verdict.is_none() && r.spawn_failed.is_none());
         assert!(c.children.is_empty() && !c.blinded());

@@ -78,6 +78,7 @@ impl Daemon {
         let mut model = HostModel::new(setup::table_config(&settings.config));
         let seeded = model.seed().map_err(StartError::Proc)?;
         let report_base = model.docs.base();
+        let pid_ns_ino = model.pid_ns_ino;
         let mut pipeline = EventPipeline::new(model.table, model.docs, detection);
         if settings.config.alerts.startup_scan {
             pipeline.startup_scan();
@@ -104,7 +105,7 @@ impl Daemon {
             ring_bytes: settings.config.sensor.ring_buffer_bytes,
             notify,
             heartbeat: Heartbeat::new(settings.config.health.heartbeat_path.clone()),
-            canary: Canary::new(settings.config.health.canary_interval_secs),
+            canary: Canary::new(settings.config.health.canary_interval_secs, pid_ns_ino),
             timers: Timers::new(Cadence::from_interval_secs(
                 settings.config.stats.interval_secs,
             )),

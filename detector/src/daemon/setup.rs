@@ -176,6 +176,8 @@ pub fn program_list(sensor: &Sensor) -> String {
 pub struct HostModel {
     pub table: ProcessTable,
     pub docs: DocBuilder,
+    /// The daemon's own pid namespace (its inode), when `/proc` tells.
+    pub pid_ns_ino: Option<u64>,
 }
 
 impl HostModel {
@@ -186,6 +188,7 @@ impl HostModel {
         HostModel {
             table: ProcessTable::for_host(table, &host),
             docs: DocBuilder::new(&host, &agent),
+            pid_ns_ino: host.pid_ns_ino,
         }
     }
 
