@@ -15,10 +15,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::{
-    Agent, Container, ContainerImage, Detector, DetectorCgroup, DetectorEvent, DetectorProcess,
-    EcsDocument, EntryLeader, EntryMeta, GroupLeader, Host, HostBoot, IdName, LeaderParent,
-    ModelProbe, Orchestrator, OrchestratorResource, Os, Parent, Previous, Process, ProcessCore,
-    ProcessRef, SessionLeader, Shared, Tty, User, format_rfc3339_nanos, keyword, keywords, text,
+    Agent, Container, ContainerImage, ContainerSecurityContext, Detector, DetectorCgroup,
+    DetectorEvent, DetectorProcess, EcsDocument, EntryLeader, EntryMeta, GroupLeader, Host,
+    HostBoot, IdName, LeaderParent, ModelProbe, Orchestrator, OrchestratorCluster,
+    OrchestratorResource, Os, Parent, Previous, Process, ProcessCore, ProcessRef, SessionLeader,
+    Shared, Tty, User, format_rfc3339_nanos, keyword, keywords, text,
 };
 use crate::container::ContainerInfo;
 use crate::event::{EventKind, ProcessEvent};
@@ -292,6 +293,9 @@ impl DocBuilder {
                 name: info.image_name.clone(),
                 tag: info.image_tag.iter().cloned().collect(),
             }),
+            security_context: Some(ContainerSecurityContext {
+                privileged: info.privileged,
+            }),
         });
         let orchestrator = info.orchestrator_type.map(|t| {
             Shared::new(Orchestrator {
@@ -300,6 +304,9 @@ impl DocBuilder {
                 resource: Some(OrchestratorResource {
                     name: info.resource_name.clone(),
                     r#type: info.resource_type.map(Into::into),
+                }),
+                cluster: Some(OrchestratorCluster {
+                    name: info.cluster_name.clone(),
                 }),
             })
         });

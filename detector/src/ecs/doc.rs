@@ -165,6 +165,16 @@ ecs_object! {
         pub runtime: Option<String>,
         pub name: Option<String>,
         pub image: Option<ContainerImage>,
+        pub security_context: Option<ContainerSecurityContext>,
+    }
+}
+
+ecs_object! {
+    /// `container.security_context.*`.
+    pub struct ContainerSecurityContext {
+        /// Whether the container runs privileged (all capabilities and devices); absent when
+        /// its runtime's state does not tell.
+        pub privileged: Option<bool>,
     }
 }
 
@@ -184,6 +194,14 @@ ecs_object! {
         pub r#type: Option<String>,
         pub namespace: Option<String>,
         pub resource: Option<OrchestratorResource>,
+        pub cluster: Option<OrchestratorCluster>,
+    }
+}
+
+ecs_object! {
+    /// `orchestrator.cluster.*`.
+    pub struct OrchestratorCluster {
+        pub name: Option<String>,
     }
 }
 

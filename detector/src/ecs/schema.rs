@@ -62,7 +62,6 @@ pub const UNPOPULATED_FIELDS: &[(&str, FieldType)] = &[
     ("file.extension", FieldType::Keyword),
     ("file.directory", FieldType::Keyword),
     ("file.type", FieldType::Keyword),
-    ("container.security_context.privileged", FieldType::Boolean),
     ("data_stream.dataset", FieldType::Keyword),
     ("data_stream.namespace", FieldType::Keyword),
     ("data_stream.type", FieldType::Keyword),
@@ -77,7 +76,6 @@ pub const UNPOPULATED_FIELDS: &[(&str, FieldType)] = &[
     ("process.parent.uptime", FieldType::Long),
     ("user.effective.id", FieldType::Keyword),
     ("user.effective.name", FieldType::Keyword),
-    ("orchestrator.cluster.name", FieldType::Keyword),
     ("orchestrator.cluster.id", FieldType::Keyword),
     ("orchestrator.resource.parent.type", FieldType::Keyword),
 ];
@@ -306,6 +304,10 @@ fn populated(t: &mut Vec<Entry>) {
             |d| s(&d.orchestrator.as_ref()?.resource.as_ref()?.name);
         "orchestrator.resource.type" => Keyword,
             |d| s(&d.orchestrator.as_ref()?.resource.as_ref()?.r#type);
+        "container.security_context.privileged" => Boolean,
+            |d| b(&d.container.as_ref()?.security_context.as_ref()?.privileged);
+        "orchestrator.cluster.name" => Keyword,
+            |d| s(&d.orchestrator.as_ref()?.cluster.as_ref()?.name);
     }
     // The builder's template: the same in every document.
     rows! { t, Template;

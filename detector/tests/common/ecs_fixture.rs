@@ -127,6 +127,9 @@ pub fn full_event() -> EcsDocument {
             name: Some("registry.example/web".into()),
             tag: vec!["1.2.3".into()],
         }),
+        security_context: Some(ContainerSecurityContext {
+            privileged: Some(false),
+        }),
     }));
     doc.orchestrator = Some(Shared::new(Orchestrator {
         r#type: Some("kubernetes".into()),
@@ -134,6 +137,9 @@ pub fn full_event() -> EcsDocument {
         resource: Some(OrchestratorResource {
             name: Some("web-5d8f".into()),
             r#type: Some("pod".into()),
+        }),
+        cluster: Some(OrchestratorCluster {
+            name: Some("prod-eu".into()),
         }),
     }));
     doc.host = Some(Shared::new(Host {
