@@ -207,6 +207,37 @@ pub struct ProcessConfig {
 pub struct ContainerConfig {
     /// Upper bound of the cgroup → container cache.
     pub cache_max: usize,
+    /// containerd state directories (each holding `io.containerd.runtime.v2.task/`): how
+    /// `ctr`, nerdctl and Kubernetes containers are found when no cgroup name pattern tells.
+    pub containerd_state: Vec<PathBuf>,
+    /// docker data roots: names, images and the privileged flag of docker containers.
+    pub docker_root: Vec<PathBuf>,
+    /// containers/storage graph and run roots (podman, CRI-O).
+    pub storage_root: Vec<PathBuf>,
+    /// LXC container paths (`lxc-* -P`).
+    pub lxc_path: Vec<PathBuf>,
+    /// systemd-machined's machine files (systemd-nspawn).
+    pub machines_dir: PathBuf,
+    /// The kubelet's pod log directory (pod names and namespaces of CRI containers).
+    pub pod_logs_dir: PathBuf,
+    /// `orchestrator.cluster.name` for Kubernetes containers: no local file names the
+    /// cluster, so only configuration can.
+    pub cluster_name: Option<String>,
+}
+
+impl ContainerConfig {
+    /// Where the container state readers look, as configured.
+    pub fn state_roots(&self) -> crate::container::state::StateRoots {
+        crate::container::state::StateRoots {
+            containerd: self.containerd_state.clone(),
+            docker: self.docker_root.clone(),
+            storage: self.storage_root.clone(),
+            lxc: self.lxc_path.clone(),
+            machines: self.machines_dir.clone(),
+            pod_logs: self.pod_logs_dir.clone(),
+            cluster_name: self.cluster_name.clone(),
+        }
+    }
 }
 
 /// `[metrics]`: read at start only (a reload that changes it logs that a restart is needed).
@@ -346,7 +377,17 @@ impl Default for ProcessConfig {
 
 impl Default for ContainerConfig {
     fn default() -> Self {
-        ContainerConfig { cache_max: 4096 }
+        let roots = crate::container::state::StateRoots::default();
+        ContainerConfig {
+            cache_max: 4096,
+            containerd_state: roots.containerd,
+            docker_root: roots.docker,
+            storage_root: roots.storage,
+            lxc_path: roots.lxc,
+            machines_dir: roots.machines,
+            pod_logs_dir: roots.pod_logs,
+            cluster_name: roots.cluster_name,
+        }
     }
 }
 

@@ -186,6 +186,27 @@ const BROKEN: &[Case] = &[
         &["unknown field", "container_image_name"],
     ),
     (
+        "relative containerd state directory",
+        "[container]\ncontainerd_state = [\"/run/containerd\", \"run/c\"]\n",
+        Some("container.containerd_state"),
+        2,
+        &["absolute"],
+    ),
+    (
+        "relative pod log directory",
+        "[container]\npod_logs_dir = \"pods\"\n",
+        Some("container.pod_logs_dir"),
+        2,
+        &["absolute"],
+    ),
+    (
+        "empty cluster name",
+        "[container]\ncluster_name = \"\"\n",
+        Some("container.cluster_name"),
+        2,
+        &["1 to 253"],
+    ),
+    (
         "exception empty condition",
         "[[exceptions]]\nrule_id = \"x\"\nprocess_executable = \"  \"\n",
         Some("exceptions[0].process_executable"),

@@ -141,6 +141,7 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         16,
         1_000_000,
     )?;
+    container_state(&c.container)?;
     if let Some(p) = &c.health.heartbeat_path {
         path_ok("health.heartbeat_path", p)?;
         if !p.is_absolute() || p.as_os_str().as_encoded_bytes().ends_with(b"/") {
@@ -157,6 +158,46 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         3600,
     )?;
     metrics(&c.metrics)
+}
+
+/// The runtime state roots: absolute (the daemon's working directory means nothing to a
+/// runtime), a few of each, and a cluster name Kubernetes could have given.
+fn container_state(c: &super::ContainerConfig) -> Result<(), Invalid> {
+    let lists: [(&'static str, &Vec<std::path::PathBuf>); 4] = [
+        ("container.containerd_state", &c.containerd_state),
+        ("container.docker_root", &c.docker_root),
+        ("container.storage_root", &c.storage_root),
+        ("container.lxc_path", &c.lxc_path),
+    ];
+    for (key, list) in lists {
+        if list.len() > 16 {
+            return Err(invalid(key, "at most 16 directories"));
+        }
+        for p in list {
+            path_ok(key, p)?;
+            if !p.is_absolute() {
+                return Err(invalid(key, "each directory must be an absolute path"));
+            }
+        }
+    }
+    for (key, p) in [
+        ("container.machines_dir", &c.machines_dir),
+        ("container.pod_logs_dir", &c.pod_logs_dir),
+    ] {
+        path_ok(key, p)?;
+        if !p.is_absolute() {
+            return Err(invalid(key, "must be an absolute path"));
+        }
+    }
+    if let Some(name) = &c.cluster_name
+        && (name.is_empty() || name.len() > 253 || name.chars().any(char::is_control))
+    {
+        return Err(invalid(
+            "container.cluster_name",
+            "must be 1 to 253 characters without control characters",
+        ));
+    }
+    Ok(())
 }
 
 fn metrics(m: &super::MetricsConfig) -> Result<(), Invalid> {

@@ -147,6 +147,7 @@ pub fn table_config(config: &Config) -> TableConfig {
     TableConfig {
         max_processes: config.process.max_processes,
         container_cache: config.container.cache_max,
+        enrich: Some(config.container.state_roots()),
         ..TableConfig::default()
     }
 }
