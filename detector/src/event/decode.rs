@@ -144,6 +144,9 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
         kind::FORK => EventKind::Fork,
         kind::EXEC => EventKind::Exec,
         kind::EXIT => EventKind::Exit,
+        kind::UID_CHANGE => EventKind::UidChange,
+        kind::GID_CHANGE => EventKind::GidChange,
+        kind::SESSION_ID_CHANGE => EventKind::SessionIdChange,
         k => return Err(DecodeError::BadKind(k)),
     };
     let sections = [
