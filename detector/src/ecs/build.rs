@@ -356,3 +356,29 @@ fn host_fields(h: &HostInfo) -> Host {
         pid_ns_ino: h.pid_ns_ino.map(|n| n.to_string()),
     }
 }
+
+#[cfg(test)]
+mod cred_tests {
+    use super::*;
+
+    /// Elastic Defend's names for the credential changes, and every kind its own template.
+    #[test]
+    fn credential_kinds_are_change_events() {
+        assert_eq!(
+            action_and_type(EventKind::UidChange),
+            ("uid_change", "change")
+        );
+        assert_eq!(
+            action_and_type(EventKind::GidChange),
+            ("gid_change", "change")
+        );
+        assert_eq!(
+            action_and_type(EventKind::SessionIdChange),
+            ("session_id_change", "change")
+        );
+        for (i, k) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(kind_index(*k), i);
+            assert_eq!(action_and_type(*k).0.replace("end", "exit"), k.name());
+        }
+    }
+}
