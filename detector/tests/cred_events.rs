@@ -6,6 +6,8 @@
 //! `setsid` — raise none. Root tests, gated by [`detector::testsupport::require`]; every
 //! wait is bounded.
 
+#[path = "common/containers.rs"]
+mod containers;
 #[path = "common/daemon.rs"]
 mod daemon;
 #[path = "common/wait.rs"]
@@ -192,6 +194,8 @@ fn credential_changes_raise_corpus_and_shape_alerts_and_near_misses_do_not() {
             Need::Tool("setsid"),
             Need::Tool("nsenter"),
             Need::Tool("unshare"),
+            Need::Tool("runc"),
+            Need::Path("/bin/busybox"),
             Need::Corpus(Corpus::ElasticLinux),
         ],
     ) {
@@ -258,6 +262,41 @@ fn credential_changes_raise_corpus_and_shape_alerts_and_near_misses_do_not() {
         .success()
     );
 
+    // And in a real runc container (busybox's nsenter; CAP_SETUID/CAP_SETGID granted, which
+    // runc's default spec leaves out), in a docker-shaped cgroup.
+    let cg = format!("/docker/{}", containers::hex_id());
+    let mut c = containers::RuncContainer::new(
+        &[
+            "/bin/busybox",
+            "nsenter",
+            "-t",
+            "1",
+            "-S",
+            "65534",
+            "-G",
+            "65534",
+            "/bin/busybox",
+            "true",
+            "real-runc-nsenter",
+        ],
+        Some(&cg),
+    )
+    .expect("runc bundle");
+    c.edit_config(|cfg| {
+        for set in ["bounding", "effective", "permitted"] {
+            let caps = cfg["process"]["capabilities"][set].as_array_mut().unwrap();
+            caps.push("CAP_SETUID".into());
+            caps.push("CAP_SETGID".into());
+        }
+    })
+    .unwrap();
+    let out = c.run().expect("runc run");
+    assert!(
+        out.status.success(),
+        "nsenter in the container failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let uid = wait_alert(&d, "Test uid_change shape", "real-setpriv")
         .expect("no uid_change alert for setpriv --reuid=65534");
     assert_eq!(uid["event"]["action"], "uid_change");
@@ -283,6 +322,21 @@ fn credential_changes_raise_corpus_and_shape_alerts_and_near_misses_do_not() {
         "container"
     );
     assert_eq!(ns["user"]["id"], "65534");
+
+    let ns = wait_alert(&d, "Docker Escape via Nsenter", "real-runc-nsenter")
+        .expect("the corpus nsenter escape rule did not fire in a runc container");
+    assert_eq!(
+        ns["process"]["entry_leader"]["entry_meta"]["type"],
+        "container"
+    );
+    assert!(
+        ns["container"]["id"]
+            .as_str()
+            .is_some_and(|id| cg.ends_with(id)),
+        "container id: {}",
+        ns["container"]
+    );
+    drop(c);
 
     let stopped = d.stop();
     assert!(
