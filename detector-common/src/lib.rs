@@ -18,6 +18,14 @@ pub mod kind {
     pub const EXEC: u32 = 2;
     /// The last thread of a thread group exited.
     pub const EXIT: u32 = 3;
+    /// A `set*uid` syscall succeeded and changed the calling thread's real or effective
+    /// uid; the record describes the task after the change (no data sections but the
+    /// cgroup names). Emitted by the credential programs (`sensor.credential_events`).
+    pub const UID_CHANGE: u32 = 4;
+    /// As [`UID_CHANGE`], for the real or effective gid (`set*gid`).
+    pub const GID_CHANGE: u32 = 5;
+    /// `setsid` succeeded: the task leads a new session (`sid` is the new one).
+    pub const SESSION_ID_CHANGE: u32 = 6;
 }
 
 /// Bits of the `flags` field of [`EventHeader`].
@@ -71,6 +79,28 @@ pub const RING_MAP: &str = "EVENTS";
 pub const READER_MAP: &str = "READER";
 /// Name of the per-CPU counters map in the eBPF object.
 pub const COUNTERS_MAP: &str = "COUNTERS";
+/// The credential programs (`sensor.credential_events`): `cred_enter` notes the calling
+/// thread's ids when one of [`CRED_SYSCALLS`] starts, `cred_exit` compares them with the
+/// ids after a successful return and records a change (kinds `UID_CHANGE`, `GID_CHANGE`,
+/// `SESSION_ID_CHANGE`). Classic syscall tracepoints: they fire only on these syscalls.
+pub const CRED_ENTER_PROGRAM: &str = "cred_enter";
+pub const CRED_EXIT_PROGRAM: &str = "cred_exit";
+/// Syscalls watched, as tracepoints `syscalls:sys_enter_<name>` / `sys_exit_<name>`.
+/// `setfsuid`/`setfsgid` (fs ids only) and `setgroups` are not watched.
+pub const CRED_SYSCALLS: [&str; 7] = [
+    "setuid",
+    "setreuid",
+    "setresuid",
+    "setgid",
+    "setregid",
+    "setresgid",
+    "setsid",
+];
+/// Offset of `long ret` in a `syscalls:sys_exit_*` record (after the 8-byte common header
+/// and the `int __syscall_nr` with its padding); the daemon checks it against the
+/// tracepoint's `format` before attaching.
+pub const SYSCALL_EXIT_RET_OFFSET: usize = 16;
+
 /// Name of the global that holds the [`Offsets`] block.
 pub const OFFSETS_GLOBAL: &str = "OFFSETS";
 /// Name of the global that holds the [`Tuning`] block.
@@ -142,8 +172,14 @@ pub mod counter {
     /// Records that woke the reader (see [`crate::Tuning`]): with the wake interval, far
     /// fewer than the records sent under load.
     pub const WAKEUPS: u32 = 12;
+    /// Credential-change records (uid, gid, session) submitted / the ring had no room for.
+    pub const SENT_CRED: u32 = 13;
+    pub const LOST_CRED: u32 = 14;
+    /// Successful `set*id`/`setsid` calls that changed no id the records report (e.g.
+    /// `setuid` to the current uid): filtered in the kernel, no record.
+    pub const CRED_UNCHANGED: u32 = 15;
     /// Number of counters.
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 16;
     /// Stable names of the counters, by index (used in logs and `detector trace`).
     pub const NAMES: [&str; COUNT as usize] = [
         "lost_fork",
@@ -159,6 +195,9 @@ pub mod counter {
         "read_error",
         "scratch_missing",
         "wakeups",
+        "sent_cred",
+        "lost_cred",
+        "cred_unchanged",
     ];
 }
 

@@ -21,6 +21,7 @@
 #![no_main]
 
 mod counters;
+mod cred;
 mod fill;
 mod kernel;
 mod record;

@@ -70,6 +70,9 @@ enum Task {
     /// Measure the detector against peers (root): exec storm, cost, detection latency,
     /// start-up, rule scaling; prints a table, writes target/bench/<time>.json.
     Bench(Box<bench::BenchArgs>),
+    /// What the credential-change programs cost (root): syscall loops and an exec storm
+    /// with nothing, credential_events=false and =true, side by side.
+    BenchCred(bench::cred::CredBenchArgs),
     /// Run the cargo-fuzz targets (eql, rule_toml, decode) for N seconds each (nightly;
     /// installs cargo-fuzz when missing; not part of `test`); `--check` only checks that
     /// they build.
@@ -91,6 +94,7 @@ fn main() -> Result<()> {
         }
         Task::Dist(args) => dist::run(&args),
         Task::Bench(args) => bench::run(*args),
+        Task::BenchCred(args) => bench::cred::run(&root, &args),
         Task::Fuzz(args) => fuzz::run(&args),
     }
 }

@@ -120,12 +120,7 @@ impl From<&ProcessEvent> for TraceLine {
                 .collect()
         });
         TraceLine {
-            kind: match e.kind {
-                Some(EventKind::Fork) => "fork",
-                Some(EventKind::Exec) => "exec",
-                Some(EventKind::Exit) => "exit",
-                None => "unknown",
-            },
+            kind: e.kind.map_or("unknown", EventKind::name),
             boot_ns: e.boot_ns,
             pid: e.pid,
             tgid: e.tgid,
@@ -180,6 +175,7 @@ fn sensor_config(args: &TraceArgs) -> SensorConfig {
                 .saturating_mul(crate::sensor::BUSY_INTERVAL_FACTOR),
         ),
         capture_argv: true,
+        credential_events: true,
     }
 }
 
@@ -198,7 +194,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut sink = Output {
         out: std::io::BufWriter::with_capacity(1 << 16, stdout.lock()),
-        received: [0; 3],
+        received: [0; EventKind::ALL.len()],
         write_failed: None,
         ecs: (!args.raw).then(|| EcsMode::new(args.container_only)),
     };
@@ -247,7 +243,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
         serde_json::json!({
             "counters": kernel,
             "lost": counters.lost(),
-            "received": {"fork": received[0], "exec": received[1], "exit": received[2]},
+            "received": EventKind::ALL
+                .iter()
+                .map(|k| (k.name().to_owned(), received[k.index()].into()))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
             "malformed": reader.malformed(),
             "shutdown_unprocessed": unprocessed,
             "reader": reader.stats(),
@@ -264,8 +263,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<()> {
 /// Writes decoded events as JSON lines, counting what it saw.
 struct Output<W: Write> {
     out: std::io::BufWriter<W>,
-    /// Records decoded, by kind (fork, exec, exit).
-    received: [u64; 3],
+    /// Records decoded, by kind ([`EventKind::ALL`] order).
+    received: [u64; EventKind::ALL.len()],
     /// The first stdout error; later events are still counted but not written.
     write_failed: Option<std::io::Error>,
     /// ECS documents (the default) rather than raw records.
@@ -304,11 +303,7 @@ impl EcsMode {
 
 impl<W: Write> Output<W> {
     fn handle(&mut self, ev: &ProcessEvent) {
-        let i = match ev.kind {
-            Some(EventKind::Fork) => 0,
-            Some(EventKind::Exec) => 1,
-            _ => 2,
-        };
+        let i = ev.kind.map_or(EventKind::Exit.index(), EventKind::index);
         self.received[i] += 1;
         if self.write_failed.is_none() {
             let res = match &mut self.ecs {

@@ -88,6 +88,12 @@ pub struct SensorConfig {
     /// it reads, so such a host is read in larger, rarer batches (on a lax timer, up to a
     /// quarter interval late). At or below `wake_interval_us`: never stretched.
     pub busy_poll_interval_us: u64,
+    /// Whether to report credential changes as Elastic Defend does (`event.action`
+    /// `uid_change`, `gid_change`, `session_id_change`): two small programs on the
+    /// `set*uid`/`set*gid`/`setsid` syscall tracepoints (they cost only those syscalls;
+    /// tracefs is mounted at `/sys/kernel/tracing` if no tracefs is mounted). Rules that
+    /// read these events never fire with it off.
+    pub credential_events: bool,
 }
 
 /// `[sinks]`.
@@ -319,6 +325,7 @@ impl Default for SensorConfig {
             busy_poll_interval_us: crate::sensor::BUSY_INTERVAL_FACTOR
                 * detector_common::DEFAULT_WAKE_INTERVAL_NS
                 / 1000,
+            credential_events: true,
         }
     }
 }

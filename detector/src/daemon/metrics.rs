@@ -29,6 +29,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::config::MetricsConfig;
+use crate::event::EventKind;
 
 /// `/healthz` turns 503 when the event loop has not turned for this long.
 pub const STALL_AFTER: Duration = Duration::from_secs(5);
@@ -66,10 +67,11 @@ pub struct SinkSnapshot {
 /// Everything a metrics page shows, copied from the stages at one instant.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// Events decoded, by kind: fork, exec, exit.
-    pub events: [u64; 3],
-    /// Events the kernel could not queue (ring full), by kind; `None`: counters unreadable.
-    pub kernel_lost: Option<[u64; 3]>,
+    /// Events decoded, by kind ([`EventKind::ALL`] order).
+    pub events: [u64; EventKind::ALL.len()],
+    /// Events the kernel could not queue (ring full), by [`LOST_KINDS`]; `None`: counters
+    /// unreadable.
+    pub kernel_lost: Option<[u64; LOST_KINDS.len()]>,
     /// Kernel wake-ups of the reader (the programs' `wakeups` counter).
     pub kernel_wakeups: Option<u64>,
     /// Records that did not decode.
@@ -108,7 +110,13 @@ impl Snapshot {
         Snapshot {
             events: src.pipeline.events,
             kernel_lost: src.kernel.map(|k| {
-                [counter::LOST_FORK, counter::LOST_EXEC, counter::LOST_EXIT].map(|i| k.get(i))
+                [
+                    counter::LOST_FORK,
+                    counter::LOST_EXEC,
+                    counter::LOST_EXIT,
+                    counter::LOST_CRED,
+                ]
+                .map(|i| k.get(i))
             }),
             kernel_wakeups: src.kernel.map(|k| k.get(counter::WAKEUPS)),
             malformed: src.malformed,
@@ -142,7 +150,9 @@ impl Snapshot {
     }
 }
 
-const KINDS: [&str; 3] = ["fork", "exec", "exit"];
+/// The `kind` labels of kernel loss: one per record kind, the three credential changes
+/// sharing one kernel counter (`cred`).
+const LOST_KINDS: [&str; 4] = ["fork", "exec", "exit", "cred"];
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -205,17 +215,18 @@ fn gauges(
 /// The snapshot in OpenMetrics text (counters get their `_total` suffix from the encoder).
 pub fn render(s: &Snapshot) -> String {
     let mut r = Registry::default();
-    let kind = |i: usize| vec![("kind", KINDS[i].to_owned())];
     counters(
         &mut r,
         "detector_events",
         "Process events decoded from the kernel, by kind",
-        (0..3).map(|i| (kind(i), s.events[i])),
+        EventKind::ALL
+            .iter()
+            .map(|k| (vec![("kind", k.name().to_owned())], s.events[k.index()])),
     );
     let mut lost: Vec<(Labels, u64)> = Vec::new();
     if let Some(k) = s.kernel_lost {
-        lost.extend((0..3).map(|i| {
-            let mut l = kind(i);
+        lost.extend((0..LOST_KINDS.len()).map(|i| {
+            let mut l = vec![("kind", LOST_KINDS[i].to_owned())];
             l.push(("reason", "ring_full".to_owned()));
             (l, k[i])
         }));
@@ -556,8 +567,8 @@ mod tests {
         let rule_seconds = RuleSeconds::default();
         rule_seconds.observe(Duration::from_micros(3));
         Snapshot {
-            events: [5, 7, 4],
-            kernel_lost: Some([1, 2, 0]),
+            events: [5, 7, 4, 2, 1, 3],
+            kernel_lost: Some([1, 2, 0, 6]),
             kernel_wakeups: Some(9),
             malformed: 3,
             alerts: vec![(
@@ -590,6 +601,10 @@ mod tests {
             "detector_events_total{kind=\"fork\"} 5",
             "detector_events_total{kind=\"exec\"} 7",
             "detector_events_total{kind=\"exit\"} 4",
+            "detector_events_total{kind=\"uid_change\"} 2",
+            "detector_events_total{kind=\"gid_change\"} 1",
+            "detector_events_total{kind=\"session_id_change\"} 3",
+            "detector_events_lost_total{kind=\"cred\",reason=\"ring_full\"} 6",
             "detector_events_lost_total{kind=\"exec\",reason=\"ring_full\"} 2",
             "detector_events_lost_total{kind=\"any\",reason=\"malformed\"} 3",
             "detector_events_lost_total{kind=\"any\",reason=\"shutdown_unprocessed\"} 0",

@@ -160,6 +160,7 @@ pub fn sensor_config(config: &Config) -> SensorConfig {
         wake_interval: Duration::from_micros(sensor.wake_interval_us),
         busy_interval: Duration::from_micros(sensor.busy_poll_interval_us),
         capture_argv: sensor.argv_capture,
+        credential_events: sensor.credential_events,
     }
 }
 

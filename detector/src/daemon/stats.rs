@@ -16,8 +16,9 @@ use crate::sensor::{Counters, ReaderStats};
 #[derive(Debug)]
 pub struct PipelineStats {
     pub started: Instant,
-    /// Events decoded, by kind (fork, exec, exit).
-    pub events: [u64; 3],
+    /// Events decoded, by kind ([`EventKind::ALL`] order: fork, exec, exit, then the
+    /// credential changes).
+    pub events: [u64; EventKind::ALL.len()],
     /// Matches found by the start-up scan.
     pub startup_matches: u64,
     /// Events no rule could match (by name and action), whose document was not built.
@@ -32,7 +33,7 @@ impl Default for PipelineStats {
     fn default() -> Self {
         PipelineStats {
             started: Instant::now(),
-            events: [0; 3],
+            events: [0; EventKind::ALL.len()],
             startup_matches: 0,
             skipped: 0,
             reported_lost: 0,
@@ -72,13 +73,9 @@ impl PipelineStats {
     }
 
     pub fn count(&mut self, kind: Option<EventKind>) {
-        let i = match kind {
-            Some(EventKind::Fork) => 0,
-            Some(EventKind::Exec) => 1,
-            Some(EventKind::Exit) => 2,
-            None => return,
-        };
-        self.events[i] += 1;
+        if let Some(k) = kind {
+            self.events[k.index()] += 1;
+        }
     }
 
     /// A loss report for the alert stream when kernel events, records or alert lines were
@@ -195,7 +192,10 @@ pub fn summary(src: &Sources) -> Value {
     };
     json!({
         "uptime_secs": p.started.elapsed().as_secs(),
-        "events": {"fork": p.events[0], "exec": p.events[1], "exit": p.events[2]},
+        "events": EventKind::ALL
+            .iter()
+            .map(|k| (k.name().to_owned(), p.events[k.index()].into()))
+            .collect::<serde_json::Map<String, Value>>(),
         "lost": kernel.map(Counters::lost).unwrap_or(0),
         "malformed": malformed,
         "fault_dropped": fault_dropped,
@@ -220,6 +220,7 @@ pub fn summary(src: &Sources) -> Value {
             "evicted_exited": table.evicted_exited,
             "pid_reuse": table.pid_reuse,
             "unknown_parent": table.unknown_parent,
+            "cred_unchanged": table.cred_unchanged,
             "cgroups": table.cgroups,
             "reaped": table.reaped,
             "proc_sweeps": table.proc_sweeps,

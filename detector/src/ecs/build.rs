@@ -37,7 +37,7 @@ pub struct DocBuilder {
     boot_time_unix_ns: u64,
     containers: FxHashMap<String, CachedContainer>,
     /// What every document of an event kind starts from, by [`kind_index`].
-    templates: [EcsDocument; 3],
+    templates: [EcsDocument; EventKind::ALL.len()],
     /// `*.args` buffers of probes, reused from probe to probe (their strings keep their
     /// capacity): a warm probe allocates nothing.
     probe_buffers: RefCell<Vec<Vec<String>>>,
@@ -55,16 +55,17 @@ pub fn action_and_type(kind: EventKind) -> (&'static str, &'static str) {
         EventKind::Fork => ("fork", "start"),
         EventKind::Exec => ("exec", "start"),
         EventKind::Exit => ("end", "end"),
+        // Elastic Defend's credential-change events: the new ids are in `user.*`,
+        // `group.*` and `process.{user,group,real_user,real_group}.*`.
+        EventKind::UidChange => ("uid_change", "change"),
+        EventKind::GidChange => ("gid_change", "change"),
+        EventKind::SessionIdChange => ("session_id_change", "change"),
     }
 }
 
 /// The position of `kind` in [`DocBuilder`]'s templates.
 fn kind_index(kind: EventKind) -> usize {
-    match kind {
-        EventKind::Fork => 0,
-        EventKind::Exec => 1,
-        EventKind::Exit => 2,
-    }
+    kind.index()
 }
 
 /// `container.id` of a container: one rendering for the builder and the probe.
@@ -89,7 +90,7 @@ impl DocBuilder {
                 ..EcsDocument::process_event(action, ty)
             }
         };
-        let templates = [EventKind::Fork, EventKind::Exec, EventKind::Exit].map(template);
+        let templates = EventKind::ALL.map(template);
         DocBuilder {
             boot_time_unix_ns: info.boot_time_unix_ns,
             host,
@@ -360,5 +361,31 @@ fn host_fields(h: &HostInfo) -> Host {
             platform: h.os_platform.clone(),
         }),
         pid_ns_ino: h.pid_ns_ino.map(|n| n.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod cred_tests {
+    use super::*;
+
+    /// Elastic Defend's names for the credential changes, and every kind its own template.
+    #[test]
+    fn credential_kinds_are_change_events() {
+        assert_eq!(
+            action_and_type(EventKind::UidChange),
+            ("uid_change", "change")
+        );
+        assert_eq!(
+            action_and_type(EventKind::GidChange),
+            ("gid_change", "change")
+        );
+        assert_eq!(
+            action_and_type(EventKind::SessionIdChange),
+            ("session_id_change", "change")
+        );
+        for (i, k) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(kind_index(*k), i);
+            assert_eq!(action_and_type(*k).0.replace("end", "exit"), k.name());
+        }
     }
 }

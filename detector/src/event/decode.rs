@@ -144,6 +144,9 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
         kind::FORK => EventKind::Fork,
         kind::EXEC => EventKind::Exec,
         kind::EXIT => EventKind::Exit,
+        kind::UID_CHANGE => EventKind::UidChange,
+        kind::GID_CHANGE => EventKind::GidChange,
+        kind::SESSION_ID_CHANGE => EventKind::SessionIdChange,
         k => return Err(DecodeError::BadKind(k)),
     };
     let sections = [
@@ -365,6 +368,45 @@ mod tests {
             assert_eq!(ev, decode(record).unwrap());
         }
         assert!(ev.argv.is_empty() && ev.exe_path.is_empty() && ev.filename.is_empty());
+    }
+
+    /// The credential kinds decode to their own event kinds, with the ids after the change
+    /// and no exit code.
+    #[test]
+    fn credential_change_records_decode() {
+        for (k, want) in [
+            (kind::UID_CHANGE, EventKind::UidChange),
+            (kind::GID_CHANGE, EventKind::GidChange),
+            (kind::SESSION_ID_CHANGE, EventKind::SessionIdChange),
+        ] {
+            let h = EventHeader {
+                kind: k,
+                pid: 21,
+                tgid: 20,
+                uid: 65534,
+                euid: 65534,
+                gid: 65534,
+                egid: 65534,
+                sid: 20,
+                exit_status: 7 << 8,
+                ..Default::default()
+            };
+            let ev = decode(&header_bytes(&h)).unwrap();
+            assert_eq!(ev.kind, Some(want));
+            assert!(want.is_cred_change());
+            assert_eq!(
+                (ev.pid, ev.tgid, ev.euid, ev.egid, ev.sid),
+                (21, 20, 65534, 65534, 20)
+            );
+            assert_eq!(ev.exit_code, None);
+        }
+        assert_eq!(
+            decode(&header_bytes(&EventHeader {
+                kind: 7,
+                ..Default::default()
+            })),
+            Err(DecodeError::BadKind(7))
+        );
     }
 
     #[test]

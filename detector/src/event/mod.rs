@@ -14,6 +14,54 @@ pub enum EventKind {
     Exec,
     /// The whole thread group ended; the event carries the exit code.
     Exit,
+    /// A `set*uid` call changed the real or effective uid (`event.action: uid_change`);
+    /// the event carries the ids after the change.
+    #[serde(rename = "uid_change")]
+    UidChange,
+    /// A `set*gid` call changed the real or effective gid (`gid_change`).
+    #[serde(rename = "gid_change")]
+    GidChange,
+    /// `setsid` made the process lead a new session (`session_id_change`).
+    #[serde(rename = "session_id_change")]
+    SessionIdChange,
+}
+
+impl EventKind {
+    /// Every kind, in the order of the per-kind counters (stats, metrics).
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Fork,
+        EventKind::Exec,
+        EventKind::Exit,
+        EventKind::UidChange,
+        EventKind::GidChange,
+        EventKind::SessionIdChange,
+    ];
+
+    /// Position in [`EventKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name used in stats, metrics labels and `trace` (ECS `event.action` for the
+    /// credential kinds).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Fork => "fork",
+            EventKind::Exec => "exec",
+            EventKind::Exit => "exit",
+            EventKind::UidChange => "uid_change",
+            EventKind::GidChange => "gid_change",
+            EventKind::SessionIdChange => "session_id_change",
+        }
+    }
+
+    /// A credential change (uid, gid or session), reported by the credential programs.
+    pub fn is_cred_change(self) -> bool {
+        matches!(
+            self,
+            EventKind::UidChange | EventKind::GidChange | EventKind::SessionIdChange
+        )
+    }
 }
 
 /// One process event, as the kernel saw it.

@@ -17,6 +17,7 @@
 //! - [`model`]: the output records.
 
 mod admit;
+mod cred;
 pub mod entity;
 pub mod entry;
 mod exited;

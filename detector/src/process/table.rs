@@ -101,6 +101,9 @@ pub struct TableStats {
     pub unknown_subject: u64,
     /// Events whose parent is not known.
     pub unknown_parent: u64,
+    /// Credential-change events that changed nothing the model did not already show
+    /// (another thread of the same process, see `cred`): no document.
+    pub cred_unchanged: u64,
     /// Distinct cgroups with live processes.
     pub cgroups: u64,
     pub user_db_loads: u64,
@@ -240,10 +243,14 @@ impl ProcessTable {
         ev: &ProcessEvent,
         want: impl FnOnce(&ExecImage, EventKind) -> bool,
     ) -> Option<super::Snapshot> {
-        let kind = ev.kind?;
+        let mut kind = ev.kind?;
         self.stats.events += 1;
         self.sweep.begin_event(self.live.clock());
         let previous = match kind {
+            EventKind::UidChange | EventKind::GidChange | EventKind::SessionIdChange => {
+                kind = self.on_cred_change(ev)?;
+                None
+            }
             EventKind::Fork => {
                 self.on_fork(ev);
                 None
@@ -355,7 +362,7 @@ impl ProcessTable {
     /// same pid), loading it from `/proc` or building it from the event when unknown; a
     /// new record enters as `admit` says. Leaves the record updated from the event.
     /// Returns whether the table knew the process before this event.
-    fn ensure(&mut self, ev: &ProcessEvent, admit: Admit) -> bool {
+    pub(super) fn ensure(&mut self, ev: &ProcessEvent, admit: Admit) -> bool {
         let ticks = self.ids.start_ticks(ev.start_boot_ns);
         match self.live.holder(ev.tgid) {
             Some(r) if ev.start_boot_ns == 0 || r.start_ticks == ticks => {
@@ -509,7 +516,7 @@ impl ProcessTable {
     }
 
     /// Change the live record of `tgid` in place (see [`LiveSet::update`]).
-    fn edit<R>(&mut self, tgid: u32, f: impl FnOnce(&mut Rec) -> R) -> Option<R> {
+    pub(super) fn edit<R>(&mut self, tgid: u32, f: impl FnOnce(&mut Rec) -> R) -> Option<R> {
         let (out, left) = self.live.update(tgid, f)?;
         self.forget_cgroup(left);
         Some(out)

@@ -1114,3 +1114,86 @@ fn reaped_records_serve_late_events() {
     assert_eq!((st.unknown_subject, st.evicted_live), (1, 0), "{st:?}");
     assert!(st.live + st.exited <= 3, "{st:?}");
 }
+
+/// Credential changes: the model takes the new ids, reports each process's change once
+/// (a second thread's identical change is counted, not reported), and a new session makes
+/// the process its own session and group leader.
+#[test]
+fn credential_changes_update_the_model_once() {
+    let mut f = table();
+    let t = &mut f.t;
+    let alice = |e: ProcessEvent| ProcessEvent {
+        uid: 1000,
+        euid: 1000,
+        gid: 1000,
+        egid: 1000,
+        ..e
+    };
+    t.apply(&alice(exec(100, 1, 1_000, "/bin/bash", &["bash"])))
+        .unwrap();
+    t.apply(&alice(ev(EventKind::Fork, 200, 100, 2_000, "bash")))
+        .unwrap();
+    t.apply(&alice(exec(
+        200,
+        100,
+        2_000,
+        "/usr/bin/sudo",
+        &["sudo", "id"],
+    )))
+    .unwrap();
+    // setuid(0): the kernel's record after the change (ids 0/0).
+    let to_root = ProcessEvent {
+        euid: 0,
+        uid: 0,
+        gid: 1000,
+        egid: 1000,
+        sid: 100,
+        ..ev(EventKind::UidChange, 200, 100, 2_000, "sudo")
+    };
+    let snap = t.apply(&to_root).expect("a uid change is reported");
+    assert_eq!(snap.kind, EventKind::UidChange);
+    assert_eq!(snap.subject.creds.user.id, 0);
+    assert_eq!(snap.subject.creds.user.name.as_deref(), Some("root"));
+    assert_eq!(snap.subject.creds.real_user.id, 0);
+    assert_eq!(snap.subject.creds.group.id, 1000);
+    assert_eq!(s(&snap.subject.image.name), "sudo");
+    // Another thread of the same process makes the same change: nothing new.
+    let thread = ProcessEvent {
+        pid: 201,
+        ..to_root.clone()
+    };
+    assert!(t.apply(&thread).is_none());
+    assert_eq!(t.stats().cred_unchanged, 1);
+    // The kernel's kind is a hint: a record that says uid but changes the gid is a gid
+    // change.
+    let gid = ProcessEvent {
+        gid: 0,
+        egid: 0,
+        ..to_root.clone()
+    };
+    assert_eq!(t.apply(&gid).unwrap().kind, EventKind::GidChange);
+    // Later documents carry the new ids.
+    let exit = t
+        .apply(&ProcessEvent {
+            exit_code: Some(0),
+            ..ev(EventKind::Exit, 200, 100, 2_000, "sudo")
+        })
+        .unwrap();
+    assert_eq!(exit.subject.creds.user.id, 0);
+    // setsid: a process that led nothing leads its session and group.
+    t.apply(&alice(ev(EventKind::Fork, 300, 100, 3_000, "bash")))
+        .unwrap();
+    let before = t.current(300, EventKind::Exec).unwrap();
+    assert_eq!(before.session_leader.as_ref().unwrap().pid, 100);
+    let snap = t
+        .apply(&alice(ProcessEvent {
+            sid: 300,
+            ..ev(EventKind::SessionIdChange, 300, 100, 3_000, "bash")
+        }))
+        .expect("a new session is reported");
+    assert_eq!(snap.kind, EventKind::SessionIdChange);
+    assert_eq!(snap.subject.sid, 300);
+    assert_eq!(snap.session_leader.as_ref().unwrap().pid, 300);
+    assert!(snap.same_as_process(snap.session_leader.as_ref().unwrap()));
+    assert_eq!(snap.group_leader.as_ref().unwrap().pid, 300);
+}

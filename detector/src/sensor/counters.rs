@@ -30,7 +30,10 @@ impl Counters {
 
     /// Records the ring buffer had no room for, all kinds.
     pub fn lost(&self) -> u64 {
-        self.get(counter::LOST_FORK) + self.get(counter::LOST_EXEC) + self.get(counter::LOST_EXIT)
+        self.get(counter::LOST_FORK)
+            + self.get(counter::LOST_EXEC)
+            + self.get(counter::LOST_EXIT)
+            + self.get(counter::LOST_CRED)
     }
 
     /// (name, value) pairs in index order, for logs and reports.

@@ -9,6 +9,7 @@
 pub mod btf;
 mod checks;
 pub mod counters;
+pub mod cred;
 pub mod offsets;
 mod pace;
 mod ring;
@@ -64,6 +65,9 @@ pub struct SensorConfig {
     pub busy_interval: std::time::Duration,
     /// Copy each exec's argv (`process.args`).
     pub capture_argv: bool,
+    /// Attach the credential programs (`uid_change`, `gid_change`, `session_id_change`;
+    /// see [`cred`]).
+    pub credential_events: bool,
 }
 
 impl Default for SensorConfig {
@@ -73,6 +77,7 @@ impl Default for SensorConfig {
             wake_interval: std::time::Duration::from_nanos(DEFAULT_WAKE_INTERVAL_NS),
             busy_interval: DEFAULT_BUSY_INTERVAL,
             capture_argv: true,
+            credential_events: true,
         }
     }
 }
@@ -157,6 +162,8 @@ pub struct Sensor {
     wake_interval: std::time::Duration,
     /// …and at up to this one under a sustained stream.
     busy_interval: std::time::Duration,
+    /// Names of the credential programs loaded (empty when they are off).
+    cred_programs: Vec<&'static str>,
 }
 
 /// Verifier statistics of one loaded program.
@@ -215,6 +222,11 @@ impl Sensor {
                 .map_err(|e| program_error(name, e))?;
             program.attach().map_err(|e| program_error(name, e))?;
         }
+        let cred_programs = if config.credential_events {
+            cred::attach(&mut ebpf)
+        } else {
+            Vec::new()
+        };
         let counters = PerCpuArray::try_from(
             ebpf.take_map(COUNTERS_MAP)
                 .ok_or(SensorError::Map(COUNTERS_MAP, "missing".into()))?,
@@ -237,6 +249,7 @@ impl Sensor {
             reader: Some(reader),
             wake_interval: config.wake_interval,
             busy_interval: config.busy_interval,
+            cred_programs,
         })
     }
 
@@ -267,7 +280,9 @@ impl Sensor {
     pub fn program_stats(&self) -> Vec<ProgramStats> {
         PROGRAMS
             .iter()
-            .map(|(name, _)| ProgramStats {
+            .map(|(name, _)| *name)
+            .chain(self.cred_programs.iter().copied())
+            .map(|name| ProgramStats {
                 name,
                 verified_insns: self
                     .ebpf

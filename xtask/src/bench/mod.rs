@@ -9,6 +9,7 @@
 mod arms;
 mod child;
 mod container;
+pub mod cred;
 mod detector;
 mod interrupt;
 mod latency;
