@@ -475,7 +475,7 @@ fn ring_buffer_overload_is_counted_reported_and_recovered() {
     let out = d.stop();
     assert!(out.status.success(), "{}", out.stderr_text());
     let k = &out.final_stats["kernel"];
-    let kernel_lost: u64 = ["lost_fork", "lost_exec", "lost_exit"]
+    let kernel_lost: u64 = ["lost_fork", "lost_exec", "lost_exit", "lost_cred"]
         .iter()
         .map(|n| k[n].as_u64().unwrap())
         .sum();
