@@ -351,8 +351,7 @@ fn container_entry_and_attribution() {
         mnt_ns_ino: 4_026_532_001,
         ns_pid: 1,
         cgroup_id: 9_001,
-        cgroup_leaf: leaf.as_bytes().to_vec(),
-        cgroup_parent: b"system.slice".to_vec(),
+        cgroup_path: format!("/system.slice/{leaf}").into_bytes(),
         sid: 700,
         ..ev(EventKind::Fork, 701, 700, 2_000, "runc:[2:INIT]")
     };
@@ -570,10 +569,10 @@ fn churn_stays_bounded() {
         let pid = 1_000 + (i % 30_000);
         let start = 1_000 + i as u64;
         let cg = 10_000 + (i as u64 % 500);
-        let leaf = format!("docker-{:064x}.scope", cg);
+        let path = format!("/system.slice/docker-{:064x}.scope", cg);
         let base = ProcessEvent {
             cgroup_id: cg,
-            cgroup_leaf: leaf.into_bytes(),
+            cgroup_path: path.into_bytes(),
             ..ev(EventKind::Fork, pid, 1, start, "w")
         };
         t.apply(&base);
