@@ -14,8 +14,8 @@
 //! A process in a non-host pid or mount namespace (`unshare -pf --mount-proc`, a sandbox)
 //! whose cgroup no pattern and no runtime knows is **not** in a container: it gets no
 //! `container.*` fields, so rules on `container.id` do not fire on a plain `unshare`. Its
-//! namespaces are still in its document (`detector.process.pid_ns_ino` and
-//! `mnt_ns_ino`, and `process.entry_leader.entry_meta.type` as Elastic derives it).
+//! namespaces are still in its document (`process.vpid`, its pid in its own namespace, and
+//! `detector.process.mnt_ns_ino`).
 
 pub mod enrich;
 pub mod lookup;
