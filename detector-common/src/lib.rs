@@ -5,7 +5,7 @@
 //!
 //! A ring-buffer record is one [`EventHeader`] followed by a variable data area. The data
 //! area holds, in this order and without padding, the sections whose lengths the header gives:
-//! `filename`, `cgroup_leaf`, `cgroup_parent`, `exe` and `argv`. Each length is the number of
+//! `filename`, `cgroup_path`, `exe` and `argv`. Each length is the number of
 //! bytes the kernel wrote; the record's total length is `size_of::<EventHeader>()` plus their
 //! sum. See the field docs for the encoding of each section.
 #![no_std]
@@ -37,7 +37,11 @@ pub mod flags {
     pub const EXE_PARTIAL: u32 = 1 << 1;
     /// The exec filename was longer than [`super::FILENAME_MAX`](crate::FILENAME_MAX).
     pub const FILENAME_TRUNCATED: u32 = 1 << 2;
-    /// A cgroup name was longer than [`super::CGROUP_NAME_MAX`](crate::CGROUP_NAME_MAX).
+    /// The cgroup path walk stopped before the root (deeper than
+    /// [`super::CGROUP_DEPTH_MAX`](crate::CGROUP_DEPTH_MAX), longer than
+    /// [`super::CGROUP_PATH_MAX`](crate::CGROUP_PATH_MAX), a name longer than
+    /// [`super::CGROUP_NAME_MAX`](crate::CGROUP_NAME_MAX), or a failed read): the
+    /// `cgroup_path` section holds only the components nearest to the leaf.
     pub const CGROUP_TRUNCATED: u32 = 1 << 3;
     /// The subject has a controlling terminal (`tty_major`/`tty_minor` are valid).
     pub const HAS_TTY: u32 = 1 << 4;
@@ -53,6 +57,13 @@ pub mod flags {
 pub const FILENAME_MAX: usize = 512;
 /// Longest cgroup (kernfs) name captured, in bytes including the terminating NUL.
 pub const CGROUP_NAME_MAX: usize = 256;
+/// Room for the cgroup path: its components, leaf first, each NUL-terminated. Real paths
+/// (kubepods with the systemd driver, nested containers) stay under 400 bytes.
+pub const CGROUP_PATH_MAX: usize = 1024;
+/// Deepest cgroup path walked (components below the root). cgroup v2 hosts nest a
+/// container's processes at most about 8 levels deep (kubepods slices + a container's own
+/// sub-cgroups); 16 leaves room for nesting (docker-in-docker, systemd in a container).
+pub const CGROUP_DEPTH_MAX: u32 = 16;
 /// Room for the executable path: its components, leaf first, each NUL-terminated.
 pub const EXE_MAX: usize = 1024;
 /// Longest single path component read (NAME_MAX + NUL).
@@ -163,7 +174,7 @@ pub mod counter {
     pub const EXE_PARTIAL: u32 = 7;
     /// Records whose exec filename was truncated.
     pub const FILENAME_TRUNCATED: u32 = 8;
-    /// Records with a truncated cgroup name.
+    /// Records with a truncated cgroup path (see [`crate::flags::CGROUP_TRUNCATED`]).
     pub const CGROUP_TRUNCATED: u32 = 9;
     /// Records where some kernel read failed.
     pub const READ_ERROR: u32 = 10;
@@ -241,8 +252,12 @@ pub struct EventHeader {
     pub exit_status: u32,
     /// Lengths of the data-area sections, in order.
     pub filename_len: u16,
-    pub cgroup_leaf_len: u16,
-    pub cgroup_parent_len: u16,
+    /// The whole default-hierarchy cgroup path, read in the kernel by walking the cgroup's
+    /// kernfs node up to the root: components leaf first, each NUL-terminated (the root
+    /// cgroup: no component). Root-relative and independent of the task's cgroup
+    /// namespace. Partial when [`flags::CGROUP_TRUNCATED`] is set.
+    pub cgroup_path_len: u16,
+    pub _reserved: u16,
     pub exe_len: u16,
     pub argv_len: u16,
     pub _pad: u16,
@@ -413,7 +428,8 @@ unsafe impl aya::Pod for EventHeader {}
 const _: () = assert!(HEADER_SIZE == 120);
 const _: () = assert!(core::mem::size_of::<Tuning>() == 24);
 const _: () = assert!(DATA_START_LIMIT + ARGV_MAX <= DATA_MAX);
+const _: () = assert!(CGROUP_NAME_MAX <= CGROUP_PATH_MAX);
 const _: () = assert!(
-    FILENAME_MAX + 2 * CGROUP_NAME_MAX + EXE_MAX <= DATA_START_LIMIT,
+    FILENAME_MAX + CGROUP_PATH_MAX + EXE_MAX <= DATA_START_LIMIT,
     "argv must start below DATA_START_LIMIT"
 );

@@ -5,7 +5,8 @@
 //! `detector-common` defines. No `unsafe` here.
 
 use detector_common::{
-    ARGV_MAX, CGROUP_NAME_MAX, EXE_COMPONENT_MAX, EXE_DEPTH_MAX, EXE_MAX, counter, flags,
+    ARGV_MAX, CGROUP_DEPTH_MAX, CGROUP_NAME_MAX, CGROUP_PATH_MAX, EXE_COMPONENT_MAX, EXE_DEPTH_MAX,
+    EXE_MAX, counter, flags,
 };
 
 use crate::{
@@ -15,7 +16,7 @@ use crate::{
 };
 
 /// Fills the header fields that describe `task` (ids, creds, comm, namespaces, tty, session,
-/// start time, cgroup) and appends the cgroup names. A failed read of a field every task
+/// start time, cgroup) and appends the cgroup path. A failed read of a field every task
 /// has sets `READ_ERROR`.
 #[inline(always)]
 pub fn fill_task(rec: &mut Record, task: Task) {
@@ -73,7 +74,11 @@ fn fill_pid_ns(rec: &mut Record, leader: Task) -> R<()> {
     Ok(())
 }
 
-/// cgroup v2 id and the leaf and parent names of `task`'s default-hierarchy cgroup.
+/// cgroup v2 id and the whole path of `task`'s default-hierarchy cgroup: the kernfs node's
+/// names up to the root, leaf first, each NUL-terminated (the root cgroup itself: no
+/// component). Read here, at the event, so the first exec in a new container is attributed
+/// with no race and a cgroup removed before userspace looks still resolves. Sets
+/// `CGROUP_TRUNCATED` (and bumps its counter) when the walk stops before the root.
 #[inline(always)]
 fn fill_cgroup(rec: &mut Record, task: Task) {
     let Ok(kn) = task
@@ -85,22 +90,40 @@ fn fill_cgroup(rec: &mut Record, task: Task) {
         return;
     };
     rec.header().cgroup_id = kn.id().unwrap_or(0);
-    let n = kn
-        .name()
-        .map_or(0, |name| rec.put_kstr::<CGROUP_NAME_MAX>(name));
-    if n == CGROUP_NAME_MAX {
-        rec.flag(flags::CGROUP_TRUNCATED);
-    }
-    rec.header().cgroup_leaf_len = n as u16;
-    if let Ok(parent) = kn.parent() {
-        let n = parent
-            .name()
-            .map_or(0, |name| rec.put_kstr::<CGROUP_NAME_MAX>(name));
-        if n == CGROUP_NAME_MAX {
-            rec.flag(flags::CGROUP_TRUNCATED);
+    let start = rec.written();
+    let mut node = kn;
+    let mut complete = false;
+    let mut i = 0u32;
+    while i <= CGROUP_DEPTH_MAX {
+        i += 1;
+        rec.settle_cursor();
+        let parent = match node.parent() {
+            Ok(Some(parent)) => parent,
+            // The root: its name is not part of the path.
+            Ok(None) => {
+                complete = true;
+                break;
+            }
+            Err(_) => break,
+        };
+        if i > CGROUP_DEPTH_MAX || rec.written() - start > CGROUP_PATH_MAX - CGROUP_NAME_MAX {
+            break;
         }
-        rec.header().cgroup_parent_len = n as u16;
+        let Ok(name) = node.name() else {
+            break;
+        };
+        // kernfs names of cgroups are at most NAME_MAX bytes, so CGROUP_NAME_MAX holds
+        // any of them whole.
+        if rec.put_kstr::<CGROUP_NAME_MAX>(name) == 0 {
+            break;
+        }
+        node = parent;
     }
+    if !complete {
+        rec.flag(flags::CGROUP_TRUNCATED);
+        bump(counter::CGROUP_TRUNCATED);
+    }
+    rec.header().cgroup_path_len = (rec.written() - start) as u16;
 }
 
 /// Walks `mm->exe_file->f_path` up to the task's root (`fs->root`), crossing mounts, and

@@ -272,7 +272,15 @@ kernel_struct! {
         /// The node id: the cgroup v2 id (inode number of the directory).
         val id: u64 = kernfs_id;
         ptr name: KStr = kernfs_name;
-        ptr parent: KernfsNode = kernfs_parent;
+    }
+}
+
+impl KernfsNode {
+    /// The parent directory; `None` at the hierarchy's root (NULL parent), an error when
+    /// the read failed — so a path walk can tell "reached the root" from "could not look".
+    #[inline(always)]
+    pub fn parent(self) -> R<Option<KernfsNode>> {
+        Ok(KPtr::new(self.0.read::<u64>(off!(kernfs_parent))?).map(KernfsNode))
     }
 }
 

@@ -265,18 +265,20 @@ const PROGRAMS: &[(&str, &[&str])] = &[
 /// `ssh -V` in a container), then exiting. Parents are forked and exec'd first.
 fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
     const CONTAINERS: usize = 4;
-    let cgroup = |c: Option<usize>| -> (Vec<u8>, Vec<u8>, u64, u32, u32) {
+    let cgroup = |c: Option<usize>| -> (Vec<u8>, u64, u32, u32) {
         match c {
             Some(i) => (
-                format!("docker-{:064x}.scope", 0xc0ffee_u64 + i as u64).into_bytes(),
-                b"system.slice".to_vec(),
+                format!(
+                    "/system.slice/docker-{:064x}.scope",
+                    0xc0ffee_u64 + i as u64
+                )
+                .into_bytes(),
                 9000 + i as u64,
                 4026532000 + 2 * i as u32,
                 4026532001 + 2 * i as u32,
             ),
             None => (
-                b"session-3.scope".to_vec(),
-                b"user-1000.slice".to_vec(),
+                b"/user.slice/user-1000.slice/session-3.scope".to_vec(),
                 1234,
                 4026531836,
                 4026531841,
@@ -289,7 +291,7 @@ fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
         clock
     };
     let base = |kind, tgid: u32, ppid: u32, c: Option<usize>, start: u64, now: u64| {
-        let (leaf, parent, cg, mnt, pidns) = cgroup(c);
+        let (path, cg, mnt, pidns) = cgroup(c);
         ProcessEvent {
             kind: Some(kind),
             boot_ns: now,
@@ -302,8 +304,7 @@ fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
             euid: if c.is_some() { 0 } else { 1000 },
             egid: if c.is_some() { 0 } else { 1000 },
             cgroup_id: cg,
-            cgroup_leaf: leaf,
-            cgroup_parent: parent,
+            cgroup_path: path,
             mnt_ns_ino: mnt,
             pid_ns_ino: pidns,
             ns_pid: if c.is_some() { tgid % 1000 + 2 } else { tgid },

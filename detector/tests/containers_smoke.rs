@@ -116,10 +116,11 @@ fn runc_long_running_cgroup_paths() {
         assert_eq!(cg, path, "runc put the process in its cgroupsPath");
         let r = container::from_path(cg.as_bytes()).expect("attributed");
         assert_eq!((r.id.as_str(), r.runtime), (id.as_str(), runtime), "{path}");
-        // The kernel-side names (leaf + parent) give the same answer.
+        // A partial kernel path (its walk stopped early) with only the leaf and its parent
+        // gives the same answer.
         let comps: Vec<&str> = path.rsplitn(3, '/').collect();
-        let by_names =
-            container::from_leaf_parent(comps[1].as_bytes(), comps[0].as_bytes()).unwrap();
+        let suffix = format!("{}/{}", comps[1], comps[0]);
+        let by_names = container::from_path(suffix.as_bytes()).unwrap();
         assert_eq!(by_names.id, id);
         // Seeding finds the container's process with its container.
         let cfg = TableConfig {

@@ -78,8 +78,7 @@ fn container_fork_and_exec_become_valid_ecs_documents() {
 
     let mut fork = event(EventKind::Fork, 200, 100, 20);
     fork.cgroup_id = 7777;
-    fork.cgroup_leaf = format!("docker-{CID}.scope").into_bytes();
-    fork.cgroup_parent = b"system.slice".to_vec();
+    fork.cgroup_path = format!("/system.slice/docker-{CID}.scope").into_bytes();
     let snap = t.apply(&fork).unwrap();
     let v = json(&b.build(&snap, Some(&fork)));
     assert_eq!(v["event"]["action"], "fork");
@@ -115,7 +114,7 @@ fn container_fork_and_exec_become_valid_ecs_documents() {
     assert_eq!(v["detector"]["event"]["boot_ns"], 30_000_000);
     assert_eq!(
         v["detector"]["cgroup"]["path"],
-        format!("system.slice/docker-{CID}.scope")
+        format!("/system.slice/docker-{CID}.scope")
     );
     assert_eq!(v["user"]["name"], "root");
     // One line of NDJSON whatever the bytes.

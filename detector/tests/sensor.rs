@@ -345,10 +345,12 @@ fn events_carry_the_cgroup_read_in_the_kernel() {
         .filter(|e| e["exe_path"] == true_path)
         .collect();
     assert_eq!(execs.len(), 1, "{execs:#?}");
+    // The whole path, walked in the kernel.
+    let path = format!("/{parent}/{leaf}");
     for ev in [execs[0], out.one("exit", pid)] {
         assert_eq!(ev["cgroup_id"], id, "{ev}");
-        assert_eq!(ev["cgroup_leaf"], leaf.as_str(), "{ev}");
-        assert_eq!(ev["cgroup_parent"], parent.as_str(), "{ev}");
+        assert_eq!(ev["cgroup_path"], path.as_str(), "{ev}");
+        assert_eq!(ev["cgroup_path_partial"], false, "{ev}");
     }
     // Before the move, the same process was outside the test cgroup.
     let first = out
@@ -363,7 +365,7 @@ fn events_carry_the_cgroup_read_in_the_kernel() {
         Some(child) => {
             let ev = out.one("fork", child);
             assert_eq!(ev["cgroup_id"], id, "{ev}");
-            assert_eq!(ev["cgroup_leaf"], leaf.as_str(), "{ev}");
+            assert_eq!(ev["cgroup_path"], path.as_str(), "{ev}");
         }
         None => eprintln!("note: clone3(CLONE_INTO_CGROUP) unavailable, fork part skipped"),
     }

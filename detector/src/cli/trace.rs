@@ -83,12 +83,10 @@ struct TraceLine {
     argv_hex: Option<Vec<String>>,
     argv_truncated: bool,
     cgroup_id: u64,
-    cgroup_leaf: String,
+    cgroup_path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup_leaf_hex: Option<String>,
-    cgroup_parent: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup_parent_hex: Option<String>,
+    cgroup_path_hex: Option<String>,
+    cgroup_path_partial: bool,
     pid_ns_ino: u32,
     mnt_ns_ino: u32,
     ns_pid: u32,
@@ -109,8 +107,7 @@ impl From<&ProcessEvent> for TraceLine {
         let (comm, comm_hex) = text(&e.comm);
         let (filename, filename_hex) = text(&e.filename);
         let (exe_path, exe_path_hex) = text(&e.exe_path);
-        let (cgroup_leaf, cgroup_leaf_hex) = text(&e.cgroup_leaf);
-        let (cgroup_parent, cgroup_parent_hex) = text(&e.cgroup_parent);
+        let (cgroup_path, cgroup_path_hex) = text(&e.cgroup_path);
         let args: Vec<(String, Option<String>)> = e.argv.iter().map(|a| text(a)).collect();
         let any_hex = args.iter().any(|(_, h)| h.is_some());
         let argv_hex = any_hex.then(|| {
@@ -141,10 +138,9 @@ impl From<&ProcessEvent> for TraceLine {
             argv_hex,
             argv_truncated: e.argv_truncated,
             cgroup_id: e.cgroup_id,
-            cgroup_leaf,
-            cgroup_leaf_hex,
-            cgroup_parent,
-            cgroup_parent_hex,
+            cgroup_path,
+            cgroup_path_hex,
+            cgroup_path_partial: e.cgroup_path_partial,
             pid_ns_ino: e.pid_ns_ino,
             mnt_ns_ino: e.mnt_ns_ino,
             ns_pid: e.ns_pid,

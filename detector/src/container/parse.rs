@@ -1,12 +1,44 @@
-//! The pure part of container resolution: cgroup path components → container id and runtime.
+//! The pure part of container resolution: a whole cgroup path → container id and runtime.
 //!
-//! Runtimes name the cgroup of a container after its id in a handful of ways. Only the
-//! directory names matter, so the input is a list of path components — a whole path read from
-//! `/proc/<pid>/cgroup`, or just the parent and leaf names the kernel program reads. The
-//! deepest (innermost) component that names a container wins, so docker inside an LXC
-//! container resolves to the docker container.
+//! The kernel sends the whole cgroup path of every event's subject (root-relative, walked in
+//! the kernel, see `detector_common::EventHeader::cgroup_path_len`); seeding reads the same
+//! path from `/proc/<pid>/cgroup`. Runtimes name the cgroup of a container after its id in a
+//! handful of ways, and **any** component of the path may be that cgroup: a process at any
+//! depth below a container's cgroup (systemd inside a container, `lxc-attach`'s `.lxc`, a
+//! container's own sub-cgroups) belongs to the container.
 //!
-//! Every input is hostile bytes: nothing here panics, allocates more than the name's length,
+//! Nesting: the **innermost** container wins, as Elastic Defend attributes a process to the
+//! container whose cgroup holds it: docker inside an LXC container, or docker-in-docker,
+//! gives the inner container (a container in its own right). A runtime's monitor inside an
+//! outer container (a conmon in an LXC container) belongs to the outer one.
+//!
+//! What a name can say safely (the rest is left to the runtimes' own state,
+//! [`super::RuntimeLookup`], which the resolver consults when no rule here matches):
+//! - self-describing names, at any depth: `docker-<64hex>.scope`,
+//!   `cri-containerd-<64hex>.scope`, `nerdctl-<64hex>.scope`, `crio-<64hex>.scope`,
+//!   `libpod-<64hex>.scope` (under a user slice too: rootless docker and podman put their
+//!   containers there), and the systemd `slice:runtime:<64hex>` notation containerd writes
+//!   into cgroupfs paths;
+//! - a bare 64-hex directory only under a parent that names its runtime: `docker/`,
+//!   `libpod_parent/`, a kubepods `pod<uid>/`;
+//! - cgroups a runtime makes at the root of the hierarchy — or, when nested, at the root of
+//!   an outer container's cgroup (the root of the nested runtime's cgroup namespace) — and
+//!   never deeper, so a host unit named alike is not one: containerd's namespace layout
+//!   `/k8s.io/<64hex>` and `/default/<containerd id>`, LXC's `/lxc.payload.<name>`,
+//!   `/lxc.payload/<name>` and `/lxc/<name>`;
+//! - systemd-nspawn's `machine-<name>.scope` directly in a slice (not libvirt's
+//!   `machine-qemu…` nor `machine-lxc…`);
+//! - never a container: the runtimes' monitors on the host — `crio-conmon-<id>`,
+//!   `libpod-conmon-<id>`, `/libpod_parent/conmon`, `lxc.monitor.<name>`, and nspawn's
+//!   `machine-<name>.scope/supervisor` (the `systemd-nspawn` process itself).
+//!
+//! Other containerd namespaces (`/<namespace>/<id>`) cannot be told from host cgroups by
+//! name: they are the runtime state's to recognise.
+//!
+//! A partial path (the kernel's walk stopped before the root: no leading `/`) is matched
+//! without the root-anchored rules, since its first component is not the root's child.
+//!
+//! Every input is hostile bytes: nothing here panics, allocates more than the path's length,
 //! or trusts UTF-8.
 
 use serde::Serialize;
@@ -58,50 +90,77 @@ pub struct ContainerRef {
 /// Names longer than this are not container names (cgroup names are at most 255 bytes).
 const MAX_NAME: usize = 255;
 
-/// Resolve a cgroup path (`/a/b/c`, as in the `0::` line of `/proc/<pid>/cgroup`).
+/// Resolve a cgroup path: root-relative (`/a/b/c`, as in the `0::` line of
+/// `/proc/<pid>/cgroup`, or as the kernel sends it), or partial (`b/c`: the components
+/// nearest the leaf, when the kernel's walk stopped early).
 pub fn from_path(path: &[u8]) -> Option<ContainerRef> {
+    let anchored = path.first() == Some(&b'/');
     let comps: Vec<&[u8]> = path
         .split(|&b| b == b'/')
         .filter(|c| !c.is_empty())
         .collect();
-    from_components(&comps)
+    resolve(&comps, anchored)
 }
 
-/// Resolve from the parent and leaf directory names the kernel program reads. Empty names
-/// are ignored (the host root cgroup has no name).
-pub fn from_leaf_parent(parent: &[u8], leaf: &[u8]) -> Option<ContainerRef> {
-    let comps: Vec<&[u8]> = [parent, leaf]
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .collect();
-    from_components(&comps)
-}
-
-/// Resolve from path components, root first.
+/// Resolve from the components of a root-relative path, root first.
 pub fn from_components(comps: &[&[u8]]) -> Option<ContainerRef> {
-    let pod_uid = comps.iter().rev().find_map(|c| pod_uid(c));
-    for i in (0..comps.len()).rev() {
-        let parent = if i > 0 { Some(comps[i - 1]) } else { None };
-        if let Some((id, runtime)) = match_component(parent, comps[i]) {
-            return Some(ContainerRef {
-                id,
-                runtime,
-                pod_uid: pod_uid.filter(|_| is_k8s(runtime, comps)),
-            });
+    resolve(comps, true)
+}
+
+/// Where a component sits relative to the current scope root: the hierarchy's root, or
+/// the cgroup of the innermost container found above (a nested runtime makes its cgroups
+/// at the root of its own cgroup namespace, which is there).
+#[derive(Clone, Copy)]
+struct Place {
+    /// The component is a child of the scope root.
+    child_of_root: bool,
+    /// The component's parent is a child of the scope root.
+    grandchild_of_root: bool,
+}
+
+/// Innermost container of `comps` (root first). `anchored`: `comps[0]` is a child of the
+/// hierarchy's root.
+fn resolve(comps: &[&[u8]], anchored: bool) -> Option<ContainerRef> {
+    // Containers found, outermost first: (component index, id, runtime).
+    let mut found: Vec<(usize, String, Runtime)> = Vec::new();
+    // Index of the first component below the current scope root; `None`: unknown.
+    let mut scope: Option<usize> = anchored.then_some(0);
+    for (i, &c) in comps.iter().enumerate() {
+        if c.len() > MAX_NAME {
+            continue;
+        }
+        let parent = i.checked_sub(1).map(|p| comps[p]);
+        let place = Place {
+            child_of_root: scope == Some(i),
+            grandchild_of_root: i > 0 && scope == Some(i - 1),
+        };
+        if let Some((id, runtime)) = container_name(parent, c, place) {
+            found.push((i, id, runtime));
+            scope = Some(i + 1);
+        } else if c == b"supervisor" && parent.is_some_and(|p| nspawn_name(p).is_some()) {
+            // `machine-<name>.scope/supervisor` is the systemd-nspawn process itself, on the
+            // host (or in whatever held the machine's scope).
+            if found.last().is_some_and(|(at, _, _)| at + 1 == i) {
+                found.pop();
+            }
+            scope = None;
         }
     }
-    None
+    let (at, id, runtime) = found.pop()?;
+    // The container's own component too: the colon form carries its pod's slice.
+    let above = &comps[..=at];
+    let pod_uid = above.iter().rev().find_map(|c| pod_uid(c));
+    let k8s = above.iter().any(|c| c.starts_with(b"kubepods"));
+    Some(ContainerRef {
+        id,
+        runtime,
+        pod_uid: pod_uid.filter(|_| k8s),
+    })
 }
 
-fn is_k8s(_runtime: Runtime, comps: &[&[u8]]) -> bool {
-    comps.iter().any(|c| c.starts_with(b"kubepods"))
-}
-
-/// Does one component (with its parent for context) name a container?
-fn match_component(parent: Option<&[u8]>, c: &[u8]) -> Option<(String, Runtime)> {
-    if c.len() > MAX_NAME {
-        return None;
-    }
+/// The container one component names, given its parent and place (see the module docs for
+/// the rules).
+fn container_name(parent: Option<&[u8]>, c: &[u8], place: Place) -> Option<(String, Runtime)> {
     // `…:cri-containerd:<id>` and friends: the systemd-driver "slice:prefix:name" notation
     // written literally into a cgroupfs path.
     if let Some(r) = colon_form(c) {
@@ -125,13 +184,14 @@ fn match_component(parent: Option<&[u8]>, c: &[u8]) -> Option<(String, Runtime)>
             return Some((id, runtime));
         }
     }
-    // podman `libpod-<id>.scope/container`: the payload sits in a child named `container`.
-    // Handled by the parent matching above when the walk reaches it; nothing to do here.
+    // podman `libpod-<id>.scope/container`: the payload sits in a child named `container`,
+    // below the container's cgroup, which has matched above.
 
-    // Bare 64-hex directories: docker cgroupfs `/docker/<id>`, kubepods cgroupfs
-    // `/kubepods/<qos>/pod<uid>/<id>`, containerd `/<namespace>/<id>`.
+    let p = parent.unwrap_or(b"");
+    // Bare 64-hex directories under a parent naming the runtime: docker cgroupfs
+    // `/docker/<id>`, kubepods cgroupfs `/kubepods/<qos>/pod<uid>/<id>`, podman cgroupfs
+    // `/libpod_parent/<id>`.
     if let Some(id) = hex64(c) {
-        let p = parent.unwrap_or(b"");
         if p == b"docker" {
             return Some((id, Runtime::Docker));
         }
@@ -141,24 +201,30 @@ fn match_component(parent: Option<&[u8]>, c: &[u8]) -> Option<(String, Runtime)>
         if p == b"libpod_parent" {
             return Some((id, Runtime::Podman));
         }
-        return None;
     }
-    // LXC: `lxc.payload.<name>` (LXC ≥ 4), `/lxc.payload/<name>` (LXC 3), `/lxc/<name>`.
-    if let Some(name) = c.strip_prefix(b"lxc.payload.") {
+    if place.child_of_root
+        && let Some(name) = c.strip_prefix(b"lxc.payload.")
+    {
+        // LXC ≥ 4.
         return name_id(name).map(|n| (n, Runtime::Lxc));
     }
-    if matches!(parent, Some(b"lxc") | Some(b"lxc.payload")) && !c.starts_with(b"lxc.monitor") {
-        return name_id(c).map(|n| (n, Runtime::Lxc));
-    }
-    // systemd-nspawn: `machine.slice/machine-<name>.scope`, not libvirt's `machine-qemu…`.
-    if let Some(name) = c
-        .strip_prefix(b"machine-")
-        .and_then(|n| n.strip_suffix(b".scope"))
-    {
-        let name = unescape_systemd(name);
-        if name.starts_with(b"qemu") || name.starts_with(b"lxc-") {
-            return None;
+    if place.grandchild_of_root {
+        match p {
+            // containerd's `/<namespace>/<id>`: CRI's namespace has 64-hex ids; `default`
+            // (ctr, nerdctl) any containerd id, which is the container's name.
+            b"k8s.io" => return hex64(c).map(|id| (id, Runtime::Containerd)),
+            b"default" => return containerd_id(c).map(|id| (id, Runtime::Containerd)),
+            // LXC 3 (`/lxc.payload/<name>`) and 2 (`/lxc/<name>`).
+            b"lxc" | b"lxc.payload" if !c.starts_with(b"lxc.monitor") => {
+                return name_id(c).map(|n| (n, Runtime::Lxc));
+            }
+            _ => {}
         }
+    }
+    // systemd-nspawn: `<slice>/machine-<name>.scope`.
+    if p.ends_with(b".slice")
+        && let Some(name) = nspawn_name(c)
+    {
         return name_id(&name).map(|n| (n, Runtime::SystemdNspawn));
     }
     None
@@ -178,6 +244,32 @@ fn colon_form(c: &[u8]) -> Option<(String, Runtime)> {
         _ => return None,
     };
     Some((hex64(id)?, runtime))
+}
+
+/// systemd-nspawn's scope `machine-<name>.scope` → the unescaped machine name; `None` for
+/// other scopes and for libvirt's `machine-qemu…` and `machine-lxc…`.
+fn nspawn_name(c: &[u8]) -> Option<Vec<u8>> {
+    let name = c.strip_prefix(b"machine-")?.strip_suffix(b".scope")?;
+    let name = unescape_systemd(name);
+    if name.starts_with(b"qemu") || name.starts_with(b"lxc-") {
+        return None;
+    }
+    Some(name)
+}
+
+/// A containerd container id (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most 76 bytes, as
+/// containerd's `identifiers.Validate` accepts).
+fn containerd_id(c: &[u8]) -> Option<String> {
+    let ok = !c.is_empty()
+        && c.len() <= 76
+        && c[0].is_ascii_alphanumeric()
+        && c[c.len() - 1].is_ascii_alphanumeric()
+        && c.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !c
+            .windows(2)
+            .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric());
+    ok.then(|| String::from_utf8_lossy(c).into_owned())
 }
 
 /// Exactly 64 hex digits → the id in lower case.

@@ -21,6 +21,7 @@ use super::stats::{self, Sources};
 use super::ticks::{Cadence, Tick, Timers};
 use super::{RunOptions, SHUTDOWN_BUDGET};
 use crate::config::Config;
+use crate::container::state::{RefreshConfig, RuntimeState};
 use crate::ecs::EcsDocument;
 use crate::sensor::{Counters, Sensor};
 
@@ -48,6 +49,8 @@ pub struct Daemon {
     heartbeat: Heartbeat,
     /// `[health] canary_interval_secs`: is the event stream still flowing?
     canary: Canary,
+    /// Keeps the runtime-state index fresh (its thread stops when this is dropped).
+    _runtime_state: RuntimeState,
 }
 
 /// What the daemon counted over its life (the `{"final_stats": …}` line).
@@ -76,6 +79,17 @@ impl Daemon {
             Sensor::start(&setup::sensor_config(&settings.config)).map_err(StartError::Sensor)?;
         let reader = Reader::new(sensor.records().map_err(StartError::Sensor)?);
         let mut model = HostModel::new(setup::table_config(&settings.config));
+        // Runtime state answers for cgroups no name pattern recognises (`ctr run`'s
+        // `/default/<name>`): started before seeding, so processes already running in such
+        // containers are attributed too.
+        let runtime_state = RuntimeState::start(
+            settings.config.container.state_roots(),
+            RefreshConfig::default(),
+        )
+        .map_err(StartError::RuntimeState)?;
+        model
+            .table
+            .set_runtime_lookup(Box::new(runtime_state.handle()));
         let seeded = model.seed().map_err(StartError::Proc)?;
         let report_base = model.docs.base();
         let pid_ns_ino = model.pid_ns_ino;
@@ -118,6 +132,7 @@ impl Daemon {
             report_base,
             events,
             metrics,
+            _runtime_state: runtime_state,
         })
     }
 

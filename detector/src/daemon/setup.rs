@@ -43,6 +43,8 @@ pub enum StartError {
     Sensor(#[source] SensorError),
     #[error("cannot read /proc to seed the process table: {0}")]
     Proc(#[source] std::io::Error),
+    #[error("cannot start the container runtime-state reader thread: {0}")]
+    RuntimeState(#[source] std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
     #[error("cannot serve metrics on {addr}: {source}")]
@@ -67,6 +69,7 @@ impl StartError {
         match self {
             StartError::Config(_) | StartError::Rules(_) | StartError::NoRules(_) => exit::CONFIG,
             StartError::Output { .. } | StartError::Metrics { .. } => exit::CANTCREAT,
+            StartError::RuntimeState(_) => exit::SOFTWARE,
             StartError::Sensor(SensorError::MissingCapabilities { .. }) => exit::NOPERM,
             StartError::Sensor(
                 SensorError::NoBtf(_)

@@ -330,18 +330,10 @@ fn id_name(id: &Id) -> IdName {
     IdName::new(id.id, id.name.as_deref().map(str::to_owned))
 }
 
-/// `detector.cgroup.path` from the kernel's names: `parent/leaf` (the kernel reads two
-/// levels; the full path is not walked in the kernel).
+/// `detector.cgroup.path`: the whole cgroup v2 path the kernel read at the event
+/// (root-relative; partial — no leading `/` — when its walk stopped early).
 fn cgroup_names(raw: &ProcessEvent) -> Option<String> {
-    match (raw.cgroup_parent.is_empty(), raw.cgroup_leaf.is_empty()) {
-        (_, true) => None,
-        (true, false) => Some(text(&raw.cgroup_leaf)),
-        (false, false) => Some(format!(
-            "{}/{}",
-            text(&raw.cgroup_parent),
-            text(&raw.cgroup_leaf)
-        )),
-    }
+    (!raw.cgroup_path.is_empty()).then(|| text(&raw.cgroup_path))
 }
 
 fn host_fields(h: &HostInfo) -> Host {

@@ -19,7 +19,7 @@
 //! | `detector.process.exe_path_partial` | boolean | `process.executable` is a path suffix |
 //! | `detector.process.mnt_ns_ino` | long | mount namespace inode of the process |
 //! | `detector.cgroup.id` | long | cgroup v2 id (inode) of the process |
-//! | `detector.cgroup.path` | keyword | cgroup v2 path (or `parent/leaf` names) |
+//! | `detector.cgroup.path` | keyword | whole cgroup v2 path, read in the kernel at the event |
 //! | `detector.startup_scan` | boolean | synthesized from `/proc` at daemon start |
 //! | `detector.alert.suppressed_count` | long | alerts of this rule folded into this one |
 //! | `detector.event.boot_ns` | long | CLOCK_BOOTTIME ns of the kernel event |

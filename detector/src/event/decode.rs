@@ -100,6 +100,19 @@ fn exe_path_into(out: &mut Vec<u8>, b: &[u8], partial: bool) {
     }
 }
 
+/// The cgroup section: components leaf first, each NUL-terminated, like the exe section.
+/// A complete walk with no component is the root cgroup (`/`); no cgroup at all is empty.
+fn cgroup_path_into(out: &mut Vec<u8>, b: &[u8], partial: bool, none: bool) {
+    if none {
+        out.clear();
+    } else if b.is_empty() && !partial {
+        out.clear();
+        out.push(b'/');
+    } else {
+        exe_path_into(out, b, partial);
+    }
+}
+
 /// argv: the NUL-separated argument block. A trailing empty piece (after the final NUL) is
 /// not an argument; when truncated, the last argument may be a prefix of the real one.
 /// Reuses the buffers of `out`'s arguments.
@@ -149,13 +162,7 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
         kind::SESSION_ID_CHANGE => EventKind::SessionIdChange,
         k => return Err(DecodeError::BadKind(k)),
     };
-    let sections = [
-        h.filename_len,
-        h.cgroup_leaf_len,
-        h.cgroup_parent_len,
-        h.exe_len,
-        h.argv_len,
-    ];
+    let sections = [h.filename_len, h.cgroup_path_len, h.exe_len, h.argv_len];
     let need = HEADER_SIZE + sections.iter().map(|&l| l as usize).sum::<usize>();
     if record.len() < need {
         return Err(DecodeError::Truncated {
@@ -165,13 +172,12 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
     }
     let mut rest = &record[HEADER_SIZE..need];
     cstr_into(&mut ev.filename, take(&mut rest, h.filename_len as usize));
-    cstr_into(
-        &mut ev.cgroup_leaf,
-        take(&mut rest, h.cgroup_leaf_len as usize),
-    );
-    cstr_into(
-        &mut ev.cgroup_parent,
-        take(&mut rest, h.cgroup_parent_len as usize),
+    let cgroup_partial = h.flags & flags::CGROUP_TRUNCATED != 0;
+    cgroup_path_into(
+        &mut ev.cgroup_path,
+        take(&mut rest, h.cgroup_path_len as usize),
+        cgroup_partial,
+        h.flags & flags::NO_CGROUP != 0,
     );
     let exe_partial = h.flags & flags::EXE_PARTIAL != 0;
     exe_path_into(
@@ -194,6 +200,7 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
     ev.exe_path_partial = exe_partial;
     ev.argv_truncated = h.flags & flags::ARGV_TRUNCATED != 0;
     ev.cgroup_id = h.cgroup_id;
+    ev.cgroup_path_partial = cgroup_partial;
     ev.pid_ns_ino = h.pid_ns_ino;
     ev.mnt_ns_ino = h.mnt_ns_ino;
     ev.ns_pid = h.ns_pid;
@@ -219,8 +226,7 @@ mod tests {
         let mut comm = [0u8; 16];
         comm[..3].copy_from_slice(b"env");
         let filename = b"/usr/bin/env\0";
-        let leaf = b"docker-x.scope\0";
-        let parent = b"system.slice\0";
+        let cgroup = b"docker-x.scope\0system.slice\0";
         let exe = b"env\0bin\0usr\0";
         let args = b"env\0-i\0";
         let h = EventHeader {
@@ -233,15 +239,14 @@ mod tests {
             tty_major: 136,
             tty_minor: 2,
             filename_len: filename.len() as u16,
-            cgroup_leaf_len: leaf.len() as u16,
-            cgroup_parent_len: parent.len() as u16,
+            cgroup_path_len: cgroup.len() as u16,
             exe_len: exe.len() as u16,
             argv_len: args.len() as u16,
             comm,
             ..Default::default()
         };
         let mut r = header_bytes(&h);
-        for s in [&filename[..], leaf, parent, exe, args] {
+        for s in [&filename[..], cgroup, exe, args] {
             r.extend_from_slice(s);
         }
         r
@@ -259,8 +264,8 @@ mod tests {
         assert_eq!(ev.exe_path, b"/usr/bin/env");
         assert!(!ev.exe_path_partial);
         assert_eq!(ev.argv, vec![b"env".to_vec(), b"-i".to_vec()]);
-        assert_eq!(ev.cgroup_leaf, b"docker-x.scope");
-        assert_eq!(ev.cgroup_parent, b"system.slice");
+        assert_eq!(ev.cgroup_path, b"/system.slice/docker-x.scope");
+        assert!(!ev.cgroup_path_partial);
         assert_eq!(ev.tty, Some((136, 2)));
         assert_eq!(ev.exit_code, None);
     }
@@ -407,6 +412,28 @@ mod tests {
             })),
             Err(DecodeError::BadKind(7))
         );
+    }
+
+    /// The root cgroup, a partial walk, and no cgroup at all.
+    #[test]
+    fn cgroup_paths() {
+        let path = |b: &[u8], partial, none| {
+            let mut out = b"stale".to_vec();
+            cgroup_path_into(&mut out, b, partial, none);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(path(b"", false, false), "/");
+        assert_eq!(path(b"", false, true), "");
+        assert_eq!(path(b"", true, false), "");
+        assert_eq!(path(b"c\0b\0a\0", false, false), "/a/b/c");
+        assert_eq!(path(b"c\0b\0", true, false), "b/c");
+        let mut rec = exec_record();
+        let flags_at = std::mem::offset_of!(EventHeader, flags);
+        rec[flags_at..flags_at + 4]
+            .copy_from_slice(&(flags::HAS_TTY | flags::CGROUP_TRUNCATED).to_le_bytes());
+        let ev = decode(&rec).unwrap();
+        assert_eq!(ev.cgroup_path, b"system.slice/docker-x.scope");
+        assert!(ev.cgroup_path_partial);
     }
 
     #[test]

@@ -99,9 +99,13 @@ pub struct ProcessEvent {
     pub argv_truncated: bool,
     /// cgroup v2 id (the inode number of the cgroup directory).
     pub cgroup_id: u64,
-    /// Name of the subject's cgroup v2 directory and of its parent, read in the kernel.
-    pub cgroup_leaf: Vec<u8>,
-    pub cgroup_parent: Vec<u8>,
+    /// The subject's whole cgroup v2 path, read in the kernel at the event: root-relative
+    /// (`/a/b/c`; `/` for the root cgroup), whatever the subject's cgroup namespace. When
+    /// `cgroup_path_partial`, only the components nearest the leaf, without the leading
+    /// slash (`b/c`). Empty when the kernel had no cgroup for the subject.
+    pub cgroup_path: Vec<u8>,
+    /// The kernel's walk stopped before the root (too deep, too long, a failed read).
+    pub cgroup_path_partial: bool,
     /// Inode numbers of the subject's pid and mount namespaces.
     pub pid_ns_ino: u32,
     pub mnt_ns_ino: u32,

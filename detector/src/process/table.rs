@@ -199,6 +199,12 @@ impl ProcessTable {
         Self::new(cfg, ids)
     }
 
+    /// Recognise containers the cgroup name patterns cannot from a runtime's state (see
+    /// [`crate::container::RuntimeLookup`]); without it, patterns alone decide.
+    pub fn set_runtime_lookup(&mut self, lookup: Box<dyn crate::container::RuntimeLookup>) {
+        self.containers.set_runtime_lookup(lookup);
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> TableStats {
         TableStats {
@@ -431,11 +437,7 @@ impl ProcessTable {
             tty: ev.tty,
             image: image.unwrap_or_else(|| Arc::new(ExecImage::from_exec(ev))),
             cgroup_id: ev.cgroup_id,
-            container: self.containers.resolve_names(
-                ev.cgroup_id,
-                &ev.cgroup_parent,
-                &ev.cgroup_leaf,
-            ),
+            container: self.containers.resolve(ev.cgroup_id, &ev.cgroup_path),
             session: None,
             entry: None,
             exit: None,
@@ -472,8 +474,7 @@ impl ProcessTable {
             // Id 0: the event does not know (keep what seeding or an earlier event said).
             if ev.cgroup_id != 0 && ev.cgroup_id != rec.cgroup_id {
                 rec.cgroup_id = ev.cgroup_id;
-                rec.container =
-                    containers.resolve_names(ev.cgroup_id, &ev.cgroup_parent, &ev.cgroup_leaf);
+                rec.container = containers.resolve(ev.cgroup_id, &ev.cgroup_path);
             }
         });
         self.forget_cgroup(left.and_then(|(_, left)| left));

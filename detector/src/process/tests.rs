@@ -336,6 +336,35 @@ fn ssh_session_leaders() {
     assert!(!daemon.subject.interactive);
 }
 
+/// A process that moves to another cgroup and then execs: its document carries the cgroup
+/// (and container) of the exec's own record, into a container at depth and back out.
+#[test]
+fn exec_after_a_cgroup_move_takes_the_new_cgroup() {
+    let mut f = table();
+    let t = &mut f.t;
+    let host = ProcessEvent {
+        cgroup_path: b"/user.slice/session-3.scope".to_vec(),
+        ..exec(900, 1, 1_000, "/bin/sh", &["sh"])
+    };
+    assert!(t.apply(&host).unwrap().container.is_none());
+    let deep = ProcessEvent {
+        cgroup_id: 9_100,
+        cgroup_path: format!("/docker/{CID}/a/b/c").into_bytes(),
+        ..exec(900, 1, 1_000, "/usr/bin/ssh", &["ssh", "-V"])
+    };
+    let snap = t.apply(&deep).unwrap();
+    assert_eq!(snap.subject.cgroup_id, 9_100);
+    assert_eq!(snap.container.as_ref().unwrap().reference.id, CID);
+    let back = ProcessEvent {
+        cgroup_id: 1,
+        cgroup_path: b"/".to_vec(),
+        ..exec(900, 1, 1_000, "/usr/bin/ssh", &["ssh", "-V"])
+    };
+    let snap = t.apply(&back).unwrap();
+    assert_eq!(snap.subject.cgroup_id, 1);
+    assert!(snap.container.is_none(), "stale container after moving out");
+}
+
 #[test]
 fn container_entry_and_attribution() {
     let mut f = table();
@@ -351,8 +380,7 @@ fn container_entry_and_attribution() {
         mnt_ns_ino: 4_026_532_001,
         ns_pid: 1,
         cgroup_id: 9_001,
-        cgroup_leaf: leaf.as_bytes().to_vec(),
-        cgroup_parent: b"system.slice".to_vec(),
+        cgroup_path: format!("/system.slice/{leaf}").into_bytes(),
         sid: 700,
         ..ev(EventKind::Fork, 701, 700, 2_000, "runc:[2:INIT]")
     };
@@ -570,10 +598,10 @@ fn churn_stays_bounded() {
         let pid = 1_000 + (i % 30_000);
         let start = 1_000 + i as u64;
         let cg = 10_000 + (i as u64 % 500);
-        let leaf = format!("docker-{:064x}.scope", cg);
+        let path = format!("/system.slice/docker-{:064x}.scope", cg);
         let base = ProcessEvent {
             cgroup_id: cg,
-            cgroup_leaf: leaf.into_bytes(),
+            cgroup_path: path.into_bytes(),
             ..ev(EventKind::Fork, pid, 1, start, "w")
         };
         t.apply(&base);

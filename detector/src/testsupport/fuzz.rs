@@ -37,10 +37,8 @@ pub fn decode(data: &[u8]) -> Outcome {
     let h: EventHeader = unsafe { std::ptr::read_unaligned(data.as_ptr().cast()) };
     assert!(ev.comm.len() <= 16 && !ev.comm.contains(&0));
     assert!(ev.filename.len() <= h.filename_len as usize && !ev.filename.contains(&0));
-    assert!(ev.cgroup_leaf.len() <= h.cgroup_leaf_len as usize && !ev.cgroup_leaf.contains(&0));
-    assert!(
-        ev.cgroup_parent.len() <= h.cgroup_parent_len as usize && !ev.cgroup_parent.contains(&0)
-    );
+    // Joining components adds at most the leading '/' (the root cgroup is just "/").
+    assert!(ev.cgroup_path.len() <= h.cgroup_path_len as usize + 1);
     // Joining components adds at most the leading '/'.
     assert!(ev.exe_path.len() <= h.exe_len as usize + 1);
     let argv_bytes: usize = ev.argv.iter().map(|a| a.len() + 1).sum();

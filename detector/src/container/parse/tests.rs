@@ -217,6 +217,125 @@ fn real_paths() {
             false,
         ),
         ("/some/<ID>", None, None, false),
+        // --- whole ancestry: any component may be the container's cgroup ---
+        // a process three levels below its container's cgroup
+        ("/docker/<ID>/a/b/c", Some(ID), Some(Docker), false),
+        (
+            "/system.slice/docker-<ID>.scope/system.slice/cron.service",
+            Some(ID),
+            Some(Docker),
+            false,
+        ),
+        (
+            "/kubepods/burstable/pod<POD>/<ID>/init.scope/x",
+            Some(ID),
+            Some(Containerd),
+            true,
+        ),
+        // LXC: `lxc-attach` runs its command in the `.lxc` sub-cgroup
+        ("/lxc.payload.web01/.lxc", Some("web01"), Some(Lxc), false),
+        (
+            "/lxc.payload.web01/init.scope/a/b",
+            Some("web01"),
+            Some(Lxc),
+            false,
+        ),
+        // containerd's own layout (ctr, nerdctl with cgroupfs): /<namespace>/<id>
+        ("/default/sshbox", Some("sshbox"), Some(Containerd), false),
+        (
+            "/default/web-1.v2_x",
+            Some("web-1.v2_x"),
+            Some(Containerd),
+            false,
+        ),
+        (
+            "/default/sshbox/sub/deeper",
+            Some("sshbox"),
+            Some(Containerd),
+            false,
+        ),
+        ("/k8s.io/<ID>", Some(ID), Some(Containerd), false),
+        ("/k8s.io/<ID>/init.scope", Some(ID), Some(Containerd), false),
+        // ...only at the root, and only valid ids
+        ("/k8s.io/sshbox", None, None, false),
+        ("/system.slice/default/sshbox", None, None, false),
+        ("/system.slice/k8s.io/<ID>", None, None, false),
+        ("/default", None, None, false),
+        ("/default/-bad", None, None, false),
+        ("/default/a..b", None, None, false),
+        // other containerd namespaces: the runtime state's to say
+        ("/tenant-a/sshbox", None, None, false),
+        // docker-in-docker (cgroupfs inside cgroupfs): the inner container
+        (
+            "/docker/<ID>/docker/0000000000000000000000000000000000000000000000000000000000000abc",
+            Some("0000000000000000000000000000000000000000000000000000000000000abc"),
+            Some(Docker),
+            false,
+        ),
+        // kind: a Kubernetes node in docker, its pods inside (innermost: the pod container)
+        (
+            "/docker/0000000000000000000000000000000000000000000000000000000000000abc/kubepods/besteffort/pod<POD>/<ID>",
+            Some(ID),
+            Some(Containerd),
+            true,
+        ),
+        // containerd inside an LXC container: the nested runtime's root is the outer cgroup
+        (
+            "/lxc.payload.web01/default/inner",
+            Some("inner"),
+            Some(Containerd),
+            false,
+        ),
+        (
+            "/lxc.payload.web01/lxc.payload.nested",
+            Some("nested"),
+            Some(Lxc),
+            false,
+        ),
+        // but not below a host unit
+        ("/system.slice/lxc.payload.web01", None, None, false),
+        ("/system.slice/foo.service/lxc/web01", None, None, false),
+        // a runtime's monitor inside an outer container belongs to the outer one
+        (
+            "/lxc.payload.web01/system.slice/crio-conmon-<ID>.scope",
+            Some("web01"),
+            Some(Lxc),
+            false,
+        ),
+        // systemd-nspawn's payload and its supervisor (the nspawn process, on the host)
+        (
+            "/machine.slice/machine-debian.scope/payload/system.slice/cron.service",
+            Some("debian"),
+            Some(SystemdNspawn),
+            false,
+        ),
+        (
+            "/machine.slice/machine-debian.scope/supervisor",
+            None,
+            None,
+            false,
+        ),
+        // nspawn scopes outside a slice are not registered machines
+        ("/machine-debian.scope", None, None, false),
+        // rootless docker and podman: their containers' scopes sit under the user's slice
+        (
+            "/user.slice/user-1000.slice/user@1000.service/user.slice/docker-<ID>.scope",
+            Some(ID),
+            Some(Docker),
+            false,
+        ),
+        // look-alike host units
+        ("/system.slice/docker-<ID>.service", None, None, false),
+        ("/system.slice/docker-registry.service", None, None, false),
+        ("/system.slice/lxc.service", None, None, false),
+        ("/system.slice/lxc-net.service", None, None, false),
+        ("/system.slice/machine-debian.service", None, None, false),
+        ("/system.slice/crio.service", None, None, false),
+        ("/system.slice/podman.service", None, None, false),
+        ("/libpod_parent/conmon/x", None, None, false),
+        ("/lxc.monitor.web01/x", None, None, false),
+        ("/lxc.monitor/web01", None, None, false),
+        ("/lxc/lxc.monitor.web01", None, None, false),
     ];
     for (path, id, runtime, has_pod) in table {
         let path = p(path);
@@ -235,51 +354,60 @@ fn real_paths() {
     }
 }
 
-/// The kernel gives only the leaf and its parent: every form must still resolve.
+/// A partial path (the kernel's walk stopped early: no leading `/`): self-describing names
+/// still resolve, root-anchored rules do not (the first component is not the root's child).
 #[test]
-fn leaf_and_parent_only() {
+fn partial_paths() {
     use Runtime::*;
-    let table: &[(&str, &str, Option<Runtime>)] = &[
-        ("docker", "<ID>", Some(Docker)),
-        ("system.slice", "docker-<ID>.scope", Some(Docker)),
+    let table: &[(&str, Option<Runtime>)] = &[
+        ("docker/<ID>", Some(Docker)),
+        ("system.slice/docker-<ID>.scope/a/b", Some(Docker)),
         (
-            "kubepods-besteffort-pod<POD_>.slice",
-            "cri-containerd-<ID>.scope",
+            "kubepods-besteffort-pod<POD_>.slice/cri-containerd-<ID>.scope",
             Some(Containerd),
         ),
         (
-            "containerd.service",
-            "kubepods-pod<POD_>.slice:cri-containerd:<ID>",
+            "containerd.service/kubepods-pod<POD_>.slice:cri-containerd:<ID>",
             Some(Containerd),
         ),
-        ("pod<POD>", "<ID>", Some(Containerd)),
-        ("kubepods-pod<POD_>.slice", "crio-<ID>.scope", Some(CriO)),
-        ("kubepods-pod<POD_>.slice", "crio-conmon-<ID>.scope", None),
-        ("libpod-<ID>.scope", "container", Some(Podman)),
-        ("machine.slice", "libpod-<ID>.scope", Some(Podman)),
-        ("libpod_parent", "libpod-<ID>", Some(Podman)),
-        ("libpod_parent", "conmon", None),
-        ("", "lxc.payload.c1", Some(Lxc)),
-        ("lxc", "c1", Some(Lxc)),
-        ("machine.slice", "machine-c1.scope", Some(SystemdNspawn)),
-        ("machine.slice", "machine-qemu\\x2d2\\x2dwin.scope", None),
-        ("system.slice", "cron.service", None),
-        ("", "", None),
+        ("pod<POD>/<ID>", Some(Containerd)),
+        ("kubepods-pod<POD_>.slice/crio-<ID>.scope", Some(CriO)),
+        ("kubepods-pod<POD_>.slice/crio-conmon-<ID>.scope", None),
+        ("libpod-<ID>.scope/container", Some(Podman)),
+        ("libpod_parent/libpod-<ID>", Some(Podman)),
+        ("libpod_parent/conmon", None),
+        ("machine.slice/machine-c1.scope", Some(SystemdNspawn)),
+        // root-anchored layouts cannot be told from a suffix
+        ("lxc.payload.c1", None),
+        ("default/c1", None),
+        ("k8s.io/<ID>", None),
+        ("lxc/c1", None),
+        ("system.slice/cron.service", None),
+        ("", None),
     ];
-    for (parent, leaf, runtime) in table {
-        let (parent, leaf) = (p(parent), p(leaf));
-        let got = from_leaf_parent(parent.as_bytes(), leaf.as_bytes());
-        assert_eq!(
-            got.as_ref().map(|c| c.runtime),
-            *runtime,
-            "{parent} / {leaf}"
-        );
+    for (path, runtime) in table {
+        let path = p(path);
+        let got = from_path(path.as_bytes());
+        assert_eq!(got.as_ref().map(|c| c.runtime), *runtime, "{path}");
         if let Some(c) = got
             && !matches!(c.runtime, Lxc | SystemdNspawn)
         {
-            assert_eq!(c.id, ID, "{parent} / {leaf}");
+            assert_eq!(c.id, ID, "{path}");
         }
     }
+}
+
+/// `from_components` is `from_path` on a root-relative path.
+#[test]
+fn components_are_root_relative() {
+    let path = p("/lxc.payload.web01/.lxc");
+    let comps: Vec<&[u8]> = path
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(from_components(&comps), from_path(path.as_bytes()));
+    assert_eq!(from_components(&comps).unwrap().id, "web01");
 }
 
 #[test]
@@ -304,7 +432,10 @@ fn hostile_bytes() {
     }
     for w in junk.chunks(97) {
         let _ = from_path(w);
-        let _ = from_leaf_parent(w, &w[w.len() / 2..]);
+        let _ = from_path(&w[w.len() / 2..]);
+        let mut rooted = b"/".to_vec();
+        rooted.extend_from_slice(w);
+        let _ = from_path(&rooted);
     }
     for s in [
         &b"machine-\\x.scope"[..],

@@ -376,7 +376,15 @@ impl StateHandle {
 }
 
 impl RuntimeLookup for StateHandle {
-    fn lookup(&mut self, cgroup_path: &[u8]) -> Option<ContainerRef> {
+    fn lookup(&self, cgroup_path: &[u8]) -> Option<ContainerRef> {
         self.container_of(cgroup_path).map(|i| i.reference.clone())
+    }
+
+    fn enrich(&self, info: &mut ContainerInfo) -> Option<EnrichOutcome> {
+        Some(StateHandle::enrich(self, info))
+    }
+
+    fn generation(&self) -> u64 {
+        StateHandle::generation(self)
     }
 }

@@ -19,12 +19,11 @@ fn life(tgid: u32, parent: u32, t: u64, exe: &[u8], argv: &[&[u8]], c: bool) -> 
         ppid: parent,
         actor_pid: parent,
         cgroup_id: if c { 77 } else { 1 },
-        cgroup_leaf: if c {
-            format!("docker-{:064x}.scope", 0xabcdef_u64).into_bytes()
+        cgroup_path: if c {
+            format!("/system.slice/docker-{:064x}.scope", 0xabcdef_u64).into_bytes()
         } else {
-            b"session-1.scope".to_vec()
+            b"/system.slice/session-1.scope".to_vec()
         },
-        cgroup_parent: b"system.slice".to_vec(),
         pid_ns_ino: if c { 4026532001 } else { 4026531836 },
         mnt_ns_ino: if c { 4026532000 } else { 4026531841 },
         ns_pid: tgid,
