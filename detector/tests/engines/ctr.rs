@@ -28,6 +28,7 @@ fn ctr_run_alerts(ns: &str, id: &str) {
         name: None,
         image_name: Some(containerd::IMAGE_NAME),
         image_tag: Some(containerd::IMAGE_TAG),
+        privileged: None,
     };
     let mut checks = Checks::default();
     let a = crate::wait_alert(&d, id, "ssh");

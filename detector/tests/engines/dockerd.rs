@@ -25,6 +25,7 @@ pub(crate) fn reported(dockerd: &Dockerd, name: &str) -> Container {
         name: Some(name.to_string()),
         image_name: Some(docker::IMAGE_NAME),
         image_tag: Some(docker::IMAGE_TAG),
+        privileged: Some(false),
     }
 }
 

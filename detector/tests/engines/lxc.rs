@@ -28,6 +28,7 @@ fn lxc_start_and_lxc_attach_alert_with_the_container_name() {
         name: Some(c.name.clone()),
         image_name: None,
         image_tag: None,
+        privileged: None,
     };
     let d = crate::daemon::Daemon::start();
     let init = c.start().unwrap();

@@ -22,6 +22,7 @@ fn nspawn_machine_alerts_with_the_machine_name() {
         name: None,
         image_name: None,
         image_tag: None,
+        privileged: None,
     };
     let d = crate::daemon::Daemon::start();
     let out = m.run(&["/usr/bin/ssh", "-V"]).unwrap();

@@ -27,6 +27,7 @@ fn podman_run_alerts_with_podman_metadata() {
         name: Some(guard.name.clone()),
         image_name: Some(image_name),
         image_tag: Some(image_tag),
+        privileged: None,
     };
     let mut checks = Checks::default();
     let a = crate::wait_alert(&d, &id, "ssh");
