@@ -37,6 +37,14 @@ const TEST_PACKAGES: &[&str] = &[
     "prometheus-node-exporter",
     // libfuzzer-sys compiles libFuzzer when the fuzz targets are checked.
     "g++",
+    // Real container engines the engine tests start privately (tests/engines.rs):
+    // dockerd (with its own containerd), containerd + ctr, LXC (busybox template),
+    // systemd-nspawn, and debootstrap for root filesystems.
+    "docker.io",
+    "containerd",
+    "lxc",
+    "systemd-container",
+    "debootstrap",
 ];
 /// PyPI tools the deployment tests use (offline manifest validation).
 const PIP_PACKAGES: &[(&str, &str)] = &[("kubernetes-validate", "kubernetes-validate")];
