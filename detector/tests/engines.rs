@@ -79,10 +79,13 @@ fn settle(d: &daemon::Daemon) {
 /// `detector run` on the shipped config, told where the private engines of the test keep
 /// their state ([`engines::state_roots_toml`]); the guard keeps the config file alive.
 fn start_daemon(roots: &engines::StateRoots) -> (Option<tempfile::TempDir>, daemon::Daemon) {
-    match engines::state_roots_toml(roots) {
+    let shipped = std::fs::read_to_string(daemon::shipped_config()).expect("shipped config");
+    match engines::state_roots_toml(&shipped, roots) {
         None => (None, daemon::Daemon::start()),
-        Some(extra) => {
-            let (dir, config) = daemon::config_file(|text| text + "\n" + &extra);
+        Some(_) => {
+            let (dir, config) = daemon::config_file(|text| {
+                engines::state_roots_toml(&text, roots).expect("roots to add")
+            });
             let d = daemon::Daemon::start_with(daemon::Opts {
                 config: Some(config),
                 ..daemon::Opts::default()

@@ -76,16 +76,46 @@ impl StateRoots {
     }
 }
 
-/// The daemon configuration that adds `roots` to where it reads runtime state, appended to
-/// the shipped config; `None` while the daemon has no such setting (then the shipped config
-/// is used unchanged, and metadata of private engines stays empty).
-///
-/// INTEGRATION POINT: the "runtimes" branch adds configurable state roots (its
-/// `container::state::StateRoots`); once `config/detector.toml` has the keys, return the TOML
-/// that sets them here — every engine test goes through this one function.
-pub fn state_roots_toml(roots: &StateRoots) -> Option<String> {
-    let _ = roots;
-    None
+/// `config` (the shipped config's text) with `roots` added to where the daemon reads runtime
+/// state (`[container] containerd_state` and `docker_root`, after the system paths); `None`
+/// when there is nothing to add.
+pub fn state_roots_toml(config: &str, roots: &StateRoots) -> Option<String> {
+    if roots.docker.is_empty() && roots.containerd.is_empty() {
+        return None;
+    }
+    let list = |system: &[&str], extra: &[PathBuf]| {
+        let mut items: Vec<String> = system.iter().map(|s| format!("{s:?}")).collect();
+        items.extend(
+            extra
+                .iter()
+                .map(|p| format!("{:?}", p.display().to_string())),
+        );
+        format!("[{}]", items.join(", "))
+    };
+    let mut replaced = 0;
+    let out: Vec<String> = config
+        .lines()
+        .map(|line| {
+            if line.starts_with("containerd_state = ") {
+                replaced += 1;
+                let system = ["/run/containerd", "/run/docker/containerd/daemon"];
+                format!("containerd_state = {}", list(&system, &roots.containerd))
+            } else if line.starts_with("docker_root = ") {
+                replaced += 1;
+                format!(
+                    "docker_root = {}",
+                    list(&["/var/lib/docker"], &roots.docker)
+                )
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(
+        replaced, 2,
+        "the shipped config no longer has [container] containerd_state and docker_root"
+    );
+    Some(out.join("\n") + "\n")
 }
 
 /// Runs `cmd` to completion within `bound`; an error (command, status, stderr) unless it
