@@ -180,6 +180,7 @@ fn sensor_config(args: &TraceArgs) -> SensorConfig {
                 .saturating_mul(crate::sensor::BUSY_INTERVAL_FACTOR),
         ),
         capture_argv: true,
+        ..SensorConfig::default()
     }
 }
 

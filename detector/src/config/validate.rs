@@ -28,6 +28,12 @@ pub const MAX_WAKE_INTERVAL_US: u64 = 100_000;
 /// Largest ring buffer accepted (1 GiB): beyond that it is almost certainly a typo.
 pub const MAX_RING_BUFFER_BYTES: u64 = 1 << 30;
 
+/// Most variables `sensor.capture_env_vars` may list (each costs a scan of the captured
+/// environment per exec).
+pub const MAX_ENV_VARS: usize = 64;
+/// Longest variable name `sensor.capture_env_vars` accepts, in bytes.
+pub const MAX_ENV_NAME: usize = 128;
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -95,6 +101,8 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         MAX_WAKE_INTERVAL_US,
     )?;
 
+    env_vars(&c.sensor.capture_env_vars)?;
+
     let f = &c.sinks.file;
     if let Some(p) = &f.path {
         path_ok("sinks.file.path", p)?;
@@ -157,6 +165,40 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         3600,
     )?;
     metrics(&c.metrics)
+}
+
+/// `sensor.capture_env_vars`: bounded, and each a plain variable name.
+fn env_vars(names: &[String]) -> Result<(), Invalid> {
+    if names.len() > MAX_ENV_VARS {
+        return Err(invalid(
+            "sensor.capture_env_vars",
+            format!("{} variables listed: at most {MAX_ENV_VARS}", names.len()),
+        ));
+    }
+    for (i, n) in names.iter().enumerate() {
+        let key = format!("sensor.capture_env_vars[{i}]");
+        if n.is_empty() || n.len() > MAX_ENV_NAME {
+            return Err(invalid(
+                key,
+                format!(
+                    "a variable name of 1 to {MAX_ENV_NAME} bytes, got {} bytes",
+                    n.len()
+                ),
+            ));
+        }
+        if n.bytes()
+            .any(|b| b == b'=' || b == 0 || b.is_ascii_whitespace())
+        {
+            return Err(invalid(
+                key,
+                format!("{n:?} is not a variable name (no '=', NUL or white space)"),
+            ));
+        }
+        if names[..i].contains(n) {
+            return Err(invalid(key, format!("{n:?} is listed twice")));
+        }
+    }
+    Ok(())
 }
 
 fn metrics(m: &super::MetricsConfig) -> Result<(), Invalid> {

@@ -147,6 +147,7 @@ pub fn table_config(config: &Config) -> TableConfig {
     TableConfig {
         max_processes: config.process.max_processes,
         container_cache: config.container.cache_max,
+        env_vars: config.sensor.capture_env_vars.clone(),
         ..TableConfig::default()
     }
 }
@@ -159,6 +160,9 @@ pub fn sensor_config(config: &Config) -> SensorConfig {
         wake_interval: Duration::from_micros(sensor.wake_interval_us),
         busy_interval: Duration::from_micros(sensor.busy_poll_interval_us),
         capture_argv: sensor.argv_capture,
+        capture_cwd: sensor.cwd_capture,
+        capture_env: !sensor.capture_env_vars.is_empty(),
+        capture_caps: sensor.caps_capture,
     }
 }
 
