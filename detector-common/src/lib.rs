@@ -63,7 +63,8 @@ pub const EXE_DEPTH_MAX: u32 = 32;
 /// 4 KiB covers ordinary command lines while keeping a record well under 8 KiB.
 pub const ARGV_MAX: usize = 4096;
 /// Room for the working directory: its components, leaf first, each NUL-terminated (the
-/// same encoding as the `exe` section).
+/// same encoding as the `exe` section; the root directory is one empty component, so an
+/// empty section means "not captured").
 pub const CWD_MAX: usize = 1024;
 /// Environment bytes captured: the first `ENV_MAX` bytes of the NUL-separated environment
 /// block (`mm->env_start..env_end`), read only while the daemon's capture list is not empty

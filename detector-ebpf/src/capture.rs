@@ -44,6 +44,10 @@ pub fn fill_cwd(rec: &mut Record, task: Task) {
     if !complete {
         rec.flag(flags::CWD_PARTIAL);
         bump(counter::CWD_PARTIAL);
+    } else if rec.written() == start {
+        // The root itself: one empty component, which decodes as `/` (an empty section
+        // means "not captured").
+        rec.put_nul();
     }
     rec.header().cwd_len = (rec.written() - start) as u16;
 }

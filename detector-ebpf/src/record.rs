@@ -164,6 +164,23 @@ impl Record {
         } & (DATA_START_LIMIT - 1);
     }
 
+    /// Appends one NUL byte (an empty path component); false when there is no room.
+    #[inline(always)]
+    pub fn put_nul(&mut self) -> bool {
+        let cur = self.cur;
+        if cur >= DATA_START_LIMIT {
+            return false;
+        }
+        match self.scratch.record.data.get_mut(cur) {
+            Some(b) => {
+                *b = 0;
+                self.cur = cur + 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Appends the NUL-terminated kernel string `src`, at most `MAX` bytes (NUL included).
     /// Returns the bytes written (NUL included), 0 on failure or with no room.
     #[inline(always)]

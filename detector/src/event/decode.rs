@@ -376,6 +376,8 @@ mod tests {
         assert_eq!(exe_path(b"a\0\0", false), b"//a");
         assert_eq!(exe_path(b"", false), b"");
         assert_eq!(exe_path(b"", true), b"");
+        // The root directory: one empty component (the kernel's cwd walk at `/`).
+        assert_eq!(exe_path(b"\0", false), b"/");
         assert_eq!(cstr(b"abc\0\0\0"), b"abc");
     }
 
