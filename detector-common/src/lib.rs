@@ -5,7 +5,7 @@
 //!
 //! A ring-buffer record is one [`EventHeader`] followed by a variable data area. The data
 //! area holds, in this order and without padding, the sections whose lengths the header gives:
-//! `filename`, `cgroup_path`, `exe` and `argv`. Each length is the number of
+//! `filename`, `cgroup_path`, `exe`, `cwd`, `argv` and `env`. Each length is the number of
 //! bytes the kernel wrote; the record's total length is `size_of::<EventHeader>()` plus their
 //! sum. See the field docs for the encoding of each section.
 #![no_std]
@@ -51,6 +51,13 @@ pub mod flags {
     pub const READ_ERROR: u32 = 1 << 6;
     /// The process has no cgroup v2 (default hierarchy) information.
     pub const NO_CGROUP: u32 = 1 << 7;
+    /// The working-directory walk stopped early (too deep, too long, or a read failed):
+    /// the `cwd` section holds only the components nearest to the directory.
+    pub const CWD_PARTIAL: u32 = 1 << 8;
+    /// The environment capture hit [`super::ENV_MAX`](crate::ENV_MAX): more bytes existed.
+    pub const ENV_TRUNCATED: u32 = 1 << 9;
+    /// `cap_effective` and `cap_permitted` of the header are valid.
+    pub const HAS_CAPS: u32 = 1 << 10;
 }
 
 /// Longest exec filename captured, in bytes including the terminating NUL.
@@ -73,12 +80,23 @@ pub const EXE_DEPTH_MAX: u32 = 32;
 /// argv bytes captured: the first `ARGV_MAX` bytes of the NUL-separated argument block.
 /// 4 KiB covers ordinary command lines while keeping a record well under 8 KiB.
 pub const ARGV_MAX: usize = 4096;
-/// Size of the data area of the kernel's scratch record. Section starts are kept below
-/// [`DATA_START_LIMIT`] and each read is at most [`ARGV_MAX`] bytes, so this bound lets
-/// the verifier prove every write stays inside the buffer.
-pub const DATA_MAX: usize = 8192;
-/// Every section starts below this offset of the data area (see [`DATA_MAX`]).
+/// Room for the working directory: its components, leaf first, each NUL-terminated (the
+/// same encoding as the `exe` section; the root directory is one empty component, so an
+/// empty section means "not captured").
+pub const CWD_MAX: usize = 1024;
+/// Environment bytes captured: the first `ENV_MAX` bytes of the NUL-separated environment
+/// block (`mm->env_start..env_end`), read only while the daemon's capture list is not empty
+/// (`Tuning::capture_env`); the daemon keeps only the listed variables.
+pub const ENV_MAX: usize = 4096;
+/// Size of the data area of the kernel's scratch record. Section starts before argv are kept
+/// below [`DATA_START_LIMIT`] and each of their reads is at most [`ARGV_MAX`] bytes; the
+/// `env` section, after argv, starts below [`ENV_START_LIMIT`] and reads at most
+/// [`ENV_MAX`]. These bounds let the verifier prove every write stays inside the buffer.
+pub const DATA_MAX: usize = ENV_START_LIMIT + ENV_MAX;
+/// Every section but `env` starts below this offset of the data area (see [`DATA_MAX`]).
 pub const DATA_START_LIMIT: usize = 4096;
+/// The `env` section (after argv) starts below this offset of the data area.
+pub const ENV_START_LIMIT: usize = DATA_START_LIMIT + ARGV_MAX;
 
 /// Default size of the ring buffer in bytes (a power of two, multiple of the page size).
 pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
@@ -144,6 +162,17 @@ pub struct Tuning {
     pub capture_argv: u32,
     /// Keeps the struct free of implicit padding.
     pub reserved: u32,
+    /// `1`: walk each exec's working directory (`fs->pwd`) into the `cwd` section
+    /// (`config: sensor.cwd_capture`).
+    pub capture_cwd: u32,
+    /// `1`: copy the first [`ENV_MAX`] bytes of each exec's environment into the `env`
+    /// section; set while `sensor.capture_env_vars` is not empty.
+    pub capture_env: u32,
+    /// `1`: read `cred->cap_effective`/`cap_permitted` into every record
+    /// (`config: sensor.caps_capture`).
+    pub capture_caps: u32,
+    /// Keeps the struct free of implicit padding.
+    pub reserved2: u32,
 }
 
 impl Tuning {
@@ -154,6 +183,10 @@ impl Tuning {
             wake_avail_bytes: u64::MAX,
             capture_argv: 1,
             reserved: 0,
+            capture_cwd: 1,
+            capture_env: 0,
+            capture_caps: 1,
+            reserved2: 0,
         }
     }
 }
@@ -190,7 +223,12 @@ pub mod counter {
     /// `setuid` to the current uid): filtered in the kernel, no record.
     pub const CRED_UNCHANGED: u32 = 15;
     /// Number of counters.
-    pub const COUNT: u32 = 16;
+    /// Records whose working directory is partial.
+    pub const CWD_PARTIAL: u32 = 16;
+    /// Records whose environment capture was truncated.
+    pub const ENV_TRUNCATED: u32 = 17;
+    /// Number of counters.
+    pub const COUNT: u32 = 18;
     /// Stable names of the counters, by index (used in logs and `detector trace`).
     pub const NAMES: [&str; COUNT as usize] = [
         "lost_fork",
@@ -209,6 +247,8 @@ pub mod counter {
         "sent_cred",
         "lost_cred",
         "cred_unchanged",
+        "cwd_partial",
+        "env_truncated",
     ];
 }
 
@@ -263,6 +303,15 @@ pub struct EventHeader {
     pub _pad: u16,
     /// `task->comm`, NUL padded.
     pub comm: [u8; 16],
+    /// Lengths of the `cwd` and `env` sections (see the crate docs for the order).
+    pub cwd_len: u16,
+    pub env_len: u16,
+    /// Keeps the struct free of implicit padding.
+    pub _pad2: u32,
+    /// `real_cred->cap_effective` and `cap_permitted` (bit n = capability n), valid with
+    /// [`flags::HAS_CAPS`].
+    pub cap_effective: u64,
+    pub cap_permitted: u64,
 }
 
 /// Size in bytes of [`EventHeader`] on the wire.
@@ -346,6 +395,15 @@ pub struct Offsets {
     pub binprm_filename: u32,
     /// 1 when `sched_process_exit` passes `group_dead` as its second argument.
     pub exit_has_group_dead: u32,
+    /// `fs_struct.pwd.mnt` and `fs_struct.pwd.dentry` (the working directory).
+    pub fs_pwd_mnt: u32,
+    pub fs_pwd_dentry: u32,
+    /// User-space bounds of the environment block.
+    pub mm_env_start: u32,
+    pub mm_env_end: u32,
+    /// `cred.cap_effective` and `cred.cap_permitted` (`kernel_cap_t`, 64 bits).
+    pub cred_cap_effective: u32,
+    pub cred_cap_permitted: u32,
 }
 
 impl Offsets {
@@ -406,6 +464,12 @@ impl Offsets {
             mnt_ns_inum: MISSING,
             binprm_filename: MISSING,
             exit_has_group_dead: 0,
+            fs_pwd_mnt: MISSING,
+            fs_pwd_dentry: MISSING,
+            mm_env_start: MISSING,
+            mm_env_end: MISSING,
+            cred_cap_effective: MISSING,
+            cred_cap_permitted: MISSING,
         }
     }
 }
@@ -415,7 +479,7 @@ impl Offsets {
 unsafe impl aya::Pod for Offsets {}
 
 #[cfg(feature = "user")]
-// SAFETY: `Tuning` is `repr(C)` integers without padding (2 × u64 + 2 × u32), any bit
+// SAFETY: `Tuning` is `repr(C)` integers without padding (2 × u64 + 6 × u32), any bit
 // pattern valid.
 unsafe impl aya::Pod for Tuning {}
 
@@ -424,12 +488,14 @@ unsafe impl aya::Pod for Tuning {}
 // (checked by the size assertion below), and every bit pattern is valid.
 unsafe impl aya::Pod for EventHeader {}
 
-// The header has no implicit padding: 4+4 + 8*3 + 4*15 + 2*6 + 16 = 120 bytes.
-const _: () = assert!(HEADER_SIZE == 120);
-const _: () = assert!(core::mem::size_of::<Tuning>() == 24);
+// The header has no implicit padding: 4+4 + 8*3 + 4*15 + 2*6 + 16 = 120 bytes, then
+// 2*2 + 4 + 8*2 = 24 for the cwd/env lengths and capabilities.
+const _: () = assert!(HEADER_SIZE == 144);
+const _: () = assert!(core::mem::size_of::<Tuning>() == 40);
+const _: () = assert!(ENV_START_LIMIT + ENV_MAX <= DATA_MAX);
 const _: () = assert!(DATA_START_LIMIT + ARGV_MAX <= DATA_MAX);
 const _: () = assert!(CGROUP_NAME_MAX <= CGROUP_PATH_MAX);
 const _: () = assert!(
-    FILENAME_MAX + CGROUP_PATH_MAX + EXE_MAX <= DATA_START_LIMIT,
+    FILENAME_MAX + CGROUP_PATH_MAX + EXE_MAX + CWD_MAX <= DATA_START_LIMIT,
     "argv must start below DATA_START_LIMIT"
 );

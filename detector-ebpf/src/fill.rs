@@ -5,13 +5,13 @@
 //! `detector-common` defines. No `unsafe` here.
 
 use detector_common::{
-    ARGV_MAX, CGROUP_DEPTH_MAX, CGROUP_NAME_MAX, CGROUP_PATH_MAX, EXE_COMPONENT_MAX, EXE_DEPTH_MAX,
-    EXE_MAX, counter, flags,
+    ARGV_MAX, CGROUP_DEPTH_MAX, CGROUP_NAME_MAX, CGROUP_PATH_MAX, EXE_MAX, counter, flags,
 };
 
 use crate::{
     counters::bump,
     kernel::{Dentry, Mm, Mount, R, Task, VfsMount},
+    path::walk_path,
     record::Record,
 };
 
@@ -132,55 +132,12 @@ fn fill_cgroup(rec: &mut Record, task: Task) {
 #[inline(always)]
 pub fn fill_exe(rec: &mut Record, task: Task, mm: Mm) {
     let start = rec.written();
-    let mut complete = false;
-    if let Ok((mut dentry, mut mount, root_dentry, root_mnt)) = exe_start(task, mm) {
-        let mut i = 0u32;
-        while i < EXE_DEPTH_MAX + 8 {
-            i += 1;
-            rec.settle_cursor();
-            let Ok(mnt) = mount.mnt() else {
-                break;
-            };
-            if dentry == root_dentry && mnt == root_mnt {
-                complete = true;
-                break;
-            }
-            let Ok(mnt_root) = mnt.root() else {
-                break;
-            };
-            let Ok(parent) = dentry.parent() else {
-                break;
-            };
-            if dentry == mnt_root || dentry == parent {
-                // Top of this mount: continue from its mountpoint in the parent mount.
-                let Ok(mparent) = mount.parent() else {
-                    break;
-                };
-                if mparent == mount {
-                    // The namespace's root mount, above the task's root: path is complete
-                    // relative to the global root (the task is outside its own root).
-                    complete = true;
-                    break;
-                }
-                let Ok(mp) = mount.mountpoint() else {
-                    break;
-                };
-                dentry = mp;
-                mount = mparent;
-                continue;
-            }
-            if rec.written() - start > EXE_MAX - EXE_COMPONENT_MAX {
-                break;
-            }
-            let Ok(name) = dentry.name() else {
-                break;
-            };
-            if rec.put_kstr::<EXE_COMPONENT_MAX>(name) == 0 {
-                break;
-            }
-            dentry = parent;
+    let complete = match exe_start(task, mm) {
+        Ok((dentry, mount, root_dentry, root_mnt)) => {
+            walk_path::<EXE_MAX>(rec, dentry, mount, root_dentry, root_mnt)
         }
-    }
+        Err(_) => false,
+    };
     if !complete {
         rec.flag(flags::EXE_PARTIAL);
         bump(counter::EXE_PARTIAL);

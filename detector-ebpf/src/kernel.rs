@@ -175,6 +175,9 @@ kernel_struct! {
         val gid: u32 = cred_gid;
         val euid: u32 = cred_euid;
         val egid: u32 = cred_egid;
+        /// `kernel_cap_t` (one `u64` since 6.3; two `u32`s, low first, before).
+        val cap_effective: u64 = cred_cap_effective;
+        val cap_permitted: u64 = cred_cap_permitted;
     }
 }
 
@@ -185,6 +188,9 @@ kernel_struct! {
         val arg_start: u64 = mm_arg_start;
         val arg_end: u64 = mm_arg_end;
         ptr exe_file: File = mm_exe_file;
+        /// User-space bounds of the environment block.
+        val env_start: u64 = mm_env_start;
+        val env_end: u64 = mm_env_end;
     }
 }
 
@@ -205,6 +211,10 @@ kernel_struct! {
         ptr root_mnt: VfsMount = fs_root_mnt;
         /// `root.dentry`.
         ptr root_dentry: Dentry = fs_root_dentry;
+        /// `pwd.mnt`: the working directory's mount.
+        ptr pwd_mnt: VfsMount = fs_pwd_mnt;
+        /// `pwd.dentry`.
+        ptr pwd_dentry: Dentry = fs_pwd_dentry;
     }
 }
 

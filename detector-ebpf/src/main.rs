@@ -10,7 +10,9 @@
 //!   offsets.
 //! - [`record`]: the record being built; the only writer of the scratch data area, and the
 //!   ring buffer with its wake-up policy.
-//! - [`fill`]: which fields and sections a record gets from a task.
+//! - [`fill`]: which fields and sections a record gets from a task; [`capture`]: the
+//!   working directory, environment and capabilities, each behind a `Tuning` switch;
+//!   [`path`]: the path walk `exe` and `cwd` share.
 //! - [`counters`]: the per-CPU counters the daemon reports.
 //!
 //! Verifier notes: every read goes through `bpf_probe_read_kernel*` into memory we own and
@@ -20,20 +22,23 @@
 #![no_std]
 #![no_main]
 
+mod capture;
 mod counters;
 mod cred;
 mod fill;
 mod kernel;
+mod path;
 mod record;
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use detector_common::{FILENAME_MAX, counter, flags, kind};
 
 use crate::{
+    capture::{fill_caps, fill_cwd, fill_env},
     counters::bump,
     fill::{fill_argv, fill_exe, fill_task},
     kernel::{Binprm, Task, exit_has_group_dead},
-    record::{Record, capture_argv},
+    record::{Record, capture_argv, capture_caps, capture_cwd, capture_env},
 };
 
 #[btf_tracepoint(function = "sched_process_fork")]
@@ -57,6 +62,9 @@ fn on_fork(parent: Task, child: Task) {
         return;
     };
     fill_task(&mut rec, child);
+    if capture_caps() {
+        fill_caps(&mut rec, child);
+    }
     match child.mm() {
         Ok(mm) => fill_exe(&mut rec, child, mm),
         Err(_) => rec.flag(flags::NO_MM),
@@ -87,11 +95,20 @@ fn on_exec(task: Task, bprm: Option<Binprm>) {
     }
     rec.header().filename_len = n as u16;
     fill_task(&mut rec, task);
+    if capture_caps() {
+        fill_caps(&mut rec, task);
+    }
     match task.mm() {
         Ok(mm) => {
             fill_exe(&mut rec, task, mm);
+            if capture_cwd() {
+                fill_cwd(&mut rec, task);
+            }
             if capture_argv() {
                 fill_argv(&mut rec, mm);
+            }
+            if capture_env() {
+                fill_env(&mut rec, mm);
             }
         }
         Err(_) => rec.flag(flags::NO_MM),

@@ -19,8 +19,8 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, RingBuf},
 };
 use detector_common::{
-    ARGV_MAX, DATA_START_LIMIT, DEFAULT_RING_BYTES, EventHeader, HEADER_SIZE, ScratchRecord,
-    Tuning, counter, flags,
+    ARGV_MAX, DATA_START_LIMIT, DEFAULT_RING_BYTES, ENV_MAX, ENV_START_LIMIT, EventHeader,
+    HEADER_SIZE, ScratchRecord, Tuning, counter, flags,
 };
 
 use crate::{
@@ -77,6 +77,24 @@ macro_rules! tuning {
 #[inline(always)]
 pub fn capture_argv() -> bool {
     tuning!(capture_argv) != 0
+}
+
+/// Whether execs walk their working directory (`config: sensor.cwd_capture`).
+#[inline(always)]
+pub fn capture_cwd() -> bool {
+    tuning!(capture_cwd) != 0
+}
+
+/// Whether execs copy their environment (`config: sensor.capture_env_vars` not empty).
+#[inline(always)]
+pub fn capture_env() -> bool {
+    tuning!(capture_env) != 0
+}
+
+/// Whether records carry the capability sets (`config: sensor.caps_capture`).
+#[inline(always)]
+pub fn capture_caps() -> bool {
+    tuning!(capture_caps) != 0
 }
 
 /// This CPU's scratch record being filled, and the end of the data written so far.
@@ -146,6 +164,23 @@ impl Record {
         } & (DATA_START_LIMIT - 1);
     }
 
+    /// Appends one NUL byte (an empty path component); false when there is no room.
+    #[inline(always)]
+    pub fn put_nul(&mut self) -> bool {
+        let cur = self.cur;
+        if cur >= DATA_START_LIMIT {
+            return false;
+        }
+        match self.scratch.record.data.get_mut(cur) {
+            Some(b) => {
+                *b = 0;
+                self.cur = cur + 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Appends the NUL-terminated kernel string `src`, at most `MAX` bytes (NUL included).
     /// Returns the bytes written (NUL included), 0 on failure or with no room.
     #[inline(always)]
@@ -188,6 +223,35 @@ impl Record {
         }
         // SAFETY: cur < DATA_START_LIMIT and len <= ARGV_MAX keep the write inside `data`
         // (see `put_kstr`); the source read faults safely.
+        let r = unsafe {
+            bpf_probe_read_user(
+                self.scratch.record.data.as_mut_ptr().add(cur) as *mut c_void,
+                len,
+                src as *const c_void,
+            )
+        };
+        if r < 0 {
+            return Err(ReadErr);
+        }
+        self.cur = cur + len as usize;
+        Ok(len as usize)
+    }
+
+    /// Appends `len` bytes of the current task's user memory at `src` as the `env` section,
+    /// which follows argv: like [`Record::put_user`] with the bounds `ENV_START_LIMIT` and
+    /// `ENV_MAX`.
+    #[inline(always)]
+    pub fn put_user_env(&mut self, src: u64, len: u32) -> R<usize> {
+        let cur = self.cur;
+        if cur >= ENV_START_LIMIT {
+            return Ok(0);
+        }
+        if len == 0 || len > ENV_MAX as u32 {
+            return Ok(0);
+        }
+        // SAFETY: cur < ENV_START_LIMIT and len <= ENV_MAX, and ENV_START_LIMIT + ENV_MAX
+        // <= DATA_MAX (asserted in detector-common), so the write stays inside `data`; the
+        // source read faults safely.
         let r = unsafe {
             bpf_probe_read_user(
                 self.scratch.record.data.as_mut_ptr().add(cur) as *mut c_void,

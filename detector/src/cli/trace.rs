@@ -171,7 +171,7 @@ fn sensor_config(args: &TraceArgs) -> SensorConfig {
                 .saturating_mul(crate::sensor::BUSY_INTERVAL_FACTOR),
         ),
         capture_argv: true,
-        credential_events: true,
+        ..SensorConfig::default()
     }
 }
 

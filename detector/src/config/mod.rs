@@ -94,7 +94,40 @@ pub struct SensorConfig {
     /// tracefs is mounted at `/sys/kernel/tracing` if no tracefs is mounted). Rules that
     /// read these events never fire with it off.
     pub credential_events: bool,
+    /// Whether the kernel programs walk each exec's working directory
+    /// (`process.working_directory`, `process.parent.working_directory`).
+    pub cwd_capture: bool,
+    /// Whether the kernel programs read each process's effective and permitted capability
+    /// sets (`process.thread.capabilities.*`).
+    pub caps_capture: bool,
+    /// Environment variables kept in `process.env_vars` as `NAME=value` strings, as Elastic
+    /// Defend's `linux.advanced.capture_env_vars` does: exact names, at most
+    /// [`validate::MAX_ENV_VARS`] of at most [`validate::MAX_ENV_NAME`] bytes. The kernel
+    /// copies the first 4 KiB of each exec's environment while the list is not empty; an
+    /// empty list turns the capture off.
+    pub capture_env_vars: Vec<String>,
 }
+
+/// The default [`SensorConfig::capture_env_vars`]: every variable Elastic's Linux rules
+/// read in `process.env_vars` (their `like~` patterns match either case, so both cases of
+/// the proxy variables), plus `LD_PRELOAD`, Elastic Defend's own default. A test checks the
+/// list against the corpus.
+pub const DEFAULT_CAPTURE_ENV_VARS: &[&str] = &[
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "GLIBC_TUNABLES",
+    "HISTFILE",
+    "HISTFILESIZE",
+    "HISTSIZE",
+    "HISTCONTROL",
+    "RUNNER_TRACKING_ID",
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
 
 /// `[sinks]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -326,6 +359,12 @@ impl Default for SensorConfig {
                 * detector_common::DEFAULT_WAKE_INTERVAL_NS
                 / 1000,
             credential_events: true,
+            cwd_capture: true,
+            caps_capture: true,
+            capture_env_vars: DEFAULT_CAPTURE_ENV_VARS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }

@@ -228,6 +228,27 @@ const BROKEN: &[Case] = &[
         &["unknown field", "usr"],
     ),
     (
+        "env var name with '='",
+        "[sensor]\ncapture_env_vars = [\n  \"HOME\",\n  \"LD_PRELOAD=x\",\n]\n",
+        Some("sensor.capture_env_vars[1]"),
+        4,
+        &["not a variable name"],
+    ),
+    (
+        "env var listed twice",
+        "[sensor]\ncapture_env_vars = [\"HOME\", \"PATH\", \"HOME\"]\n",
+        Some("sensor.capture_env_vars[2]"),
+        2,
+        &["listed twice"],
+    ),
+    (
+        "empty env var name",
+        "[sensor]\ncapture_env_vars = [\"\"]\n",
+        Some("sensor.capture_env_vars[0]"),
+        2,
+        &["1 to 128 bytes"],
+    ),
+    (
         "bad value in an inline exception",
         "exceptions = [{ rule_id = \"x\", user_name = \"\" }]\n",
         Some("exceptions[0].user_name"),
@@ -667,4 +688,67 @@ fn non_loopback_metrics_only_when_asked_for() {
     assert!(c.metrics.listen.unwrap().ip().is_loopback());
     let c = parse("[metrics]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\n").unwrap();
     assert!(c.metrics.allow_non_loopback);
+}
+
+/// The default `sensor.capture_env_vars` covers every variable Elastic's Linux rules read
+/// in `process.env_vars`, computed from the corpus: each quoted `NAME=…` pattern of a
+/// `process.env_vars` comparison names a variable (a `like~` pattern matches either case).
+#[test]
+fn default_env_vars_cover_the_corpus() {
+    use crate::testsupport::{Corpus, Need, corpus, require};
+    if !require(
+        "config::tests::default_env_vars_cover_the_corpus",
+        &[Need::Corpus(Corpus::ElasticLinux)],
+    ) {
+        return;
+    }
+    let defaults = Config::default().sensor.capture_env_vars;
+    let mut read = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(corpus(Corpus::ElasticLinux)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc: toml::Value = toml::from_str(&text).unwrap();
+        let Some(query) = doc
+            .get("rule")
+            .and_then(|r| r.get("query"))
+            .and_then(|q| q.as_str())
+        else {
+            continue;
+        };
+        for (at, _) in query.match_indices("process.env_vars") {
+            // The comparison's value or list: up to the closing bracket of a list, else the
+            // first quoted string.
+            let rest = &query[at + "process.env_vars".len()..];
+            let end = match rest.split_whitespace().nth(1) {
+                Some(v) if v.starts_with('(') => rest.find(')').unwrap_or(rest.len()),
+                _ => rest
+                    .find('"')
+                    .and_then(|o| rest[o + 1..].find('"').map(|c| o + c + 2))
+                    .unwrap_or(rest.len()),
+            };
+            for (i, quoted) in rest[..end].split('"').enumerate() {
+                if i % 2 == 1
+                    && let Some((name, _)) = quoted.split_once('=')
+                {
+                    read.insert((
+                        name.trim_start_matches('*')
+                            .trim_end_matches('*')
+                            .to_owned(),
+                        path.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    assert!(read.len() >= 8, "too few variables found: {read:?}");
+    for (name, rule) in &read {
+        assert!(
+            defaults.iter().any(|d| d.eq_ignore_ascii_case(name)),
+            "{name} (read by {}) is not in the default capture list",
+            rule.display()
+        );
+    }
 }

@@ -28,6 +28,12 @@ pub const MAX_WAKE_INTERVAL_US: u64 = 100_000;
 /// Largest ring buffer accepted (1 GiB): beyond that it is almost certainly a typo.
 pub const MAX_RING_BUFFER_BYTES: u64 = 1 << 30;
 
+/// Most variables `sensor.capture_env_vars` may list (each costs a scan of the captured
+/// environment per exec).
+pub const MAX_ENV_VARS: usize = 64;
+/// Longest variable name `sensor.capture_env_vars` accepts, in bytes.
+pub const MAX_ENV_NAME: usize = 128;
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -94,6 +100,8 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         0,
         MAX_WAKE_INTERVAL_US,
     )?;
+
+    env_vars(&c.sensor.capture_env_vars)?;
 
     let f = &c.sinks.file;
     if let Some(p) = &f.path {
@@ -196,6 +204,40 @@ fn container_state(c: &super::ContainerConfig) -> Result<(), Invalid> {
             "container.cluster_name",
             "must be 1 to 253 characters without control characters",
         ));
+    }
+    Ok(())
+}
+
+/// `sensor.capture_env_vars`: bounded, and each a plain variable name.
+fn env_vars(names: &[String]) -> Result<(), Invalid> {
+    if names.len() > MAX_ENV_VARS {
+        return Err(invalid(
+            "sensor.capture_env_vars",
+            format!("{} variables listed: at most {MAX_ENV_VARS}", names.len()),
+        ));
+    }
+    for (i, n) in names.iter().enumerate() {
+        let key = format!("sensor.capture_env_vars[{i}]");
+        if n.is_empty() || n.len() > MAX_ENV_NAME {
+            return Err(invalid(
+                key,
+                format!(
+                    "a variable name of 1 to {MAX_ENV_NAME} bytes, got {} bytes",
+                    n.len()
+                ),
+            ));
+        }
+        if n.bytes()
+            .any(|b| b == b'=' || b == 0 || b.is_ascii_whitespace())
+        {
+            return Err(invalid(
+                key,
+                format!("{n:?} is not a variable name (no '=', NUL or white space)"),
+            ));
+        }
+        if names[..i].contains(n) {
+            return Err(invalid(key, format!("{n:?} is listed twice")));
+        }
     }
     Ok(())
 }

@@ -151,6 +151,7 @@ pub fn table_config(config: &Config) -> TableConfig {
         max_processes: config.process.max_processes,
         container_cache: config.container.cache_max,
         enrich: Some(config.container.state_roots()),
+        env_vars: config.sensor.capture_env_vars.clone(),
         ..TableConfig::default()
     }
 }
@@ -164,6 +165,9 @@ pub fn sensor_config(config: &Config) -> SensorConfig {
         busy_interval: Duration::from_micros(sensor.busy_poll_interval_us),
         capture_argv: sensor.argv_capture,
         credential_events: sensor.credential_events,
+        capture_cwd: sensor.cwd_capture,
+        capture_env: !sensor.capture_env_vars.is_empty(),
+        capture_caps: sensor.caps_capture,
     }
 }
 

@@ -75,8 +75,13 @@ impl EventPipeline {
         self.detection.evaluate(&doc);
     }
 
-    /// Evaluates the rules over the processes found in `/proc` at start, as if each had
-    /// just exec'd; matches carry `detector.startup_scan: true`.
+    /// Evaluates the rules over the processes found in `/proc` at start. Each is first
+    /// what Elastic Defend reports for it, `event.action: already_running` with
+    /// `event.type: info`; when that raises no alert, it is evaluated again as if it had
+    /// just exec'd (`exec` / `start`), so rules written for live execs (the seed rule on an
+    /// sshd started before the daemon) still see it. Either way its alerts carry
+    /// `detector.startup_scan: true`; one process raises the alerts of one view only, so a
+    /// rule that ignores `event.action` does not alert twice.
     pub fn startup_scan(&mut self) {
         let now = crate::ecs::now_rfc3339();
         for tgid in self.table.live_tgids() {
@@ -89,7 +94,17 @@ impl EventPipeline {
                 d.startup_scan = Some(true);
                 d.event = None;
             }
-            self.stats.startup_matches += self.detection.evaluate(&doc) as u64;
+            let exec_view = doc.event.clone();
+            if let Some(e) = doc.event.as_mut() {
+                e.action = Some(crate::ecs::ALREADY_RUNNING_ACTION.into());
+                e.r#type = vec![crate::ecs::ALREADY_RUNNING_TYPE.into()];
+            }
+            let mut matches = self.detection.evaluate(&doc);
+            if matches == 0 {
+                doc.event = exec_view;
+                matches = self.detection.evaluate(&doc);
+            }
+            self.stats.startup_matches += matches as u64;
         }
     }
 }

@@ -15,11 +15,12 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::{
-    Agent, Container, ContainerImage, ContainerSecurityContext, Detector, DetectorCgroup,
-    DetectorEvent, DetectorProcess, EcsDocument, EntryLeader, EntryMeta, GroupLeader, Host,
-    HostBoot, IdName, LeaderParent, ModelProbe, Orchestrator, OrchestratorCluster,
-    OrchestratorResource, Os, Parent, Previous, Process, ProcessCore, ProcessRef, SessionLeader,
-    Shared, Tty, User, format_rfc3339_nanos, keyword, keywords, text,
+    Agent, Capabilities, Container, ContainerImage, ContainerSecurityContext, Detector,
+    DetectorCgroup, DetectorEvent, DetectorProcess, EcsDocument, EntryLeader, EntryMeta, Group,
+    GroupLeader, Host, HostBoot, IdExt, IdName, LeaderParent, ModelProbe, Orchestrator,
+    OrchestratorCluster, OrchestratorResource, Os, Parent, Previous, Process, ProcessCore,
+    ProcessRef, SessionLeader, Shared, Thread, Tty, User, cap_names, format_rfc3339_nanos, keyword,
+    keywords, text,
 };
 use crate::container::ContainerInfo;
 use crate::event::{EventKind, ProcessEvent};
@@ -150,12 +151,23 @@ impl DocBuilder {
         doc.timestamp = Some(self.date(snap.event_boot_ns));
         doc.process = Some(self.process(snap));
         let creds = &snap.subject.creds;
+        // Elastic Defend's `user.Ext.real` / `group.Ext.real`: the real ids beside ECS's
+        // effective `user` / `group`.
         doc.user = Some(User {
             id: Some(creds.user.id.to_string()),
             name: creds.user.name.as_deref().map(str::to_owned),
+            ext: Some(IdExt {
+                real: Some(id_name(&creds.real_user)),
+            }),
             ..User::default()
         });
-        doc.group = Some(id_name(&creds.group));
+        doc.group = Some(Group {
+            id: Some(creds.group.id.to_string()),
+            name: creds.group.name.as_deref().map(str::to_owned),
+            ext: Some(IdExt {
+                real: Some(id_name(&creds.real_group)),
+            }),
+        });
         if let Some(info) = &snap.container {
             let (container, orchestrator) = self.container(info);
             doc.container = Some(container);
@@ -166,6 +178,12 @@ impl DocBuilder {
                 args_truncated: snap.subject.image.args_truncated.then_some(true),
                 exe_path_partial: raw.and_then(|r| r.exe_path_partial.then_some(true)),
                 mnt_ns_ino: Some(snap.subject.mnt_ns_ino).filter(|&n| n != 0),
+                working_directory_partial: snap
+                    .subject
+                    .image
+                    .working_directory_partial
+                    .then_some(true),
+                env_vars_truncated: snap.subject.image.env_truncated.then_some(true),
             }),
             cgroup: Some(DetectorCgroup {
                 id: Some(snap.subject.cgroup_id).filter(|&c| c != 0),
@@ -193,6 +211,7 @@ impl DocBuilder {
             command_line: (!args.is_empty()).then(|| super::command_line(&args)),
             args,
             start: (p.start_boot_ns != 0).then(|| self.date(p.start_boot_ns)),
+            working_directory: keyword(&image.working_directory).map(Into::into),
             interactive: Some(p.interactive),
             tty: p.tty.map(|(maj, min)| Tty::char_device(maj, min)),
             user: Some(id_name(&p.creds.user)),
@@ -228,6 +247,7 @@ impl DocBuilder {
         let parent = match &snap.parent {
             Some(p) => Some(Parent {
                 core: self.core(p),
+                thread: thread(p),
                 group_leader: snap.parent_group_leader.as_ref().map(|g| self.reference(g)),
                 ..Parent::default()
             }),
@@ -241,8 +261,12 @@ impl DocBuilder {
             }),
             None => None,
         };
+        let mut env_vars = Vec::new();
+        keywords(&s.image.env_vars, &mut env_vars);
         Process {
             core: self.core(s),
+            thread: thread(s),
+            env_vars,
             end: s.end_boot_ns.map(|e| self.date(e)),
             exit_code: s.exit_code,
             parent,
@@ -324,6 +348,17 @@ impl DocBuilder {
         );
         (container, orchestrator)
     }
+}
+
+/// `*.thread.*`: the `comm` at the exec and the capability sets.
+fn thread(p: &ProcInfo) -> Option<Thread> {
+    Some(Thread {
+        name: keyword(&p.image.comm).map(Into::into),
+        capabilities: p.creds.caps.map(|c| Capabilities {
+            effective: cap_names(c.effective),
+            permitted: cap_names(c.permitted),
+        }),
+    })
 }
 
 fn id_name(id: &Id) -> IdName {

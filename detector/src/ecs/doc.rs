@@ -63,7 +63,7 @@ ecs_object! {
         /// The effective user of the process (`user.id` is what rules test).
         pub user: Option<User>,
         /// The effective group of the process.
-        pub group: Option<IdName>,
+        pub group: Option<Group>,
         pub container: Option<Shared<Container>>,
         pub orchestrator: Option<Shared<Orchestrator>>,
         pub host: Option<Shared<Host>>,
@@ -103,6 +103,10 @@ impl EcsDocument {
 /// `event.module` of everything we emit: ours, not `cloud_defend` (Elastic's integration),
 /// so Elastic's External Alerts rule treats our alerts as external ones.
 pub const EVENT_MODULE: &str = "detector";
+/// `event.action` of a process found running at start-up, as Elastic Defend reports it.
+pub const ALREADY_RUNNING_ACTION: &str = "already_running";
+/// `event.type` of an `already_running` event (Elastic Defend's).
+pub const ALREADY_RUNNING_TYPE: &str = "info";
 /// `event.dataset` of process events.
 pub const PROCESS_DATASET: &str = "detector.process";
 /// `event.dataset` of alerts.
@@ -154,6 +158,26 @@ ecs_object! {
         pub id: Option<String>,
         pub name: Option<String>,
         pub group: Option<IdName>,
+        /// Elastic Defend's `user.Ext.*`.
+        #[serde(rename = "Ext")]
+        pub ext: Option<IdExt>,
+    }
+}
+
+ecs_object! {
+    /// `group.*`: the effective group, and Elastic Defend's `group.Ext.*`.
+    pub struct Group {
+        pub id: Option<String>,
+        pub name: Option<String>,
+        #[serde(rename = "Ext")]
+        pub ext: Option<IdExt>,
+    }
+}
+
+ecs_object! {
+    /// Elastic Defend's `user.Ext` / `group.Ext`: the real id beside ECS's effective one.
+    pub struct IdExt {
+        pub real: Option<IdName>,
     }
 }
 
@@ -348,6 +372,11 @@ ecs_object! {
         /// The path walk stopped early: `process.executable` is a suffix.
         pub exe_path_partial: Option<bool>,
         pub mnt_ns_ino: Option<u64>,
+        /// The working-directory walk stopped early: `process.working_directory` is a
+        /// suffix.
+        pub working_directory_partial: Option<bool>,
+        /// The environment capture hit its bound: `process.env_vars` may miss variables.
+        pub env_vars_truncated: Option<bool>,
     }
 }
 

@@ -33,6 +33,7 @@
 //! characters, quotes and backslashes, so any bytes give one valid JSON line.
 
 mod build;
+mod caps;
 mod doc;
 pub mod field;
 mod probe;
@@ -42,13 +43,14 @@ mod shared;
 mod time;
 
 pub use build::{DocBuilder, action_and_type};
+pub use caps::cap_names;
 pub use doc::*;
 pub use probe::ModelProbe;
 /// Synthetic snapshots and a builder, for tests of what reads probes (the daemon stage).
 #[cfg(test)]
 pub(crate) use probe::tests as probe_testkit;
 pub use process::*;
-pub use schema::{EcsSchema, UNPOPULATED_FIELDS, schema};
+pub use schema::{DEFEND_FIELDS, EcsSchema, UNPOPULATED_FIELDS, schema};
 pub use shared::Shared;
 pub use time::{format_rfc3339_nanos, format_system_time, now_rfc3339};
 
@@ -150,6 +152,7 @@ mod tests {
             }),
             user: Some(User {
                 group: Some(IdName::default()),
+                ext: Some(IdExt::default()),
                 ..Default::default()
             }),
             tags: vec![],

@@ -90,10 +90,31 @@ ecs_object! {
 }
 
 ecs_object! {
+    /// `process.thread.*` and `process.parent.thread.*`: the kernel's `comm` (the name of
+    /// the thread that exec'd, at most 15 bytes) and the capability sets.
+    pub struct Thread {
+        pub name: Option<String>,
+        pub capabilities: Option<Capabilities>,
+    }
+}
+
+ecs_object! {
+    /// `*.thread.capabilities`: capability names (`CAP_SYS_ADMIN`, …), as Elastic Defend
+    /// writes them.
+    pub struct Capabilities {
+        pub effective: Vec<String>,
+        pub permitted: Vec<String>,
+    }
+}
+
+ecs_object! {
     /// `process.*`: the event's subject.
     pub struct Process {
         #[serde(flatten)]
         pub core: ProcessCore,
+        pub thread: Option<Thread>,
+        /// The configured environment variables, `NAME=value` (`sensor.capture_env_vars`).
+        pub env_vars: Vec<String>,
         /// `end` events: when it ended, and its exit code.
         pub end: Option<String>,
         pub exit_code: Option<i32>,
@@ -111,6 +132,7 @@ ecs_object! {
     pub struct Parent {
         #[serde(flatten)]
         pub core: ProcessCore,
+        pub thread: Option<Thread>,
         pub end: Option<String>,
         pub exit_code: Option<i32>,
         pub group_leader: Option<ProcessRef>,

@@ -80,6 +80,16 @@ pub const UNPOPULATED_FIELDS: &[(&str, FieldType)] = &[
     ("orchestrator.resource.parent.type", FieldType::Keyword),
 ];
 
+/// Elastic Defend's custom fields (outside ECS, under `*.Ext.*`) our documents carry, as
+/// Defend documents them: rules written for Defend read them, and the ECS validator of the
+/// tests accepts exactly these beside ECS 9.4.
+pub const DEFEND_FIELDS: &[&str] = &[
+    "user.Ext.real.id",
+    "user.Ext.real.name",
+    "group.Ext.real.id",
+    "group.Ext.real.name",
+];
+
 /// The schema of [`EcsDocument`], built once on first use.
 pub fn schema() -> &'static EcsSchema {
     static SCHEMA: LazyLock<EcsSchema> = LazyLock::new(EcsSchema::build);
@@ -292,6 +302,14 @@ fn populated(t: &mut Vec<Entry>) {
         "user.group.name" => Keyword, |d| s(&d.user.as_ref()?.group.as_ref()?.name);
         "group.id" => Keyword, |d| s(&d.group.as_ref()?.id);
         "group.name" => Keyword, |d| s(&d.group.as_ref()?.name);
+        "user.Ext.real.id" => Keyword,
+            |d| s(&d.user.as_ref()?.ext.as_ref()?.real.as_ref()?.id);
+        "user.Ext.real.name" => Keyword,
+            |d| s(&d.user.as_ref()?.ext.as_ref()?.real.as_ref()?.name);
+        "group.Ext.real.id" => Keyword,
+            |d| s(&d.group.as_ref()?.ext.as_ref()?.real.as_ref()?.id);
+        "group.Ext.real.name" => Keyword,
+            |d| s(&d.group.as_ref()?.ext.as_ref()?.real.as_ref()?.name);
         "container.id" => Keyword, |d| s(&d.container.as_ref()?.id),
             probe: ProbeRead::Model(|p| Some(p.container_id()?.map(FieldValue::Str)));
         "container.runtime" => Keyword, |d| s(&d.container.as_ref()?.runtime);
@@ -366,6 +384,10 @@ fn populated(t: &mut Vec<Entry>) {
             |d| b(&d.detector.as_ref()?.process.as_ref()?.exe_path_partial);
         "detector.process.mnt_ns_ino" => Long,
             |d| l(&d.detector.as_ref()?.process.as_ref()?.mnt_ns_ino);
+        "detector.process.working_directory_partial" => Boolean,
+            |d| b(&d.detector.as_ref()?.process.as_ref()?.working_directory_partial);
+        "detector.process.env_vars_truncated" => Boolean,
+            |d| b(&d.detector.as_ref()?.process.as_ref()?.env_vars_truncated);
         "detector.cgroup.id" => Long, |d| l(&d.detector.as_ref()?.cgroup.as_ref()?.id);
         "detector.cgroup.path" => Keyword, |d| s(&d.detector.as_ref()?.cgroup.as_ref()?.path);
         "detector.startup_scan" => Boolean, |d| b(&d.detector.as_ref()?.startup_scan);
@@ -395,6 +417,13 @@ fn populated(t: &mut Vec<Entry>) {
             |d| a(&d.process.as_ref()?.previous.as_ref()?.args);
         "process.previous.args_count" => Long,
             |d| l(&d.process.as_ref()?.previous.as_ref()?.args_count);
+        "process.env_vars" => Keyword, |d| a(&d.process.as_ref()?.env_vars);
+        "process.thread.name" => Keyword,
+            |d| s(&d.process.as_ref()?.thread.as_ref()?.name);
+        "process.thread.capabilities.effective" => Keyword,
+            |d| a(&d.process.as_ref()?.thread.as_ref()?.capabilities.as_ref()?.effective);
+        "process.thread.capabilities.permitted" => Keyword,
+            |d| a(&d.process.as_ref()?.thread.as_ref()?.capabilities.as_ref()?.permitted);
     }
 
     // process.parent.*
@@ -408,6 +437,14 @@ fn populated(t: &mut Vec<Entry>) {
         "process.parent.end" => Date, |d| s(&d.process.as_ref()?.parent.as_ref()?.end);
         "process.parent.exit_code" => Long,
             |d| l(&d.process.as_ref()?.parent.as_ref()?.exit_code);
+        "process.parent.thread.name" => Keyword,
+            |d| s(&d.process.as_ref()?.parent.as_ref()?.thread.as_ref()?.name);
+        "process.parent.thread.capabilities.effective" => Keyword,
+            |d| a(&d.process.as_ref()?.parent.as_ref()?.thread.as_ref()?
+                .capabilities.as_ref()?.effective);
+        "process.parent.thread.capabilities.permitted" => Keyword,
+            |d| a(&d.process.as_ref()?.parent.as_ref()?.thread.as_ref()?
+                .capabilities.as_ref()?.permitted);
     }
     ref_rows!(t, "process.parent.group_leader", |d| d
         .process

@@ -6,7 +6,7 @@
 
 use detector_common::{EventHeader, HEADER_SIZE, flags, kind};
 
-use super::{EventKind, ProcessEvent};
+use super::{Caps, EventKind, ProcessEvent};
 
 /// Why a record was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -162,7 +162,14 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
         kind::SESSION_ID_CHANGE => EventKind::SessionIdChange,
         k => return Err(DecodeError::BadKind(k)),
     };
-    let sections = [h.filename_len, h.cgroup_path_len, h.exe_len, h.argv_len];
+    let sections = [
+        h.filename_len,
+        h.cgroup_path_len,
+        h.exe_len,
+        h.cwd_len,
+        h.argv_len,
+        h.env_len,
+    ];
     let need = HEADER_SIZE + sections.iter().map(|&l| l as usize).sum::<usize>();
     if record.len() < need {
         return Err(DecodeError::Truncated {
@@ -185,7 +192,16 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
         take(&mut rest, h.exe_len as usize),
         exe_partial,
     );
+    let cwd_partial = h.flags & flags::CWD_PARTIAL != 0;
+    exe_path_into(
+        &mut ev.cwd,
+        take(&mut rest, h.cwd_len as usize),
+        cwd_partial,
+    );
     argv_into(&mut ev.argv, take(&mut rest, h.argv_len as usize));
+    let env = take(&mut rest, h.env_len as usize);
+    ev.env.clear();
+    ev.env.extend_from_slice(env);
     cstr_into(&mut ev.comm, &h.comm);
     ev.kind = Some(kind);
     ev.boot_ns = h.boot_ns;
@@ -208,6 +224,12 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
     ev.sid = h.sid;
     ev.start_boot_ns = h.start_boot_ns;
     ev.exit_code = (kind == EventKind::Exit).then(|| wait_status_to_exit_code(h.exit_status));
+    ev.cwd_partial = cwd_partial && !ev.cwd.is_empty();
+    ev.env_truncated = h.flags & flags::ENV_TRUNCATED != 0;
+    ev.caps = (h.flags & flags::HAS_CAPS != 0).then_some(Caps {
+        effective: h.cap_effective,
+        permitted: h.cap_permitted,
+    });
     Ok(())
 }
 
@@ -228,10 +250,14 @@ mod tests {
         let filename = b"/usr/bin/env\0";
         let cgroup = b"docker-x.scope\0system.slice\0";
         let exe = b"env\0bin\0usr\0";
+        let cwd = b"src\0root\0";
         let args = b"env\0-i\0";
+        let env = b"HOME=/root\0LD_PRELOAD=/x.so\0";
         let h = EventHeader {
             kind: kind::EXEC,
-            flags: flags::HAS_TTY,
+            flags: flags::HAS_TTY | flags::HAS_CAPS,
+            cap_effective: 1 << 21,
+            cap_permitted: (1 << 21) | 1,
             pid: 10,
             tgid: 10,
             ppid: 1,
@@ -242,11 +268,13 @@ mod tests {
             cgroup_path_len: cgroup.len() as u16,
             exe_len: exe.len() as u16,
             argv_len: args.len() as u16,
+            cwd_len: cwd.len() as u16,
+            env_len: env.len() as u16,
             comm,
             ..Default::default()
         };
         let mut r = header_bytes(&h);
-        for s in [&filename[..], cgroup, exe, args] {
+        for s in [&filename[..], cgroup, exe, cwd, args, env] {
             r.extend_from_slice(s);
         }
         r
@@ -268,6 +296,16 @@ mod tests {
         assert!(!ev.cgroup_path_partial);
         assert_eq!(ev.tty, Some((136, 2)));
         assert_eq!(ev.exit_code, None);
+        assert_eq!(ev.cwd, b"/root/src");
+        assert!(!ev.cwd_partial && !ev.env_truncated);
+        assert_eq!(ev.env, b"HOME=/root\0LD_PRELOAD=/x.so\0");
+        assert_eq!(
+            ev.caps,
+            Some(Caps {
+                effective: 1 << 21,
+                permitted: (1 << 21) | 1
+            })
+        );
     }
 
     #[test]
@@ -306,7 +344,7 @@ mod tests {
         }
         // Garbage with a valid kind but random lengths is still bounds-checked.
         let mut bad = good;
-        for b in &mut bad[100..120] {
+        for b in &mut bad[100..144] {
             *b = 0xff;
         }
         let _ = decode(&bad);
@@ -351,6 +389,8 @@ mod tests {
         assert_eq!(exe_path(b"a\0\0", false), b"//a");
         assert_eq!(exe_path(b"", false), b"");
         assert_eq!(exe_path(b"", true), b"");
+        // The root directory: one empty component (the kernel's cwd walk at `/`).
+        assert_eq!(exe_path(b"\0", false), b"/");
         assert_eq!(cstr(b"abc\0\0\0"), b"abc");
     }
 
@@ -373,6 +413,7 @@ mod tests {
             assert_eq!(ev, decode(record).unwrap());
         }
         assert!(ev.argv.is_empty() && ev.exe_path.is_empty() && ev.filename.is_empty());
+        assert!(ev.cwd.is_empty() && ev.env.is_empty() && ev.caps.is_none());
     }
 
     /// The credential kinds decode to their own event kinds, with the ids after the change

@@ -119,6 +119,26 @@ pub struct ProcessEvent {
     pub start_boot_ns: u64,
     /// Exit only: the `wait(2)` status code (exit code, or 128 + signal like a shell).
     pub exit_code: Option<i32>,
+    /// Exec only: the working directory (the walk of `fs->pwd`, encoded like `exe_path`).
+    /// Empty when not captured (`sensor.cwd_capture = false`, fork and exit records).
+    pub cwd: Vec<u8>,
+    /// The working-directory walk stopped early: `cwd` is a suffix.
+    pub cwd_partial: bool,
+    /// Exec only: the first bytes of the environment block (NUL-separated `NAME=value`),
+    /// captured while `sensor.capture_env_vars` is not empty; the process model keeps only
+    /// the listed variables.
+    pub env: Vec<u8>,
+    /// The environment capture hit its bound: later variables are missing.
+    pub env_truncated: bool,
+    /// The effective and permitted capability sets (bit n = capability n), when captured.
+    pub caps: Option<Caps>,
+}
+
+/// A process's capability sets, as the kernel keeps them (`kernel_cap_t`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Caps {
+    pub effective: u64,
+    pub permitted: u64,
 }
 
 mod decode;

@@ -257,6 +257,7 @@ pub(super) mod tests {
             euid: 0,
             gid: 0,
             egid: 0,
+            caps: None,
             tty: None,
             image: Default::default(),
             cgroup_id,

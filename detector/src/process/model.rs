@@ -9,11 +9,16 @@ use std::sync::Arc;
 use crate::container::ContainerInfo;
 use crate::event::EventKind;
 
-/// What a process runs: the image an exec installs (and a fork copies).
+/// What a process runs: the image an exec installs (and a fork copies), with what the
+/// exec saw of its surroundings (working directory, environment).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecImage {
-    /// `process.name`: the kernel's `comm` (at most 15 bytes).
+    /// `process.name`: the full name of the executable, as Elastic Defend reports it (the
+    /// basename of `executable`: `update-ca-certificates`, not the kernel's 15-byte
+    /// `comm`); the `comm` when the executable is unknown.
     pub name: Vec<u8>,
+    /// `process.thread.name`: the kernel's `comm` (at most 15 bytes) at the exec.
+    pub comm: Vec<u8>,
     /// `process.executable`: the real path of the executable (empty when unknown, e.g.
     /// kernel threads).
     pub executable: Vec<u8>,
@@ -21,16 +26,62 @@ pub struct ExecImage {
     pub args: Vec<Vec<u8>>,
     /// The args were cut at the capture bound: `args_count` is a lower bound.
     pub args_truncated: bool,
+    /// `process.working_directory` at the exec (empty when not captured).
+    pub working_directory: Vec<u8>,
+    /// The working-directory walk stopped early: a path suffix.
+    pub working_directory_partial: bool,
+    /// `process.env_vars`: the configured variables the exec's environment held, as
+    /// `NAME=value`, in environment order.
+    pub env_vars: Vec<Vec<u8>>,
+    /// The environment capture hit its bound: listed variables may be missing.
+    pub env_truncated: bool,
+}
+
+/// `process.name` from an executable path: its basename, or `comm` when the path is
+/// unknown (kernel threads, unreadable `/proc/<pid>/exe`).
+pub fn name_of(executable: &[u8], comm: &[u8]) -> Vec<u8> {
+    match executable.rsplit(|&b| b == b'/').next() {
+        Some(base) if !base.is_empty() => base.to_vec(),
+        _ => comm.to_vec(),
+    }
+}
+
+/// The variables of an environment block (NUL-separated `NAME=value`) whose names are in
+/// `names` (exact, case-sensitive as the kernel's), in block order, into `out`. An entry
+/// without `=` is skipped; the last entry of a truncated block may be a value prefix.
+pub fn filter_env(block: &[u8], names: &[String], out: &mut Vec<Vec<u8>>) {
+    out.clear();
+    if names.is_empty() {
+        return;
+    }
+    for entry in block.split(|&b| b == 0) {
+        let Some(eq) = memchr::memchr(b'=', entry) else {
+            continue;
+        };
+        let name = &entry[..eq];
+        if names.iter().any(|n| n.as_bytes() == name) {
+            out.push(entry.to_vec());
+        }
+    }
 }
 
 impl ExecImage {
-    /// The image an exec event installs (see [`choose_executable`]).
-    pub fn from_exec(ev: &crate::event::ProcessEvent) -> Self {
+    /// The image an exec event installs (see [`choose_executable`]), keeping the
+    /// environment variables named in `env_names`.
+    pub fn from_exec(ev: &crate::event::ProcessEvent, env_names: &[String]) -> Self {
+        let executable = choose_executable(&ev.comm, &ev.filename, &ev.exe_path, &ev.argv);
+        let mut env_vars = Vec::new();
+        filter_env(&ev.env, env_names, &mut env_vars);
         ExecImage {
-            name: ev.comm.clone(),
-            executable: choose_executable(&ev.comm, &ev.filename, &ev.exe_path, &ev.argv),
+            name: name_of(&executable, &ev.comm),
+            comm: ev.comm.clone(),
+            executable,
             args: ev.argv.clone(),
             args_truncated: ev.argv_truncated,
+            working_directory: ev.cwd.clone(),
+            working_directory_partial: ev.cwd_partial,
+            env_vars,
+            env_truncated: ev.env_truncated,
         }
     }
 
@@ -44,10 +95,14 @@ impl ExecImage {
         self.args.join(&b' ')
     }
 
-    /// Basename of the executable (or the name when the path is unknown).
+    /// Basename of the executable (or the comm when the path is unknown).
     pub fn exe_basename(&self) -> &[u8] {
         if self.executable.is_empty() {
-            return &self.name;
+            return if self.comm.is_empty() {
+                &self.name
+            } else {
+                &self.comm
+            };
         }
         let e = &self.executable;
         e.rsplit(|&b| b == b'/').next().unwrap_or(e)
@@ -116,6 +171,8 @@ pub struct Id {
 /// Credentials: ECS `user` is the effective id, `real_user` the real one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Creds {
+    /// `process.thread.capabilities.{effective,permitted}`, when known.
+    pub caps: Option<crate::event::Caps>,
     /// `process.user.*` (effective uid).
     pub user: Id,
     /// `process.real_user.*`.
@@ -258,7 +315,38 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::choose_executable;
+    use super::{choose_executable, filter_env, name_of};
+
+    #[test]
+    fn name_is_the_executable_basename() {
+        assert_eq!(
+            name_of(b"/usr/sbin/update-ca-certificates", b"update-ca-certi"),
+            b"update-ca-certificates"
+        );
+        assert_eq!(name_of(b"", b"kworker/0:1"), b"kworker/0:1");
+        assert_eq!(name_of(b"x/true", b"true"), b"true");
+        assert_eq!(name_of(b"/", b"init"), b"init");
+    }
+
+    #[test]
+    fn env_filter_keeps_listed_names_exactly() {
+        let names: Vec<String> = ["LD_PRELOAD", "http_proxy"].map(String::from).to_vec();
+        let mut out = vec![b"stale".to_vec()];
+        let block = b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0LD_PRELOAD_X=1\0HTTP_PROXY=h\0junk\0http_proxy=socks5h://a\0";
+        filter_env(block, &names, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                b"LD_PRELOAD=/tmp/x.so".to_vec(),
+                b"http_proxy=socks5h://a".to_vec()
+            ]
+        );
+        filter_env(block, &[], &mut out);
+        assert!(out.is_empty());
+        // A truncated last entry keeps its value prefix.
+        filter_env(b"A=1\0LD_PRELOAD=/tm", &names, &mut out);
+        assert_eq!(out, vec![b"LD_PRELOAD=/tm".to_vec()]);
+    }
 
     #[test]
     #[rustfmt::skip]

@@ -98,6 +98,9 @@ pub struct Status {
     pub ns_pid: Option<u32>,
     /// `Tgid` (to spot a thread id passed as a pid).
     pub tgid: Option<u32>,
+    /// `CapEff` and `CapPrm` (hex bit sets), when listed.
+    pub cap_eff: Option<u64>,
+    pub cap_prm: Option<u64>,
 }
 
 /// Parse `/proc/<pid>/status`; unknown or malformed lines are skipped.
@@ -119,6 +122,16 @@ pub fn parse_status(buf: &[u8]) -> Status {
             b"Gid" => nums().take(4).enumerate().for_each(|(i, v)| s.gids[i] = v),
             b"NSpid" => s.ns_pid = nums().next_back(),
             b"Tgid" => s.tgid = nums().next(),
+            b"CapEff" | b"CapPrm" => {
+                let v = std::str::from_utf8(val)
+                    .ok()
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+                if key == b"CapEff" {
+                    s.cap_eff = v;
+                } else {
+                    s.cap_prm = v;
+                }
+            }
             _ => {}
         }
     }
@@ -169,6 +182,12 @@ pub struct ProcEntry {
     pub args_truncated: bool,
     /// `readlink exe`; empty for kernel threads or when unreadable.
     pub exe: Vec<u8>,
+    /// `readlink cwd`; empty when unreadable.
+    pub cwd: Vec<u8>,
+    /// The first [`detector_common::ENV_MAX`] bytes of `environ` (what the kernel captures
+    /// of an exec), and whether there was more.
+    pub environ: Vec<u8>,
+    pub environ_truncated: bool,
     pub cgroup_path: Option<Vec<u8>>,
     pub pid_ns: Option<u64>,
     pub mnt_ns: Option<u64>,
@@ -190,6 +209,15 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .unwrap_or_default();
     // A deleted executable reads as "/path (deleted)": keep it, it is what the kernel says.
+    let cwd = fs::read_link(dir.join("cwd"))
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_default();
+    let (mut environ, mut environ_truncated) =
+        read_capped(&dir.join("environ")).unwrap_or_default();
+    if environ.len() > detector_common::ENV_MAX {
+        environ.truncate(detector_common::ENV_MAX);
+        environ_truncated = true;
+    }
     let cgroup_path = read_capped(&dir.join("cgroup"))
         .ok()
         .and_then(|(b, _)| parse_cgroup(&b));
@@ -208,6 +236,9 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
         args,
         args_truncated,
         exe,
+        cwd,
+        environ,
+        environ_truncated,
         cgroup_path,
     })
 }

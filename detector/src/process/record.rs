@@ -40,6 +40,8 @@ pub(super) struct Rec {
     pub euid: u32,
     pub gid: u32,
     pub egid: u32,
+    /// Capability sets, when the kernel (or `/proc`) said.
+    pub caps: Option<crate::event::Caps>,
     pub tty: Option<(u32, u32)>,
     pub image: Arc<ExecImage>,
     pub cgroup_id: u64,

@@ -73,6 +73,9 @@ impl ProcessTable {
     fn insert_entry(&mut self, e: ProcEntry, admit: Admit) {
         let tgid = e.stat.pid;
         let ticks = e.stat.start_ticks;
+        let mut env_vars = Vec::new();
+        super::model::filter_env(&e.environ, &self.cfg.env_vars, &mut env_vars);
+        let cwd_env = (e.cwd, env_vars, e.environ_truncated);
         let (cgroup_id, container) = match &e.cgroup_path {
             Some(path) => {
                 let id = self.cgroup_id(path);
@@ -95,18 +98,21 @@ impl ProcessTable {
             euid: e.status.uids[1],
             gid: e.status.gids[0],
             egid: e.status.gids[1],
+            caps: match (e.status.cap_eff, e.status.cap_prm) {
+                (Some(effective), Some(permitted)) => Some(crate::event::Caps {
+                    effective,
+                    permitted,
+                }),
+                _ => None,
+            },
             tty: e.stat.tty,
-            image: Arc::new(ExecImage {
-                executable: match super::model::script_path_in_args(&e.stat.comm, &e.args) {
-                    Some(script) => {
-                        super::model::choose_executable(&e.stat.comm, &script, &e.exe, &e.args)
-                    }
-                    None => e.exe,
-                },
-                name: e.stat.comm,
-                args: e.args,
-                args_truncated: e.args_truncated,
-            }),
+            image: Arc::new(image_of(
+                e.stat.comm,
+                e.exe,
+                e.args,
+                e.args_truncated,
+                cwd_env,
+            )),
             cgroup_id,
             container,
             session: None,
@@ -142,5 +148,32 @@ impl ProcessTable {
         };
         self.cfg.cgroup_root = Some(root.clone());
         root
+    }
+}
+
+/// The image of a process read from `/proc`: its executable (a `#!` script's path when it
+/// runs one, as for an exec), name, args, and the working directory and listed environment
+/// variables it has now.
+fn image_of(
+    comm: Vec<u8>,
+    exe: Vec<u8>,
+    args: Vec<Vec<u8>>,
+    args_truncated: bool,
+    (cwd, env_vars, env_truncated): (Vec<u8>, Vec<Vec<u8>>, bool),
+) -> ExecImage {
+    let executable = match super::model::script_path_in_args(&comm, &args) {
+        Some(script) => super::model::choose_executable(&comm, &script, &exe, &args),
+        None => exe,
+    };
+    ExecImage {
+        name: super::model::name_of(&executable, &comm),
+        comm,
+        executable,
+        args,
+        args_truncated,
+        working_directory: cwd,
+        working_directory_partial: false,
+        env_vars,
+        env_truncated,
     }
 }

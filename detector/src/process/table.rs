@@ -58,6 +58,8 @@ pub struct TableConfig {
     pub user_namespaces: usize,
     /// The host's mount namespace (host passwd applies); `None`: read `<proc_root>/self/ns/mnt`.
     pub host_mnt_ns: Option<u64>,
+    /// Environment variables kept in `process.env_vars` (`sensor.capture_env_vars`).
+    pub env_vars: Vec<String>,
 }
 
 impl Default for TableConfig {
@@ -72,6 +74,10 @@ impl Default for TableConfig {
             enrich: Some(EnrichRoots::default()),
             user_namespaces: 64,
             host_mnt_ns: None,
+            env_vars: crate::config::DEFAULT_CAPTURE_ENV_VARS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }
@@ -321,7 +327,7 @@ impl ProcessTable {
     fn on_exec(&mut self, ev: &ProcessEvent) -> Option<Arc<ExecImage>> {
         // `ensure` leaves the record updated from this event.
         let known = self.ensure(ev, Admit::MakeRoom);
-        let image = Arc::new(ExecImage::from_exec(ev));
+        let image = Arc::new(ExecImage::from_exec(ev, &self.cfg.env_vars));
         let (previous, ppid, ticks) = self.edit(ev.tgid, |r| {
             // The process group is re-read from /proc only when a snapshot is built
             // (`refresh_pgid`): a read per exec would dominate the cost of an exec storm.
@@ -435,7 +441,8 @@ impl ProcessTable {
             gid: ev.gid,
             egid: ev.egid,
             tty: ev.tty,
-            image: image.unwrap_or_else(|| Arc::new(ExecImage::from_exec(ev))),
+            image: image.unwrap_or_else(|| Arc::new(ExecImage::from_exec(ev, &self.cfg.env_vars))),
+            caps: ev.caps,
             cgroup_id: ev.cgroup_id,
             container: self.containers.resolve(ev.cgroup_id, &ev.cgroup_path),
             session: None,
@@ -454,6 +461,9 @@ impl ProcessTable {
             rec.euid = ev.euid;
             rec.gid = ev.gid;
             rec.egid = ev.egid;
+            if ev.caps.is_some() {
+                rec.caps = ev.caps;
+            }
             rec.tty = ev.tty;
             if ev.sid != rec.sid {
                 rec.sid = ev.sid;

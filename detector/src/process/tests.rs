@@ -42,6 +42,7 @@ fn table_with(max_processes: usize, grace: usize) -> Fx {
         enrich: None,
         user_namespaces: 4,
         host_mnt_ns: Some(HOST_MNT_NS as u64),
+        env_vars: vec!["LD_PRELOAD".into()],
     };
     Fx {
         t: ProcessTable::new(cfg, ids()),
@@ -718,7 +719,10 @@ fn seed_real_proc_finds_self() {
         .unwrap();
     assert_eq!(t.stats().loaded_late, 0, "found by seeding");
     let prev = snap.previous.as_ref().unwrap();
-    assert_eq!(prev.name, stat.comm);
+    // `process.name` is the executable's full name, `process.thread.name` the comm.
+    assert_eq!(prev.comm, stat.comm);
+    let exe = std::fs::read_link("/proc/self/exe").unwrap();
+    assert_eq!(prev.name, exe.file_name().unwrap().as_encoded_bytes());
     let args: Vec<Vec<u8>> = std::env::args_os()
         .map(|a| a.into_encoded_bytes())
         .collect();

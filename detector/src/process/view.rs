@@ -31,6 +31,7 @@ pub(super) fn bare_info(ids: &IdContext, r: &Rec) -> ProcInfo {
         interactive: r.tty.is_some(),
         tty: r.tty,
         creds: Creds {
+            caps: r.caps,
             user: Id {
                 id: r.euid,
                 name: None,

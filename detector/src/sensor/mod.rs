@@ -68,6 +68,13 @@ pub struct SensorConfig {
     /// Attach the credential programs (`uid_change`, `gid_change`, `session_id_change`;
     /// see [`cred`]).
     pub credential_events: bool,
+    /// Walk each exec's working directory (`process.working_directory`).
+    pub capture_cwd: bool,
+    /// Copy each exec's environment block (for `process.env_vars`; the daemon keeps only
+    /// the configured variables).
+    pub capture_env: bool,
+    /// Read the capability sets (`process.thread.capabilities.*`).
+    pub capture_caps: bool,
 }
 
 impl Default for SensorConfig {
@@ -78,6 +85,9 @@ impl Default for SensorConfig {
             busy_interval: DEFAULT_BUSY_INTERVAL,
             capture_argv: true,
             credential_events: true,
+            capture_cwd: true,
+            capture_env: false,
+            capture_caps: true,
         }
     }
 }
@@ -92,6 +102,10 @@ impl SensorConfig {
             wake_avail_bytes: u64::from(self.ring_bytes / 4),
             capture_argv: u32::from(self.capture_argv),
             reserved: 0,
+            capture_cwd: u32::from(self.capture_cwd),
+            capture_env: u32::from(self.capture_env),
+            capture_caps: u32::from(self.capture_caps),
+            reserved2: 0,
         }
     }
 }

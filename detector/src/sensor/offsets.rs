@@ -77,6 +77,12 @@ pub fn compute(btf: &Btf) -> Result<Offsets, BtfError> {
         binprm_filename: f("linux_binprm", "filename")?,
         // (void *ctx, task, group_dead) since 6.16; (void *ctx, task) before.
         exit_has_group_dead: u32::from(exit_params >= 3),
+        fs_pwd_mnt: opt("fs_struct", &["pwd.mnt"]),
+        fs_pwd_dentry: opt("fs_struct", &["pwd.dentry"]),
+        mm_env_start: opt("mm_struct", &["env_start"]),
+        mm_env_end: opt("mm_struct", &["env_end"]),
+        cred_cap_effective: opt("cred", &["cap_effective"]),
+        cred_cap_permitted: opt("cred", &["cap_permitted"]),
     })
 }
 
@@ -99,6 +105,9 @@ pub fn missing_optional(o: &Offsets) -> Vec<&'static str> {
         ("pid_namespace.ns.inum (pid namespace)", o.pid_ns_inum),
         ("nsproxy.mnt_ns (mount namespace)", o.nsproxy_mnt_ns),
         ("mnt_namespace.ns.inum (mount namespace)", o.mnt_ns_inum),
+        ("fs_struct.pwd (working directory)", o.fs_pwd_dentry),
+        ("mm_struct.env_start (environment)", o.mm_env_start),
+        ("cred.cap_effective (capabilities)", o.cred_cap_effective),
     ]
     .into_iter()
     .filter(|&(_, v)| v == MISSING)
@@ -127,6 +136,8 @@ mod tests {
         let o = compute(&btf).unwrap();
         assert!(o.task_tgid > o.task_pid || o.task_tgid == o.task_pid + 4);
         assert!(o.mm_arg_end == o.mm_arg_start + 8);
+        assert!(o.mm_env_end == o.mm_env_start + 8);
+        assert_eq!(o.fs_pwd_dentry, o.fs_pwd_mnt + 8);
         assert_eq!(o.upid_nr, 0);
         assert_eq!(o.upid_size, 16);
         assert_ne!(o.kernfs_parent, MISSING);

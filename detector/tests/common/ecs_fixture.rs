@@ -13,6 +13,17 @@ fn idn(id: u32, name: &str) -> Option<IdName> {
 }
 
 /// A `ProcessCore` with every field set.
+/// A `*.thread` with a comm and capability sets.
+pub fn thread(comm: &str) -> Thread {
+    Thread {
+        name: Some(comm.into()),
+        capabilities: Some(Capabilities {
+            effective: vec!["CAP_CHOWN".into(), "CAP_SYS_ADMIN".into()],
+            permitted: vec!["CAP_SYS_ADMIN".into()],
+        }),
+    }
+}
+
 pub fn core(pid: u32, name: &str, args: &[&str]) -> ProcessCore {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     ProcessCore {
@@ -79,10 +90,13 @@ pub fn full_event() -> EcsDocument {
             "ssh",
             &["ssh", "-V", "bad\u{fffd}utf8", "quote\"nl\n"],
         ),
+        thread: Some(thread("ssh")),
+        env_vars: vec!["LD_PRELOAD=/tmp/x.so".into(), "HISTFILE=/dev/null".into()],
         end: Some("2026-11-27T20:00:02Z".into()),
         exit_code: Some(255),
         parent: Some(Parent {
             core: core(4200, "bash", &["bash", "-i"]),
+            thread: Some(thread("bash")),
             end: Some("2026-11-27T20:00:03Z".into()),
             exit_code: Some(0),
             group_leader: Some(pref(4200)),
@@ -117,8 +131,17 @@ pub fn full_event() -> EcsDocument {
         id: Some("0".into()),
         name: Some("root".into()),
         group: idn(0, "root"),
+        ext: Some(IdExt {
+            real: idn(1000, "alice"),
+        }),
     });
-    doc.group = idn(0, "root");
+    doc.group = Some(Group {
+        id: Some("0".into()),
+        name: Some("root".into()),
+        ext: Some(IdExt {
+            real: idn(1000, "alice"),
+        }),
+    });
     doc.container = Some(Shared::new(Container {
         id: Some("0123456789abcdef".repeat(4)),
         runtime: Some("containerd".into()),
@@ -174,6 +197,8 @@ pub fn full_event() -> EcsDocument {
             args_truncated: Some(true),
             exe_path_partial: Some(false),
             mnt_ns_ino: Some(4026531841),
+            working_directory_partial: Some(true),
+            env_vars_truncated: Some(true),
         }),
         cgroup: Some(DetectorCgroup {
             id: Some(1234),

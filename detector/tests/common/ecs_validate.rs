@@ -119,6 +119,10 @@ fn walk(v: &Value, prefix: &str, errors: &mut Vec<String>) {
             custom(v, &path, errors);
             continue;
         }
+        if k == "Ext" {
+            defend(v, &path, errors);
+            continue;
+        }
         match ecs.fields.get(&path) {
             Some(f) if matches!(f.ty.as_str(), "object" | "flattened" | "nested") => {
                 let objects = match v {
@@ -194,6 +198,22 @@ pub fn is_rfc3339(s: &str) -> bool {
             .unwrap()
     })
     .is_match(s)
+}
+
+/// Elastic Defend's `*.Ext.*`: each leaf must be one of `detector::ecs::DEFEND_FIELDS`, a
+/// string (they are keywords).
+fn defend(v: &Value, path: &str, errors: &mut Vec<String>) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                defend(v, &format!("{path}.{k}"), errors);
+            }
+        }
+        Value::String(_) if detector::ecs::DEFEND_FIELDS.contains(&path) => {}
+        _ => errors.push(format!(
+            "{path}: not an Elastic Defend field we document (DEFEND_FIELDS), or not a string"
+        )),
+    }
 }
 
 /// The custom namespace: each leaf must be a field of our schema, with a fitting type.

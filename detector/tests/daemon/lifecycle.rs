@@ -38,9 +38,13 @@ query = '''
     )
 }
 
+/// A rule on execs of `program` in containers, by the name the exec gave the process
+/// (`process.thread.name`, the comm): the test containers' programs are busybox applets,
+/// whose `process.name` (the executable's basename, as Elastic Defend reports it) is
+/// `busybox`.
 fn exec_named(program: &str) -> String {
     format!(
-        "process where container.id: \"*\" and event.type == \"start\" and\n  event.action == \"exec\" and process.name == \"{program}\""
+        "process where container.id: \"*\" and event.type == \"start\" and\n  event.action == \"exec\" and process.thread.name == \"{program}\""
     )
 }
 
@@ -78,8 +82,8 @@ fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
     std::fs::write(
         &a,
         good_a.replace(
-            "process.name == \"uname\"",
-            "process.name == \"uname\" and and",
+            "process.thread.name == \"uname\"",
+            "process.thread.name == \"uname\" and and",
         ),
     )
     .unwrap();
@@ -154,7 +158,10 @@ fn sighup_refuses_a_broken_rule_and_loads_a_valid_one() {
     assert_eq!(got.len(), 1, "{}", brief(&got));
     assert_eq!(got[0]["rule"]["id"], "e2e-hostname");
     assert_eq!(got[0]["rule"]["name"], "E2E hostname in a container");
-    assert_eq!(got[0]["process"]["name"], "hostname");
+    // A busybox applet: named after its executable, as Elastic Defend names it; the comm
+    // is the applet's.
+    assert_eq!(got[0]["process"]["name"], "busybox");
+    assert_eq!(got[0]["process"]["thread"]["name"], "hostname");
     assert_eq!(s.alerts_for(&c_uname).len(), 1);
     assert_ssh_rule(s.alerts_for(&c_ssh)[0]);
     assert_ecs(&s.docs);

@@ -171,7 +171,7 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
             .count() as u64
     };
     let (events, events_source, stats, captured) = match arm {
-        Arm::Detector | Arm::Compare => {
+        Arm::Detector | Arm::Compare | Arm::NoCapture | Arm::Cwd | Arm::Env | Arm::Caps => {
             let stats = parse_final_stats(&d.stopped.stderr);
             (stats.map(|s| s.received()), "final_stats", stats, None)
         }

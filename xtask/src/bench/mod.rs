@@ -7,6 +7,7 @@
 //! Anything that cannot be measured is reported as "unavailable (reason)", never guessed.
 
 mod arms;
+mod capture;
 mod child;
 mod container;
 pub mod cred;
@@ -51,7 +52,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     startup_runs: u32,
     /// Arms of the storm, in alternation order (also: `trace`, detector trace to a file;
-    /// `compare`, a second binary).
+    /// `compare`, a second binary; `nocapture`, `cwd`, `env`, `caps`: the detector with
+    /// the Defend captures all off, or only one on, to price each capture).
     #[arg(
         long,
         value_enum,

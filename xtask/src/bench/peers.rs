@@ -47,12 +47,31 @@ pub enum Arm {
     /// `detector run` of a second binary (`--compare-bin`), like `detector`: an A/B of a
     /// change measured side by side in one invocation. Opt-in (`--arms …,compare`).
     Compare,
+    /// `detector run` with the working-directory, environment and capability captures
+    /// all off (see `capture`). Opt-in, like the three below.
+    #[value(name = "nocapture")]
+    NoCapture,
+    /// Only the working-directory walk on.
+    Cwd,
+    /// Only the environment copy on.
+    Env,
+    /// Only the capability sets on.
+    Caps,
 }
 
 impl Arm {
     /// Whether the arm is the detector's own binary (stats line, SIGTERM to stop).
     pub fn is_detector(self) -> bool {
-        matches!(self, Arm::Detector | Arm::Trace | Arm::Compare)
+        matches!(
+            self,
+            Arm::Detector
+                | Arm::Trace
+                | Arm::Compare
+                | Arm::NoCapture
+                | Arm::Cwd
+                | Arm::Env
+                | Arm::Caps
+        )
     }
 
     /// Name used on the command line, in the table and in JSON.
@@ -64,6 +83,10 @@ impl Arm {
             Arm::Execsnoop => "execsnoop",
             Arm::Trace => "trace",
             Arm::Compare => "compare",
+            Arm::NoCapture => "nocapture",
+            Arm::Cwd => "cwd",
+            Arm::Env => "env",
+            Arm::Caps => "caps",
         }
     }
 }
@@ -127,7 +150,9 @@ pub fn availability(arm: Arm, detector: &DetectorCmd) -> Result<(), String> {
     };
     match arm {
         Arm::Nothing => Ok(()),
-        Arm::Detector | Arm::Compare => detector.check(),
+        Arm::Detector | Arm::Compare | Arm::NoCapture | Arm::Cwd | Arm::Env | Arm::Caps => {
+            detector.check()
+        }
         Arm::Trace => detector.check_trace(),
         Arm::Bpftrace => need("/usr/bin/bpftrace"),
         Arm::Execsnoop => need("/usr/sbin/execsnoop").and_then(|()| need("/usr/bin/stdbuf")),
@@ -140,11 +165,11 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
     let output = env.scratch.join(format!("{}-{tag}.out", arm.name()));
     let proc = match arm {
         Arm::Nothing => return Ok(None),
-        Arm::Detector | Arm::Compare => {
-            let cmd = env
+        Arm::Detector | Arm::Compare | Arm::NoCapture | Arm::Cwd | Arm::Env | Arm::Caps => {
+            let base = env
                 .detector_for(arm)
-                .context("the compare arm needs --compare-bin")?
-                .run_command(&output);
+                .context("the compare arm needs --compare-bin")?;
+            let cmd = super::capture::variant(base, arm, env.scratch)?.run_command(&output);
             let mut p = Measured::spawn(with_null_stdout(cmd))?;
             p.wait_ready(READY_TIMEOUT, |m| {
                 m.stderr_lines().iter().any(|l| l.contains(READY_MARKER))
@@ -470,7 +495,7 @@ while :; do sleep 0.05; done
     #[test]
     fn arm_names_round_trip() {
         use clap::ValueEnum;
-        assert_eq!(Arm::value_variants().len(), 6);
+        assert_eq!(Arm::value_variants().len(), 10);
         for &a in Arm::value_variants() {
             assert_eq!(Arm::from_str(a.name(), false), Ok(a));
             assert_eq!(

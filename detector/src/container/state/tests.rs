@@ -393,7 +393,7 @@ fn every_runtime_by_cgroup_path() {
         );
     }
     // Host cgroups, look-alikes and the VM are no container.
-    let mut h2 = h.clone();
+    let h2 = h.clone();
     for path in [
         "/",
         "/system.slice/ssh.service",

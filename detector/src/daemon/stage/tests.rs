@@ -397,6 +397,7 @@ fn image_verdicts_follow_rules_kind_and_image() {
         executable: exe.to_vec(),
         args: vec![name.to_vec(), b"-V".to_vec()],
         args_truncated: false,
+        ..Default::default()
     };
     let ssh_img = image(b"ssh", b"/usr/bin/ssh");
     let ls_img = image(b"ls", b"/usr/bin/ls");

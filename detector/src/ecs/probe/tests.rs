@@ -86,6 +86,7 @@ fn image(g: &mut Gen) -> Arc<ExecImage> {
         executable,
         args,
         args_truncated: g.below(4) == 0,
+        ..Default::default()
     })
 }
 
@@ -252,6 +253,7 @@ fn image_probe_keys() {
         executable: exe.to_vec(),
         args: args.iter().map(|a| a.to_vec()).collect(),
         args_truncated: false,
+        ..Default::default()
     };
     let key = |i: &ExecImage, kind| {
         let mut k = Vec::new();
