@@ -263,6 +263,23 @@ fn linux_corpus_single_event_rules_compile_and_never_match_list_is_explained() {
         }
     }
     assert_eq!(v["summary"]["never_matches"], never);
+    // The README's table of them is the report's.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("\n## Elastic's Linux rules here\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has the section");
+    assert!(section.contains(&format!("all **{singles} single-event rules")));
+    assert!(section.contains(&format!("these **{never} can never match**")));
+    for r in rules.iter().filter(|r| !r["never_matches"].is_null()) {
+        assert!(
+            section.contains(&format!("`{}`", name(r))),
+            "README lacks {}",
+            name(r)
+        );
+    }
     assert!(never >= want.values().filter(|(_, p)| !p).count());
     eprintln!("{singles} single-event rules compile; {never} can never match here");
 }
