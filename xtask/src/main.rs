@@ -1,5 +1,5 @@
 //! Developer and operator tasks for detector:
-//! `cargo xtask setup | run | test | bench | dist | fuzz`.
+//! `cargo xtask setup | run | test | bench | dist | fuzz | ecs-fields`.
 //!
 //! `setup` installs what a fresh machine lacks, idempotently, printing each step;
 //! `run` and `test` call it first so the README's two commands work on a fresh clone.
@@ -11,6 +11,7 @@ use std::{
 
 mod bench;
 mod dist;
+mod ecs_fields;
 mod fuzz;
 mod test;
 
@@ -85,6 +86,9 @@ enum Task {
     /// installs cargo-fuzz when missing; not part of `test`); `--check` only checks that
     /// they build.
     Fuzz(fuzz::FuzzArgs),
+    /// Regenerate detector/src/ecs/schema/ecs94.rs (every ECS field's name and type) from
+    /// ECS's ecs_flat.yml; `--check` only compares.
+    EcsFields(ecs_fields::EcsFieldsArgs),
 }
 
 fn main() -> Result<()> {
@@ -104,6 +108,7 @@ fn main() -> Result<()> {
         Task::Bench(args) => bench::run(*args),
         Task::BenchCred(args) => bench::cred::run(&root, &args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::EcsFields(args) => ecs_fields::run(&root, &args),
     }
 }
 

@@ -50,6 +50,8 @@ pub use probe::ModelProbe;
 #[cfg(test)]
 pub(crate) use probe::tests as probe_testkit;
 pub use process::*;
+pub use schema::integration::{INTEGRATION_FIELDS, IntegrationField};
+pub use schema::known::{FieldSource, FieldStatus, ecs_table_version, ecs_type};
 pub use schema::{DEFEND_FIELDS, EcsSchema, UNPOPULATED_FIELDS, schema};
 pub use shared::Shared;
 pub use time::{format_rfc3339_nanos, format_system_time, now_rfc3339};

@@ -7,6 +7,8 @@
 //! fields that published container rules reference but our sensor never fills
 //! ([`UNPOPULATED_FIELDS`]): they resolve (so those rules compile, as they do against an
 //! Elasticsearch index with the ECS mapping) and always read [`FieldValue::Missing`].
+//! So do every other ECS 9.4 field and the Elastic Defend / integration fields the rules
+//! read, without rows of their own: one shared id, found by [`known`] after the table.
 //!
 //! Each row has a second accessor, for the [`ModelProbe`] (the document before it is
 //! built): what the probe knows of the field, and how it reads it ([`ProbeRead`]). Keeping
@@ -96,9 +98,16 @@ pub fn schema() -> &'static EcsSchema {
     &SCHEMA
 }
 
+mod ecs94;
+pub mod integration;
+pub mod known;
+
 impl Schema for EcsSchema {
     fn resolve(&self, path: &str) -> Option<FieldDef> {
-        let id = *self.index.get(path)?;
+        // Every other ECS or known integration field: never filled, reads Missing.
+        let Some(&id) = self.index.get(path) else {
+            return known::resolve(path);
+        };
         Some(FieldDef {
             id,
             ty: self.table[id.0 as usize].ty,
@@ -156,7 +165,9 @@ impl Document for EcsDocument {
 /// The field of `probe`, as [`Document::field`] will read it from the built document;
 /// `None` when the probe cannot tell.
 pub(super) fn probe_field<'p>(probe: &'p ModelProbe<'_>, id: FieldId) -> Option<FieldValue<'p>> {
-    let e = schema().table.get(id.0 as usize)?;
+    let Some(e) = schema().table.get(id.0 as usize) else {
+        return (id == known::NEVER_FILLED).then_some(FieldValue::Missing);
+    };
     let v = match e.probe {
         ProbeRead::Unknown => return None,
         ProbeRead::Template => (e.get)(probe.template),
