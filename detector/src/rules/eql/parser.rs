@@ -859,7 +859,7 @@ mod tests {
             ("sequence [a where true]", 0, "at least two"),
             (
                 "sequence with maxspan=1s by a [a where true] [b where true]",
-                27,
+                25,
                 "before",
             ),
             (
