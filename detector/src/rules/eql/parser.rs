@@ -864,10 +864,10 @@ mod tests {
             ),
             (
                 "sequence [a where true] with runs=0 [b where true]",
-                33,
+                34,
                 "from 1 to 100",
             ),
-            ("sequence [a where true] with runs=101", 33, "from 1 to 100"),
+            ("sequence [a where true] with runs=101", 34, "from 1 to 100"),
             (
                 "sequence [a where true] [b where true] until ![c where true]",
                 45,
