@@ -1,0 +1,1 @@
+// generated streams: see below
