@@ -7,8 +7,25 @@ use detector::ecs::schema;
 use detector::rules::{LoadedRule, load_all_kinds};
 use detector::testsupport::{Corpus, Need, corpus, require};
 
-mod eql_diff {
-    include!("eql_diff/sequences.rs");
+#[path = "eql_diff/sequences.rs"]
+mod eql_diff;
+
+/// Our engine and Elastic's Python `eql` agree on generated streams (see
+/// `eql_diff/sequences.rs` for the differences from Elasticsearch that are encoded).
+#[test]
+fn differential_against_python_eql() {
+    if !require(
+        "differential_against_python_eql",
+        &[Need::Tool("python3"), Need::Tool("eql")],
+    ) {
+        return;
+    }
+    let compared = eql_diff::differential(40, 400);
+    eprintln!("{compared} matches compared");
+    assert!(
+        compared > 500,
+        "only {compared} matches: the streams test little"
+    );
 }
 
 /// The ECS schema, plus the fields the `capture` branch adds to it (issue 12's process
