@@ -10,6 +10,66 @@ use detector::testsupport::{Corpus, Need, corpus, require};
 #[path = "eql_diff/sequences.rs"]
 mod eql_diff;
 
+/// Counts the bytes this thread has live on the heap, so one test can measure what the
+/// engine holds while other tests run on other threads.
+struct Counting;
+
+thread_local! {
+    static LIVE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    // `try_with`: a thread being torn down may still free memory.
+    let _ = LIVE.try_with(|c| c.set(c.get() + delta));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the only addition is
+// bookkeeping in a const-initialized thread-local `Cell` (no allocation, no destructor).
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { std::alloc::System.alloc(l) };
+        if !p.is_null() {
+            count(l.size() as isize);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        // SAFETY: `p` was allocated by `alloc` above with layout `l`.
+        unsafe { std::alloc::System.dealloc(p, l) };
+        count(-(l.size() as isize));
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        // SAFETY: forwarded unchanged; `p` and `l` come from this allocator.
+        let q = unsafe { std::alloc::System.realloc(p, l, new) };
+        if !q.is_null() {
+            count(new as isize - l.size() as isize);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live_bytes() -> isize {
+    LIVE.with(|c| c.get())
+}
+
+/// 100,000 pending sequences with corpus-sized join keys (a 32-character host id and a
+/// 44-character entity id, as `sequence by host.id, process.entity_id`) and a `u64`
+/// handle per event stay within 64 MiB: the target for the whole engine.
+#[test]
+fn memory_with_100000_pending_sequences() {
+    let (bytes, per) = eql_diff::pending_memory(100_000, live_bytes);
+    eprintln!(
+        "100,000 pending sequences: {bytes} bytes ({:.1} MiB), {per} bytes each",
+        bytes as f64 / (1 << 20) as f64
+    );
+    assert!(bytes < 64 << 20, "{bytes} bytes");
+    assert!(per <= 640, "{per} bytes per pending sequence");
+}
+
 /// Our engine and Elastic's Python `eql` agree on generated streams (see
 /// `eql_diff/sequences.rs` for the differences from Elasticsearch that are encoded).
 #[test]

@@ -164,11 +164,11 @@ pub fn parse_any_rule(
 ) -> Result<LoadedRule, RuleError> {
     enum Compiled {
         Event(super::CompiledQuery),
-        Sequence(super::SequenceQuery),
+        Sequence(Box<super::SequenceQuery>),
     }
     let (meta, query, compiled) = parse_with(path, text, |q| {
         if is_sequence(q) {
-            compile_sequence(q, schema).map(Compiled::Sequence)
+            compile_sequence(q, schema).map(|s| Compiled::Sequence(Box::new(s)))
         } else {
             compile_query(q, schema).map(Compiled::Event)
         }
@@ -185,7 +185,7 @@ pub fn parse_any_rule(
             meta,
             query,
             path,
-            compiled: std::sync::Arc::new(q),
+            compiled: std::sync::Arc::from(q),
         }),
     })
 }
@@ -411,6 +411,36 @@ reference = "https://ta/"
                 assert_eq!(e.line, *line, "{from}: {e}");
             }
         }
+    }
+
+    #[test]
+    fn sequence_rules_load_as_their_own_kind() {
+        let single = GOOD.replace(" and process.nope == \"x\"", "");
+        let seq = single.replace(
+            "process where event.type == \"start\" and\n  process.name : \"bad\"",
+            "sequence by user.id with maxspan=5s\n  [process where process.name : \"bad\"]\n  [file where file.name == \"x\"]",
+        );
+        assert!(seq.contains("sequence by"), "{seq}");
+        match parse_any_rule(Path::new("s.toml"), &seq, &TestSchema).unwrap() {
+            LoadedRule::Sequence(r) => {
+                assert_eq!(r.meta.rule_id, "abc-123");
+                assert_eq!(r.compiled.stage_count(), 2);
+                assert!(r.query.starts_with("sequence by"));
+            }
+            LoadedRule::Event(_) => panic!("a sequence loaded as a single-event rule"),
+        }
+        assert!(matches!(
+            parse_any_rule(Path::new("t.toml"), &single, &TestSchema).unwrap(),
+            LoadedRule::Event(_)
+        ));
+        // The single-event path refuses it, as before.
+        let e = parse_rule(Path::new("s.toml"), &seq, &TestSchema).unwrap_err();
+        assert!(e.reason.contains("sequences are not supported"), "{e}");
+        // Errors inside a sequence point into the file.
+        let bad = seq.replace("file.name ==", "file.nope ==");
+        let e = parse_any_rule(Path::new("s.toml"), &bad, &TestSchema).unwrap_err();
+        assert!(e.reason.contains("unknown field `file.nope`"), "{e}");
+        assert_eq!((e.line, e.column), (21, 15), "{e}");
     }
 
     #[test]

@@ -301,15 +301,41 @@ fn queries() -> Vec<DiffQuery> {
     ]
 }
 
+/// Our matches, computed with and without the term index (which must agree).
 fn ours(q: &str, events: &[Event]) -> Vec<Vec<u32>> {
-    let compiled = compile_sequence(q, &GenSchema).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let compiled = Arc::new(compile_sequence(q, &GenSchema).unwrap_or_else(|e| panic!("{q}: {e}")));
+    let [plain, indexed] = [false, true].map(|index| {
+        let mut engine = SequenceEngine::new(SequenceLimits::default());
+        engine.add_rule(0, Arc::clone(&compiled));
+        if index {
+            engine.build_index(&GenSchema).unwrap();
+        }
+        let mut out = Vec::new();
+        for e in events {
+            engine.on_event(&e.doc, e.ts_ns, &e.id, &mut out);
+        }
+        out.into_iter().map(|m| m.events).collect::<Vec<_>>()
+    });
+    assert_eq!(plain, indexed, "indexed and unindexed differ: {q}");
+    plain
+}
+
+/// Every query in one indexed engine: each rule's matches, as if it ran alone.
+fn all_in_one(qs: &[DiffQuery], events: &[Event]) -> Vec<Vec<Vec<u32>>> {
     let mut engine = SequenceEngine::new(SequenceLimits::default());
-    engine.add_rule(0, Arc::new(compiled));
+    for (i, q) in qs.iter().enumerate() {
+        engine.add_rule(i, Arc::new(compile_sequence(&q.ours, &GenSchema).unwrap()));
+    }
+    engine.build_index(&GenSchema).unwrap();
     let mut out = Vec::new();
     for e in events {
         engine.on_event(&e.doc, e.ts_ns, &e.id, &mut out);
     }
-    out.into_iter().map(|m| m.events).collect()
+    let mut per = vec![Vec::new(); qs.len()];
+    for m in out {
+        per[m.rule].push(m.events);
+    }
+    per
 }
 
 /// The interpreter that has `eql`: the one the `eql` command's script names.
@@ -369,8 +395,14 @@ pub fn differential(streams: u64, len: u32) -> usize {
     for seed in 1..=streams {
         let events = stream(seed, len);
         let theirs = python(&qs, &events);
-        for (q, mut want) in qs.iter().zip(theirs) {
+        let together = all_in_one(&qs, &events);
+        for ((q, mut want), alongside) in qs.iter().zip(theirs).zip(together) {
             let mut got = ours(&q.ours, &events);
+            assert_eq!(
+                got, alongside,
+                "alone and with the other rules differ: {}",
+                q.ours
+            );
             got.sort();
             want.sort();
             compared += want.len();
@@ -391,4 +423,44 @@ pub fn differential(streams: u64, len: u32) -> usize {
         failures.join("\n")
     );
     compared
+}
+
+/// Builds `n` pending sequences of a two-term rule keyed by a host id and an entity id,
+/// measuring the heap with `live` (bytes live on this thread) before and after; returns
+/// (total bytes, bytes per pending sequence). Every sequence is checked to be pending.
+pub fn pending_memory(n: u32, live: fn() -> isize) -> (usize, usize) {
+    let q = Arc::new(
+        compile_sequence(
+            r#"sequence by k1, k3 with maxspan=5m [process where tag == "a"] [process where tag == "b"]"#,
+            &GenSchema,
+        )
+        .unwrap(),
+    );
+    // The documents are built first so that only the engine's growth is measured.
+    let docs: Vec<GenDoc> = (0..n)
+        .map(|i| GenDoc {
+            category: vec!["process".into()],
+            tag: "a".into(),
+            k1: Some(format!("{:032x}", 0xfeed_0000_0000u64 + (i as u64 % 7))),
+            k3: Some(format!("{:044}", i)),
+            k2: None,
+        })
+        .collect();
+    let before = live();
+    let mut engine: SequenceEngine<u64> = SequenceEngine::new(SequenceLimits {
+        per_rule: n as usize,
+        total: n as usize,
+        ..SequenceLimits::default()
+    });
+    engine.add_rule(0, q);
+    let mut out = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        engine.on_event(d, 1_000_000 + i as i64 * 1_000, &(i as u64), &mut out);
+    }
+    let bytes = (live() - before).max(0) as usize;
+    let s = engine.stats();
+    assert_eq!(s.pending, n as usize, "{s:?}");
+    assert_eq!(s.evicted, 0);
+    assert!(out.is_empty());
+    (bytes, bytes / n as usize)
 }

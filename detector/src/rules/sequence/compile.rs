@@ -76,6 +76,7 @@ pub(crate) fn compile_ast(
         terms: terms.into_boxed_slice(),
         key_len,
         key_names,
+        ast: seq.clone(),
     })
 }
 
@@ -105,9 +106,19 @@ fn term_info(t: &SequenceTerm, kind: TermKind) -> TermInfo {
     }
 }
 
-fn stage(seq: &SequenceAst, t: &SequenceTerm, schema: &dyn Schema) -> Result<Stage, QueryError> {
+/// A term's filter as the single-event compiler builds it, any category allowed, operands
+/// cheapest first.
+pub(crate) fn term_filter(
+    t: &SequenceTerm,
+    schema: &dyn Schema,
+) -> Result<crate::rules::eql::matcher::Node, QueryError> {
     let mut filter = compile::filter(&t.filter, schema, true)?;
     filter.order_by_cost();
+    Ok(filter)
+}
+
+fn stage(seq: &SequenceAst, t: &SequenceTerm, schema: &dyn Schema) -> Result<Stage, QueryError> {
+    let filter = term_filter(t, schema)?;
     let keys = seq
         .by
         .iter()

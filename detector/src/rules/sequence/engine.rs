@@ -7,7 +7,9 @@ use rustc_hash::FxHashMap;
 
 use super::SequenceQuery;
 use super::key::{self, KeyValue};
-use crate::ecs::field::Document;
+use crate::ecs::field::{Document, Schema};
+use crate::rules::eql::QueryError;
+use crate::rules::{Rule, RuleIdx, RuleSet};
 
 /// Caps on pending state. Defaults keep 100,000 pending sequences well under 64 MiB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +155,27 @@ struct RuleState<H> {
     evicted: u64,
 }
 
+impl<H> RuleState<H> {
+    /// The terms `doc` matches, in processing order: positive stages last to first (one
+    /// event advances a sequence one stage at most), until, missing-event stages.
+    fn hits(&self, doc: &dyn Document, hits: &mut Vec<Hit>) {
+        let q = &self.q;
+        for (pos, &si) in self.positive.iter().enumerate().rev() {
+            if q.stages[si as usize].matches(doc) {
+                hits.push(Hit::Pos(pos as u16));
+            }
+        }
+        if q.until.as_ref().is_some_and(|u| u.matches(doc)) {
+            hits.push(Hit::Until);
+        }
+        for (si, st) in q.stages.iter().enumerate() {
+            if st.missing && st.matches(doc) {
+                hits.push(Hit::Missing(si as u16));
+            }
+        }
+    }
+}
+
 /// What one event hit in one rule (filled before any state changes).
 #[derive(Clone, Copy)]
 enum Hit {
@@ -181,6 +204,17 @@ pub struct SequenceEngine<H> {
     missing_rejected: u64,
     keybuf: Vec<u8>,
     hits: Vec<Hit>,
+    /// The shared index over every rule's term filters ([`SequenceEngine::build_index`]).
+    index: Option<TermIndex>,
+}
+
+/// Every term filter of every rule as one [`RuleSet`]: one indexed pass per event finds
+/// the terms an event matches, instead of evaluating every filter of every rule.
+struct TermIndex {
+    set: RuleSet,
+    /// Per pseudo-rule: its rule and term; grouped by rule, in [`Hit`] processing order.
+    owner: Vec<(u32, Hit)>,
+    matched: Vec<RuleIdx>,
 }
 
 impl<H: Clone> SequenceEngine<H> {
@@ -198,7 +232,59 @@ impl<H: Clone> SequenceEngine<H> {
             missing_rejected: 0,
             keybuf: Vec::with_capacity(128),
             hits: Vec::new(),
+            index: None,
         }
+    }
+
+    /// Builds the shared index over every term of every rule added so far, compiled again
+    /// against `schema` (the one the queries were compiled against). Same matches as
+    /// without it, at the cost of an indexed lookup per event instead of every filter of
+    /// every rule; [`SequenceEngine::add_rule`] drops it (call this again after adding).
+    pub fn build_index(&mut self, schema: &dyn Schema) -> Result<(), QueryError> {
+        let mut rules = Vec::new();
+        let mut owner = Vec::new();
+        for (r, rule) in self.rules.iter().enumerate() {
+            let ast = &rule.q.ast;
+            // The written terms, `with runs` expanded, in stage order.
+            let terms: Vec<_> = ast
+                .terms
+                .iter()
+                .flat_map(|t| std::iter::repeat_n(t, t.runs))
+                .collect();
+            let mut push = |t: &crate::rules::eql::ast::SequenceTerm, hit: Hit| {
+                super::compile::term_filter(t, schema).map(|root| {
+                    rules.push(Rule {
+                        meta: Default::default(),
+                        query: String::new(),
+                        path: Default::default(),
+                        compiled: crate::rules::CompiledQuery { root },
+                    });
+                    owner.push((r as u32, hit));
+                })
+            };
+            for (pos, &si) in rule.positive.iter().enumerate().rev() {
+                push(terms[si as usize], Hit::Pos(pos as u16))?;
+            }
+            if let Some(u) = &ast.until {
+                push(u, Hit::Until)?;
+            }
+            for (si, st) in rule.q.stages.iter().enumerate() {
+                if st.missing {
+                    push(terms[si], Hit::Missing(si as u16))?;
+                }
+            }
+        }
+        self.index = Some(TermIndex {
+            set: RuleSet::new(rules, schema),
+            owner,
+            matched: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Whether [`SequenceEngine::build_index`] is in effect.
+    pub fn is_indexed(&self) -> bool {
+        self.index.is_some()
     }
 
     /// Adds a rule; its matches carry `tag` (the caller's index of the rule).
@@ -215,6 +301,7 @@ impl<H: Clone> SequenceEngine<H> {
             }
         }
         let span = q.maxspan_ns.unwrap_or(self.limits.max_age_ns);
+        self.index = None;
         self.rules.push(RuleState {
             has_maxspan: q.maxspan_ns.is_some(),
             q,
@@ -254,10 +341,35 @@ impl<H: Clone> SequenceEngine<H> {
         self.seq += 1;
         let now: Ord2 = (ts_ns, self.seq);
         let doc = DocRef(doc);
+        let doc = doc.dyn_doc();
         for r in 0..self.rules.len() {
             self.expire_rule(r, ts_ns, out);
-            self.rule_event(r, doc.dyn_doc(), now, event, out);
         }
+        let mut hits = std::mem::take(&mut self.hits);
+        if let Some(mut ix) = self.index.take() {
+            // One indexed pass; the matches come grouped by rule, in processing order.
+            ix.set.matches(doc, &mut ix.matched);
+            let mut i = 0;
+            while i < ix.matched.len() {
+                let r = ix.owner[ix.matched[i].get()].0;
+                hits.clear();
+                while i < ix.matched.len() && ix.owner[ix.matched[i].get()].0 == r {
+                    hits.push(ix.owner[ix.matched[i].get()].1);
+                    i += 1;
+                }
+                self.apply(r as usize, &hits, doc, now, event, out);
+            }
+            self.index = Some(ix);
+        } else {
+            for r in 0..self.rules.len() {
+                hits.clear();
+                self.rules[r].hits(doc, &mut hits);
+                if !hits.is_empty() {
+                    self.apply(r, &hits, doc, now, event, out);
+                }
+            }
+        }
+        self.hits = hits;
     }
 
     /// Expires what is older than its span at `now_ns` and reports candidates whose
@@ -350,36 +462,17 @@ impl<H: Clone> SequenceEngine<H> {
         }
     }
 
-    fn rule_event(
+    /// Applies one event's hits in rule `r` (positive stages last to first, until, missing).
+    fn apply(
         &mut self,
         r: usize,
+        hits: &[Hit],
         doc: &dyn Document,
         now: Ord2,
         event: &H,
         out: &mut Vec<SequenceMatch<H>>,
     ) {
-        // Which terms the event matches, before any state changes; most events match none.
-        let mut hits = std::mem::take(&mut self.hits);
-        hits.clear();
-        {
-            let rule = &self.rules[r];
-            let q = &rule.q;
-            // Positive stages last to first: one event advances a sequence one stage at most.
-            for (pos, &si) in rule.positive.iter().enumerate().rev() {
-                if q.stages[si as usize].matches(doc) {
-                    hits.push(Hit::Pos(pos as u16));
-                }
-            }
-            if q.until.as_ref().is_some_and(|u| u.matches(doc)) {
-                hits.push(Hit::Until);
-            }
-            for (si, st) in q.stages.iter().enumerate() {
-                if st.missing && st.matches(doc) {
-                    hits.push(Hit::Missing(si as u16));
-                }
-            }
-        }
-        for &hit in &hits {
+        for &hit in hits {
             let rule = &self.rules[r];
             let keys = match hit {
                 Hit::Pos(pos) => &rule.q.stages[rule.positive[pos as usize] as usize].keys,
@@ -399,7 +492,6 @@ impl<H: Clone> SequenceEngine<H> {
                 Hit::Missing(si) => self.missing(r, si, now),
             }
         }
-        self.hits = hits;
     }
 
     /// The key in `keybuf` as a shared key: the existing one when the key has pending

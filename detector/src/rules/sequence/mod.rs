@@ -83,6 +83,9 @@ pub struct SequenceQuery {
     pub(crate) key_len: usize,
     /// The join keys' field names (sequence keys, then the first term's).
     pub(crate) key_names: Box<[String]>,
+    /// The parsed query, from which [`SequenceEngine::build_index`] compiles the engine's
+    /// own copy of every filter for the shared rule index.
+    pub(crate) ast: crate::rules::eql::ast::SequenceAst,
 }
 
 /// One stage of a compiled sequence: a filter and its join key fields.

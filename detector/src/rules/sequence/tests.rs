@@ -23,17 +23,29 @@ fn doc(cat: &str, fields: &Value) -> TestDoc {
 }
 
 /// Runs `events` (ms timestamps) through one rule, then expires far in the future;
-/// returns each match's event ids.
+/// returns each match's event ids. Runs twice, with and without the term index, which
+/// must agree.
 fn run_with(limits: SequenceLimits, text: &str, events: &[Ev]) -> Vec<Vec<u32>> {
-    let mut e = SequenceEngine::new(limits);
-    e.add_rule(7, q(text));
-    let mut out = Vec::new();
-    for (id, ms, cat, f) in events {
-        e.on_event(&doc(cat, f), ms * 1_000_000, id, &mut out);
-    }
-    e.expire(i64::MAX / 2, &mut out);
-    assert!(out.iter().all(|m| m.rule == 7));
-    out.into_iter().map(|m| m.events).collect()
+    let mut results = [false, true].map(|indexed| {
+        let mut e = SequenceEngine::new(limits);
+        e.add_rule(7, q(text));
+        if indexed {
+            e.build_index(&TestSchema).unwrap();
+            assert!(e.is_indexed());
+        }
+        let mut out = Vec::new();
+        for (id, ms, cat, f) in events {
+            e.on_event(&doc(cat, f), ms * 1_000_000, id, &mut out);
+        }
+        e.expire(i64::MAX / 2, &mut out);
+        assert!(out.iter().all(|m| m.rule == 7));
+        out.into_iter().map(|m| m.events).collect::<Vec<_>>()
+    });
+    assert_eq!(
+        results[0], results[1],
+        "indexed and unindexed differ: {text}"
+    );
+    std::mem::take(&mut results[0])
 }
 
 fn run(text: &str, events: &[Ev]) -> Vec<Vec<u32>> {
