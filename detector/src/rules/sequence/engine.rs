@@ -282,6 +282,26 @@ impl<H: Clone> SequenceEngine<H> {
         Ok(())
     }
 
+    /// Whether any term of any rule could match the event `probe` describes (false: the
+    /// caller may skip building its document for the sequence rules). Conservative: true
+    /// without the index ([`SequenceEngine::build_index`]) when any rule is loaded. The
+    /// daemon must ask this beside `RuleSet::may_match_probe`, or events only sequence
+    /// terms need are never built.
+    pub fn may_match_probe(&self, probe: &dyn crate::rules::Probe) -> bool {
+        match &self.index {
+            Some(ix) => ix.set.may_match_probe(probe),
+            None => !self.rules.is_empty(),
+        }
+    }
+
+    /// How many term filters the index evaluates for `doc` (index effectiveness; 0
+    /// without the index).
+    pub fn candidate_count(&self, doc: &dyn Document) -> usize {
+        self.index
+            .as_ref()
+            .map_or(0, |ix| ix.set.candidate_count(doc))
+    }
+
     /// Whether [`SequenceEngine::build_index`] is in effect.
     pub fn is_indexed(&self) -> bool {
         self.index.is_some()

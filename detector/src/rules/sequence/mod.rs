@@ -47,6 +47,13 @@
 //!   sequence ending in a missing term is reported once that time has passed
 //!   ([`SequenceEngine::expire`]).
 //!
+//! # Cost
+//! [`SequenceEngine::build_index`] puts every term filter of every rule into one rule index
+//! (the single-event engine's), so an event costs one indexed pass, not every filter of
+//! every rule; [`SequenceEngine::may_match_probe`] lets the caller skip building documents
+//! no rule, single-event or sequence, can match. Call [`SequenceEngine::expire`] on a
+//! timer: it also prunes the history of missing-event terms.
+//!
 //! # Bounded state
 //! Pending sequences expire with `maxspan` (or [`SequenceLimits::max_age_ns`] without one);
 //! at most [`SequenceLimits::per_rule`] per rule and [`SequenceLimits::total`] overall are

@@ -389,3 +389,28 @@ fn pending_state_is_bounded() {
     e.on_event(&d, 200_000, &0, &mut out);
     assert_eq!(out.len(), 2);
 }
+
+/// The term index tells the caller which events no sequence term can match.
+#[test]
+fn may_match_probe_uses_the_term_index() {
+    use crate::ecs::field::{FieldId, FieldValue, Schema};
+    struct NameProbe(FieldId, &'static str);
+    impl crate::rules::Probe for NameProbe {
+        fn field(&self, id: FieldId) -> Option<FieldValue<'_>> {
+            (id == self.0).then_some(FieldValue::Str(self.1))
+        }
+    }
+    let name = TestSchema.resolve("process.name").unwrap().id;
+    let mut e: SequenceEngine<u32> = SequenceEngine::new(SequenceLimits::default());
+    e.add_rule(0, q(AB));
+    assert!(
+        e.may_match_probe(&NameProbe(name, "zzz")),
+        "unindexed: conservative"
+    );
+    e.build_index(&TestSchema).unwrap();
+    assert!(!e.may_match_probe(&NameProbe(name, "zzz")));
+    assert!(e.may_match_probe(&NameProbe(name, "a")));
+    assert!(e.may_match_probe(&NameProbe(name, "b")));
+    let d = doc("process", &json!({"process.name": "zzz", "user.id": "u"}));
+    assert_eq!(e.candidate_count(&d), 0);
+}
