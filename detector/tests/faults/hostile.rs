@@ -372,7 +372,7 @@ fn hostile_inputs_keep_one_json_object_per_line() {
         .as_str()
         .unwrap_or_else(|| panic!("no detector.cgroup.path: {}", cg_alert["detector"]));
     assert!(
-        path.starts_with(odd_prefix) && path.ends_with("{\"j\":1}"),
+        path.starts_with(&format!("/{odd_prefix}")) && path.ends_with("{\"j\":1}"),
         "{path:?}"
     );
     assert_eq!(in_trace(&want[5])["detector"]["cgroup"]["path"], path);

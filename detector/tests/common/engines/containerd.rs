@@ -130,8 +130,24 @@ impl Containerd {
 
     /// `ctr -n NS run --rm IMAGE ID args` to completion.
     pub fn run(&self, ns: &str, id: &str, args: &[&str]) -> Result<Output, String> {
+        self.run_with(ns, id, &[], args)
+    }
+
+    /// `ctr -n NS run --rm FLAGS IMAGE ID args` (e.g. `--annotation k=v`, as a CRI client
+    /// sets them).
+    pub fn run_with(
+        &self,
+        ns: &str,
+        id: &str,
+        flags: &[&str],
+        args: &[&str],
+    ) -> Result<Output, String> {
         run(
-            self.ctr(ns).args(["run", "--rm", IMAGE, id]).args(args),
+            self.ctr(ns)
+                .args(["run", "--rm"])
+                .args(flags)
+                .args([IMAGE, id])
+                .args(args),
             wait::CONTAINER,
         )
     }
