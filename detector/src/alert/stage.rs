@@ -7,12 +7,19 @@
 //! ```
 //! The daemon's `Detection` hands the lines to its sinks, `replay` writes them to stdout:
 //! the alerts themselves come from here, so the two agree on the same documents.
+//!
+//! Sequence rules run here too ([`super::sequence`]): each document is also offered to the
+//! sequence stage (a reorder window by `@timestamp`, then the engine); a completed sequence
+//! goes through the same policy (its last event decides exceptions and suppression) and
+//! becomes its building-block alerts and its shell alert ([`super::sequence::shape`]).
+//! Single-event rules never wait for the window.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::clock::{EventTime, StreamClock};
 use super::policy::{AlertPolicy, Folded, Verdict};
+use super::sequence::{Completed, SequenceSettings, SequenceStage, SequenceStats, shape};
 use super::{AlertTemplates, LineEncoder};
 use crate::ecs::EcsDocument;
 use crate::rules::meta::RuleMeta;
@@ -29,6 +36,9 @@ pub struct AlertLine<'a> {
     pub line: &'a [u8],
     /// `Some(n)`: the closing alert of a suppression window that folded `n` matches.
     pub suppressed: Option<u64>,
+    /// A building-block alert of a sequence (one of its events; the sequence's own alert
+    /// is the shell line written after its blocks): not counted as an alert of its own.
+    pub building_block: bool,
 }
 
 /// What the stage counted.
@@ -38,8 +48,10 @@ pub struct StageStats {
     pub evaluated: u64,
     /// Time spent matching rules (not building or writing alerts).
     pub rule_time: Duration,
-    /// Alert lines produced.
+    /// Alert lines produced (sequence building blocks not included).
     pub alerts: u64,
+    /// Building-block lines of sequence alerts produced.
+    pub building_blocks: u64,
     /// Alerts that could not be encoded (logged; none are expected).
     pub encode_failed: u64,
 }
@@ -54,12 +66,25 @@ pub struct AlertStage {
     /// Reused buffer of matches.
     matched: Vec<RuleIdx>,
     stats: StageStats,
+    /// Sequence rules: the reorder window, the engine, the stored events.
+    sequences: SequenceStage,
+    settings: SequenceSettings,
+    /// Reused buffer of completed sequences.
+    completed: Vec<Completed>,
 }
 
 impl AlertStage {
     /// A stage over `rules` with `policy` ([`AlertPolicy::off`]: every match is an alert).
     pub fn new(rules: RuleSet, policy: AlertPolicy) -> Self {
+        Self::with_sequences(rules, policy, SequenceSettings::default())
+    }
+
+    /// [`AlertStage::new`] with the sequence settings of `[sequences]`.
+    pub fn with_sequences(rules: RuleSet, policy: AlertPolicy, settings: SequenceSettings) -> Self {
         AlertStage {
+            sequences: SequenceStage::new(&rules, settings),
+            settings,
+            completed: Vec::new(),
             templates: AlertTemplates::new(&rules),
             rules: Arc::new(rules),
             policy,
@@ -85,12 +110,29 @@ impl AlertStage {
         &self.stats
     }
 
+    /// What the sequence side counted (window, engine, stored events).
+    pub fn sequence_stats(&self) -> SequenceStats {
+        self.sequences.stats()
+    }
+
     /// Evaluates every rule that can match `doc`, read now, and hands `out` each alert the
     /// policy lets through, after the closing alerts of windows the document's time ended.
     /// Returns how many of `doc`'s own matches became alerts.
     pub fn evaluate(&mut self, doc: &EcsDocument, out: &mut dyn FnMut(AlertLine<'_>)) -> usize {
         let now = Instant::now();
-        self.run(doc, now, now, out)
+        self.run(doc, None, now, now, out)
+    }
+
+    /// [`AlertStage::evaluate`] of a document read as `raw` JSON (replay): a sequence that
+    /// holds it shows it as read, every field included.
+    pub fn evaluate_raw(
+        &mut self,
+        doc: &EcsDocument,
+        raw: &[u8],
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) -> usize {
+        let now = Instant::now();
+        self.run(doc, Some(raw), now, now, out)
     }
 
     /// [`AlertStage::evaluate`] for a document read at `seen` (tests and simulations of a
@@ -101,28 +143,35 @@ impl AlertStage {
         seen: Instant,
         out: &mut dyn FnMut(AlertLine<'_>),
     ) -> usize {
-        self.run(doc, seen, Instant::now(), out)
+        self.run(doc, None, seen, Instant::now(), out)
     }
 
     fn run(
         &mut self,
         doc: &EcsDocument,
+        raw: Option<&[u8]>,
         seen: Instant,
         started: Instant,
         out: &mut dyn FnMut(AlertLine<'_>),
     ) -> usize {
         self.rules.matches(doc, &mut self.matched);
         self.stats.evaluated += 1;
+        if self.sequences.is_active() {
+            self.sequences.offer(doc, raw, &mut self.completed);
+        }
         self.stats.rule_time += started.elapsed();
+        let mut written = 0;
+        if !self.completed.is_empty() {
+            written += self.emit_sequences(seen, out);
+        }
         if self.matched.is_empty() && self.policy.open_windows() == 0 {
-            return 0;
+            return written;
         }
         // Time only matters while a window is open or a match may open one.
         let at = self.clock.observe(doc.timestamp.as_deref(), seen);
         let now = self.clock.mark().map_or(at, |m| m.max(at));
         self.close_windows(now, out);
         let matched = std::mem::take(&mut self.matched);
-        let mut written = 0;
         for &idx in &matched {
             let meta = &self.rules.rule(idx).meta;
             if self.policy.check(idx, meta, doc, at) == Verdict::Emit {
@@ -137,14 +186,38 @@ impl AlertStage {
     /// real instant `now` (the latest `@timestamp` plus the time since it was read), so a
     /// quiet stream still reports its folded counts on time.
     pub fn tick_at(&mut self, now: Instant, out: &mut dyn FnMut(AlertLine<'_>)) {
+        if self.sequences.is_active() {
+            // The sequence window and expiry run on the wall clock: live documents carry
+            // the time they happened.
+            let wall = EventTime::wall_clock().unix_nanos();
+            self.sequences.tick(wall, &mut self.completed);
+            if !self.completed.is_empty() {
+                self.emit_sequences(now, out);
+            }
+        }
         if self.policy.open_windows() > 0 {
             let t = self.clock.now(now);
             self.close_windows(t, out);
         }
     }
 
-    /// Closes every window (shutdown, end of a replay), handing out their closing alerts.
+    /// The end of a replay's input: releases the sequence window and settles what only the
+    /// end of the data settles (a sequence ending in a missing event: nothing follows it).
+    /// Then call [`AlertStage::finish`].
+    pub fn end_of_input(&mut self, out: &mut dyn FnMut(AlertLine<'_>)) {
+        self.sequences.finish(true, &mut self.completed);
+        if !self.completed.is_empty() {
+            self.emit_sequences(Instant::now(), out);
+        }
+    }
+
+    /// Closes every window (shutdown, end of a replay), handing out their closing alerts;
+    /// events still waiting in the sequence window go through the engine first.
     pub fn finish(&mut self, out: &mut dyn FnMut(AlertLine<'_>)) {
+        self.sequences.finish(false, &mut self.completed);
+        if !self.completed.is_empty() {
+            self.emit_sequences(Instant::now(), out);
+        }
         for f in self.policy.drain() {
             self.emit_folded(f, out);
         }
@@ -159,6 +232,9 @@ impl AlertStage {
         out: &mut dyn FnMut(AlertLine<'_>),
     ) {
         self.finish(out);
+        // Sequences pending under the old rules end with them (their rule indices mean the
+        // old set).
+        self.sequences = SequenceStage::new(&rules, self.settings);
         self.templates = AlertTemplates::new(&rules);
         self.rules = Arc::new(rules);
         self.policy = policy;
@@ -195,6 +271,7 @@ impl AlertStage {
                     meta: &self.rules.rule(idx).meta,
                     line,
                     suppressed,
+                    building_block: false,
                 });
                 true
             }
@@ -204,5 +281,54 @@ impl AlertStage {
                 false
             }
         }
+    }
+
+    /// Completed sequences through the policy (their last event decides), then each as its
+    /// building blocks and shell alert. Returns how many sequences were written.
+    fn emit_sequences(&mut self, seen: Instant, out: &mut dyn FnMut(AlertLine<'_>)) -> usize {
+        let completed = std::mem::take(&mut self.completed);
+        let mut written = 0;
+        for c in completed {
+            let at = self.clock.observe(c.last.timestamp.as_deref(), seen);
+            let now = self.clock.mark().map_or(at, |m| m.max(at));
+            self.close_windows(now, out);
+            let meta = &self.rules.rule(c.rule).meta;
+            if self.policy.check(c.rule, meta, &c.last, at) != Verdict::Emit {
+                continue;
+            }
+            let lines = shape::build(
+                self.templates.get(c.rule),
+                shape::Group {
+                    events: c.events,
+                    join_key: c.join_key,
+                },
+            );
+            let n = lines.len();
+            for (i, line) in lines.iter().enumerate() {
+                let building_block = i + 1 < n;
+                match self.encoder.encode_value(line) {
+                    Ok(bytes) => {
+                        if building_block {
+                            self.stats.building_blocks += 1;
+                        } else {
+                            self.stats.alerts += 1;
+                        }
+                        out(AlertLine {
+                            rule: c.rule,
+                            meta: &self.rules.rule(c.rule).meta,
+                            line: bytes,
+                            suppressed: None,
+                            building_block,
+                        });
+                    }
+                    Err(e) => {
+                        self.stats.encode_failed += 1;
+                        tracing::error!(error = %e, "cannot encode a sequence alert");
+                    }
+                }
+            }
+            written += 1;
+        }
+        written
     }
 }

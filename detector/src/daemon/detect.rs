@@ -29,6 +29,11 @@ pub struct DetectStats {
     pub encode_failed: u64,
     /// Alerts written by rule id: (the rule's latest name, count), for metrics.
     pub by_rule_id: FxHashMap<String, (String, u64)>,
+    /// Building-block lines of sequence alerts written (one per event of a sequence; the
+    /// sequence itself is counted in `alerts`).
+    pub building_blocks: u64,
+    /// The sequence side's counters (reorder window, engine, stored events).
+    pub sequences: crate::alert::sequence::SequenceStats,
 }
 
 /// The alert stage, the sinks its lines go to, and the counters.
@@ -50,6 +55,11 @@ fn deliver(sinks: &mut [Box<dyn Sink>], stats: &mut DetectStats, a: AlertLine<'_
         if s.write_line(a.line) == Delivery::Dropped {
             stats.sink_dropped += 1;
         }
+    }
+    if a.building_block {
+        // One event of a sequence alert: the shell line after it is the alert.
+        stats.building_blocks += 1;
+        return;
     }
     stats.alerts += 1;
     match stats.by_rule.get_mut(a.meta.name.as_str()) {
@@ -119,6 +129,7 @@ impl Detection {
         stats.evaluated = s.evaluated;
         stats.rule_time = s.rule_time;
         stats.encode_failed = s.encode_failed + *reports_unencodable;
+        stats.sequences = stage.sequence_stats();
         r
     }
 
