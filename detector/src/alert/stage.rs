@@ -110,6 +110,18 @@ impl AlertStage {
         &self.stats
     }
 
+    /// Sets how sequences run and rebuilds the sequence side now (at start, before any
+    /// event: nothing pending is lost).
+    pub fn configure_sequences(&mut self, settings: SequenceSettings) {
+        self.settings = settings;
+        self.sequences = SequenceStage::new(&self.rules, settings);
+    }
+
+    /// Sets how sequences run from the next [`AlertStage::replace`] on (a reload).
+    pub fn set_sequence_settings(&mut self, settings: SequenceSettings) {
+        self.settings = settings;
+    }
+
     /// What the sequence side counted (window, engine, stored events).
     pub fn sequence_stats(&self) -> SequenceStats {
         self.sequences.stats()

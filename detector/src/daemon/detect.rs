@@ -133,6 +133,17 @@ impl Detection {
         r
     }
 
+    /// How sequences run (`[sequences]`), at start: before any event.
+    pub fn configure_sequences(&mut self, settings: crate::alert::sequence::SequenceSettings) {
+        self.stage.configure_sequences(settings);
+    }
+
+    /// How sequences run with the next rule set (a reload, before
+    /// [`Detection::replace_rules`]).
+    pub fn set_sequence_settings(&mut self, settings: crate::alert::sequence::SequenceSettings) {
+        self.stage.set_sequence_settings(settings);
+    }
+
     /// Swaps in a new rule set and policy (SIGHUP). Open suppression windows of the old
     /// policy are closed and reported first, so no folded count is lost.
     pub fn replace_rules(&mut self, rules: RuleSet, policy: AlertPolicy) {

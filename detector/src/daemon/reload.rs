@@ -41,6 +41,9 @@ pub(super) fn reload(
         SectionNeedsRestart { section }.emit(events);
     }
     let rules = new.rules.len();
+    detection.set_sequence_settings(crate::alert::sequence::SequenceSettings::from_config(
+        &new.config.sequences,
+    ));
     detection.replace_rules(new.rules, new.policy);
     Reloaded { rules }.emit(events);
     *running = new.config;

@@ -70,7 +70,10 @@ impl Daemon {
                 addr: format!("{:?}", settings.config.metrics.listen),
                 source,
             })?;
-        let detection = Detection::new(settings.rules, settings.policy, sinks);
+        let mut detection = Detection::new(settings.rules, settings.policy, sinks);
+        detection.configure_sequences(crate::alert::sequence::SequenceSettings::from_config(
+            &settings.config.sequences,
+        ));
 
         let mut sensor =
             Sensor::start(&setup::sensor_config(&settings.config)).map_err(StartError::Sensor)?;

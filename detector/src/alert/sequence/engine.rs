@@ -51,6 +51,8 @@ pub struct Limits {
 pub trait Correlate: Send {
     /// Whether no rule is a sequence (the stage then does nothing at all).
     fn is_empty(&self) -> bool;
+    /// How many sequence rules run.
+    fn rule_count(&self) -> usize;
     /// Whether some term could take an event of `doc`'s category (cheap pre-filter).
     fn wants(&self, doc: &EcsDocument) -> bool;
     /// Feeds one event, in `@timestamp` order.
@@ -78,6 +80,9 @@ impl Engine {
 impl Correlate for Engine {
     fn is_empty(&self) -> bool {
         true
+    }
+    fn rule_count(&self) -> usize {
+        0
     }
     fn wants(&self, _doc: &EcsDocument) -> bool {
         false

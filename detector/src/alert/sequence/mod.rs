@@ -133,7 +133,7 @@ impl SequenceStage {
     /// A stage over any correlator (tests).
     pub fn with_engine(engine: Box<dyn Correlate>, settings: SequenceSettings) -> Self {
         SequenceStage {
-            rules: 0,
+            rules: engine.rule_count() as u64,
             engine,
             window: Reorder::new(settings.reorder_window_ns, settings.reorder_max_events),
             bodies: BodyStore::new(),
@@ -141,11 +141,6 @@ impl SequenceStage {
             untimed: 0,
             unreadable: 0,
         }
-    }
-
-    /// Records how many sequence rules the engine runs (stats).
-    pub fn set_rule_count(&mut self, n: usize) {
-        self.rules = n as u64;
     }
 
     /// Whether any sequence rule runs (else every call is a no-op).

@@ -137,6 +137,9 @@ fn replay_writes_alerts_and_reports_malformed_lines_by_number() {
             by_rule: vec![1, 2],
             excepted: 0,
             suppressed: 0,
+            building_blocks: 0,
+            sequence_events_lost: 0,
+            sequences_evicted: 0,
         }
     );
     let err = String::from_utf8(err).unwrap();
