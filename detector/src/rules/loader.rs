@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::Rule;
-use super::eql::compile_query;
+use super::eql::{QueryError, compile_query};
 use super::error::RuleError;
 use super::meta::RuleMeta;
+use super::sequence::{compile_sequence, is_sequence};
+use super::{LoadedRule, Rule, SequenceRule};
 use crate::ecs::field::Schema;
 
 /// Rule files are a few kilobytes; anything much larger is not a rule.
@@ -104,8 +105,17 @@ fn walk(
     }
 }
 
-/// Reads and compiles one rule file.
+/// Reads and compiles one rule file (single-event rules only; a sequence is an error).
 pub fn load_file(path: &Path, schema: &dyn Schema) -> Result<Rule, RuleError> {
+    parse_rule(path, &read_rule_text(path)?, schema)
+}
+
+/// Reads and compiles one rule file of either kind.
+pub fn load_any_file(path: &Path, schema: &dyn Schema) -> Result<LoadedRule, RuleError> {
+    parse_any_rule(path, &read_rule_text(path)?, schema)
+}
+
+fn read_rule_text(path: &Path) -> Result<String, RuleError> {
     let f = fs::File::open(path).map_err(|e| RuleError::file(path, format!("cannot open: {e}")))?;
     let mut bytes = Vec::new();
     f.take(MAX_RULE_FILE + 1)
@@ -117,13 +127,12 @@ pub fn load_file(path: &Path, schema: &dyn Schema) -> Result<Rule, RuleError> {
             format!("file larger than {MAX_RULE_FILE} bytes; not a rule file"),
         ));
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         RuleError::file(
             path,
             format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
         )
-    })?;
-    parse_rule(path, &text, schema)
+    })
 }
 
 fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> RuleError {
@@ -134,8 +143,60 @@ fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> RuleError {
     }
 }
 
-/// Parses and compiles a rule from `text` (the contents of `path`, used in errors).
+/// Parses and compiles a single-event rule from `text` (the contents of `path`, used in
+/// errors); a sequence query is an error.
 pub fn parse_rule(path: &Path, text: &str, schema: &dyn Schema) -> Result<Rule, RuleError> {
+    let (meta, query, compiled) = parse_with(path, text, |q| compile_query(q, schema))?;
+    Ok(Rule {
+        meta,
+        query,
+        path: path.to_path_buf(),
+        compiled,
+    })
+}
+
+/// Parses and compiles a rule of either kind: a query whose first word is `sequence` is
+/// compiled by [`compile_sequence`], any other as [`parse_rule`] does.
+pub fn parse_any_rule(
+    path: &Path,
+    text: &str,
+    schema: &dyn Schema,
+) -> Result<LoadedRule, RuleError> {
+    enum Compiled {
+        Event(super::CompiledQuery),
+        Sequence(super::SequenceQuery),
+    }
+    let (meta, query, compiled) = parse_with(path, text, |q| {
+        if is_sequence(q) {
+            compile_sequence(q, schema).map(Compiled::Sequence)
+        } else {
+            compile_query(q, schema).map(Compiled::Event)
+        }
+    })?;
+    let path = path.to_path_buf();
+    Ok(match compiled {
+        Compiled::Event(compiled) => LoadedRule::Event(Rule {
+            meta,
+            query,
+            path,
+            compiled,
+        }),
+        Compiled::Sequence(q) => LoadedRule::Sequence(SequenceRule {
+            meta,
+            query,
+            path,
+            compiled: std::sync::Arc::new(q),
+        }),
+    })
+}
+
+/// The TOML checks shared by both kinds, then `compile` on the query text; query errors
+/// are located in the file.
+fn parse_with<T>(
+    path: &Path,
+    text: &str,
+    compile: impl FnOnce(&str) -> Result<T, QueryError>,
+) -> Result<(super::RuleMeta, String, T), RuleError> {
     let q: QueryFile = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
     let name = q.rule.name.clone();
     let named = |mut e: RuleError| {
@@ -176,7 +237,7 @@ pub fn parse_rule(path: &Path, text: &str, schema: &dyn Schema) -> Result<Rule, 
     };
     let meta: MetaFile = toml::from_str(text).map_err(|e| named(toml_error(path, text, e)))?;
 
-    let compiled = compile_query(query.get_ref(), schema).map_err(|e| {
+    let compiled = compile(query.get_ref()).map_err(|e| {
         let (start, end, note) = map_span(
             text,
             query.span(),
@@ -186,12 +247,7 @@ pub fn parse_rule(path: &Path, text: &str, schema: &dyn Schema) -> Result<Rule, 
         );
         at(start..end, format!("{}{note}", e.message))
     })?;
-    Ok(Rule {
-        meta: meta.rule,
-        query: query.get_ref().clone(),
-        path: path.to_path_buf(),
-        compiled,
-    })
+    Ok((meta.rule, query.get_ref().clone(), compiled))
 }
 
 /// Maps a byte range inside the query value to a byte range of the file. Exact for literal

@@ -5,6 +5,9 @@
 //! ```
 //! A match is a [`RuleIdx`], the rule's position in its set: per-rule tables kept beside a
 //! set (alert templates, counters, suppression state) are indexed by it.
+//! Sequence rules (`sequence by … [..] [..]`) load as [`LoadedRule::Sequence`] through
+//! [`load_all_kinds`] / [`parse_any_rule`] and run on a [`SequenceEngine`] ([`sequence`]);
+//! the single-event path ([`load_all`], [`RuleSet::load`]) refuses them as before.
 //! The engine reads documents only through [`crate::ecs::field::Document`] and resolves
 //! field names through a [`Schema`], so it serves live events, replay and tests alike.
 
@@ -13,6 +16,7 @@ pub mod error;
 mod index;
 pub mod loader;
 pub mod meta;
+pub mod sequence;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
@@ -23,8 +27,11 @@ use std::path::PathBuf;
 use crate::ecs::field::{Document, Schema};
 pub use eql::{CompiledQuery, QueryError, compile_query};
 pub use error::RuleError;
-pub use loader::{collect_rule_files, load_file, parse_rule};
+pub use loader::{collect_rule_files, load_any_file, load_file, parse_any_rule, parse_rule};
 pub use meta::RuleMeta;
+pub use sequence::{
+    SequenceEngine, SequenceLimits, SequenceMatch, SequenceQuery, SequenceStats, compile_sequence,
+};
 
 /// One compiled rule.
 #[derive(Debug)]
@@ -44,6 +51,27 @@ impl Rule {
     pub fn matches(&self, doc: &dyn Document) -> bool {
         self.compiled.matches(doc)
     }
+}
+
+/// One compiled sequence rule ([`sequence`]): run by a [`SequenceEngine`], not a
+/// [`RuleSet`].
+#[derive(Debug)]
+pub struct SequenceRule {
+    /// What alerts carry.
+    pub meta: RuleMeta,
+    /// The EQL query text as written in the file.
+    pub query: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Shared with the engine ([`SequenceEngine::add_rule`]).
+    pub compiled: std::sync::Arc<SequenceQuery>,
+}
+
+/// A rule file's rule, of either kind ([`load_all_kinds`], [`parse_any_rule`]).
+#[derive(Debug)]
+pub enum LoadedRule {
+    Event(Rule),
+    Sequence(SequenceRule),
 }
 
 /// The position of a rule in its [`RuleSet`] (load order): what [`RuleSet::matches`]
@@ -78,6 +106,19 @@ pub fn load_all(paths: &[PathBuf], schema: &dyn Schema) -> Vec<LoadOutcome> {
     let (files, errors) = collect_rule_files(paths);
     let mut out: Vec<LoadOutcome> = errors.into_iter().map(Err).collect();
     out.extend(files.iter().map(|f| load_file(f, schema)));
+    out
+}
+
+/// Loads every rule file under `paths`, single-event and sequence rules alike, one outcome
+/// per file (or unreadable path). [`load_all`] is the single-event path: there a sequence
+/// is an error, as before.
+pub fn load_all_kinds(
+    paths: &[PathBuf],
+    schema: &dyn Schema,
+) -> Vec<Result<LoadedRule, RuleError>> {
+    let (files, errors) = collect_rule_files(paths);
+    let mut out: Vec<Result<LoadedRule, RuleError>> = errors.into_iter().map(Err).collect();
+    out.extend(files.iter().map(|f| load_any_file(f, schema)));
     out
 }
 

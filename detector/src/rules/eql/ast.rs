@@ -7,14 +7,49 @@ use super::lexer::Span;
 pub enum Statement {
     /// `<category> where <expr>` or `any where <expr>`.
     Event(EventQuery),
-    /// `sequence …`: parsed so its error can say what it is, never compiled.
-    Sequence {
-        span: Span,
-        terms: usize,
-        by: Vec<String>,
-        maxspan: Option<String>,
-        until: bool,
-    },
+    /// `sequence …`: compiled by [`crate::rules::sequence`], refused by the single-event
+    /// compiler.
+    Sequence(SequenceAst),
+}
+
+/// `sequence [by k, …] [with maxspan=N unit] term term… [until term]`, as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceAst {
+    /// The `sequence` keyword.
+    pub span: Span,
+    /// `sequence by …`: keys every term shares (they come first in the join key).
+    pub by: Vec<FieldRef>,
+    /// `with maxspan=N unit`.
+    pub maxspan: Option<Maxspan>,
+    /// The terms in order, `with runs=N` not yet expanded.
+    pub terms: Vec<SequenceTerm>,
+    /// `until [ … ] [by …]`.
+    pub until: Option<SequenceTerm>,
+}
+
+/// A `maxspan` value as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Maxspan {
+    /// The number (`1.5` in `maxspan=1.5s`).
+    pub value: f64,
+    /// The unit as written (`ms`, `s`, `m`, `h`, `d`; empty for none).
+    pub unit: String,
+    /// From the number to the end of the unit.
+    pub span: Span,
+}
+
+/// One `[filter] [with runs=N] [by keys]` term, or `![filter] [by keys]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceTerm {
+    /// From `[` (or `!`) to the last token of the term.
+    pub span: Span,
+    pub filter: EventQuery,
+    /// Per-term join keys, after the sequence's.
+    pub by: Vec<FieldRef>,
+    /// `with runs=N` (1 when absent).
+    pub runs: usize,
+    /// `![ … ]`: a missing-event term.
+    pub missing: bool,
 }
 
 /// One event filter.

@@ -22,48 +22,60 @@ enum Slot {
     Absent,
 }
 
-/// Compiles a parsed statement.
+/// Compiles a parsed single-event statement; a sequence is refused here (the loader
+/// compiles it with [`crate::rules::sequence::compile_sequence`]).
 pub fn compile(stmt: &Statement, schema: &dyn Schema) -> Result<Node, QueryError> {
     let q = match stmt {
         Statement::Event(q) => q,
-        Statement::Sequence {
-            span,
-            terms,
-            by,
-            maxspan,
-            until,
-        } => {
-            let mut what = format!("a sequence of {terms} events");
-            if !by.is_empty() {
-                what.push_str(&format!(" joined by {}", by.join(", ")));
+        Statement::Sequence(seq) => {
+            let events: usize = seq.terms.iter().map(|t| t.runs).sum();
+            let mut what = format!("a sequence of {events} events");
+            if !seq.by.is_empty() {
+                let keys: Vec<&str> = seq.by.iter().map(|f| f.path.as_str()).collect();
+                what.push_str(&format!(" joined by {}", keys.join(", ")));
             }
-            if let Some(m) = maxspan {
-                what.push_str(&format!(" within maxspan={m}"));
+            if let Some(m) = &seq.maxspan {
+                what.push_str(&format!(" within maxspan={}{}", m.value, m.unit));
             }
-            if *until {
+            if seq.until.is_some() {
                 what.push_str(" with an `until` condition");
             }
             return Err(QueryError::new(
-                Span::new(span.start, span.start + "sequence".len()),
+                Span::new(seq.span.start, seq.span.start + "sequence".len()),
                 format!(
-                    "sequences are not supported: this engine evaluates one event at a time ({what})"
+                    "sequences are not supported by the single-event engine: it evaluates one event at a time ({what}); load the rule as a sequence rule"
                 ),
             ));
         }
     };
+    filter(q, schema, false)
+}
+
+/// Compiles one event filter: `any where …`, or `<category> where …` as Elasticsearch
+/// does it, a term filter `event.category == "<category>"` (any element of the array)
+/// joined to the condition. With `any_category` false only `process` is accepted (the
+/// single-event engine sees process events only); sequences pass true, and `run` refuses
+/// terms the sensor cannot produce from [`crate::rules::sequence::SequenceQuery::terms`].
+pub(crate) fn filter(
+    q: &EventQuery,
+    schema: &dyn Schema,
+    any_category: bool,
+) -> Result<Node, QueryError> {
     let body = expr(&q.expr, schema)?;
     match q.category.as_deref() {
         None => Ok(body),
-        Some("process") => {
+        Some(cat) if cat == "process" || any_category => {
             let Some(def) = schema.resolve("event.category") else {
                 return Err(QueryError::new(
                     q.category_span,
-                    "`process where` needs the `event.category` field, which this schema lacks",
+                    format!(
+                        "`{cat} where` needs the `event.category` field, which this schema lacks"
+                    ),
                 ));
             };
             let cat = Node::Test(
                 def.id,
-                Test::Str(StrMatcher::new(false, vec!["process".into()], vec![], None)),
+                Test::Str(StrMatcher::new(false, vec![cat.into()], vec![], None)),
             );
             let mut parts = vec![cat];
             match body {

@@ -9,12 +9,14 @@
 //! EQL function of Elasticsearch with its `~` forms ([`func`]), as a condition
 //! (`startsWith~(process.name, "py")`) or on the left of a comparison or predicate
 //! (`length(process.command_line) > 50`, `substring(process.name, 0, 2) : "py"`).
+//! Sequences parse here and compile in [`crate::rules::sequence`] (any event category in
+//! their terms); a single-event query refuses them.
 //! Rejected with a reason and position: other event categories (this engine only sees
-//! process events), sequences, joins, samples, pipes, arithmetic operators (the functions
+//! process events), joins, samples, pipes, arithmetic operators (the functions
 //! `add`, … are supported), comparisons against fields (as in Elasticsearch), array indexes.
 
 pub mod ast;
-mod compile;
+pub(crate) mod compile;
 pub mod func;
 #[cfg(test)]
 mod func_tests;

@@ -28,6 +28,9 @@ pub fn parse(src: &str) -> Result<Statement, QueryError> {
 /// Nesting limit so a hostile query cannot overflow the stack.
 const MAX_DEPTH: usize = 64;
 
+/// Largest `with runs=N`: Elasticsearch expands a term into N stages and caps N at 100.
+pub const MAX_RUNS: usize = 100;
+
 struct Parser<'s> {
     src: &'s str,
     toks: Vec<Token>,
@@ -128,7 +131,10 @@ impl Parser<'_> {
         })
     }
 
-    /// `sequence [by k, …] [with maxspan=N[unit]] [term] [term]+ [until [term]]`.
+    /// `sequence [by k, …] [with maxspan=N[unit]] term term+ [until term]`, as
+    /// Elasticsearch's grammar (`sequence`, `sequenceTerm`): `by` before `with`, a term is
+    /// `[filter]` or `![filter]` (a missing event) followed by `by keys` and
+    /// `with runs=N` in either order.
     fn sequence(&mut self) -> Result<Statement, QueryError> {
         let span = self.bump().span;
         let mut by = Vec::new();
@@ -139,96 +145,146 @@ impl Parser<'_> {
         if self.eat(&Tok::With) {
             self.expect(Tok::Maxspan, "`maxspan`")?;
             self.expect(Tok::Assign, "`=`")?;
-            let n = match self.bump().tok {
-                Tok::Int(n) => n.to_string(),
-                Tok::Float(f) => f.to_string(),
+            let num = self.bump();
+            let value = match num.tok {
+                Tok::Int(n) => n as f64,
+                Tok::Float(f) => f,
                 _ => {
                     return Err(QueryError::new(
-                        self.toks[self.pos - 1].span,
+                        num.span,
                         "expected a number after `maxspan=`",
                     ));
                 }
             };
+            let mut end = num.span;
             let unit = match self.peek().clone() {
                 Tok::Ident(u) => {
-                    self.bump();
+                    end = self.bump().span;
                     u
                 }
                 _ => String::new(),
             };
-            maxspan = Some(format!("{n}{unit}"));
+            maxspan = Some(Maxspan {
+                value,
+                unit,
+                span: num.span.to(end),
+            });
+            if self.peek() == &Tok::By {
+                return Err(QueryError::new(
+                    self.span(),
+                    "write `sequence by …` before `with maxspan=…`, not after",
+                ));
+            }
         }
-        if self.peek() == &Tok::By {
-            by = self.join_keys()?;
-        }
-        let mut terms = 0;
+        let mut terms = Vec::new();
         while matches!(self.peek(), Tok::LBracket | Tok::Bang) {
-            terms += self.sequence_term()?;
+            terms.push(self.sequence_term()?);
         }
-        if terms == 0 {
+        if terms.is_empty() {
             return Err(self.unexpected("a `[…]` sequence term"));
         }
-        if terms < 2 {
+        if terms.iter().map(|t| t.runs).sum::<usize>() < 2 {
             return Err(QueryError::new(
                 span,
                 "a sequence needs at least two events",
             ));
         }
-        let until = self.eat(&Tok::Until);
-        if until {
-            self.sequence_term()?;
-        }
-        Ok(Statement::Sequence {
+        let until = if self.eat(&Tok::Until) {
+            let t = self.sequence_term()?;
+            if t.missing || t.runs != 1 {
+                return Err(QueryError::new(
+                    t.span,
+                    "an `until` term is a plain `[…]` term (no `!`, no `with runs`)",
+                ));
+            }
+            Some(t)
+        } else {
+            None
+        };
+        Ok(Statement::Sequence(SequenceAst {
             span,
-            terms,
             by,
             maxspan,
+            terms,
             until,
+        }))
+    }
+
+    /// One `[filter]` or `![filter]` term with its optional `by keys` and `with runs=N`.
+    fn sequence_term(&mut self) -> Result<SequenceTerm, QueryError> {
+        let start = self.span();
+        let missing = self.eat(&Tok::Bang);
+        self.expect(Tok::LBracket, "`[`")?;
+        let filter = self.event_filter(1)?;
+        let mut end = self.expect(Tok::RBracket, "`]`")?;
+        let mut runs = 1;
+        let mut by = Vec::new();
+        let mut seen_by = false;
+        let mut seen_runs = false;
+        loop {
+            if self.peek() == &Tok::By && !seen_by {
+                seen_by = true;
+                by = self.join_keys()?;
+                end = by.last().map(|f| f.span).unwrap_or(end);
+            } else if self.peek() == &Tok::With
+                && !seen_runs
+                && matches!(self.peek_at(1), Tok::Ident(s) if s == "runs")
+            {
+                seen_runs = true;
+                self.bump();
+                self.bump();
+                self.expect(Tok::Assign, "`=`")?;
+                let n = self.bump();
+                match n.tok {
+                    Tok::Int(v) if (1..=MAX_RUNS as i64).contains(&v) => runs = v as usize,
+                    _ => {
+                        return Err(QueryError::new(
+                            n.span,
+                            format!("`runs` takes a whole number from 1 to {MAX_RUNS}"),
+                        ));
+                    }
+                }
+                end = n.span;
+            } else if self.peek() == &Tok::With && !seen_runs {
+                let t = self.bump();
+                return Err(QueryError::new(
+                    self.span(),
+                    format!(
+                        "expected `runs=N` after `{}`",
+                        &self.src[t.span.start..t.span.end]
+                    ),
+                ));
+            } else {
+                break;
+            }
+        }
+        Ok(SequenceTerm {
+            span: start.to(end),
+            filter,
+            by,
+            runs,
+            missing,
         })
     }
 
-    /// One `[filter] [with runs=N] [by keys]` term; returns how many events it stands for.
-    fn sequence_term(&mut self) -> Result<usize, QueryError> {
-        self.eat(&Tok::Bang);
-        self.expect(Tok::LBracket, "`[`")?;
-        self.event_filter(1)?;
-        self.expect(Tok::RBracket, "`]`")?;
-        let mut runs = 1;
-        if self.eat(&Tok::With) {
-            // `with runs=N`
-            match self.bump().tok {
-                Tok::Ident(s) if s == "runs" => {}
-                _ => {
-                    return Err(QueryError::new(
-                        self.toks[self.pos - 1].span,
-                        "expected `runs=N`",
-                    ));
-                }
-            }
-            self.expect(Tok::Assign, "`=`")?;
-            match self.bump().tok {
-                Tok::Int(n) if n >= 1 => runs = n.min(1 << 20) as usize,
-                _ => {
-                    return Err(QueryError::new(
-                        self.toks[self.pos - 1].span,
-                        "expected a positive number",
-                    ));
-                }
-            }
-        }
-        if self.peek() == &Tok::By {
-            self.join_keys()?;
-        }
-        Ok(runs)
-    }
-
-    fn join_keys(&mut self) -> Result<Vec<String>, QueryError> {
+    /// `by key, …`: fields, `?optional` allowed.
+    fn join_keys(&mut self) -> Result<Vec<FieldRef>, QueryError> {
         self.bump();
-        let mut keys = vec![self.field_path(false)?.path];
+        let mut keys = vec![self.join_key()?];
         while self.eat(&Tok::Comma) {
-            keys.push(self.field_path(false)?.path);
+            keys.push(self.join_key()?);
         }
         Ok(keys)
+    }
+
+    fn join_key(&mut self) -> Result<FieldRef, QueryError> {
+        let start = self.span();
+        if self.eat(&Tok::Optional) {
+            let mut f = self.field_path(true)?;
+            f.span = start.to(f.span);
+            return Ok(f);
+        }
+        self.field_path(false)
     }
 
     fn or(&mut self, depth: usize) -> Result<Expr, QueryError> {
@@ -747,12 +803,27 @@ mod tests {
             Statement::Event(e) => assert_eq!(e.category.as_deref(), Some("process")),
             s => panic!("{s:?}"),
         }
-        match parse("sequence by a.b, c with maxspan=3s [process where true] [file where true] by d until [any where true]")
+        match parse("sequence by a.b, ?c with maxspan=3s [process where true] [file where true] by d with runs=2 ![any where true] until [any where true]")
             .unwrap()
         {
-            Statement::Sequence { terms, by, maxspan, until, span } => {
-                assert_eq!((terms, by.len(), maxspan.as_deref(), until, span.start), (2, 2, Some("3s"), true, 0));
+            Statement::Sequence(q) => {
+                let m = q.maxspan.as_ref().unwrap();
+                assert_eq!((m.value, m.unit.as_str()), (3.0, "s"));
+                assert_eq!(q.by.len(), 2);
+                assert!(q.by[1].optional && !q.by[0].optional);
+                assert_eq!(q.span.start, 0);
+                assert_eq!(q.terms.len(), 3);
+                assert_eq!(q.terms[1].runs, 2);
+                assert_eq!(q.terms[1].by[0].path, "d");
+                assert_eq!(q.terms[1].filter.category.as_deref(), Some("file"));
+                assert!(q.terms[2].missing && !q.terms[0].missing);
+                assert!(q.until.is_some());
             }
+            s => panic!("{s:?}"),
+        }
+        // `with runs` before `by` is accepted too.
+        match parse("sequence [any where true] with runs=3 by x").unwrap() {
+            Statement::Sequence(q) => assert_eq!((q.terms[0].runs, q.terms[0].by.len()), (3, 1)),
             s => panic!("{s:?}"),
         }
     }
@@ -786,6 +857,22 @@ mod tests {
             ("process where a == 1 == 2", 21, "chained"),
             ("join [a where true] [b where true]", 0, "joins"),
             ("sequence [a where true]", 0, "at least two"),
+            (
+                "sequence with maxspan=1s by a [a where true] [b where true]",
+                25,
+                "before",
+            ),
+            (
+                "sequence [a where true] with runs=0 [b where true]",
+                34,
+                "from 1 to 100",
+            ),
+            ("sequence [a where true] with runs=101", 34, "from 1 to 100"),
+            (
+                "sequence [a where true] [b where true] until ![c where true]",
+                45,
+                "until",
+            ),
             ("sequence by a", 13, "sequence term"),
             ("process where a : b", 18, "comparing two fields"),
             ("process where \"x\"", 14, "not a condition"),

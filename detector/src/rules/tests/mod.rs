@@ -424,6 +424,6 @@ fn compile_errors_have_positions_and_reasons() {
     let e = compile_query("sequence by a with maxspan=3s [process where true] [file where true] until [any where true]", &TestSchema).unwrap_err();
     assert_eq!(
         e.message,
-        "sequences are not supported: this engine evaluates one event at a time (a sequence of 2 events joined by a within maxspan=3s with an `until` condition)"
+        "sequences are not supported by the single-event engine: it evaluates one event at a time (a sequence of 2 events joined by a within maxspan=3s with an `until` condition); load the rule as a sequence rule"
     );
 }

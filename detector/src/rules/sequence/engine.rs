@@ -1,0 +1,625 @@
+//! The streaming matcher: pending sequences of every loaded sequence rule.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::SequenceQuery;
+use super::key::{self, KeyValue};
+use crate::ecs::field::Document;
+
+/// Caps on pending state. Defaults keep 100,000 pending sequences well under 64 MiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequenceLimits {
+    /// Pending sequences kept per rule; above it the rule's oldest is evicted.
+    pub per_rule: usize,
+    /// Pending sequences kept over all rules; above it the oldest of the rule that
+    /// inserts (or of the fullest rule) is evicted.
+    pub total: usize,
+    /// Age at which a pending sequence of a rule without `maxspan` expires (Elasticsearch
+    /// has no bound there; a daemon must have one).
+    pub max_age_ns: i64,
+}
+
+impl Default for SequenceLimits {
+    fn default() -> Self {
+        SequenceLimits {
+            per_rule: 50_000,
+            total: 100_000,
+            max_age_ns: 10 * 60 * 1_000_000_000,
+        }
+    }
+}
+
+/// A completed sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceMatch<H> {
+    /// The tag given to [`SequenceEngine::add_rule`].
+    pub rule: usize,
+    /// The matched events in sequence order (missing-event positions have none), as the
+    /// handles given to [`SequenceEngine::on_event`].
+    pub events: Vec<H>,
+    /// Their `@timestamp`s, nanoseconds, same order.
+    pub timestamps: Vec<i64>,
+    /// The join key's values (sequence keys, then the terms' keys); empty without keys.
+    pub join_key: Vec<KeyValue>,
+}
+
+/// Counters, for metrics and loss reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SequenceStats {
+    /// Pending sequences now, all rules.
+    pub pending: usize,
+    /// Pending sequences now, per rule tag (rules with none left out).
+    pub pending_per_rule: Vec<(usize, usize)>,
+    /// Sequences completed (matches emitted).
+    pub completed: u64,
+    /// Pending sequences dropped because `maxspan` (or the age bound) passed.
+    pub expired: u64,
+    /// Pending sequences dropped to stay within [`SequenceLimits`]: LOSS, a sequence that
+    /// might have completed. The caller reports it.
+    pub evicted: u64,
+    /// Evictions per rule tag (rules with none left out).
+    pub evicted_per_rule: Vec<(usize, u64)>,
+    /// Pending sequences dropped by an `until` event.
+    pub until_dropped: u64,
+    /// Candidates dropped because an event of a missing-event term (`![…]`) occurred.
+    pub missing_rejected: u64,
+}
+
+/// `(@timestamp ns, arrival number)`: Elasticsearch's ordinal (timestamp, tiebreaker).
+type Ord2 = (i64, u64);
+
+const NIL: u32 = u32::MAX;
+
+/// A pending sequence.
+struct Pending<H> {
+    key: Arc<[u8]>,
+    /// Position (among positive stages) of its last matched event.
+    pos: u16,
+    /// Ordinal of the first event (`first.0` is where `maxspan` counts from).
+    first: Ord2,
+    last: Ord2,
+    events: Vec<(H, i64)>,
+    /// Neighbours in the rule's list ordered by `start` (oldest first).
+    prev: u32,
+    next: u32,
+}
+
+/// A completed candidate of a rule with a trailing missing-event term, waiting until
+/// `deadline` for an event of that term.
+struct Awaiting<H> {
+    key: Arc<[u8]>,
+    after: Ord2,
+    deadline: i64,
+    events: Vec<(H, i64)>,
+}
+
+struct RuleState<H> {
+    q: Arc<SequenceQuery>,
+    tag: usize,
+    /// Stage indices of the positive (not missing) stages, in order.
+    positive: Box<[u16]>,
+    /// For each positive position `p`, the missing stages between it and the previous
+    /// positive one (before the first for `p = 0`); `trailing` those after the last.
+    missing_before: Box<[Box<[u16]>]>,
+    trailing: Box<[u16]>,
+    /// Age bound: maxspan, or the engine's max age.
+    span: i64,
+    has_maxspan: bool,
+    map: FxHashMap<(u16, Arc<[u8]>), u32>,
+    slab: Vec<Option<Pending<H>>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    len: usize,
+    /// Events of missing-event terms seen recently: per (stage, key), ordinals in order.
+    missing_seen: FxHashMap<(u16, Arc<[u8]>), VecDeque<Ord2>>,
+    awaiting: VecDeque<Awaiting<H>>,
+    evicted: u64,
+}
+
+/// Pending sequences of all loaded sequence rules.
+///
+/// `H` is the caller's cheap handle to an event (an `Arc` of its stored body, an id): the
+/// engine keeps one clone per matched event and hands them back in [`SequenceMatch`]; it
+/// never copies documents.
+pub struct SequenceEngine<H> {
+    limits: SequenceLimits,
+    rules: Vec<RuleState<H>>,
+    /// Arrival counter: the tiebreaker of equal timestamps.
+    seq: u64,
+    pending: usize,
+    completed: u64,
+    expired: u64,
+    evicted: u64,
+    until_dropped: u64,
+    missing_rejected: u64,
+    keybuf: Vec<u8>,
+}
+
+impl<H: Clone> SequenceEngine<H> {
+    /// An engine without rules.
+    pub fn new(limits: SequenceLimits) -> Self {
+        SequenceEngine {
+            limits,
+            rules: Vec::new(),
+            seq: 0,
+            pending: 0,
+            completed: 0,
+            expired: 0,
+            evicted: 0,
+            until_dropped: 0,
+            missing_rejected: 0,
+            keybuf: Vec::with_capacity(128),
+        }
+    }
+
+    /// Adds a rule; its matches carry `tag` (the caller's index of the rule).
+    pub fn add_rule(&mut self, tag: usize, q: Arc<SequenceQuery>) {
+        let mut positive = Vec::new();
+        let mut missing_before = Vec::new();
+        let mut run = Vec::new();
+        for (i, s) in q.stages.iter().enumerate() {
+            if s.missing {
+                run.push(i as u16);
+            } else {
+                positive.push(i as u16);
+                missing_before.push(std::mem::take(&mut run).into_boxed_slice());
+            }
+        }
+        let span = q.maxspan_ns.unwrap_or(self.limits.max_age_ns);
+        self.rules.push(RuleState {
+            has_maxspan: q.maxspan_ns.is_some(),
+            q,
+            tag,
+            positive: positive.into_boxed_slice(),
+            missing_before: missing_before.into_boxed_slice(),
+            trailing: run.into_boxed_slice(),
+            span,
+            map: FxHashMap::default(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            missing_seen: FxHashMap::default(),
+            awaiting: VecDeque::new(),
+            evicted: 0,
+        });
+    }
+
+    /// Number of rules added.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Offers one event to every rule. Events must come in `@timestamp` order (equal
+    /// timestamps in arrival order); `ts_ns` is the event's `@timestamp`. Completed
+    /// sequences are appended to `out`. Pending sequences older than their span at `ts_ns`
+    /// expire first.
+    pub fn on_event<D: Document + ?Sized>(
+        &mut self,
+        doc: &D,
+        ts_ns: i64,
+        event: &H,
+        out: &mut Vec<SequenceMatch<H>>,
+    ) {
+        self.seq += 1;
+        let now: Ord2 = (ts_ns, self.seq);
+        let doc = DocRef(doc);
+        for r in 0..self.rules.len() {
+            self.expire_rule(r, ts_ns, out);
+            self.rule_event(r, &doc, now, event, out);
+        }
+    }
+
+    /// Expires what is older than its span at `now_ns` and reports candidates whose
+    /// trailing missing-event window has passed. Call it with the time up to which every
+    /// event has been delivered (the reorder window's watermark), never ahead of it.
+    pub fn expire(&mut self, now_ns: i64, out: &mut Vec<SequenceMatch<H>>) {
+        for r in 0..self.rules.len() {
+            self.expire_rule(r, now_ns, out);
+            let rule = &mut self.rules[r];
+            let span = rule.span;
+            rule.missing_seen.retain(|_, v| {
+                while v.front().is_some_and(|o| now_ns.saturating_sub(o.0) > span) {
+                    v.pop_front();
+                }
+                !v.is_empty()
+            });
+        }
+    }
+
+    /// Counters and current pending counts.
+    pub fn stats(&self) -> SequenceStats {
+        SequenceStats {
+            pending: self.pending,
+            pending_per_rule: self
+                .rules
+                .iter()
+                .filter(|r| r.len > 0)
+                .map(|r| (r.tag, r.len))
+                .collect(),
+            completed: self.completed,
+            expired: self.expired,
+            evicted: self.evicted,
+            evicted_per_rule: self
+                .rules
+                .iter()
+                .filter(|r| r.evicted > 0)
+                .map(|r| (r.tag, r.evicted))
+                .collect(),
+            until_dropped: self.until_dropped,
+            missing_rejected: self.missing_rejected,
+        }
+    }
+
+    /// An estimate of the heap and inline bytes the pending state holds (keys, handles,
+    /// tables), for the memory bound's tests and the bench.
+    pub fn approx_bytes(&self) -> usize {
+        let mut n = 0;
+        for r in &self.rules {
+            n += r.slab.capacity() * std::mem::size_of::<Option<Pending<H>>>();
+            n += r.map.capacity() * (std::mem::size_of::<((u16, Arc<[u8]>), u32)>() + 1);
+            n += r.free.capacity() * 4;
+            for p in r.slab.iter().flatten() {
+                n += 16 + p.key.len() + p.events.capacity() * std::mem::size_of::<(H, i64)>();
+            }
+            for (k, v) in &r.missing_seen {
+                n += 16 + k.1.len() + v.capacity() * 16 + 64;
+            }
+        }
+        n
+    }
+
+    fn expire_rule(&mut self, r: usize, now: i64, out: &mut Vec<SequenceMatch<H>>) {
+        loop {
+            let rule = &self.rules[r];
+            let h = rule.head;
+            if h == NIL {
+                break;
+            }
+            let start = rule.slab[h as usize]
+                .as_ref()
+                .map_or(i64::MAX, |p| p.first.0);
+            if now.saturating_sub(start) <= rule.span {
+                break;
+            }
+            self.remove(r, h);
+            self.expired += 1;
+        }
+        let rule = &mut self.rules[r];
+        while rule.awaiting.front().is_some_and(|a| a.deadline < now) {
+            if let Some(a) = rule.awaiting.pop_front() {
+                self.completed += 1;
+                out.push(make_match(rule.tag, &a.key, a.events));
+            }
+        }
+    }
+
+    fn rule_event(
+        &mut self,
+        r: usize,
+        doc: &DocRef<'_, impl Document + ?Sized>,
+        now: Ord2,
+        event: &H,
+        out: &mut Vec<SequenceMatch<H>>,
+    ) {
+        let q = Arc::clone(&self.rules[r].q);
+        let npos = self.rules[r].positive.len();
+        // Positive stages, last to first: one event advances a sequence one stage at most.
+        for pos in (0..npos).rev() {
+            let si = self.rules[r].positive[pos] as usize;
+            let stage = &q.stages[si];
+            if !stage.matches(doc.dyn_doc()) {
+                continue;
+            }
+            if !key::encode(&stage.keys, doc.dyn_doc(), &mut self.keybuf) {
+                continue;
+            }
+            let k: Arc<[u8]> = Arc::from(self.keybuf.as_slice());
+            if pos == 0 {
+                self.start(r, k, now, event, out);
+            } else {
+                self.advance(r, pos, k, now, event, out);
+            }
+        }
+        if let Some(u) = &q.until
+            && u.matches(doc.dyn_doc())
+            && key::encode(&u.keys, doc.dyn_doc(), &mut self.keybuf)
+        {
+            for pos in 0..npos.saturating_sub(1) {
+                let key = (pos as u16, Arc::from(self.keybuf.as_slice()));
+                if let Some(&slot) = self.rules[r].map.get(&key) {
+                    self.remove(r, slot);
+                    self.until_dropped += 1;
+                }
+            }
+        }
+        // Missing-event stages: remember the event, reject awaiting candidates.
+        for si in 0..q.stages.len() {
+            let stage = &q.stages[si];
+            if !stage.missing || !stage.matches(doc.dyn_doc()) {
+                continue;
+            }
+            if !key::encode(&stage.keys, doc.dyn_doc(), &mut self.keybuf) {
+                continue;
+            }
+            let k: Arc<[u8]> = Arc::from(self.keybuf.as_slice());
+            let rule = &mut self.rules[r];
+            if rule.trailing.contains(&(si as u16)) {
+                let before = rule.awaiting.len();
+                rule.awaiting
+                    .retain(|a| !(a.key == k && now > a.after && now.0 <= a.deadline));
+                self.missing_rejected += (before - rule.awaiting.len()) as u64;
+            }
+            let span = rule.span;
+            let seen = rule.missing_seen.entry((si as u16, k)).or_default();
+            while seen
+                .front()
+                .is_some_and(|o| now.0.saturating_sub(o.0) > span)
+            {
+                seen.pop_front();
+            }
+            seen.push_back(now);
+        }
+    }
+
+    /// A first-stage hit: a new pending sequence (or, with one positive stage, a
+    /// candidate).
+    fn start(
+        &mut self,
+        r: usize,
+        k: Arc<[u8]>,
+        now: Ord2,
+        event: &H,
+        out: &mut Vec<SequenceMatch<H>>,
+    ) {
+        let rule = &self.rules[r];
+        if rule.positive.len() == 1 {
+            let events = vec![(event.clone(), now.0)];
+            self.complete(r, k, now, now, events, out);
+            return;
+        }
+        let cap = rule.positive.len();
+        if let Some(&old) = rule.map.get(&(0, Arc::clone(&k))) {
+            self.remove(r, old);
+        }
+        let mut events = Vec::with_capacity(cap);
+        events.push((event.clone(), now.0));
+        self.insert(
+            r,
+            Pending {
+                key: k,
+                pos: 0,
+                first: now,
+                last: now,
+                events,
+                prev: NIL,
+                next: NIL,
+            },
+        );
+    }
+
+    /// A hit at positive position `pos > 0`: takes the key's sequence pending at `pos - 1`.
+    fn advance(
+        &mut self,
+        r: usize,
+        pos: usize,
+        k: Arc<[u8]>,
+        now: Ord2,
+        event: &H,
+        out: &mut Vec<SequenceMatch<H>>,
+    ) {
+        let rule = &mut self.rules[r];
+        let Some(slot) = rule.map.remove(&((pos - 1) as u16, Arc::clone(&k))) else {
+            return;
+        };
+        let (start, last) = {
+            let Some(p) = rule.slab[slot as usize].as_ref() else {
+                return;
+            };
+            (p.first.0, p.last)
+        };
+        if rule.has_maxspan && now.0 - start > rule.span {
+            self.unlink_free(r, slot);
+            self.expired += 1;
+            return;
+        }
+        // A missing-event term between the two positive ones: no event of it in between.
+        let rule = &self.rules[r];
+        if rule.missing_before[pos].iter().any(|&ms| {
+            rule.missing_seen
+                .get(&(ms, Arc::clone(&k)))
+                .is_some_and(|v| v.back().is_some_and(|o| *o > last && *o < now))
+        }) {
+            self.unlink_free(r, slot);
+            self.missing_rejected += 1;
+            return;
+        }
+        let last_pos = pos + 1 == rule.positive.len();
+        if last_pos {
+            let p = self.unlink_free(r, slot);
+            let Some(mut p) = p else { return };
+            p.events.push((event.clone(), now.0));
+            self.complete(r, p.key, p.first, now, p.events, out);
+            return;
+        }
+        let rule = &mut self.rules[r];
+        if let Some(old) = rule.map.insert((pos as u16, Arc::clone(&k)), slot) {
+            // The sequence pending at `pos` for this key is overridden.
+            self.unlink_free_only(r, old);
+        }
+        let rule = &mut self.rules[r];
+        if let Some(p) = rule.slab[slot as usize].as_mut() {
+            p.pos = pos as u16;
+            p.last = now;
+            p.events.push((event.clone(), now.0));
+        }
+    }
+
+    /// A candidate with every positive event (`first`, `now`: ordinals of its first and
+    /// last): check leading missing-event terms, then report it or, with trailing ones,
+    /// wait for their window to pass.
+    fn complete(
+        &mut self,
+        r: usize,
+        k: Arc<[u8]>,
+        first: Ord2,
+        now: Ord2,
+        events: Vec<(H, i64)>,
+        out: &mut Vec<SequenceMatch<H>>,
+    ) {
+        let rule = &mut self.rules[r];
+        if !rule.missing_before[0].is_empty() {
+            // Leading: no event of the term from `last - maxspan` up to the first event.
+            let lo = now.0.saturating_sub(rule.span);
+            let hit = rule.missing_before[0].iter().any(|&ms| {
+                rule.missing_seen
+                    .get(&(ms, Arc::clone(&k)))
+                    .is_some_and(|v| v.iter().any(|o| o.0 >= lo && *o < first))
+            });
+            if hit {
+                self.missing_rejected += 1;
+                return;
+            }
+        }
+        if !rule.trailing.is_empty() {
+            rule.awaiting.push_back(Awaiting {
+                key: k,
+                after: now,
+                deadline: first.0.saturating_add(rule.span),
+                events,
+            });
+            return;
+        }
+        self.completed += 1;
+        out.push(make_match(rule.tag, &k, events));
+    }
+
+    /// Links a new pending sequence at the tail (newest start), evicting first if a cap is
+    /// reached.
+    fn insert(&mut self, r: usize, p: Pending<H>) {
+        while self.rules[r].len >= self.limits.per_rule.max(1) {
+            let h = self.rules[r].head;
+            self.evict(r, h);
+        }
+        while self.pending >= self.limits.total.max(1) {
+            let victim = if self.rules[r].len > 0 {
+                r
+            } else {
+                match (0..self.rules.len()).max_by_key(|&i| self.rules[i].len) {
+                    Some(i) => i,
+                    None => break,
+                }
+            };
+            let h = self.rules[victim].head;
+            if h == NIL {
+                break;
+            }
+            self.evict(victim, h);
+        }
+        let rule = &mut self.rules[r];
+        let key = (p.pos, Arc::clone(&p.key));
+        let slot = match rule.free.pop() {
+            Some(s) => s,
+            None => {
+                rule.slab.push(None);
+                (rule.slab.len() - 1) as u32
+            }
+        };
+        let mut p = p;
+        p.prev = rule.tail;
+        p.next = NIL;
+        if rule.tail != NIL {
+            if let Some(t) = rule.slab[rule.tail as usize].as_mut() {
+                t.next = slot;
+            }
+        } else {
+            rule.head = slot;
+        }
+        rule.tail = slot;
+        rule.slab[slot as usize] = Some(p);
+        rule.map.insert(key, slot);
+        rule.len += 1;
+        self.pending += 1;
+    }
+
+    fn evict(&mut self, r: usize, slot: u32) {
+        if slot == NIL {
+            return;
+        }
+        self.remove(r, slot);
+        self.evicted += 1;
+        self.rules[r].evicted += 1;
+    }
+
+    /// Removes a pending sequence: its map entry, list links, slot.
+    fn remove(&mut self, r: usize, slot: u32) {
+        let rule = &mut self.rules[r];
+        if let Some(p) = rule.slab[slot as usize].as_ref() {
+            let key = (p.pos, Arc::clone(&p.key));
+            if rule.map.get(&key) == Some(&slot) {
+                rule.map.remove(&key);
+            }
+        }
+        self.unlink_free(r, slot);
+    }
+
+    /// Unlinks and frees a slot whose map entry is already gone; returns the sequence.
+    fn unlink_free(&mut self, r: usize, slot: u32) -> Option<Pending<H>> {
+        let rule = &mut self.rules[r];
+        let p = rule.slab[slot as usize].take()?;
+        if p.prev != NIL {
+            if let Some(x) = rule.slab[p.prev as usize].as_mut() {
+                x.next = p.next;
+            }
+        } else {
+            rule.head = p.next;
+        }
+        if p.next != NIL {
+            if let Some(x) = rule.slab[p.next as usize].as_mut() {
+                x.prev = p.prev;
+            }
+        } else {
+            rule.tail = p.prev;
+        }
+        rule.free.push(slot);
+        rule.len -= 1;
+        self.pending -= 1;
+        Some(p)
+    }
+
+    fn unlink_free_only(&mut self, r: usize, slot: u32) {
+        let _ = self.unlink_free(r, slot);
+    }
+}
+
+fn make_match<H>(tag: usize, k: &[u8], events: Vec<(H, i64)>) -> SequenceMatch<H> {
+    let (events, timestamps) = events.into_iter().unzip();
+    SequenceMatch {
+        rule: tag,
+        events,
+        timestamps,
+        join_key: key::decode(k),
+    }
+}
+
+/// A document seen as `&dyn Document` whatever the caller's type.
+struct DocRef<'a, D: ?Sized>(&'a D);
+
+impl<D: Document + ?Sized> DocRef<'_, D> {
+    #[inline]
+    fn dyn_doc(&self) -> &dyn Document {
+        self
+    }
+}
+
+impl<D: Document + ?Sized> Document for DocRef<'_, D> {
+    #[inline]
+    fn field(&self, id: crate::ecs::field::FieldId) -> crate::ecs::field::FieldValue<'_> {
+        self.0.field(id)
+    }
+}
