@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use super::clock::{EventTime, StreamClock};
 use super::policy::{AlertPolicy, Folded, Verdict};
 use super::sequence::{Completed, SequenceSettings, SequenceStage, SequenceStats, shape};
-use super::{AlertTemplates, LineEncoder};
+use super::{AlertTemplate, AlertTemplates, LineEncoder};
 use crate::ecs::EcsDocument;
 use crate::rules::meta::RuleMeta;
-use crate::rules::{RuleIdx, RuleSet};
+use crate::rules::{RuleIdx, RuleSet, SequenceRule};
 
 /// One alert, encoded: what the stage hands its caller.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +66,10 @@ pub struct AlertStage {
     /// Reused buffer of matches.
     matched: Vec<RuleIdx>,
     stats: StageStats,
+    /// The sequence rules (index `rules.len() + i` in [`AlertLine::rule`] and the policy)
+    /// and their alert templates.
+    seq_rules: Arc<[SequenceRule]>,
+    seq_templates: Vec<AlertTemplate>,
     /// Sequence rules: the reorder window, the engine, the stored events.
     sequences: SequenceStage,
     settings: SequenceSettings,
@@ -76,13 +80,23 @@ pub struct AlertStage {
 impl AlertStage {
     /// A stage over `rules` with `policy` ([`AlertPolicy::off`]: every match is an alert).
     pub fn new(rules: RuleSet, policy: AlertPolicy) -> Self {
-        Self::with_sequences(rules, policy, SequenceSettings::default())
+        Self::with_sequences(rules, Vec::new(), policy, SequenceSettings::default())
     }
 
-    /// [`AlertStage::new`] with the sequence settings of `[sequences]`.
-    pub fn with_sequences(rules: RuleSet, policy: AlertPolicy, settings: SequenceSettings) -> Self {
+    /// [`AlertStage::new`] with sequence rules, run as `[sequences]` says.
+    pub fn with_sequences(
+        rules: RuleSet,
+        seq_rules: Vec<SequenceRule>,
+        policy: AlertPolicy,
+        settings: SequenceSettings,
+    ) -> Self {
         AlertStage {
-            sequences: SequenceStage::new(&rules, settings),
+            sequences: SequenceStage::new(&seq_rules, settings),
+            seq_templates: seq_rules
+                .iter()
+                .map(|r| AlertTemplate::new(&r.meta))
+                .collect(),
+            seq_rules: seq_rules.into(),
             settings,
             completed: Vec::new(),
             templates: AlertTemplates::new(&rules),
@@ -100,6 +114,35 @@ impl AlertStage {
         &self.rules
     }
 
+    /// The sequence rules (index `rules().len() + i` in alert lines and stats).
+    pub fn sequence_rules(&self) -> &[SequenceRule] {
+        &self.seq_rules
+    }
+
+    /// Every rule, single-event then sequence, with the index its alerts carry.
+    pub fn all_rules(&self) -> impl Iterator<Item = (RuleIdx, &RuleMeta)> {
+        let n = self.rules.len();
+        self.rules.iter().map(|(i, r)| (i, &r.meta)).chain(
+            self.seq_rules
+                .iter()
+                .enumerate()
+                .map(move |(i, r)| (RuleIdx::new(n + i), &r.meta)),
+        )
+    }
+
+    /// Number of rules of both kinds (the size of a table indexed by [`AlertLine::rule`]).
+    pub fn rule_count(&self) -> usize {
+        self.rules.len() + self.seq_rules.len()
+    }
+
+    fn template_of(&self, idx: RuleIdx) -> &AlertTemplate {
+        let n = self.rules.len();
+        match idx.get().checked_sub(n) {
+            Some(i) => &self.seq_templates[i],
+            None => self.templates.get(idx),
+        }
+    }
+
     /// The policy (its counters: excepted, suppressed, open windows).
     pub fn policy(&self) -> &AlertPolicy {
         &self.policy
@@ -110,16 +153,25 @@ impl AlertStage {
         &self.stats
     }
 
-    /// Sets how sequences run and rebuilds the sequence side now (at start, before any
-    /// event: nothing pending is lost).
-    pub fn configure_sequences(&mut self, settings: SequenceSettings) {
+    /// Sets the sequence rules and how they run, at start (before any event: nothing
+    /// pending is lost).
+    pub fn configure_sequences(
+        &mut self,
+        seq_rules: Vec<SequenceRule>,
+        settings: SequenceSettings,
+    ) {
         self.settings = settings;
-        self.sequences = SequenceStage::new(&self.rules, settings);
+        self.sequences = SequenceStage::new(&seq_rules, settings);
+        self.seq_templates = seq_rules
+            .iter()
+            .map(|r| AlertTemplate::new(&r.meta))
+            .collect();
+        self.seq_rules = seq_rules.into();
     }
 
-    /// Sets how sequences run from the next [`AlertStage::replace`] on (a reload).
-    pub fn set_sequence_settings(&mut self, settings: SequenceSettings) {
-        self.settings = settings;
+    /// The sequence side (its pre-document gate, for callers that skip documents).
+    pub fn sequences(&self) -> &SequenceStage {
+        &self.sequences
     }
 
     /// What the sequence side counted (window, engine, stored events).
@@ -243,10 +295,40 @@ impl AlertStage {
         policy: AlertPolicy,
         out: &mut dyn FnMut(AlertLine<'_>),
     ) {
+        let (seq_rules, settings) = (Arc::clone(&self.seq_rules), self.settings);
+        self.install(rules, seq_rules, policy, settings, out);
+    }
+
+    /// [`AlertStage::replace`] with new sequence rules and settings too (SIGHUP). Sequences
+    /// pending under the old rules end with them (their indices mean the old set); events
+    /// waiting in the reorder window go through the old engine first.
+    pub fn replace_all(
+        &mut self,
+        rules: RuleSet,
+        seq_rules: Vec<SequenceRule>,
+        policy: AlertPolicy,
+        settings: SequenceSettings,
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) {
+        self.install(rules, seq_rules.into(), policy, settings, out);
+    }
+
+    fn install(
+        &mut self,
+        rules: RuleSet,
+        seq_rules: Arc<[SequenceRule]>,
+        policy: AlertPolicy,
+        settings: SequenceSettings,
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) {
         self.finish(out);
-        // Sequences pending under the old rules end with them (their rule indices mean the
-        // old set).
-        self.sequences = SequenceStage::new(&rules, self.settings);
+        self.settings = settings;
+        self.sequences = SequenceStage::new(&seq_rules, settings);
+        self.seq_templates = seq_rules
+            .iter()
+            .map(|r| AlertTemplate::new(&r.meta))
+            .collect();
+        self.seq_rules = seq_rules;
         self.templates = AlertTemplates::new(&rules);
         self.rules = Arc::new(rules);
         self.policy = policy;
@@ -270,7 +352,7 @@ impl AlertStage {
         suppressed: Option<u64>,
         out: &mut dyn FnMut(AlertLine<'_>),
     ) -> bool {
-        let template = self.templates.get(idx);
+        let template = self.template_of(idx);
         let alert = match suppressed {
             Some(n) => template.alert_with_suppressed(doc, n),
             None => template.alert(doc),
@@ -280,7 +362,7 @@ impl AlertStage {
                 self.stats.alerts += 1;
                 out(AlertLine {
                     rule: idx,
-                    meta: &self.rules.rule(idx).meta,
+                    meta: meta_of(&self.rules, &self.seq_rules, idx),
                     line,
                     suppressed,
                     building_block: false,
@@ -301,15 +383,16 @@ impl AlertStage {
         let completed = std::mem::take(&mut self.completed);
         let mut written = 0;
         for c in completed {
+            let idx = RuleIdx::new(self.rules.len() + c.rule);
             let at = self.clock.observe(c.last.timestamp.as_deref(), seen);
             let now = self.clock.mark().map_or(at, |m| m.max(at));
             self.close_windows(now, out);
-            let meta = &self.rules.rule(c.rule).meta;
-            if self.policy.check(c.rule, meta, &c.last, at) != Verdict::Emit {
+            let meta = &self.seq_rules[c.rule].meta;
+            if self.policy.check(idx, meta, &c.last, at) != Verdict::Emit {
                 continue;
             }
             let lines = shape::build(
-                self.templates.get(c.rule),
+                &self.seq_templates[c.rule],
                 shape::Group {
                     events: c.events,
                     join_key: c.join_key,
@@ -326,8 +409,8 @@ impl AlertStage {
                             self.stats.alerts += 1;
                         }
                         out(AlertLine {
-                            rule: c.rule,
-                            meta: &self.rules.rule(c.rule).meta,
+                            rule: idx,
+                            meta: &self.seq_rules[c.rule].meta,
                             line: bytes,
                             suppressed: None,
                             building_block,
@@ -342,5 +425,13 @@ impl AlertStage {
             written += 1;
         }
         written
+    }
+}
+
+/// The metadata of rule `idx` (either kind: sequence rules follow the set's).
+fn meta_of<'a>(rules: &'a RuleSet, seq_rules: &'a [SequenceRule], idx: RuleIdx) -> &'a RuleMeta {
+    match idx.get().checked_sub(rules.len()) {
+        Some(i) => &seq_rules[i].meta,
+        None => &rules.rule(idx).meta,
     }
 }

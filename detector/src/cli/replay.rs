@@ -38,7 +38,6 @@ use crate::alert::sequence::SequenceSettings;
 use crate::alert::{AlertLine, AlertPolicy, AlertStage};
 use crate::config::Config;
 use crate::ecs::EcsDocument;
-use crate::rules::RuleSet;
 use crate::rules::error::{display_path, sanitize};
 
 /// The longest event line accepted (16 MiB); longer lines are reported as malformed and
@@ -161,7 +160,7 @@ pub struct Stats {
     pub sequence_events_lost: u64,
     /// Pending sequences evicted by the state bounds.
     pub sequences_evicted: u64,
-    /// Alerts per rule, in rule order (index into [`RuleSet::rules`]).
+    /// Alerts per rule, in rule order (index into `AlertStage::all_rules`).
     pub by_rule: Vec<u64>,
     /// Matches dropped by a configured exception.
     pub excepted: u64,
@@ -186,7 +185,9 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let (rules, errors) = RuleSet::load(&rule_paths, crate::ecs::schema());
+    // Both kinds: replay runs sequences over recorded events of any category.
+    let (rules, sequences, errors) =
+        crate::alert::sequence::rules::load(&rule_paths, crate::ecs::schema());
     if !errors.is_empty() {
         for e in &errors {
             eprintln!("{e}");
@@ -194,11 +195,11 @@ pub fn main(args: &Args) -> ExitCode {
         eprintln!(
             "detector replay: {} rule(s) rejected, {} compiled: nothing replayed",
             errors.len(),
-            rules.len()
+            rules.len() + sequences.len()
         );
         return ExitCode::from(EXIT_ERROR);
     }
-    if rules.is_empty() {
+    if rules.is_empty() && sequences.is_empty() {
         eprintln!("detector replay: no rule files found");
         return ExitCode::from(EXIT_ERROR);
     }
@@ -223,7 +224,7 @@ pub fn main(args: &Args) -> ExitCode {
             .unwrap_or_default(),
         _ => SequenceSettings::default(),
     };
-    let mut stage = AlertStage::with_sequences(rules, policy, settings);
+    let mut stage = AlertStage::with_sequences(rules, sequences, policy, settings);
     let result = replay(&mut stage, input, &name, &mut out, &mut err).and_then(|s| {
         out.flush()?;
         Ok(s)
@@ -300,7 +301,7 @@ pub fn replay(
         out,
         alerts: 0,
         building_blocks: 0,
-        by_rule: vec![0; stage.rules().len()],
+        by_rule: vec![0; stage.rule_count()],
         error: None,
     };
     let mut line = Vec::new();
@@ -392,13 +393,13 @@ pub fn write_summary(
             s.suppressed
         )?,
     }
-    for ((_, rule), n) in stage.rules().iter().zip(&s.by_rule) {
+    for ((_, meta), n) in stage.all_rules().zip(&s.by_rule) {
         if *n > 0 {
             writeln!(
                 err,
                 "  {n} {} ({})",
-                sanitize(&rule.meta.name),
-                sanitize(&rule.meta.rule_id)
+                sanitize(&meta.name),
+                sanitize(&meta.rule_id)
             )?;
         }
     }

@@ -133,15 +133,29 @@ impl Detection {
         r
     }
 
-    /// How sequences run (`[sequences]`), at start: before any event.
-    pub fn configure_sequences(&mut self, settings: crate::alert::sequence::SequenceSettings) {
-        self.stage.configure_sequences(settings);
+    /// The sequence rules and how they run (`[sequences]`), at start: before any event.
+    pub fn configure_sequences(
+        &mut self,
+        seq_rules: Vec<crate::rules::SequenceRule>,
+        settings: crate::alert::sequence::SequenceSettings,
+    ) {
+        self.stage.configure_sequences(seq_rules, settings);
     }
 
-    /// How sequences run with the next rule set (a reload, before
-    /// [`Detection::replace_rules`]).
-    pub fn set_sequence_settings(&mut self, settings: crate::alert::sequence::SequenceSettings) {
-        self.stage.set_sequence_settings(settings);
+    /// [`Detection::replace_rules`] with new sequence rules and settings too (SIGHUP).
+    pub fn replace_all_rules(
+        &mut self,
+        rules: RuleSet,
+        seq_rules: Vec<crate::rules::SequenceRule>,
+        policy: AlertPolicy,
+        settings: crate::alert::sequence::SequenceSettings,
+    ) {
+        self.with_sinks(|stage, out| stage.replace_all(rules, seq_rules, policy, settings, out))
+    }
+
+    /// The stage (its rules of both kinds, for stats and tests).
+    pub fn stage(&self) -> &AlertStage {
+        &self.stage
     }
 
     /// Swaps in a new rule set and policy (SIGHUP). Open suppression windows of the old
@@ -160,6 +174,11 @@ impl Detection {
 
     pub fn rules(&self) -> &RuleSet {
         self.stage.rules()
+    }
+
+    /// The sequence side of the stage (its pre-document gate).
+    pub fn sequences(&self) -> &crate::alert::sequence::SequenceStage {
+        self.stage.sequences()
     }
 
     pub fn sinks(&self) -> &[Box<dyn Sink>] {

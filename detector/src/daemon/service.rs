@@ -71,9 +71,10 @@ impl Daemon {
                 source,
             })?;
         let mut detection = Detection::new(settings.rules, settings.policy, sinks);
-        detection.configure_sequences(crate::alert::sequence::SequenceSettings::from_config(
-            &settings.config.sequences,
-        ));
+        detection.configure_sequences(
+            settings.sequences,
+            crate::alert::sequence::SequenceSettings::from_config(&settings.config.sequences),
+        );
 
         let mut sensor =
             Sensor::start(&setup::sensor_config(&settings.config)).map_err(StartError::Sensor)?;
@@ -93,7 +94,7 @@ impl Daemon {
         }
         .emit(&mut events);
         Ready {
-            rules: pipeline.detection.rules().len(),
+            rules: pipeline.detection.stage().rule_count(),
             seeded,
             startup_matches: pipeline.stats.startup_matches,
         }

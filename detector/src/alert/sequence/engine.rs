@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use crate::ecs::EcsDocument;
-use crate::rules::{RuleIdx, RuleSet};
+use crate::rules::SequenceRule;
+use crate::rules::sequence::{
+    KeyValue, SequenceEngine, SequenceLimits, SequenceMatch, TermCategory,
+};
 
 use super::Slot;
 
@@ -16,7 +19,8 @@ pub type Handle = Arc<Slot>;
 /// One completed sequence.
 #[derive(Debug)]
 pub struct Matched {
-    pub rule: RuleIdx,
+    /// The rule's position among the sequence rules.
+    pub rule: usize,
     /// The events, in sequence order (missing-event terms have none).
     pub events: Vec<Handle>,
     /// The join key's values, as JSON.
@@ -63,33 +67,97 @@ pub trait Correlate: Send {
     fn stats(&self) -> EngineStats;
 }
 
-/// The sequence rules of `rules` in an engine with `limits`.
-pub fn for_rules(rules: &RuleSet, limits: Limits) -> Box<dyn Correlate> {
+/// The sequence rules `rules` (tagged by their position) in an engine with `limits`.
+pub fn for_rules(rules: &[SequenceRule], limits: Limits) -> Box<dyn Correlate> {
     Box::new(Engine::new(rules, limits))
 }
 
-/// Stand-in until the engine lands (merge of `seqengine`): knows no sequence rule.
-struct Engine;
+/// The engine over the sequence rules, and the event categories their terms read.
+struct Engine {
+    engine: SequenceEngine<Handle>,
+    /// `None`: some term is `any` (every event is wanted).
+    categories: Option<Vec<String>>,
+    matches: Vec<SequenceMatch<Handle>>,
+}
 
 impl Engine {
-    fn new(_rules: &RuleSet, _limits: Limits) -> Self {
-        Engine
+    fn new(rules: &[SequenceRule], limits: Limits) -> Self {
+        let mut engine = SequenceEngine::new(SequenceLimits {
+            per_rule: limits.per_rule,
+            total: limits.total,
+            max_age_ns: limits.max_age_ns,
+        });
+        let mut categories = Some(Vec::new());
+        for (tag, r) in rules.iter().enumerate() {
+            engine.add_rule(tag, Arc::clone(&r.compiled));
+            for (c, _) in r.compiled.categories() {
+                match (c, categories.as_mut()) {
+                    (TermCategory::Any, _) => categories = None,
+                    (TermCategory::Named(n), Some(cs)) if !cs.contains(n) => cs.push(n.clone()),
+                    _ => {}
+                }
+            }
+        }
+        Engine {
+            engine,
+            categories,
+            matches: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, out: &mut Vec<Matched>) {
+        out.extend(self.matches.drain(..).map(|m| Matched {
+            rule: m.rule,
+            events: m.events,
+            join_key: m.join_key.iter().map(key_json).collect(),
+        }));
+    }
+}
+
+/// A join key value as JSON (`detector.sequence.join_key`).
+fn key_json(k: &KeyValue) -> serde_json::Value {
+    use serde_json::Value;
+    match k {
+        KeyValue::Null => Value::Null,
+        KeyValue::Str(s) => Value::String(s.clone()),
+        KeyValue::Long(n) => Value::from(*n),
+        KeyValue::Bool(b) => Value::Bool(*b),
+        KeyValue::List(v) => Value::Array(v.iter().map(key_json).collect()),
     }
 }
 
 impl Correlate for Engine {
     fn is_empty(&self) -> bool {
-        true
+        self.engine.rule_count() == 0
     }
     fn rule_count(&self) -> usize {
-        0
+        self.engine.rule_count()
     }
-    fn wants(&self, _doc: &EcsDocument) -> bool {
-        false
+    fn wants(&self, doc: &EcsDocument) -> bool {
+        match &self.categories {
+            None => true,
+            Some(cs) => doc
+                .event
+                .as_ref()
+                .is_some_and(|e| e.category.iter().any(|c| cs.contains(c))),
+        }
     }
-    fn on_event(&mut self, _: &EcsDocument, _: i64, _: Handle, _: &mut Vec<Matched>) {}
-    fn expire(&mut self, _: i64, _: &mut Vec<Matched>) {}
+    fn on_event(&mut self, doc: &EcsDocument, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
+        self.engine.on_event(doc, ts_ns, &event, &mut self.matches);
+        self.take(out);
+    }
+    fn expire(&mut self, now_ns: i64, out: &mut Vec<Matched>) {
+        self.engine.expire(now_ns, &mut self.matches);
+        self.take(out);
+    }
     fn stats(&self) -> EngineStats {
-        EngineStats::default()
+        let s = self.engine.stats();
+        EngineStats {
+            pending: s.pending as u64,
+            evicted: s.evicted,
+            expired: s.expired,
+            matched: s.completed,
+            approx_bytes: self.engine.approx_bytes() as u64,
+        }
     }
 }

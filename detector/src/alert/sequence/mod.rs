@@ -18,11 +18,13 @@
 pub mod bodies;
 pub mod engine;
 pub mod reorder;
+pub mod rules;
 pub mod shape;
 
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -33,7 +35,7 @@ use self::reorder::{Admit, Reorder, ReorderStats};
 use super::clock::EventTime;
 use crate::config::SequencesConfig;
 use crate::ecs::EcsDocument;
-use crate::rules::{RuleIdx, RuleSet};
+use crate::rules::{Probe, SequenceQuery, SequenceRule, VerdictCache};
 
 /// An event as the engine holds it: the body is filled only when the engine kept it.
 #[derive(Debug, Default)]
@@ -96,7 +98,8 @@ impl SequenceStats {
 /// One completed sequence, ready for the policy and the alert lines.
 #[derive(Debug)]
 pub struct Completed {
-    pub rule: RuleIdx,
+    /// The rule's position among the sequence rules.
+    pub rule: usize,
     /// The events' documents (as stored), in sequence order.
     pub events: Vec<Value>,
     pub join_key: Vec<Value>,
@@ -114,6 +117,10 @@ struct Waiting {
 
 /// The reorder window, the engine and the bodies.
 pub struct SequenceStage {
+    /// The queries, for the pre-document gate ([`SequenceStage::may_match_probe`]).
+    queries: Vec<Arc<SequenceQuery>>,
+    /// Unique per stage built in this process: what caches of gate verdicts are keyed on.
+    id: u64,
     engine: Box<dyn Correlate>,
     window: Reorder<Waiting>,
     bodies: BodyStore,
@@ -124,15 +131,20 @@ pub struct SequenceStage {
 }
 
 impl SequenceStage {
-    /// The sequence rules of `rules`.
-    pub fn new(rules: &RuleSet, settings: SequenceSettings) -> Self {
+    /// The sequence rules `rules` (matches name a rule by its position there).
+    pub fn new(rules: &[SequenceRule], settings: SequenceSettings) -> Self {
         let engine = engine::for_rules(rules, settings.limits);
-        Self::with_engine(engine, settings)
+        let mut s = Self::with_engine(engine, settings);
+        s.queries = rules.iter().map(|r| Arc::clone(&r.compiled)).collect();
+        s
     }
 
     /// A stage over any correlator (tests).
     pub fn with_engine(engine: Box<dyn Correlate>, settings: SequenceSettings) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1 << 62);
         SequenceStage {
+            queries: Vec::new(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rules: engine.rule_count() as u64,
             engine,
             window: Reorder::new(settings.reorder_window_ns, settings.reorder_max_events),
@@ -147,6 +159,35 @@ impl SequenceStage {
     #[inline]
     pub fn is_active(&self) -> bool {
         !self.engine.is_empty()
+    }
+
+    /// Whether some term of some sequence rule (an `until` term included) could match the
+    /// event `probe` describes: false means no sequence needs the event, so the caller may
+    /// skip building its document (as [`crate::rules::RuleSet::may_match_probe`] says for
+    /// single-event rules). Conservative: true when a tested field is unknown; always true
+    /// for a stage built without its queries (a scripted engine).
+    pub fn may_match_probe(&self, probe: &dyn Probe) -> bool {
+        if self.engine.is_empty() {
+            return false;
+        }
+        if self.queries.is_empty() {
+            return true;
+        }
+        self.queries.iter().any(|q| {
+            q.stages
+                .iter()
+                .chain(q.until.iter())
+                .any(|s| s.filter.eval3(probe) != Some(false))
+        })
+    }
+
+    /// [`SequenceStage::may_match_probe`], remembered in `cache` by the probe's key (one
+    /// cache per document source, as for the single-event rules).
+    pub fn may_match_cached(&self, probe: &dyn Probe, cache: &mut VerdictCache) -> bool {
+        if self.engine.is_empty() {
+            return false;
+        }
+        cache.decide(self.id, probe, || self.may_match_probe(probe))
     }
 
     /// Takes one event (in arrival order): it waits in the window, and what the window
@@ -299,7 +340,7 @@ fn complete(matched: &mut Vec<Matched>, unreadable: &mut u64, out: &mut Vec<Comp
             _ => {
                 *unreadable += 1;
                 tracing::error!(
-                    rule = m.rule.get(),
+                    rule = m.rule,
                     "a completed sequence's events could not be read back; no alert"
                 );
             }

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 use super::engine::{Correlate, EngineStats, Handle, Matched};
 use super::*;
-use crate::rules::RuleIdx;
 
 /// `a` then `b` with the same `process.pid` (one pending `a` per pid); everything else is
 /// ignored. Records the order events came in.
@@ -53,7 +52,7 @@ impl Correlate for Script {
                     let (_, first) = self.pending.remove(i);
                     self.matched += 1;
                     out.push(Matched {
-                        rule: RuleIdx::new(0),
+                        rule: 0,
                         events: vec![first, event],
                         join_key: vec![json!(key)],
                     });
@@ -218,4 +217,83 @@ fn a_sequence_becomes_building_blocks_then_a_shell_sharing_a_group_id() {
         let back: Value = serde_json::from_str(&text).unwrap();
         assert!(back.is_object());
     }
+}
+
+/// A sequence rule file, through the loader of both kinds.
+fn seq_rule(name: &str, query: &str) -> SequenceRule {
+    let text = format!(
+        "[metadata]\ncreation_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"t\"]\ndescription = \"d\"\n\
+         language = \"eql\"\nlicense = \"Elastic License v2\"\nname = \"{name}\"\nrisk_score = 47\n\
+         rule_id = \"{name}-id\"\nseverity = \"medium\"\ntype = \"eql\"\nquery = '''\n{query}\n'''\n"
+    );
+    match crate::rules::parse_any_rule(std::path::Path::new("t.toml"), &text, crate::ecs::schema())
+    {
+        Ok(crate::rules::LoadedRule::Sequence(r)) => r,
+        Ok(_) => panic!("not a sequence"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn real_stage(window_ms: i64) -> crate::alert::AlertStage {
+    let seq = seq_rule(
+        "a-then-b",
+        "sequence by process.pid with maxspan=1s\n  [process where process.name == \"a\"]\n  [process where process.name == \"b\"]",
+    );
+    let settings = SequenceSettings {
+        reorder_window_ns: window_ms * 1_000_000,
+        ..SequenceSettings::default()
+    };
+    crate::alert::AlertStage::with_sequences(
+        crate::rules::RuleSet::new(Vec::new(), crate::ecs::schema()),
+        vec![seq],
+        crate::alert::AlertPolicy::off(),
+        settings,
+    )
+}
+
+/// Every line the stage writes for `docs` (then the end of input), as JSON.
+fn lines_of(stage: &mut crate::alert::AlertStage, docs: &[EcsDocument]) -> Vec<Value> {
+    let mut lines = Vec::new();
+    let mut keep = |a: crate::alert::AlertLine<'_>| {
+        lines.push(serde_json::from_slice::<Value>(a.line).unwrap());
+    };
+    for d in docs {
+        stage.evaluate(d, &mut keep);
+    }
+    stage.end_of_input(&mut keep);
+    stage.finish(&mut keep);
+    lines
+}
+
+#[test]
+fn the_real_engine_completes_a_sequence_through_the_alert_stage() {
+    let mut stage = real_stage(100);
+    // Read out of order (b first), within the window; a near miss on another key.
+    let lines = lines_of(
+        &mut stage,
+        &[
+            doc("b", 7, 300),
+            doc("a", 7, 200),
+            doc("a", 8, 250),
+            doc("b", 9, 400),
+        ],
+    );
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(lines[0]["process"]["name"], "a");
+    assert_eq!(lines[1]["process"]["name"], "b");
+    assert_eq!(lines[2]["rule"]["name"], "a-then-b");
+    assert_eq!(lines[2]["detector"]["sequence"]["join_key"], json!([7]));
+    let st = stage.sequence_stats();
+    assert_eq!((st.engine.matched, st.reorder.reordered), (1, 2));
+    // Only events the engine held were stored: a(7), a(8), b(7).
+    assert_eq!(st.bodies.stored, 3);
+}
+
+#[test]
+fn the_real_engine_misses_outside_maxspan() {
+    let mut stage = real_stage(100);
+    let mut late_b = doc("b", 7, 0);
+    late_b.timestamp = Some("2026-12-05T12:00:02.000Z".into());
+    let lines = lines_of(&mut stage, &[doc("a", 7, 0), late_b]);
+    assert!(lines.is_empty(), "{lines:#?}");
 }

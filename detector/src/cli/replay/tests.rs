@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::alert::LineEncoder;
 use crate::config::Exception;
-use crate::rules::parse_rule;
+use crate::rules::{RuleSet, parse_rule};
 
 fn rule_text(name: &str, query: &str) -> String {
     format!(
