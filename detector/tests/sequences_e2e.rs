@@ -154,7 +154,7 @@ fn corpus_sequences_alert_from_real_behaviour_and_near_misses_do_not() {
         "chroot", "seq",
     ];
     let mut needs = vec![Need::Root, Need::Corpus(Corpus::ElasticLinux)];
-    needs.extend(tools.iter().map(|t| Need::Tool(*t)));
+    needs.extend(tools.iter().copied().map(Need::Tool));
     if !require(
         "corpus_sequences_alert_from_real_behaviour_and_near_misses_do_not",
         &needs,
