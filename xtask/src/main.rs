@@ -38,8 +38,13 @@ const TEST_PACKAGES: &[&str] = &[
     // libfuzzer-sys compiles libFuzzer when the fuzz targets are checked.
     "g++",
 ];
-/// PyPI tools the deployment tests use (offline manifest validation).
-const PIP_PACKAGES: &[(&str, &str)] = &[("kubernetes-validate", "kubernetes-validate")];
+/// PyPI tools the tests use: offline manifest validation (deployment tests), and Elastic's
+/// Python EQL engine, the second opinion of the sequence differential test
+/// (detector/tests/sequences.rs finds its interpreter through the `eql` command).
+const PIP_PACKAGES: &[(&str, &str)] = &[
+    ("kubernetes-validate", "kubernetes-validate"),
+    ("eql", "eql==1.0.1"),
+];
 /// Peers for side-by-side measurements — installed when possible, not required.
 const PEER_PACKAGES: &[&str] = &["bpftrace", "libbpf-tools"];
 

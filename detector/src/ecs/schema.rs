@@ -80,6 +80,14 @@ pub const UNPOPULATED_FIELDS: &[(&str, FieldType)] = &[
     ("orchestrator.cluster.name", FieldType::Keyword),
     ("orchestrator.cluster.id", FieldType::Keyword),
     ("orchestrator.resource.parent.type", FieldType::Keyword),
+    // Auditbeat's auditd module fields, which sequence rules of the Linux corpus read
+    // (`auditd.data.syscall == "unshare"`); no sensor event of ours carries them.
+    ("auditd.data.syscall", FieldType::Keyword),
+    ("auditd.data.class", FieldType::Keyword),
+    ("auditd.data.a0", FieldType::Keyword),
+    ("auditd.data.a1", FieldType::Keyword),
+    ("auditd.data.a2", FieldType::Keyword),
+    ("auditd.data.socket.family", FieldType::Keyword),
 ];
 
 /// The schema of [`EcsDocument`], built once on first use.

@@ -75,6 +75,7 @@ const NIL: u32 = u32::MAX;
 
 /// A pending sequence.
 struct Pending<H> {
+    /// Shared with the key's [`KeySlots`] entry.
     key: Arc<[u8]>,
     /// Position (among positive stages) of its last matched event.
     pos: u16,
@@ -82,9 +83,41 @@ struct Pending<H> {
     first: Ord2,
     last: Ord2,
     events: Vec<(H, i64)>,
-    /// Neighbours in the rule's list ordered by `start` (oldest first).
+    /// Neighbours in the rule's list ordered by first event (oldest first).
     prev: u32,
     next: u32,
+}
+
+/// Per join key: the slot of the sequence pending at each positive position but the last
+/// (Elasticsearch's `KeyToSequences`: key → one group per stage). Inline for up to four.
+enum KeySlots {
+    Inline([u32; 4]),
+    Heap(Box<[u32]>),
+}
+
+impl KeySlots {
+    fn new(n: usize) -> Self {
+        if n <= 4 {
+            KeySlots::Inline([NIL; 4])
+        } else {
+            KeySlots::Heap(vec![NIL; n].into_boxed_slice())
+        }
+    }
+    fn slots(&self) -> &[u32] {
+        match self {
+            KeySlots::Inline(a) => a,
+            KeySlots::Heap(b) => b,
+        }
+    }
+    fn slots_mut(&mut self) -> &mut [u32] {
+        match self {
+            KeySlots::Inline(a) => a,
+            KeySlots::Heap(b) => b,
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.slots().iter().all(|&s| s == NIL)
+    }
 }
 
 /// A completed candidate of a rule with a trailing missing-event term, waiting until
@@ -108,7 +141,7 @@ struct RuleState<H> {
     /// Age bound: maxspan, or the engine's max age.
     span: i64,
     has_maxspan: bool,
-    map: FxHashMap<(u16, Arc<[u8]>), u32>,
+    keys: FxHashMap<Arc<[u8]>, KeySlots>,
     slab: Vec<Option<Pending<H>>>,
     free: Vec<u32>,
     head: u32,
@@ -118,6 +151,16 @@ struct RuleState<H> {
     missing_seen: FxHashMap<(u16, Arc<[u8]>), VecDeque<Ord2>>,
     awaiting: VecDeque<Awaiting<H>>,
     evicted: u64,
+}
+
+/// What one event hit in one rule (filled before any state changes).
+#[derive(Clone, Copy)]
+enum Hit {
+    /// A positive stage, by position.
+    Pos(u16),
+    Until,
+    /// A missing-event stage, by stage index.
+    Missing(u16),
 }
 
 /// Pending sequences of all loaded sequence rules.
@@ -137,6 +180,7 @@ pub struct SequenceEngine<H> {
     until_dropped: u64,
     missing_rejected: u64,
     keybuf: Vec<u8>,
+    hits: Vec<Hit>,
 }
 
 impl<H: Clone> SequenceEngine<H> {
@@ -153,6 +197,7 @@ impl<H: Clone> SequenceEngine<H> {
             until_dropped: 0,
             missing_rejected: 0,
             keybuf: Vec::with_capacity(128),
+            hits: Vec::new(),
         }
     }
 
@@ -178,7 +223,7 @@ impl<H: Clone> SequenceEngine<H> {
             missing_before: missing_before.into_boxed_slice(),
             trailing: run.into_boxed_slice(),
             span,
-            map: FxHashMap::default(),
+            keys: FxHashMap::default(),
             slab: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -211,7 +256,7 @@ impl<H: Clone> SequenceEngine<H> {
         let doc = DocRef(doc);
         for r in 0..self.rules.len() {
             self.expire_rule(r, ts_ns, out);
-            self.rule_event(r, &doc, now, event, out);
+            self.rule_event(r, doc.dyn_doc(), now, event, out);
         }
     }
 
@@ -256,16 +301,22 @@ impl<H: Clone> SequenceEngine<H> {
         }
     }
 
-    /// An estimate of the heap and inline bytes the pending state holds (keys, handles,
-    /// tables), for the memory bound's tests and the bench.
+    /// An estimate of the bytes the pending state holds (tables, keys, handles), for
+    /// metrics; tests measure the real figure with a counting allocator.
     pub fn approx_bytes(&self) -> usize {
         let mut n = 0;
         for r in &self.rules {
             n += r.slab.capacity() * std::mem::size_of::<Option<Pending<H>>>();
-            n += r.map.capacity() * (std::mem::size_of::<((u16, Arc<[u8]>), u32)>() + 1);
+            n += r.keys.capacity() * (std::mem::size_of::<(Arc<[u8]>, KeySlots)>() + 1);
             n += r.free.capacity() * 4;
+            for (k, s) in &r.keys {
+                n += 16 + k.len();
+                if let KeySlots::Heap(b) = s {
+                    n += b.len() * 4;
+                }
+            }
             for p in r.slab.iter().flatten() {
-                n += 16 + p.key.len() + p.events.capacity() * std::mem::size_of::<(H, i64)>();
+                n += p.events.capacity() * std::mem::size_of::<(H, i64)>();
             }
             for (k, v) in &r.missing_seen {
                 n += 16 + k.1.len() + v.capacity() * 16 + 64;
@@ -302,92 +353,78 @@ impl<H: Clone> SequenceEngine<H> {
     fn rule_event(
         &mut self,
         r: usize,
-        doc: &DocRef<'_, impl Document + ?Sized>,
+        doc: &dyn Document,
         now: Ord2,
         event: &H,
         out: &mut Vec<SequenceMatch<H>>,
     ) {
-        let q = Arc::clone(&self.rules[r].q);
-        let npos = self.rules[r].positive.len();
-        // Positive stages, last to first: one event advances a sequence one stage at most.
-        for pos in (0..npos).rev() {
-            let si = self.rules[r].positive[pos] as usize;
-            let stage = &q.stages[si];
-            if !stage.matches(doc.dyn_doc()) {
-                continue;
-            }
-            if !key::encode(&stage.keys, doc.dyn_doc(), &mut self.keybuf) {
-                continue;
-            }
-            let k: Arc<[u8]> = Arc::from(self.keybuf.as_slice());
-            if pos == 0 {
-                self.start(r, k, now, event, out);
-            } else {
-                self.advance(r, pos, k, now, event, out);
-            }
-        }
-        if let Some(u) = &q.until
-            && u.matches(doc.dyn_doc())
-            && key::encode(&u.keys, doc.dyn_doc(), &mut self.keybuf)
+        // Which terms the event matches, before any state changes; most events match none.
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
         {
-            for pos in 0..npos.saturating_sub(1) {
-                let key = (pos as u16, Arc::from(self.keybuf.as_slice()));
-                if let Some(&slot) = self.rules[r].map.get(&key) {
-                    self.remove(r, slot);
-                    self.until_dropped += 1;
+            let rule = &self.rules[r];
+            let q = &rule.q;
+            // Positive stages last to first: one event advances a sequence one stage at most.
+            for (pos, &si) in rule.positive.iter().enumerate().rev() {
+                if q.stages[si as usize].matches(doc) {
+                    hits.push(Hit::Pos(pos as u16));
+                }
+            }
+            if q.until.as_ref().is_some_and(|u| u.matches(doc)) {
+                hits.push(Hit::Until);
+            }
+            for (si, st) in q.stages.iter().enumerate() {
+                if st.missing && st.matches(doc) {
+                    hits.push(Hit::Missing(si as u16));
                 }
             }
         }
-        // Missing-event stages: remember the event, reject awaiting candidates.
-        for si in 0..q.stages.len() {
-            let stage = &q.stages[si];
-            if !stage.missing || !stage.matches(doc.dyn_doc()) {
+        for &hit in &hits {
+            let rule = &self.rules[r];
+            let keys = match hit {
+                Hit::Pos(pos) => &rule.q.stages[rule.positive[pos as usize] as usize].keys,
+                Hit::Until => match &rule.q.until {
+                    Some(u) => &u.keys,
+                    None => continue,
+                },
+                Hit::Missing(si) => &rule.q.stages[si as usize].keys,
+            };
+            if !key::encode(keys, doc, &mut self.keybuf) {
                 continue;
             }
-            if !key::encode(&stage.keys, doc.dyn_doc(), &mut self.keybuf) {
-                continue;
+            match hit {
+                Hit::Pos(0) => self.start(r, now, event, out),
+                Hit::Pos(pos) => self.advance(r, pos as usize, now, event, out),
+                Hit::Until => self.until(r),
+                Hit::Missing(si) => self.missing(r, si, now),
             }
-            let k: Arc<[u8]> = Arc::from(self.keybuf.as_slice());
-            let rule = &mut self.rules[r];
-            if rule.trailing.contains(&(si as u16)) {
-                let before = rule.awaiting.len();
-                rule.awaiting
-                    .retain(|a| !(a.key == k && now > a.after && now.0 <= a.deadline));
-                self.missing_rejected += (before - rule.awaiting.len()) as u64;
-            }
-            let span = rule.span;
-            let seen = rule.missing_seen.entry((si as u16, k)).or_default();
-            while seen
-                .front()
-                .is_some_and(|o| now.0.saturating_sub(o.0) > span)
-            {
-                seen.pop_front();
-            }
-            seen.push_back(now);
+        }
+        self.hits = hits;
+    }
+
+    /// The key in `keybuf` as a shared key: the existing one when the key has pending
+    /// sequences (no allocation), else a new one.
+    fn shared_key(&self, r: usize) -> Arc<[u8]> {
+        match self.rules[r].keys.get_key_value(self.keybuf.as_slice()) {
+            Some((k, _)) => Arc::clone(k),
+            None => Arc::from(self.keybuf.as_slice()),
         }
     }
 
-    /// A first-stage hit: a new pending sequence (or, with one positive stage, a
-    /// candidate).
-    fn start(
-        &mut self,
-        r: usize,
-        k: Arc<[u8]>,
-        now: Ord2,
-        event: &H,
-        out: &mut Vec<SequenceMatch<H>>,
-    ) {
-        let rule = &self.rules[r];
-        if rule.positive.len() == 1 {
+    /// A first-stage hit: a new pending sequence replacing the key's one (or, with one
+    /// positive stage, a candidate).
+    fn start(&mut self, r: usize, now: Ord2, event: &H, out: &mut Vec<SequenceMatch<H>>) {
+        let k = self.shared_key(r);
+        let npos = self.rules[r].positive.len();
+        if npos == 1 {
             let events = vec![(event.clone(), now.0)];
             self.complete(r, k, now, now, events, out);
             return;
         }
-        let cap = rule.positive.len();
-        if let Some(&old) = rule.map.get(&(0, Arc::clone(&k))) {
+        if let Some(old) = self.slot_at(r, &k, 0) {
             self.remove(r, old);
         }
-        let mut events = Vec::with_capacity(cap);
+        let mut events = Vec::with_capacity(npos);
         events.push((event.clone(), now.0));
         self.insert(
             r,
@@ -403,61 +440,106 @@ impl<H: Clone> SequenceEngine<H> {
         );
     }
 
+    /// The slot pending at `pos` for key `k`.
+    fn slot_at(&self, r: usize, k: &[u8], pos: usize) -> Option<u32> {
+        let s = *self.rules[r].keys.get(k)?.slots().get(pos)?;
+        (s != NIL).then_some(s)
+    }
+
     /// A hit at positive position `pos > 0`: takes the key's sequence pending at `pos - 1`.
     fn advance(
         &mut self,
         r: usize,
         pos: usize,
-        k: Arc<[u8]>,
         now: Ord2,
         event: &H,
         out: &mut Vec<SequenceMatch<H>>,
     ) {
-        let rule = &mut self.rules[r];
-        let Some(slot) = rule.map.remove(&((pos - 1) as u16, Arc::clone(&k))) else {
+        let Some(slot) = self.slot_at(r, &self.keybuf, pos - 1) else {
             return;
         };
-        let (start, last) = {
-            let Some(p) = rule.slab[slot as usize].as_ref() else {
-                return;
-            };
-            (p.first.0, p.last)
+        let rule = &self.rules[r];
+        let Some(p) = rule.slab[slot as usize].as_ref() else {
+            return;
         };
-        if rule.has_maxspan && now.0 - start > rule.span {
-            self.unlink_free(r, slot);
+        let (first, last, k) = (p.first, p.last, Arc::clone(&p.key));
+        if rule.has_maxspan && now.0 - first.0 > rule.span {
+            self.remove(r, slot);
             self.expired += 1;
             return;
         }
         // A missing-event term between the two positive ones: no event of it in between.
-        let rule = &self.rules[r];
         if rule.missing_before[pos].iter().any(|&ms| {
             rule.missing_seen
                 .get(&(ms, Arc::clone(&k)))
-                .is_some_and(|v| v.back().is_some_and(|o| *o > last && *o < now))
+                .and_then(|v| v.back())
+                .is_some_and(|o| *o > last && *o < now)
         }) {
-            self.unlink_free(r, slot);
+            self.remove(r, slot);
             self.missing_rejected += 1;
             return;
         }
-        let last_pos = pos + 1 == rule.positive.len();
-        if last_pos {
-            let p = self.unlink_free(r, slot);
-            let Some(mut p) = p else { return };
+        if pos + 1 == rule.positive.len() {
+            let Some(mut p) = self.remove(r, slot) else {
+                return;
+            };
             p.events.push((event.clone(), now.0));
             self.complete(r, p.key, p.first, now, p.events, out);
             return;
         }
-        let rule = &mut self.rules[r];
-        if let Some(old) = rule.map.insert((pos as u16, Arc::clone(&k)), slot) {
-            // The sequence pending at `pos` for this key is overridden.
-            self.unlink_free_only(r, old);
+        // Move it from `pos - 1` to `pos`, overriding the key's sequence pending there.
+        if let Some(old) = self.slot_at(r, &k, pos) {
+            self.remove(r, old);
         }
         let rule = &mut self.rules[r];
+        if let Some(s) = rule.keys.get_mut(&*k) {
+            s.slots_mut()[pos - 1] = NIL;
+            s.slots_mut()[pos] = slot;
+        }
         if let Some(p) = rule.slab[slot as usize].as_mut() {
             p.pos = pos as u16;
             p.last = now;
             p.events.push((event.clone(), now.0));
         }
+    }
+
+    /// An `until` hit: drops every pending sequence of the key.
+    fn until(&mut self, r: usize) {
+        let Some(slots) = self.rules[r].keys.get(self.keybuf.as_slice()) else {
+            return;
+        };
+        let victims: Vec<u32> = slots
+            .slots()
+            .iter()
+            .copied()
+            .filter(|&s| s != NIL)
+            .collect();
+        for s in victims {
+            self.remove(r, s);
+            self.until_dropped += 1;
+        }
+    }
+
+    /// A missing-event term's hit: remembered for later checks; rejects candidates waiting
+    /// on it.
+    fn missing(&mut self, r: usize, si: u16, now: Ord2) {
+        let k: Arc<[u8]> = Arc::from(self.keybuf.as_slice());
+        let rule = &mut self.rules[r];
+        if rule.trailing.contains(&si) {
+            let before = rule.awaiting.len();
+            rule.awaiting
+                .retain(|a| !(a.key == k && now > a.after && now.0 <= a.deadline));
+            self.missing_rejected += (before - rule.awaiting.len()) as u64;
+        }
+        let span = rule.span;
+        let seen = rule.missing_seen.entry((si, k)).or_default();
+        while seen
+            .front()
+            .is_some_and(|o| now.0.saturating_sub(o.0) > span)
+        {
+            seen.pop_front();
+        }
+        seen.push_back(now);
     }
 
     /// A candidate with every positive event (`first`, `now`: ordinals of its first and
@@ -499,12 +581,14 @@ impl<H: Clone> SequenceEngine<H> {
         out.push(make_match(rule.tag, &k, events));
     }
 
-    /// Links a new pending sequence at the tail (newest start), evicting first if a cap is
-    /// reached.
+    /// Links a new pending sequence at the tail (newest first event), evicting first if a
+    /// cap is reached.
     fn insert(&mut self, r: usize, p: Pending<H>) {
         while self.rules[r].len >= self.limits.per_rule.max(1) {
             let h = self.rules[r].head;
-            self.evict(r, h);
+            if !self.evict(r, h) {
+                break;
+            }
         }
         while self.pending >= self.limits.total.max(1) {
             let victim = if self.rules[r].len > 0 {
@@ -516,13 +600,12 @@ impl<H: Clone> SequenceEngine<H> {
                 }
             };
             let h = self.rules[victim].head;
-            if h == NIL {
+            if !self.evict(victim, h) {
                 break;
             }
-            self.evict(victim, h);
         }
+        let nslots = self.rules[r].positive.len().saturating_sub(1);
         let rule = &mut self.rules[r];
-        let key = (p.pos, Arc::clone(&p.key));
         let slot = match rule.free.pop() {
             Some(s) => s,
             None => {
@@ -541,37 +624,42 @@ impl<H: Clone> SequenceEngine<H> {
             rule.head = slot;
         }
         rule.tail = slot;
+        let pos = p.pos as usize;
+        let entry = rule
+            .keys
+            .entry(Arc::clone(&p.key))
+            .or_insert_with(|| KeySlots::new(nslots));
+        entry.slots_mut()[pos] = slot;
         rule.slab[slot as usize] = Some(p);
-        rule.map.insert(key, slot);
         rule.len += 1;
         self.pending += 1;
     }
 
-    fn evict(&mut self, r: usize, slot: u32) {
-        if slot == NIL {
-            return;
+    /// Evicts a pending sequence to stay within the caps (counted as loss).
+    fn evict(&mut self, r: usize, slot: u32) -> bool {
+        if slot == NIL || self.remove(r, slot).is_none() {
+            return false;
         }
-        self.remove(r, slot);
         self.evicted += 1;
         self.rules[r].evicted += 1;
+        true
     }
 
-    /// Removes a pending sequence: its map entry, list links, slot.
-    fn remove(&mut self, r: usize, slot: u32) {
-        let rule = &mut self.rules[r];
-        if let Some(p) = rule.slab[slot as usize].as_ref() {
-            let key = (p.pos, Arc::clone(&p.key));
-            if rule.map.get(&key) == Some(&slot) {
-                rule.map.remove(&key);
-            }
-        }
-        self.unlink_free(r, slot);
-    }
-
-    /// Unlinks and frees a slot whose map entry is already gone; returns the sequence.
-    fn unlink_free(&mut self, r: usize, slot: u32) -> Option<Pending<H>> {
+    /// Removes a pending sequence: its key slot (and the key when it has no other), list
+    /// links, slot; returns it.
+    fn remove(&mut self, r: usize, slot: u32) -> Option<Pending<H>> {
         let rule = &mut self.rules[r];
         let p = rule.slab[slot as usize].take()?;
+        if let Some(s) = rule.keys.get_mut(&*p.key) {
+            if let Some(x) = s.slots_mut().get_mut(p.pos as usize)
+                && *x == slot
+            {
+                *x = NIL;
+            }
+            if s.is_empty() {
+                rule.keys.remove(&*p.key);
+            }
+        }
         if p.prev != NIL {
             if let Some(x) = rule.slab[p.prev as usize].as_mut() {
                 x.next = p.next;
@@ -590,10 +678,6 @@ impl<H: Clone> SequenceEngine<H> {
         rule.len -= 1;
         self.pending -= 1;
         Some(p)
-    }
-
-    fn unlink_free_only(&mut self, r: usize, slot: u32) {
-        let _ = self.unlink_free(r, slot);
     }
 }
 
