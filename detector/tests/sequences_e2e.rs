@@ -361,3 +361,82 @@ fn replay_completes_a_sequence_with_a_recorded_file_event_and_shows_every_field(
         "{stderr}"
     );
 }
+
+/// Peak resident set of the largest child this process has waited for, bytes.
+fn children_max_rss() -> u64 {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    assert_eq!(rc, 0);
+    ru.ru_maxrss as u64 * 1024
+}
+
+#[test]
+fn churn_of_100k_short_processes_keeps_sequence_state_bounded_and_counts_evictions() {
+    const PROCESSES: usize = 100_000;
+    const CAP: usize = 40_000;
+    let dir = tempfile::tempdir().unwrap();
+    // Every exec starts a sequence that never completes: the worst case for the state.
+    let rule = write_rule(
+        dir.path(),
+        "exec-then-never",
+        "sequence by process.entity_id with maxspan=1h\n  [process where event.action == \"exec\"]\n  [process where event.action == \"never\"]",
+    );
+    let config = dir.path().join("detector.toml");
+    std::fs::write(
+        &config,
+        format!("[sequences]\nmax_pending = {CAP}\nmax_pending_per_rule = {CAP}\n"),
+    )
+    .unwrap();
+    // 100,000 short processes: exec then end, 1 ms apart, realistic documents.
+    let events = dir.path().join("churn.ndjson");
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&events).unwrap());
+        for i in 0..PROCESSES {
+            let (s, ms) = (i / 1000, i % 1000);
+            for (action, kind, t) in [("exec", "start", 0), ("end", "end", 1)] {
+                writeln!(
+                    w,
+                    r#"{{"@timestamp":"2026-12-05T10:{:02}:{:02}.{ms:03}{t}00Z","event":{{"kind":"event","category":["process"],"type":["{kind}"],"action":"{action}"}},"host":{{"id":"3d1219c7c4c5404aaa1f6d2a48adfda4","name":"vm","os":{{"type":"linux","name":"Debian GNU/Linux","kernel":"6.18.44"}}}},"process":{{"pid":{pid},"entity_id":"ZW50aXR5LWlkLW{i:012}","name":"sleep","executable":"/usr/bin/sleep","args":["sleep","0.{i}"],"args_count":2,"command_line":"sleep 0.{i}","parent":{{"pid":500,"entity_id":"cGFyZW50LWVudGl0eQ","name":"bash","executable":"/usr/bin/bash"}},"user":{{"id":"1000","name":"dev"}}}},"user":{{"id":"1000","name":"dev"}}}}"#,
+                    s / 60,
+                    s % 60,
+                    pid = 10_000 + i,
+                )
+                .unwrap();
+            }
+        }
+    }
+    let before = children_max_rss();
+    let out = wait::output_timeout(
+        Command::new(env!("CARGO_BIN_EXE_detector"))
+            .args(["replay", "--config"])
+            .arg(&config)
+            .arg("--rules")
+            .arg(&rule)
+            .arg(&events),
+        Duration::from_secs(600),
+        "detector replay of 100,000 processes",
+    );
+    let peak = children_max_rss().max(before);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "no sequence completes");
+    eprintln!(
+        "{stderr}peak RSS of replay: {:.1} MiB",
+        peak as f64 / (1 << 20) as f64
+    );
+    // The bound holds: CAP pending at the end, every other one evicted and counted.
+    let evicted = PROCESSES - CAP;
+    assert!(
+        stderr.contains(&format!("{CAP} pending at the end, {evicted} evicted")),
+        "{stderr}"
+    );
+    // Memory: the state of CAP pending sequences (with their stored events) stays far
+    // below the 64 MiB budget of 100,000 (the binary itself is a few MiB).
+    assert!(
+        peak < 64 << 20,
+        "replay peaked at {:.1} MiB",
+        peak as f64 / (1 << 20) as f64
+    );
+}

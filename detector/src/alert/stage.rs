@@ -267,12 +267,16 @@ impl AlertStage {
 
     /// The end of a replay's input: releases the sequence window and settles what only the
     /// end of the data settles (a sequence ending in a missing event: nothing follows it).
-    /// Then call [`AlertStage::finish`].
-    pub fn end_of_input(&mut self, out: &mut dyn FnMut(AlertLine<'_>)) {
+    /// Then call [`AlertStage::finish`]. Returns how many sequences were pending when the
+    /// input ended (every event fed, before the end settled them).
+    pub fn end_of_input(&mut self, out: &mut dyn FnMut(AlertLine<'_>)) -> u64 {
+        self.sequences.finish(false, &mut self.completed);
+        let pending = self.sequences.stats().engine.pending;
         self.sequences.finish(true, &mut self.completed);
         if !self.completed.is_empty() {
             self.emit_sequences(Instant::now(), out);
         }
+        pending
     }
 
     /// Closes every window (shutdown, end of a replay), handing out their closing alerts;

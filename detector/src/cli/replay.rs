@@ -160,6 +160,8 @@ pub struct Stats {
     pub sequence_events_lost: u64,
     /// Pending sequences evicted by the state bounds.
     pub sequences_evicted: u64,
+    /// Sequences pending when the input ended (before the end settled them).
+    pub sequences_pending: u64,
     /// Alerts per rule, in rule order (index into `AlertStage::all_rules`).
     pub by_rule: Vec<u64>,
     /// Matches dropped by a configured exception.
@@ -336,7 +338,7 @@ pub fn replay(
         };
         output.check(stage)?;
     }
-    stage.end_of_input(&mut |a| output.line(a));
+    stats.sequences_pending = stage.end_of_input(&mut |a| output.line(a));
     stage.finish(&mut |a| output.line(a));
     output.check(stage)?;
     let seq = stage.sequence_stats();
@@ -371,7 +373,7 @@ pub fn write_summary(
             seq.rules,
             seq.engine.matched,
             s.building_blocks,
-            seq.engine.pending,
+            s.sequences_pending,
             s.sequences_evicted,
             s.sequence_events_lost
         )?;

@@ -15,6 +15,7 @@ mod latency;
 mod peers;
 mod report;
 mod rules;
+mod sequences;
 mod startup;
 mod stats;
 mod storm;
@@ -100,6 +101,8 @@ enum Section {
     Startup,
     /// Rule scaling.
     Rules,
+    /// EQL sequences: per-event cost with them loaded, memory at 100,000 pending.
+    Sequences,
 }
 
 /// Entry point of `cargo xtask bench`.
@@ -203,6 +206,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         rules::run(&root, &target_dir)
     };
     interrupt::check()?;
+    let sequences = if skip(Section::Sequences) {
+        Outcome::Skipped
+    } else {
+        sequences::run(&root, &target_dir)
+    };
+    interrupt::check()?;
     let report = Report {
         started_utc: report::utc_stamp(started),
         machine: report::machine(),
@@ -218,6 +227,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         latency,
         startup,
         rules,
+        sequences,
     };
     print!("{}", table::render(&report));
     let path = report::write(&report, &out_dir)?;

@@ -140,6 +140,7 @@ fn replay_writes_alerts_and_reports_malformed_lines_by_number() {
             building_blocks: 0,
             sequence_events_lost: 0,
             sequences_evicted: 0,
+            sequences_pending: 0,
         }
     );
     let err = String::from_utf8(err).unwrap();
