@@ -190,11 +190,24 @@ impl SequenceStage {
         cache.decide(self.id, probe, || self.may_match_probe(probe))
     }
 
+    /// Whether some term (an `until` term included) of some rule matches `doc`: an event
+    /// no term matches changes no sequence, so it need not wait in the window (nor be
+    /// copied there). True for a stage built without its queries (a scripted engine).
+    fn some_term_matches(&self, doc: &EcsDocument) -> bool {
+        self.queries.is_empty()
+            || self.queries.iter().any(|q| {
+                q.stages
+                    .iter()
+                    .chain(q.until.iter())
+                    .any(|s| s.matches(doc))
+            })
+    }
+
     /// Takes one event (in arrival order): it waits in the window, and what the window
     /// releases goes through the engine; completed sequences are appended to `out`.
     /// `raw`: the event's JSON as read (replay), kept instead of re-encoding `doc`.
     pub fn offer(&mut self, doc: &EcsDocument, raw: Option<&[u8]>, out: &mut Vec<Completed>) {
-        if self.engine.is_empty() || !self.engine.wants(doc) {
+        if self.engine.is_empty() || !self.engine.wants(doc) || !self.some_term_matches(doc) {
             return;
         }
         let Some(ts) = doc
