@@ -686,6 +686,30 @@ mod tests {
     }
 
     #[test]
+    fn sequence_counters_are_on_the_page() {
+        let mut s = sample();
+        s.sequences.reorder.late = 3;
+        s.sequences.untimed = 1;
+        s.sequences.engine.evicted = 5;
+        s.sequences.engine.pending = 7;
+        s.sequences.engine.matched = 2;
+        let page = render(&s);
+        for line in [
+            "detector_sequence_events_lost_total{reason=\"late\"} 3",
+            "detector_sequence_events_lost_total{reason=\"untimed\"} 1",
+            "detector_sequence_evicted_total 5",
+            "detector_sequence_pending 7",
+            "detector_sequence_matches_total 2",
+            "detector_sequence_window_events 0",
+        ] {
+            assert!(
+                page.lines().any(|l| l == line),
+                "missing {line:?} in:\n{page}"
+            );
+        }
+    }
+
+    #[test]
     fn hostile_rule_names_are_escaped_on_one_line() {
         let page = render(&sample());
         let want = "detector_alerts_total{rule_id=\"id-1\",\
