@@ -20,6 +20,7 @@
 
 pub mod clock;
 mod policy;
+pub mod sequence;
 mod stage;
 mod threat;
 
@@ -173,6 +174,14 @@ impl LineEncoder {
     pub fn encode(&mut self, doc: &EcsDocument) -> Result<&[u8], serde_json::Error> {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, doc)?;
+        self.buf.push(b'\n');
+        Ok(&self.buf)
+    }
+
+    /// [`LineEncoder::encode`] of a JSON value (sequence alerts, built as JSON).
+    pub fn encode_value(&mut self, v: &serde_json::Value) -> Result<&[u8], serde_json::Error> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, v)?;
         self.buf.push(b'\n');
         Ok(&self.buf)
     }

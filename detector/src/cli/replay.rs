@@ -34,10 +34,10 @@ use std::process::ExitCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::alert::sequence::SequenceSettings;
 use crate::alert::{AlertLine, AlertPolicy, AlertStage};
 use crate::config::Config;
 use crate::ecs::EcsDocument;
-use crate::rules::RuleSet;
 use crate::rules::error::{display_path, sanitize};
 
 /// The longest event line accepted (16 MiB); longer lines are reported as malformed and
@@ -151,9 +151,18 @@ pub struct Stats {
     pub blank: u64,
     /// Lines reported and skipped.
     pub malformed: u64,
-    /// Alerts written (closing alerts of suppression windows included).
+    /// Alerts written (closing alerts of suppression windows included; a sequence's
+    /// alert once, its building blocks in `building_blocks`).
     pub alerts: u64,
-    /// Alerts per rule, in rule order (index into [`RuleSet::rules`]).
+    /// Building-block lines of sequence alerts written (one per event of a sequence).
+    pub building_blocks: u64,
+    /// Events not fed to sequences: later than the reorder window, or without a time.
+    pub sequence_events_lost: u64,
+    /// Pending sequences evicted by the state bounds.
+    pub sequences_evicted: u64,
+    /// Sequences pending when the input ended (before the end settled them).
+    pub sequences_pending: u64,
+    /// Alerts per rule, in rule order (index into `AlertStage::all_rules`).
     pub by_rule: Vec<u64>,
     /// Matches dropped by a configured exception.
     pub excepted: u64,
@@ -178,7 +187,9 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let (rules, errors) = RuleSet::load(&rule_paths, crate::ecs::schema());
+    // Both kinds: replay runs sequences over recorded events of any category.
+    let (rules, sequences, errors) =
+        crate::alert::sequence::rules::load(&rule_paths, crate::ecs::schema());
     if !errors.is_empty() {
         for e in &errors {
             eprintln!("{e}");
@@ -186,11 +197,11 @@ pub fn main(args: &Args) -> ExitCode {
         eprintln!(
             "detector replay: {} rule(s) rejected, {} compiled: nothing replayed",
             errors.len(),
-            rules.len()
+            rules.len() + sequences.len()
         );
         return ExitCode::from(EXIT_ERROR);
     }
-    if rules.is_empty() {
+    if rules.is_empty() && sequences.is_empty() {
         eprintln!("detector replay: no rule files found");
         return ExitCode::from(EXIT_ERROR);
     }
@@ -208,7 +219,14 @@ pub fn main(args: &Args) -> ExitCode {
     let input = BufReader::with_capacity(64 << 10, input);
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let mut err = io::stderr().lock();
-    let mut stage = AlertStage::new(rules, policy);
+    // The config's [sequences] too (the reorder window, the state bounds), as `run` has it.
+    let settings = match &source {
+        PolicySource::Config(p) => Config::load(p)
+            .map(|c| SequenceSettings::from_config(&c.sequences))
+            .unwrap_or_default(),
+        _ => SequenceSettings::default(),
+    };
+    let mut stage = AlertStage::with_sequences(rules, sequences, policy, settings);
     let result = replay(&mut stage, input, &name, &mut out, &mut err).and_then(|s| {
         out.flush()?;
         Ok(s)
@@ -234,6 +252,8 @@ pub fn main(args: &Args) -> ExitCode {
 struct Output<'a> {
     out: &'a mut dyn Write,
     alerts: u64,
+    /// Building-block lines of sequence alerts (written, not counted as alerts).
+    building_blocks: u64,
     by_rule: Vec<u64>,
     error: Option<io::Error>,
 }
@@ -244,6 +264,10 @@ impl Output<'_> {
             && let Err(e) = self.out.write_all(a.line)
         {
             self.error = Some(e);
+        }
+        if a.building_block {
+            self.building_blocks += 1;
+            return;
         }
         self.by_rule[a.rule.get()] += 1;
         self.alerts += 1;
@@ -278,10 +302,14 @@ pub fn replay(
     let mut output = Output {
         out,
         alerts: 0,
-        by_rule: vec![0; stage.rules().len()],
+        building_blocks: 0,
+        by_rule: vec![0; stage.rule_count()],
         error: None,
     };
     let mut line = Vec::new();
+    // Sequences keep the events they hold as read (every field, not only those the typed
+    // document knows): only then is the expanded JSON kept.
+    let wants_raw = stage.sequence_stats().rules > 0;
     while let Some(status) = next_line(&mut input, &mut line, MAX_LINE)? {
         stats.lines += 1;
         let parsed = match status {
@@ -292,10 +320,11 @@ pub fn replay(
                 stats.blank += 1;
                 continue;
             }
-            Line::Complete => parse_document(&line),
+            Line::Complete if wants_raw => parse_document_raw(&line).map(|(d, r)| (d, Some(r))),
+            Line::Complete => parse_document(&line).map(|d| (d, None)),
         };
-        let doc = match parsed {
-            Ok(doc) => doc,
+        let (doc, raw) = match parsed {
+            Ok(parsed) => parsed,
             Err(reason) => {
                 stats.malformed += 1;
                 writeln!(err, "{name}:{}: {}", stats.lines, sanitize(&reason))?;
@@ -303,11 +332,19 @@ pub fn replay(
             }
         };
         stats.events += 1;
-        stage.evaluate(&doc, &mut |a| output.line(a));
+        match raw {
+            Some(raw) => stage.evaluate_raw(&doc, &raw, &mut |a| output.line(a)),
+            None => stage.evaluate(&doc, &mut |a| output.line(a)),
+        };
         output.check(stage)?;
     }
+    stats.sequences_pending = stage.end_of_input(&mut |a| output.line(a));
     stage.finish(&mut |a| output.line(a));
     output.check(stage)?;
+    let seq = stage.sequence_stats();
+    stats.sequence_events_lost = seq.events_lost();
+    stats.sequences_evicted = seq.engine.evicted;
+    stats.building_blocks = output.building_blocks;
     stats.alerts = output.alerts;
     stats.by_rule = output.by_rule;
     stats.excepted = stage.policy().excepted;
@@ -327,6 +364,20 @@ pub fn write_summary(
         "replay: {} lines read, {} events, {} blank, {} malformed, {} alerts",
         s.lines, s.events, s.blank, s.malformed, s.alerts
     )?;
+    let seq = stage.sequence_stats();
+    if seq.rules > 0 {
+        writeln!(
+            err,
+            "sequences: {} rule(s), {} matched ({} building-block lines), {} pending at the end, \
+             {} evicted, {} events late for the reorder window or without @timestamp",
+            seq.rules,
+            seq.engine.matched,
+            s.building_blocks,
+            s.sequences_pending,
+            s.sequences_evicted,
+            s.sequence_events_lost
+        )?;
+    }
     let policy = stage.policy();
     let from = match source {
         PolicySource::Off => None,
@@ -344,13 +395,13 @@ pub fn write_summary(
             s.suppressed
         )?,
     }
-    for ((_, rule), n) in stage.rules().iter().zip(&s.by_rule) {
+    for ((_, meta), n) in stage.all_rules().zip(&s.by_rule) {
         if *n > 0 {
             writeln!(
                 err,
                 "  {n} {} ({})",
-                sanitize(&rule.meta.name),
-                sanitize(&rule.meta.rule_id)
+                sanitize(&meta.name),
+                sanitize(&meta.rule_id)
             )?;
         }
     }
@@ -409,6 +460,20 @@ fn finish(too_long: bool, total: u64) -> Line {
     } else {
         Line::Complete
     }
+}
+
+/// [`parse_document`], with the document's JSON (dotted keys expanded) as read.
+pub fn parse_document_raw(line: &[u8]) -> Result<(EcsDocument, Vec<u8>), String> {
+    let text = std::str::from_utf8(line)
+        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("not a JSON object".into());
+    }
+    let value = expand_dotted(value)?;
+    let raw = serde_json::to_vec(&value).map_err(|e| format!("cannot re-encode: {e}"))?;
+    let doc = EcsDocument::deserialize(value).map_err(|e| format!("not an ECS document: {e}"))?;
+    Ok((doc, raw))
 }
 
 /// One NDJSON line as an ECS document, or why it is not one.

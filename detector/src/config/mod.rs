@@ -14,6 +14,7 @@
 mod error;
 mod exception;
 mod locate;
+mod sequences;
 mod validate;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 pub use error::{ConfigError, Location};
 pub use exception::{Exception, ExceptionSubject};
+pub use sequences::{DEFAULT_REORDER_WINDOW_MS, SequencesConfig};
 
 /// The whole configuration. Field order follows the shipped file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -52,6 +54,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[health]`: the heartbeat file `detector health` checks.
     pub health: HealthConfig,
+    /// `[sequences]`: the reorder window before EQL sequences and their state bounds.
+    pub sequences: SequencesConfig,
 }
 
 /// `[rules]`.
@@ -453,6 +457,7 @@ impl Default for Config {
             container: ContainerConfig::default(),
             metrics: MetricsConfig::default(),
             health: HealthConfig::default(),
+            sequences: SequencesConfig::default(),
         }
     }
 }

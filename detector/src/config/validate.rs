@@ -8,7 +8,7 @@ use super::{Config, Exception};
 
 /// A value that parsed but is not acceptable.
 #[derive(Debug)]
-pub(super) struct Invalid {
+pub(crate) struct Invalid {
     pub key: String,
     pub message: String,
 }
@@ -40,7 +40,7 @@ fn page_size() -> u64 {
     if n > 0 { n as u64 } else { 4096 }
 }
 
-fn range(key: &str, v: u64, min: u64, max: u64) -> Result<(), Invalid> {
+pub(super) fn range(key: &str, v: u64, min: u64, max: u64) -> Result<(), Invalid> {
     if v < min || v > max {
         return Err(invalid(
             key,
@@ -165,6 +165,7 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         0,
         3600,
     )?;
+    c.sequences.validate()?;
     metrics(&c.metrics)
 }
 

@@ -29,6 +29,11 @@ pub struct DetectStats {
     pub encode_failed: u64,
     /// Alerts written by rule id: (the rule's latest name, count), for metrics.
     pub by_rule_id: FxHashMap<String, (String, u64)>,
+    /// Building-block lines of sequence alerts written (one per event of a sequence; the
+    /// sequence itself is counted in `alerts`).
+    pub building_blocks: u64,
+    /// The sequence side's counters (reorder window, engine, stored events).
+    pub sequences: crate::alert::sequence::SequenceStats,
 }
 
 /// The alert stage, the sinks its lines go to, and the counters.
@@ -50,6 +55,11 @@ fn deliver(sinks: &mut [Box<dyn Sink>], stats: &mut DetectStats, a: AlertLine<'_
         if s.write_line(a.line) == Delivery::Dropped {
             stats.sink_dropped += 1;
         }
+    }
+    if a.building_block {
+        // One event of a sequence alert: the shell line after it is the alert.
+        stats.building_blocks += 1;
+        return;
     }
     stats.alerts += 1;
     match stats.by_rule.get_mut(a.meta.name.as_str()) {
@@ -119,7 +129,33 @@ impl Detection {
         stats.evaluated = s.evaluated;
         stats.rule_time = s.rule_time;
         stats.encode_failed = s.encode_failed + *reports_unencodable;
+        stats.sequences = stage.sequence_stats();
         r
+    }
+
+    /// The sequence rules and how they run (`[sequences]`), at start: before any event.
+    pub fn configure_sequences(
+        &mut self,
+        seq_rules: Vec<crate::rules::SequenceRule>,
+        settings: crate::alert::sequence::SequenceSettings,
+    ) {
+        self.stage.configure_sequences(seq_rules, settings);
+    }
+
+    /// [`Detection::replace_rules`] with new sequence rules and settings too (SIGHUP).
+    pub fn replace_all_rules(
+        &mut self,
+        rules: RuleSet,
+        seq_rules: Vec<crate::rules::SequenceRule>,
+        policy: AlertPolicy,
+        settings: crate::alert::sequence::SequenceSettings,
+    ) {
+        self.with_sinks(|stage, out| stage.replace_all(rules, seq_rules, policy, settings, out))
+    }
+
+    /// The stage (its rules of both kinds, for stats and tests).
+    pub fn stage(&self) -> &AlertStage {
+        &self.stage
     }
 
     /// Swaps in a new rule set and policy (SIGHUP). Open suppression windows of the old
@@ -138,6 +174,11 @@ impl Detection {
 
     pub fn rules(&self) -> &RuleSet {
         self.stage.rules()
+    }
+
+    /// The sequence side of the stage (its pre-document gate).
+    pub fn sequences(&self) -> &crate::alert::sequence::SequenceStage {
+        self.stage.sequences()
     }
 
     pub fn sinks(&self) -> &[Box<dyn Sink>] {

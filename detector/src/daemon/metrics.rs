@@ -93,6 +93,8 @@ pub struct Snapshot {
     pub ring_fill_bytes: u64,
     pub ring_fill_max_bytes: u64,
     pub rule_seconds: RuleSeconds,
+    /// The sequence side: reorder window, engine, stored events.
+    pub sequences: crate::alert::sequence::SequenceStats,
 }
 
 impl Snapshot {
@@ -146,6 +148,7 @@ impl Snapshot {
             ring_fill_bytes: src.ring.1.last_bytes,
             ring_fill_max_bytes: src.ring.1.max_bytes,
             rule_seconds: src.detection.rule_seconds().clone(),
+            sequences: detect.sequences,
         }
     }
 }
@@ -325,6 +328,7 @@ pub fn render(s: &Snapshot) -> String {
             w,
         );
     }
+    sequence_metrics(&mut r, &s.sequences);
     r.register(
         "detector_rule_evaluation_seconds",
         "Time to evaluate the rules against one document",
@@ -340,6 +344,67 @@ pub fn render(s: &Snapshot) -> String {
     // Writing to a String cannot fail.
     encode(&mut out, &r).expect("encoding to a String");
     out
+}
+
+/// The EQL sequence counters: the reorder window's, the engine's state and its loss.
+fn sequence_metrics(r: &mut Registry, q: &crate::alert::sequence::SequenceStats) {
+    counters(
+        r,
+        "detector_sequence_events_lost",
+        "Events not fed to EQL sequences: later than the reorder window, or without @timestamp",
+        [
+            (vec![("reason", "late".to_owned())], q.reorder.late),
+            (vec![("reason", "untimed".to_owned())], q.untimed),
+        ],
+    );
+    counter(
+        r,
+        "detector_sequence_events_reordered",
+        "Events that arrived out of @timestamp order within the reorder window and were put back in order",
+        q.reorder.reordered,
+    );
+    counter(
+        r,
+        "detector_sequence_window_forced",
+        "Events released early from the reorder window because it was full",
+        q.reorder.forced,
+    );
+    gauge(
+        r,
+        "detector_sequence_window_events",
+        "Events waiting in the reorder window",
+        q.reorder.waiting,
+    );
+    gauge(
+        r,
+        "detector_sequence_pending",
+        "Pending (partly matched) EQL sequences",
+        q.engine.pending,
+    );
+    counter(
+        r,
+        "detector_sequence_evicted",
+        "Pending EQL sequences evicted by the state bounds (loss)",
+        q.engine.evicted,
+    );
+    counter(
+        r,
+        "detector_sequence_expired",
+        "Pending EQL sequences dropped when their maxspan passed",
+        q.engine.expired,
+    );
+    counter(
+        r,
+        "detector_sequence_matches",
+        "EQL sequences completed",
+        q.engine.matched,
+    );
+    counter(
+        r,
+        "detector_sequence_stored_event_bytes",
+        "Compressed bytes of event bodies stored for pending sequences",
+        q.bodies.compressed_bytes,
+    );
 }
 
 /// Writes `text` to `path` atomically: a temp file in the same directory, then a rename,
@@ -631,6 +696,30 @@ mod tests {
             assert!(
                 page.lines().any(|l| l == line),
                 "missing line {line:?} in:\n{page}"
+            );
+        }
+    }
+
+    #[test]
+    fn sequence_counters_are_on_the_page() {
+        let mut s = sample();
+        s.sequences.reorder.late = 3;
+        s.sequences.untimed = 1;
+        s.sequences.engine.evicted = 5;
+        s.sequences.engine.pending = 7;
+        s.sequences.engine.matched = 2;
+        let page = render(&s);
+        for line in [
+            "detector_sequence_events_lost_total{reason=\"late\"} 3",
+            "detector_sequence_events_lost_total{reason=\"untimed\"} 1",
+            "detector_sequence_evicted_total 5",
+            "detector_sequence_pending 7",
+            "detector_sequence_matches_total 2",
+            "detector_sequence_window_events 0",
+        ] {
+            assert!(
+                page.lines().any(|l| l == line),
+                "missing {line:?} in:\n{page}"
             );
         }
     }

@@ -40,8 +40,9 @@ pub(super) fn reload(
     for section in fixed_sections_changed(running, &new.config) {
         SectionNeedsRestart { section }.emit(events);
     }
-    let rules = new.rules.len();
-    detection.replace_rules(new.rules, new.policy);
+    let rules = new.rules.len() + new.sequences.len();
+    let settings = crate::alert::sequence::SequenceSettings::from_config(&new.config.sequences);
+    detection.replace_all_rules(new.rules, new.sequences, new.policy, settings);
     Reloaded { rules }.emit(events);
     *running = new.config;
 }

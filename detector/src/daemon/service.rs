@@ -73,7 +73,11 @@ impl Daemon {
                 addr: format!("{:?}", settings.config.metrics.listen),
                 source,
             })?;
-        let detection = Detection::new(settings.rules, settings.policy, sinks);
+        let mut detection = Detection::new(settings.rules, settings.policy, sinks);
+        detection.configure_sequences(
+            settings.sequences,
+            crate::alert::sequence::SequenceSettings::from_config(&settings.config.sequences),
+        );
 
         let mut sensor =
             Sensor::start(&setup::sensor_config(&settings.config)).map_err(StartError::Sensor)?;
@@ -104,7 +108,7 @@ impl Daemon {
         }
         .emit(&mut events);
         Ready {
-            rules: pipeline.detection.rules().len(),
+            rules: pipeline.detection.stage().rule_count(),
             seeded,
             startup_matches: pipeline.stats.startup_matches,
         }

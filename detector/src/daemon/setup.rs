@@ -86,6 +86,8 @@ impl StartError {
 pub struct Settings {
     pub config: Config,
     pub rules: RuleSet,
+    /// The EQL sequence rules (run beside the set by the alert stage).
+    pub sequences: Vec<crate::rules::SequenceRule>,
     pub policy: AlertPolicy,
 }
 
@@ -95,11 +97,18 @@ pub fn load_settings(opts: &RunOptions) -> Result<Settings, StartError> {
     let mut config = Config::load(&opts.config)?;
     config.apply_overrides(&opts.overrides);
     config.check_paths(&opts.config)?;
-    let (rules, errors) = RuleSet::load(&config.rules.paths, crate::ecs::schema());
+    let (rules, sequences, mut errors) =
+        crate::alert::sequence::rules::load(&config.rules.paths, crate::ecs::schema());
+    // A sequence whose terms need events the sensor never produces is refused like any
+    // rule that does not compile (file:line:column, the term named).
+    errors.extend(crate::alert::sequence::rules::refuse_unproducible(
+        &sequences,
+        crate::alert::sequence::rules::SENSOR_CATEGORIES,
+    ));
     if !errors.is_empty() {
         return Err(StartError::Rules(errors));
     }
-    if rules.is_empty() {
+    if rules.is_empty() && sequences.is_empty() {
         let paths: Vec<String> = config
             .rules
             .paths
@@ -112,6 +121,7 @@ pub fn load_settings(opts: &RunOptions) -> Result<Settings, StartError> {
     Ok(Settings {
         config,
         rules,
+        sequences,
         policy,
     })
 }

@@ -25,6 +25,8 @@ pub struct EventPipeline {
     /// The rule set's verdicts about image probes of `docs`, remembered per event kind and
     /// image.
     verdicts: VerdictCache,
+    /// The same for the sequence rules' terms.
+    seq_verdicts: VerdictCache,
 }
 
 impl EventPipeline {
@@ -36,6 +38,7 @@ impl EventPipeline {
             detection,
             stats: PipelineStats::default(),
             verdicts: VerdictCache::default(),
+            seq_verdicts: VerdictCache::default(),
         }
     }
 
@@ -46,11 +49,17 @@ impl EventPipeline {
         // First, from the subject's image and the event kind alone (decisive for most
         // events, and remembered per image and kind): the model is updated, but no
         // snapshot is built.
+        // Sequence rules are asked too: an event one of their terms may match is needed
+        // even when no single-event rule wants it.
         let rules = self.detection.rules();
-        let (docs, verdicts) = (&self.docs, &mut self.verdicts);
+        let seqs = self.detection.sequences();
+        let (docs, verdicts, seq_verdicts) =
+            (&self.docs, &mut self.verdicts, &mut self.seq_verdicts);
         let mut skipped = false;
         let snap = self.table.apply_if(ev, |image, kind| {
-            let wanted = rules.may_match_cached(&docs.image_probe(image, kind), verdicts);
+            let probe = docs.image_probe(image, kind);
+            let wanted = rules.may_match_cached(&probe, verdicts)
+                || seqs.may_match_cached(&probe, seq_verdicts);
             skipped = !wanted;
             wanted
         });
@@ -63,11 +72,12 @@ impl EventPipeline {
         // Then most remaining events still cannot match any rule (the index knows from the
         // names, executables and args of the process and its parent, the container and the
         // action): skip building their document.
-        if !self
-            .detection
-            .rules()
-            .may_match_probe(&self.docs.probe(&snap))
-        {
+        let wanted = {
+            let probe = self.docs.probe(&snap);
+            self.detection.rules().may_match_probe(&probe)
+                || self.detection.sequences().may_match_probe(&probe)
+        };
+        if !wanted {
             self.stats.skipped += 1;
             return;
         }

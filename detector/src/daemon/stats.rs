@@ -27,6 +27,10 @@ pub struct PipelineStats {
     reported_lost: u64,
     reported_malformed: u64,
     reported_dropped: u64,
+    /// Sequence loss already reported: events late for the reorder window (or untimed),
+    /// pending sequences evicted.
+    reported_seq_late: u64,
+    reported_seq_evicted: u64,
 }
 
 impl Default for PipelineStats {
@@ -39,6 +43,8 @@ impl Default for PipelineStats {
             reported_lost: 0,
             reported_malformed: 0,
             reported_dropped: 0,
+            reported_seq_late: 0,
+            reported_seq_evicted: 0,
         }
     }
 }
@@ -50,6 +56,8 @@ pub struct ReportMark {
     lost: u64,
     malformed: u64,
     dropped: u64,
+    seq_late: u64,
+    seq_evicted: u64,
 }
 
 impl PipelineStats {
@@ -59,6 +67,8 @@ impl PipelineStats {
             lost: self.reported_lost,
             malformed: self.reported_malformed,
             dropped: self.reported_dropped,
+            seq_late: self.reported_seq_late,
+            seq_evicted: self.reported_seq_evicted,
         }
     }
 
@@ -70,6 +80,8 @@ impl PipelineStats {
         self.reported_lost = mark.lost;
         self.reported_malformed = mark.malformed;
         self.reported_dropped = mark.dropped;
+        self.reported_seq_late = mark.seq_late;
+        self.reported_seq_evicted = mark.seq_evicted;
     }
 
     pub fn count(&mut self, kind: Option<EventKind>) {
@@ -93,12 +105,27 @@ impl PipelineStats {
             malformed.saturating_sub(self.reported_malformed),
             detect.sink_dropped.saturating_sub(self.reported_dropped),
         );
-        if new_lost == 0 && new_malformed == 0 && new_dropped == 0 {
+        let (seq_late, seq_evicted) = (
+            detect.sequences.events_lost(),
+            detect.sequences.engine.evicted,
+        );
+        let (new_seq_late, new_seq_evicted) = (
+            seq_late.saturating_sub(self.reported_seq_late),
+            seq_evicted.saturating_sub(self.reported_seq_evicted),
+        );
+        if new_lost == 0
+            && new_malformed == 0
+            && new_dropped == 0
+            && new_seq_late == 0
+            && new_seq_evicted == 0
+        {
             return None;
         }
         self.reported_lost = lost;
         self.reported_malformed = malformed;
         self.reported_dropped = detect.sink_dropped;
+        self.reported_seq_late = seq_late;
+        self.reported_seq_evicted = seq_evicted;
         let mut doc = template.clone();
         doc.timestamp = Some(now_rfc3339());
         doc.event = Some(Event {
@@ -108,17 +135,26 @@ impl PipelineStats {
             dataset: Some(LOSS_DATASET.into()),
             ..Event::default()
         });
-        doc.message = Some(format!(
+        let mut message = format!(
             "detector lost {new_lost} kernel process events (ring buffer full), \
              {new_malformed} undecodable records and {new_dropped} alert lines since its last report: \
              detection has a gap"
-        ));
+        );
+        if new_seq_late > 0 || new_seq_evicted > 0 {
+            message.push_str(&format!(
+                "; EQL sequences missed {new_seq_late} events (later than the reorder window, \
+                 or without @timestamp) and evicted {new_seq_evicted} pending sequences (state bounds)"
+            ));
+        }
+        doc.message = Some(message);
         doc.detector = Some(Detector {
             loss: Some(DetectorLoss {
                 kernel_lost: Some(new_lost),
                 kernel_lost_total: Some(lost),
                 malformed: Some(new_malformed),
                 alerts_dropped: Some(new_dropped),
+                sequence_events_late: (new_seq_late > 0).then_some(new_seq_late),
+                sequences_evicted: (new_seq_evicted > 0).then_some(new_seq_evicted),
             }),
             ..Detector::default()
         });
@@ -233,6 +269,8 @@ pub fn summary(src: &Sources) -> Value {
             "forgotten": table.containers.forgotten,
         },
         "sinks": sinks_json,
+        "building_blocks": detect.building_blocks,
+        "sequences": detect.sequences,
         "reader": reader,
         "ring": {
             "size_bytes": ring_size,
@@ -274,5 +312,29 @@ mod tests {
         assert_eq!(dropped_in(&second), 4);
         // Delivered: nothing new to report.
         assert!(p.loss_report(&kernel, 0, &detect, &base).is_none());
+    }
+
+    #[test]
+    fn sequence_loss_is_reported_once_with_its_own_fields() {
+        let mut p = PipelineStats::default();
+        let kernel = Counters::default();
+        let base = EcsDocument::default();
+        let mut detect = DetectStats::default();
+        detect.sequences.reorder.late = 2;
+        detect.sequences.untimed = 1;
+        detect.sequences.engine.evicted = 7;
+        let doc = p.loss_report(&kernel, 0, &detect, &base).unwrap();
+        let loss = doc.detector.unwrap().loss.unwrap();
+        assert_eq!(loss.sequence_events_late, Some(3));
+        assert_eq!(loss.sequences_evicted, Some(7));
+        assert!(doc.message.unwrap().contains("evicted 7 pending sequences"));
+        assert!(p.loss_report(&kernel, 0, &detect, &base).is_none());
+        detect.sequences.engine.evicted = 8;
+        let doc = p.loss_report(&kernel, 0, &detect, &base).unwrap();
+        let loss = doc.detector.unwrap().loss.unwrap();
+        assert_eq!(
+            (loss.sequence_events_late, loss.sequences_evicted),
+            (None, Some(1))
+        );
     }
 }

@@ -418,5 +418,10 @@ ecs_object! {
         pub malformed: Option<u64>,
         /// Alert lines an output had to drop (retry queue full) since the previous report.
         pub alerts_dropped: Option<u64>,
+        /// Events not fed to EQL sequences since the previous report: later than the
+        /// reorder window, or without `@timestamp`.
+        pub sequence_events_late: Option<u64>,
+        /// Pending EQL sequences evicted by the state bounds since the previous report.
+        pub sequences_evicted: Option<u64>,
     }
 }

@@ -27,6 +27,8 @@
 //! | `detector.loss.kernel_lost_total` | long | kernel events lost since start |
 //! | `detector.loss.malformed` | long | undecodable records since the last loss report |
 //! | `detector.loss.alerts_dropped` | long | alert lines dropped by a full output queue |
+//! | `detector.loss.sequence_events_late` | long | events not fed to sequences (late for the reorder window, or untimed) |
+//! | `detector.loss.sequences_evicted` | long | pending sequences evicted by the state bounds |
 //!
 //! Byte strings from the kernel (argv, paths, names) become JSON strings through [`text`]:
 //! invalid UTF-8 is replaced by U+FFFD (lossy, documented), and serde_json escapes control

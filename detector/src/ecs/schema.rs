@@ -410,6 +410,10 @@ fn populated(t: &mut Vec<Entry>) {
         "detector.loss.malformed" => Long, |d| l(&d.detector.as_ref()?.loss.as_ref()?.malformed);
         "detector.loss.alerts_dropped" => Long,
             |d| l(&d.detector.as_ref()?.loss.as_ref()?.alerts_dropped);
+        "detector.loss.sequence_events_late" => Long,
+            |d| l(&d.detector.as_ref()?.loss.as_ref()?.sequence_events_late);
+        "detector.loss.sequences_evicted" => Long,
+            |d| l(&d.detector.as_ref()?.loss.as_ref()?.sequences_evicted);
         "detector.alert.suppressed_count" => Long,
             |d| l(&d.detector.as_ref()?.alert.as_ref()?.suppressed_count);
     }

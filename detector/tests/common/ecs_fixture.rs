@@ -213,6 +213,8 @@ pub fn full_event() -> EcsDocument {
             kernel_lost_total: Some(10),
             malformed: Some(1),
             alerts_dropped: Some(2),
+            sequence_events_late: Some(4),
+            sequences_evicted: Some(5),
         }),
         alert: Some(DetectorAlert {
             suppressed_count: Some(2),

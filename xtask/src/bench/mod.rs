@@ -17,6 +17,7 @@ mod latency;
 mod peers;
 mod report;
 mod rules;
+mod sequences;
 mod startup;
 mod stats;
 mod storm;
@@ -103,6 +104,8 @@ enum Section {
     Startup,
     /// Rule scaling.
     Rules,
+    /// EQL sequences: per-event cost with them loaded, memory at 100,000 pending.
+    Sequences,
 }
 
 /// Entry point of `cargo xtask bench`.
@@ -206,6 +209,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         rules::run(&root, &target_dir)
     };
     interrupt::check()?;
+    let sequences = if skip(Section::Sequences) {
+        Outcome::Skipped
+    } else {
+        sequences::run(&root, &target_dir)
+    };
+    interrupt::check()?;
     let report = Report {
         started_utc: report::utc_stamp(started),
         machine: report::machine(),
@@ -221,6 +230,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         latency,
         startup,
         rules,
+        sequences,
     };
     print!("{}", table::render(&report));
     let path = report::write(&report, &out_dir)?;

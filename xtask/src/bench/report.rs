@@ -44,6 +44,8 @@ pub struct Report {
     pub startup: Outcome<Startup>,
     /// Rule-scaling criterion results.
     pub rules: Outcome<Rules>,
+    /// EQL sequences: per-event cost ratio and memory at 100,000 pending.
+    pub sequences: Outcome<super::sequences::Sequences>,
 }
 
 /// Host facts.

@@ -129,6 +129,11 @@ pub fn render(r: &Report) -> String {
             )
         })
     );
+    let _ = writeln!(
+        s,
+        "6. EQL sequences (criterion + memory): {}",
+        cell(&r.sequences, super::sequences::render)
+    );
     s
 }
 
@@ -201,6 +206,7 @@ mod tests {
             rules: Outcome::Unavailable {
                 reason: "no bench".into(),
             },
+            sequences: Outcome::Skipped,
         }
     }
 

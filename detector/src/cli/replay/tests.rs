@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::alert::LineEncoder;
 use crate::config::Exception;
-use crate::rules::parse_rule;
+use crate::rules::{RuleSet, parse_rule};
 
 fn rule_text(name: &str, query: &str) -> String {
     format!(
@@ -137,6 +137,10 @@ fn replay_writes_alerts_and_reports_malformed_lines_by_number() {
             by_rule: vec![1, 2],
             excepted: 0,
             suppressed: 0,
+            building_blocks: 0,
+            sequence_events_lost: 0,
+            sequences_evicted: 0,
+            sequences_pending: 0,
         }
     );
     let err = String::from_utf8(err).unwrap();

@@ -1,0 +1,163 @@
+//! The one place that speaks the sequence engine's API ([`crate::rules::sequence`]): the
+//! stage drives a [`Correlate`], so the stage's own logic (ordering, bodies, alerts) is
+//! tested with a scripted correlator, and the engine's API meets the stage here only.
+
+use std::sync::Arc;
+
+use crate::ecs::EcsDocument;
+use crate::rules::SequenceRule;
+use crate::rules::sequence::{
+    KeyValue, SequenceEngine, SequenceLimits, SequenceMatch, TermCategory,
+};
+
+use super::Slot;
+
+/// The handle of one event in the engine: shared, so the stage knows from its count whether
+/// the engine kept the event (and only then stores its body).
+pub type Handle = Arc<Slot>;
+
+/// One completed sequence.
+#[derive(Debug)]
+pub struct Matched {
+    /// The rule's position among the sequence rules.
+    pub rule: usize,
+    /// The events, in sequence order (missing-event terms have none).
+    pub events: Vec<Handle>,
+    /// The join key's values, as JSON.
+    pub join_key: Vec<serde_json::Value>,
+}
+
+/// What the engine counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    /// Sequences pending now.
+    pub pending: u64,
+    /// Pending sequences evicted by the caps (loss).
+    pub evicted: u64,
+    /// Pending sequences dropped when their maxspan (or the age bound) passed.
+    pub expired: u64,
+    /// Sequences completed.
+    pub matched: u64,
+    /// The engine's estimate of its own memory, bytes.
+    pub approx_bytes: u64,
+}
+
+/// Bounds of the engine's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub total: usize,
+    pub per_rule: usize,
+    /// Age bound of a sequence without maxspan, ns.
+    pub max_age_ns: i64,
+}
+
+/// A sequence engine, as the stage drives it.
+pub trait Correlate: Send {
+    /// Whether no rule is a sequence (the stage then does nothing at all).
+    fn is_empty(&self) -> bool;
+    /// How many sequence rules run.
+    fn rule_count(&self) -> usize;
+    /// Whether some term could take an event of `doc`'s category (cheap pre-filter).
+    fn wants(&self, doc: &EcsDocument) -> bool;
+    /// Feeds one event, in `@timestamp` order.
+    fn on_event(&mut self, doc: &EcsDocument, ts_ns: i64, event: Handle, out: &mut Vec<Matched>);
+    /// Drops what `now_ns` has expired (and reports sequences ending in a missing event
+    /// whose time has passed).
+    fn expire(&mut self, now_ns: i64, out: &mut Vec<Matched>);
+    fn stats(&self) -> EngineStats;
+}
+
+/// The sequence rules `rules` (tagged by their position) in an engine with `limits`.
+pub fn for_rules(rules: &[SequenceRule], limits: Limits) -> Box<dyn Correlate> {
+    Box::new(Engine::new(rules, limits))
+}
+
+/// The engine over the sequence rules, and the event categories their terms read.
+struct Engine {
+    engine: SequenceEngine<Handle>,
+    /// `None`: some term is `any` (every event is wanted).
+    categories: Option<Vec<String>>,
+    matches: Vec<SequenceMatch<Handle>>,
+}
+
+impl Engine {
+    fn new(rules: &[SequenceRule], limits: Limits) -> Self {
+        let mut engine = SequenceEngine::new(SequenceLimits {
+            per_rule: limits.per_rule,
+            total: limits.total,
+            max_age_ns: limits.max_age_ns,
+        });
+        let mut categories = Some(Vec::new());
+        for (tag, r) in rules.iter().enumerate() {
+            engine.add_rule(tag, Arc::clone(&r.compiled));
+            for (c, _) in r.compiled.categories() {
+                match (c, categories.as_mut()) {
+                    (TermCategory::Any, _) => categories = None,
+                    (TermCategory::Named(n), Some(cs)) if !cs.contains(n) => cs.push(n.clone()),
+                    _ => {}
+                }
+            }
+        }
+        Engine {
+            engine,
+            categories,
+            matches: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, out: &mut Vec<Matched>) {
+        out.extend(self.matches.drain(..).map(|m| Matched {
+            rule: m.rule,
+            events: m.events,
+            join_key: m.join_key.iter().map(key_json).collect(),
+        }));
+    }
+}
+
+/// A join key value as JSON (`detector.sequence.join_key`).
+fn key_json(k: &KeyValue) -> serde_json::Value {
+    use serde_json::Value;
+    match k {
+        KeyValue::Null => Value::Null,
+        KeyValue::Str(s) => Value::String(s.clone()),
+        KeyValue::Long(n) => Value::from(*n),
+        KeyValue::Bool(b) => Value::Bool(*b),
+        KeyValue::List(v) => Value::Array(v.iter().map(key_json).collect()),
+    }
+}
+
+impl Correlate for Engine {
+    fn is_empty(&self) -> bool {
+        self.engine.rule_count() == 0
+    }
+    fn rule_count(&self) -> usize {
+        self.engine.rule_count()
+    }
+    fn wants(&self, doc: &EcsDocument) -> bool {
+        match &self.categories {
+            None => true,
+            Some(cs) => doc
+                .event
+                .as_ref()
+                .is_some_and(|e| e.category.iter().any(|c| cs.contains(c))),
+        }
+    }
+    fn on_event(&mut self, doc: &EcsDocument, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
+        self.engine.on_event(doc, ts_ns, &event, &mut self.matches);
+        self.take(out);
+    }
+    fn expire(&mut self, now_ns: i64, out: &mut Vec<Matched>) {
+        self.engine.expire(now_ns, &mut self.matches);
+        self.take(out);
+    }
+    fn stats(&self) -> EngineStats {
+        let s = self.engine.stats();
+        EngineStats {
+            pending: s.pending as u64,
+            evicted: s.evicted,
+            expired: s.expired,
+            matched: s.completed,
+            approx_bytes: self.engine.approx_bytes() as u64,
+        }
+    }
+}

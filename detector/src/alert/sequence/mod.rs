@@ -1,0 +1,362 @@
+//! EQL sequences in the alert stage: events in, completed sequences out, in the same stage
+//! that runs single-event rules, so `run` and `replay` give the same sequence alerts for the
+//! same events.
+//!
+//! ```text
+//! doc ──(some term's category?)──► Reorder (by @timestamp, window) ──in order──► engine
+//!                                     │ late: counted, not fed          │ kept? store body (once, shared)
+//!                                                                       ▼
+//!                                          completed sequence ──► Completed { rule, events' JSON }
+//! ```
+//! - [`reorder`]: the window that puts events back in `@timestamp` order; late events are
+//!   counted (loss) and not fed.
+//! - [`bodies`]: an event's JSON, compressed, stored only when the engine kept the event
+//!   (its handle is still held after `on_event`), shared by every sequence holding it.
+//! - [`shape`]: a completed sequence as Elastic's building-block alerts plus a shell alert.
+//! - [`engine`]: the engine's API, met here only.
+
+pub mod bodies;
+pub mod engine;
+pub mod reorder;
+pub mod rules;
+pub mod shape;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+
+use self::bodies::{Body, BodyStats, BodyStore};
+use self::engine::{Correlate, EngineStats, Handle, Limits, Matched};
+use self::reorder::{Admit, Reorder, ReorderStats};
+use super::clock::EventTime;
+use crate::config::SequencesConfig;
+use crate::ecs::EcsDocument;
+use crate::rules::{Probe, SequenceQuery, SequenceRule, VerdictCache};
+
+/// An event as the engine holds it: the body is filled only when the engine kept it.
+#[derive(Debug, Default)]
+pub struct Slot {
+    body: OnceLock<Arc<Body>>,
+}
+
+/// How sequences run (from `[sequences]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequenceSettings {
+    pub reorder_window_ns: i64,
+    pub reorder_max_events: usize,
+    pub limits: Limits,
+}
+
+impl SequenceSettings {
+    pub fn from_config(c: &SequencesConfig) -> Self {
+        let ms = i64::try_from(c.reorder_window_ms).unwrap_or(i64::MAX / 1_000_000);
+        SequenceSettings {
+            reorder_window_ns: ms.saturating_mul(1_000_000),
+            reorder_max_events: c.reorder_max_events,
+            limits: Limits {
+                total: c.max_pending,
+                per_rule: c.max_pending_per_rule,
+                max_age_ns: i64::try_from(c.max_span_secs)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1_000_000_000),
+            },
+        }
+    }
+}
+
+impl Default for SequenceSettings {
+    fn default() -> Self {
+        Self::from_config(&SequencesConfig::default())
+    }
+}
+
+/// Everything the sequence side counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SequenceStats {
+    /// Sequence rules loaded.
+    pub rules: u64,
+    pub reorder: ReorderStats,
+    /// Events without a readable `@timestamp` (cannot be ordered: not fed).
+    pub untimed: u64,
+    pub bodies: BodyStats,
+    pub engine: EngineStats,
+    /// Completed sequences whose events' bodies could not be read back (none expected).
+    pub unreadable: u64,
+}
+
+impl SequenceStats {
+    /// Events lost to sequences: late beyond the window, or without a time.
+    pub fn events_lost(&self) -> u64 {
+        self.reorder.late + self.untimed
+    }
+}
+
+/// One completed sequence, ready for the policy and the alert lines.
+#[derive(Debug)]
+pub struct Completed {
+    /// The rule's position among the sequence rules.
+    pub rule: usize,
+    /// The events' documents (as stored), in sequence order.
+    pub events: Vec<Value>,
+    pub join_key: Vec<Value>,
+    /// The last event as a typed document (what the policy looks at: exceptions,
+    /// suppression key, event time).
+    pub last: EcsDocument,
+}
+
+/// An event waiting in the window.
+struct Waiting {
+    doc: EcsDocument,
+    /// Its JSON as it came (replay), to store instead of re-encoding `doc`.
+    raw: Option<Box<[u8]>>,
+}
+
+/// The reorder window, the engine and the bodies.
+pub struct SequenceStage {
+    /// The queries, for the pre-document gate ([`SequenceStage::may_match_probe`]).
+    queries: Vec<Arc<SequenceQuery>>,
+    /// Unique per stage built in this process: what caches of gate verdicts are keyed on.
+    id: u64,
+    engine: Box<dyn Correlate>,
+    window: Reorder<Waiting>,
+    bodies: BodyStore,
+    matched: Vec<Matched>,
+    rules: u64,
+    untimed: u64,
+    unreadable: u64,
+}
+
+impl SequenceStage {
+    /// The sequence rules `rules` (matches name a rule by its position there).
+    pub fn new(rules: &[SequenceRule], settings: SequenceSettings) -> Self {
+        let engine = engine::for_rules(rules, settings.limits);
+        let mut s = Self::with_engine(engine, settings);
+        s.queries = rules.iter().map(|r| Arc::clone(&r.compiled)).collect();
+        s
+    }
+
+    /// A stage over any correlator (tests).
+    pub fn with_engine(engine: Box<dyn Correlate>, settings: SequenceSettings) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1 << 62);
+        SequenceStage {
+            queries: Vec::new(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            rules: engine.rule_count() as u64,
+            engine,
+            window: Reorder::new(settings.reorder_window_ns, settings.reorder_max_events),
+            bodies: BodyStore::new(),
+            matched: Vec::new(),
+            untimed: 0,
+            unreadable: 0,
+        }
+    }
+
+    /// Whether any sequence rule runs (else every call is a no-op).
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        !self.engine.is_empty()
+    }
+
+    /// Whether some term of some sequence rule (an `until` term included) could match the
+    /// event `probe` describes: false means no sequence needs the event, so the caller may
+    /// skip building its document (as [`crate::rules::RuleSet::may_match_probe`] says for
+    /// single-event rules). Conservative: true when a tested field is unknown; always true
+    /// for a stage built without its queries (a scripted engine).
+    pub fn may_match_probe(&self, probe: &dyn Probe) -> bool {
+        if self.engine.is_empty() {
+            return false;
+        }
+        if self.queries.is_empty() {
+            return true;
+        }
+        self.queries.iter().any(|q| {
+            q.stages
+                .iter()
+                .chain(q.until.iter())
+                .any(|s| s.filter.eval3(probe) != Some(false))
+        })
+    }
+
+    /// [`SequenceStage::may_match_probe`], remembered in `cache` by the probe's key (one
+    /// cache per document source, as for the single-event rules).
+    pub fn may_match_cached(&self, probe: &dyn Probe, cache: &mut VerdictCache) -> bool {
+        if self.engine.is_empty() {
+            return false;
+        }
+        cache.decide(self.id, probe, || self.may_match_probe(probe))
+    }
+
+    /// Whether some term (an `until` term included) of some rule matches `doc`: an event
+    /// no term matches changes no sequence, so it need not wait in the window (nor be
+    /// copied there). True for a stage built without its queries (a scripted engine).
+    fn some_term_matches(&self, doc: &EcsDocument) -> bool {
+        self.queries.is_empty()
+            || self.queries.iter().any(|q| {
+                q.stages
+                    .iter()
+                    .chain(q.until.iter())
+                    .any(|s| s.matches(doc))
+            })
+    }
+
+    /// Takes one event (in arrival order): it waits in the window, and what the window
+    /// releases goes through the engine; completed sequences are appended to `out`.
+    /// `raw`: the event's JSON as read (replay), kept instead of re-encoding `doc`.
+    pub fn offer(&mut self, doc: &EcsDocument, raw: Option<&[u8]>, out: &mut Vec<Completed>) {
+        if self.engine.is_empty() || !self.engine.wants(doc) || !self.some_term_matches(doc) {
+            return;
+        }
+        let Some(ts) = doc
+            .timestamp
+            .as_deref()
+            .and_then(EventTime::parse)
+            .map(EventTime::unix_nanos)
+        else {
+            self.untimed += 1;
+            return;
+        };
+        let waiting = Waiting {
+            doc: doc.clone(),
+            raw: raw.map(Box::from),
+        };
+        let Self {
+            engine,
+            window,
+            bodies,
+            matched,
+            unreadable,
+            ..
+        } = self;
+        let mut feed = |ts: i64, w: Waiting| {
+            feed_one(engine.as_mut(), bodies, matched, ts, w);
+            complete(matched, unreadable, out);
+        };
+        if let Admit::Late(_) = window.push(ts, waiting, &mut feed) {
+            tracing::debug!(
+                timestamp = doc.timestamp.as_deref().unwrap_or(""),
+                "an event arrived later than the sequence reorder window: not fed to sequences"
+            );
+        }
+    }
+
+    /// Periodic work of a live stream at wall-clock `now_ns`: releases what the window
+    /// holds past `now - window` (a quiet stream still completes its sequences), then
+    /// expires what `now` has.
+    pub fn tick(&mut self, now_ns: i64, out: &mut Vec<Completed>) {
+        if self.engine.is_empty() {
+            return;
+        }
+        let Self {
+            engine,
+            window,
+            bodies,
+            matched,
+            unreadable,
+            ..
+        } = self;
+        window.flush_idle(now_ns, &mut |ts, w| {
+            feed_one(engine.as_mut(), bodies, matched, ts, w);
+            complete(matched, unreadable, out);
+        });
+        // Only up to what was released: a waiting event may still extend a sequence.
+        let horizon = now_ns.saturating_sub(window.window_ns());
+        engine.expire(horizon, matched);
+        complete(matched, unreadable, out);
+    }
+
+    /// Releases every waiting event (end of a replay, shutdown, reload); with `end_of_data`
+    /// (a replay's input ended) also reports what only the end of the data settles
+    /// (sequences ending in a missing event: nothing follows).
+    pub fn finish(&mut self, end_of_data: bool, out: &mut Vec<Completed>) {
+        if self.engine.is_empty() {
+            return;
+        }
+        let Self {
+            engine,
+            window,
+            bodies,
+            matched,
+            unreadable,
+            ..
+        } = self;
+        window.drain(&mut |ts, w| {
+            feed_one(engine.as_mut(), bodies, matched, ts, w);
+            complete(matched, unreadable, out);
+        });
+        if end_of_data {
+            engine.expire(i64::MAX, matched);
+            complete(matched, unreadable, out);
+        }
+    }
+
+    /// What was counted.
+    pub fn stats(&self) -> SequenceStats {
+        SequenceStats {
+            rules: self.rules,
+            reorder: self.window.stats(),
+            untimed: self.untimed,
+            bodies: self.bodies.stats(),
+            engine: self.engine.stats(),
+            unreadable: self.unreadable,
+        }
+    }
+}
+
+/// One event through the engine; its body is stored only if the engine kept its handle.
+fn feed_one(
+    engine: &mut dyn Correlate,
+    bodies: &mut BodyStore,
+    matched: &mut Vec<Matched>,
+    ts: i64,
+    w: Waiting,
+) {
+    let handle: Handle = Arc::new(Slot::default());
+    engine.on_event(&w.doc, ts, handle.clone(), matched);
+    if Arc::strong_count(&handle) > 1 {
+        let json = match w.raw {
+            Some(raw) => raw.into_vec(),
+            None => serde_json::to_vec(&w.doc).unwrap_or_default(),
+        };
+        let _ = handle.body.set(bodies.store(&json));
+    }
+}
+
+/// Turns the engine's matches into completed sequences (events read back from bodies).
+fn complete(matched: &mut Vec<Matched>, unreadable: &mut u64, out: &mut Vec<Completed>) {
+    for m in matched.drain(..) {
+        let mut events = Vec::with_capacity(m.events.len());
+        let mut ok = true;
+        for h in &m.events {
+            let json = h.body.get().map(|b| b.json());
+            match json {
+                Some(Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(v) => events.push(v),
+                    Err(_) => ok = false,
+                },
+                _ => ok = false,
+            }
+        }
+        let last = events
+            .last()
+            .and_then(|v| serde_json::from_value::<EcsDocument>(v.clone()).ok());
+        match (ok, last) {
+            (true, Some(last)) => out.push(Completed {
+                rule: m.rule,
+                events,
+                join_key: m.join_key,
+                last,
+            }),
+            _ => {
+                *unreadable += 1;
+                tracing::error!(
+                    rule = m.rule,
+                    "a completed sequence's events could not be read back; no alert"
+                );
+            }
+        }
+    }
+}
