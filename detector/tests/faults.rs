@@ -59,7 +59,8 @@ fn full_disk_queues_alerts_and_writes_them_when_space_returns() {
         return;
     }
     let _l = harness::lock();
-    let tmpfs = TmpfsGuard::mount("64k");
+    // Room for every alert of the test once the filler is gone (alerts carry about 5 KiB each).
+    let tmpfs = TmpfsGuard::mount("256k");
     let mut s = Setup::new("", "queue_max = 8");
     s.alerts = tmpfs.path.join("alerts.ndjson");
     s.write_config("", "queue_max = 8");
