@@ -67,7 +67,11 @@ impl StartError {
         match self {
             StartError::Config(_) | StartError::Rules(_) | StartError::NoRules(_) => exit::CONFIG,
             StartError::Output { .. } | StartError::Metrics { .. } => exit::CANTCREAT,
-            StartError::Sensor(SensorError::MissingCapabilities { .. }) => exit::NOPERM,
+            StartError::Sensor(
+                SensorError::MissingCapabilities { .. }
+                | SensorError::SeccompRefused { .. }
+                | SensorError::BpfRefused { .. },
+            ) => exit::NOPERM,
             StartError::Sensor(
                 SensorError::NoBtf(_)
                 | SensorError::KernelTooOld { .. }
