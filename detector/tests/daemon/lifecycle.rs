@@ -439,7 +439,7 @@ fn startup_failures_exit_with_their_codes() {
         (("\n[alerts]\n", "\n[alerts]\nbogus_key = 1\n"), "bogus_key"),
         (
             (
-                "\nsuppression_window_secs = 0\n",
+                "\nsuppression_window_secs = 60\n",
                 "\nsuppression_window_secs = 100000\n",
             ),
             "suppression_window_secs",
