@@ -512,7 +512,7 @@ fn unit_syscalls() -> std::collections::BTreeSet<String> {
 /// What setpriv (between the filter and the daemon's exec) needs beyond the daemon's own
 /// calls: reading and setting capabilities and the bounding set. Not in the unit: systemd
 /// sets those up itself before it execs the daemon.
-const SETPRIV_EXTRA: &[&str] = &["capget", "capset", "fstatfs"];
+const SETPRIV_EXTRA: &[&str] = &["capget", "capset"];
 
 /// The unit's SystemCallFilter= and the container seccomp profile are the same list, and
 /// every name is a system call of this architecture (a typo would be refused by neither
