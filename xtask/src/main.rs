@@ -12,6 +12,7 @@ use std::{
 mod bench;
 mod dist;
 mod fuzz;
+mod setup_image;
 mod test;
 
 use anyhow::{Context, Result, bail};
@@ -230,6 +231,7 @@ fn setup() -> Result<()> {
     pip_ensure(PIP_PACKAGES)?;
     step("checking peer tools for measurements (optional)");
     apt_ensure(PEER_PACKAGES, false)?;
+    setup_image::ensure_base_image()?;
     step("setup complete");
     Ok(())
 }
