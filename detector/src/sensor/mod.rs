@@ -4,7 +4,9 @@
 //!
 //! Start-up checks run before anything is loaded so that the common failures get an
 //! actionable message: missing capabilities, no kernel BTF, a kernel too old, and a verifier
-//! rejection (with the tail of the verifier log).
+//! rejection (with the tail of the verifier log). A `bpf(2)` refused with the capabilities
+//! held is told apart: a seccomp filter (a container runtime's default profile; the message
+//! names the shipped profile) or, with no filter, a security module.
 
 pub mod btf;
 mod checks;

@@ -172,7 +172,12 @@ fn sigterm_leaves_whole_lines_and_exits_0_within_5s() {
     ) {
         return;
     }
-    let d = Daemon::start();
+    // Every match an alert: this test counts them.
+    let (_config_dir, config) = crate::daemon::unsuppressed_config();
+    let d = Daemon::start_with(crate::daemon::Opts {
+        config: Some(config),
+        ..crate::daemon::Opts::default()
+    });
     let (path, id) = docker_path();
     let mut c = RuncContainer::new(
         &[
