@@ -14,6 +14,8 @@ use std::process::{Command, Output};
 use detector::config::Config;
 use detector::testsupport::{Need, require};
 
+#[path = "common/seccomp.rs"]
+mod seccomp;
 #[path = "common/wait.rs"]
 mod wait;
 
@@ -388,8 +390,10 @@ fn daemon_runs_with_only_the_units_capabilities() {
     notify
         .set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
-    let mut child = Command::new("setpriv")
-        .arg(format!("--bounding-set=-all,{caps}"))
+    // …and only the unit's system calls (SystemCallFilter=, the same list as the seccomp
+    // profile): the filter is set on setpriv before it execs the daemon.
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--bounding-set=-all,{caps}"))
         .args(["--inh-caps=-all", "--no-new-privs", "--"])
         .arg(env!("CARGO_BIN_EXE_detector"))
         .args(["run", "--config"])
@@ -399,9 +403,12 @@ fn daemon_runs_with_only_the_units_capabilities() {
         .env("NOTIFY_SOCKET", tmp.path().join("notify"))
         .env("WATCHDOG_USEC", unit_watchdog().as_micros().to_string())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("setpriv (util-linux)");
+        .stderr(std::process::Stdio::piped());
+    // The filter also covers setpriv's own calls before that exec (SETPRIV_EXTRA).
+    let mut allowed = unit_syscalls();
+    allowed.extend(SETPRIV_EXTRA.iter().map(|s| s.to_string()));
+    seccomp::apply(&mut cmd, seccomp::filter(&allowed, libc::EPERM as u32));
+    let mut child = cmd.spawn().expect("setpriv (util-linux)");
     // Kill our child whatever happens below.
     struct Reap(std::process::Child);
     impl Drop for Reap {
@@ -481,6 +488,138 @@ fn daemon_runs_with_only_the_units_capabilities() {
             && stats["daemon"]["blinded"] == 0,
         "the canary did not come back under the unit's capabilities: {stats}"
     );
+}
+
+/// The system calls the unit allows: every `SystemCallFilter=` line (allow lists only).
+fn unit_syscalls() -> std::collections::BTreeSet<String> {
+    let unit = read(UNIT);
+    let mut names = std::collections::BTreeSet::new();
+    for l in unit.lines() {
+        let Some(v) = l.strip_prefix("SystemCallFilter=") else {
+            continue;
+        };
+        assert!(
+            !v.starts_with('~') && !v.contains('@'),
+            "the unit's filter is an explicit allow list (no deny lists, no groups): {l}"
+        );
+        for n in v.split_whitespace() {
+            assert!(names.insert(n.to_owned()), "{n} listed twice in the unit");
+        }
+    }
+    names
+}
+
+/// What setpriv (between the filter and the daemon's exec) needs beyond the daemon's own
+/// calls: reading and setting capabilities and the bounding set. Not in the unit: systemd
+/// sets those up itself before it execs the daemon.
+const SETPRIV_EXTRA: &[&str] = &["capget", "capset"];
+
+/// The unit's SystemCallFilter= and the container seccomp profile are the same list, and
+/// every name is a system call of this architecture (a typo would be refused by neither
+/// tool loudly: systemd logs and skips unknown names).
+#[test]
+fn seccomp_profile_and_unit_filter_agree() {
+    let profile = seccomp::profile();
+    let json = seccomp::allowed(&profile);
+    let unit = unit_syscalls();
+    let only_json: Vec<_> = json.difference(&unit).collect();
+    let only_unit: Vec<_> = unit.difference(&json).collect();
+    assert!(
+        only_json.is_empty() && only_unit.is_empty(),
+        "only in config/seccomp/detector.json: {only_json:?}; only in the unit: {only_unit:?}"
+    );
+    assert_eq!(
+        profile["defaultErrnoRet"],
+        libc::EPERM,
+        "EPERM, as the unit's"
+    );
+    assert!(read(UNIT).contains("\nSystemCallErrorNumber=EPERM\n"));
+    assert!(json.contains("bpf"));
+    // Nothing an eBPF sensor never needs (a sample of the dangerous ones).
+    for never in [
+        "mount",
+        "ptrace",
+        "init_module",
+        "kexec_load",
+        "setns",
+        "unshare",
+        "perf_event_open",
+    ] {
+        assert!(!json.contains(never), "{never} is allowed");
+    }
+    if std::path::Path::new(seccomp::UNISTD_64).exists() {
+        let nrs = seccomp::numbers();
+        for n in &json {
+            assert!(nrs.contains_key(n), "{n} is not an x86-64 system call");
+        }
+    }
+    // The DaemonSet references this profile by its kubelet-relative path.
+    let ds = read("config/kubernetes/daemonset.yaml");
+    assert!(
+        ds.contains("type: Localhost\n              localhostProfile: profiles/detector.json\n"),
+        "the DaemonSet uses the shipped profile"
+    );
+    assert!(
+        !ds.contains("type: RuntimeDefault"),
+        "RuntimeDefault refuses bpf(2) to CAP_BPF"
+    );
+}
+
+/// The start-up error under a seccomp filter that refuses bpf(2) (the profile minus bpf, as
+/// a runtime's default profile does) names seccomp and the shipped profile — not missing
+/// capabilities, which the daemon holds; and with the capabilities dropped it says
+/// missing capabilities, not seccomp.
+#[test]
+fn bpf_refusals_are_told_apart() {
+    if !require(
+        "bpf_refusals_are_told_apart",
+        &[
+            Need::Root,
+            Need::Tool("setpriv"),
+            Need::Path(seccomp::UNISTD_64),
+        ],
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = |filter: Option<Vec<libc::sock_filter>>, bounding: &str| {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--bounding-set={bounding}"))
+            .args(["--inh-caps=-all", "--"])
+            .arg(env!("CARGO_BIN_EXE_detector"))
+            .args(["run", "--config"])
+            .arg(repo().join("config/detector.toml"))
+            .arg("--alerts-file")
+            .arg(tmp.path().join("alerts.ndjson"))
+            .stdin(std::process::Stdio::null());
+        if let Some(f) = filter {
+            seccomp::apply(&mut cmd, f);
+        }
+        let out = wait::output_timeout(&mut cmd, TOOL_BOUND, "detector run to fail at start");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // EX_NOPERM (sysexits.h), as for missing capabilities.
+    const NOPERM: Option<i32> = Some(77);
+
+    // The unit's capabilities, the profile without bpf.
+    let mut no_bpf = seccomp::allowed(&seccomp::profile());
+    assert!(no_bpf.remove("bpf"));
+    no_bpf.extend(SETPRIV_EXTRA.iter().map(|s| s.to_string()));
+    let caps = format!("-all,{}", unit_capabilities());
+    let (code, err) = daemon(Some(seccomp::filter(&no_bpf, libc::EPERM as u32)), &caps);
+    assert_eq!(code, NOPERM, "{err}");
+    assert!(err.contains("refused by a seccomp filter"), "{err}");
+    assert!(err.contains("config/seccomp/detector.json"), "{err}");
+    assert!(!err.contains("missing capabilities"), "{err}");
+
+    // No filter, CAP_BPF and CAP_PERFMON dropped: missing capabilities, not seccomp.
+    let (code, err) = daemon(None, "-bpf,-perfmon,-sys_admin");
+    assert_eq!(code, NOPERM, "{err}");
+    assert!(err.contains("missing capabilities"), "{err}");
+    assert!(!err.contains("seccomp"), "{err}");
 }
 
 /// The installed config (what `cargo xtask dist` stages: the same three line edits as

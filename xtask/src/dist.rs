@@ -50,6 +50,14 @@ pub fn package_name() -> String {
 
 /// Entry point of `cargo xtask dist`.
 pub fn run(args: &DistArgs) -> Result<()> {
+    let tarball = build(args)?;
+    println!("{}", tarball.display());
+    Ok(())
+}
+
+/// Builds (unless `args.binary`) and packages; returns the tarball's path. `cargo xtask
+/// test` calls it too: tests/image.rs builds the container image from this tarball.
+pub fn build(args: &DistArgs) -> Result<PathBuf> {
     let root = crate::workspace_root();
     let target = crate::target_dir(&root);
     let binary = match &args.binary {
@@ -75,8 +83,7 @@ pub fn run(args: &DistArgs) -> Result<()> {
     stage(&root.join("config"), &binary, &stage_dir)?;
     let tarball = out_dir.join(format!("{name}.tar.gz"));
     make_tarball(&stage_dir, &tarball)?;
-    println!("{}", tarball.display());
-    Ok(())
+    Ok(tarball)
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {

@@ -13,6 +13,7 @@ mod bench;
 mod dist;
 mod ecs_fields;
 mod fuzz;
+mod setup_image;
 mod test;
 
 use anyhow::{Context, Result, bail};
@@ -252,6 +253,7 @@ fn setup() -> Result<()> {
     pip_ensure(PIP_PACKAGES)?;
     step("checking peer tools for measurements (optional)");
     apt_ensure(PEER_PACKAGES, false)?;
+    setup_image::ensure_base_image()?;
     step("setup complete");
     Ok(())
 }

@@ -137,6 +137,7 @@ fn run_all(root: &Path, args: &TestArgs, timeout: Duration, report_root: &Path) 
         );
     }
 
+    let dist = dist_for_image_test(&selected)?;
     let mut outcomes = Vec::new();
     for (i, bin) in selected.iter().enumerate() {
         crate::step(&format!("[{}/{}] {}", i + 1, selected.len(), bin.label));
@@ -154,6 +155,9 @@ fn run_all(root: &Path, args: &TestArgs, timeout: Duration, report_root: &Path) 
             .env("CARGO_MANIFEST_DIR", &bin.package_dir)
             .env("CARGO_PKG_NAME", &bin.package)
             .env(REPORT_DIR_VAR, &reports);
+        if let Some(tarball) = &dist {
+            cmd.env(DIST_TARBALL_VAR, tarball);
+        }
         let mut outcome = run_bounded(&bin.label, cmd, timeout, &tests);
         outcome.records = read_records(&reports);
         outcomes.push(outcome);
@@ -197,6 +201,38 @@ fn run_all(root: &Path, args: &TestArgs, timeout: Duration, report_root: &Path) 
         Ok(())
     } else {
         bail!("tests failed (see the summary above)")
+    }
+}
+
+/// Environment variable naming the release tarball tests/image.rs builds the image from.
+const DIST_TARBALL_VAR: &str = "DETECTOR_DIST_TARBALL";
+
+/// The release tarball (`cargo xtask dist`: a release build, about 2 minutes the first
+/// time) when the container-image test is among the `selected` binaries and runs as root
+/// (it builds and runs the image). A tarball given in the environment is used as is. When
+/// it cannot be built, the test reports the missing prerequisite itself (and fails under
+/// CI=true), so this only fails the run outright under CI.
+fn dist_for_image_test(selected: &[&TestBinary]) -> Result<Option<PathBuf>> {
+    if let Some(given) = std::env::var_os(DIST_TARBALL_VAR) {
+        return Ok(Some(PathBuf::from(given)));
+    }
+    if !crate::is_root() || !selected.iter().any(|b| b.label.contains("test image")) {
+        return Ok(None);
+    }
+    crate::step("building the release tarball for tests/image.rs (cargo xtask dist)");
+    let args = crate::dist::DistArgs {
+        binary: None,
+        out_dir: None,
+    };
+    match crate::dist::build(&args) {
+        Ok(tarball) => Ok(Some(tarball)),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            Err(e.context("building the tarball tests/image.rs needs"))
+        }
+        Err(e) => {
+            println!("    warning: no release tarball ({e:#}); tests/image.rs will skip");
+            Ok(None)
+        }
     }
 }
 

@@ -396,7 +396,9 @@ impl Default for FileSinkConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
-            suppression_window_secs: 0,
+            // One user action (a wrapper script's forks and execs) becomes one alert now
+            // and one with the folded count later (README, "Alert noise").
+            suppression_window_secs: 60,
             startup_scan: true,
         }
     }

@@ -70,7 +70,11 @@ impl StartError {
             StartError::Config(_) | StartError::Rules(_) | StartError::NoRules(_) => exit::CONFIG,
             StartError::Output { .. } | StartError::Metrics { .. } => exit::CANTCREAT,
             StartError::RuntimeState(_) => exit::SOFTWARE,
-            StartError::Sensor(SensorError::MissingCapabilities { .. }) => exit::NOPERM,
+            StartError::Sensor(
+                SensorError::MissingCapabilities { .. }
+                | SensorError::SeccompRefused { .. }
+                | SensorError::BpfRefused { .. },
+            ) => exit::NOPERM,
             StartError::Sensor(
                 SensorError::NoBtf(_)
                 | SensorError::KernelTooOld { .. }

@@ -4,7 +4,9 @@
 //!
 //! Start-up checks run before anything is loaded so that the common failures get an
 //! actionable message: missing capabilities, no kernel BTF, a kernel too old, and a verifier
-//! rejection (with the tail of the verifier log).
+//! rejection (with the tail of the verifier log). A `bpf(2)` refused with the capabilities
+//! held is told apart: a seccomp filter (a container runtime's default profile; the message
+//! names the shipped profile) or, with no filter, a security module.
 
 pub mod btf;
 mod checks;
@@ -119,6 +121,29 @@ pub enum SensorError {
          (e.g. `sudo detector …`) or grant the capabilities to the binary"
     )]
     MissingCapabilities { effective: u64 },
+    #[error(
+        "bpf(2) refused by a seccomp filter: the capabilities are here (effective \
+         {effective:#x}) but this process runs under seccomp (mode {mode}, {filters} \
+         filter(s)) and the kernel answered errno {errno}. A container runtime's default \
+         seccomp profile (Kubernetes `RuntimeDefault`, podman's, docker's) refuses bpf(2) to \
+         holders of CAP_BPF without CAP_SYS_ADMIN. Use the profile detector ships, \
+         config/seccomp/detector.json: Kubernetes `seccompProfile: {{type: Localhost, \
+         localhostProfile: profiles/detector.json}}` with the file in \
+         /var/lib/kubelet/seccomp/profiles/ on each node; docker/podman `--security-opt \
+         seccomp=detector.json`; systemd: the shipped unit's SystemCallFilter="
+    )]
+    SeccompRefused {
+        effective: u64,
+        mode: u32,
+        filters: u32,
+        errno: i32,
+    },
+    #[error(
+        "bpf(2) refused (errno {errno}) although the capabilities are here (effective \
+         {effective:#x}) and no seccomp filter is set: a Linux security module (AppArmor, \
+         SELinux, lockdown) or a user namespace denies it; see the kernel log"
+    )]
+    BpfRefused { effective: u64, errno: i32 },
     #[error(
         "kernel BTF not found at {VMLINUX_BTF}: this kernel was built without \
          CONFIG_DEBUG_INFO_BTF=y; detector needs it to find kernel struct offsets ({0})"
@@ -310,11 +335,9 @@ impl Sensor {
 
 fn map_load_error(e: aya::EbpfError) -> SensorError {
     if let aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. }) = &e
-        && io_error.raw_os_error() == Some(libc::EPERM)
+        && refused(io_error)
     {
-        return SensorError::MissingCapabilities {
-            effective: checks::effective_caps().unwrap_or(0),
-        };
+        return checks::refusal(io_error.raw_os_error());
     }
     SensorError::Load(e)
 }
@@ -325,10 +348,8 @@ fn program_error(program: &'static str, e: ProgramError) -> SensorError {
             io_error,
             verifier_log,
         } => {
-            if io_error.raw_os_error() == Some(libc::EPERM) && verifier_log.to_string().is_empty() {
-                return SensorError::MissingCapabilities {
-                    effective: checks::effective_caps().unwrap_or(0),
-                };
+            if refused(&io_error) && verifier_log.to_string().is_empty() {
+                return checks::refusal(io_error.raw_os_error());
             }
             SensorError::Verifier {
                 program,
@@ -337,6 +358,17 @@ fn program_error(program: &'static str, e: ProgramError) -> SensorError {
             }
         }
         source => SensorError::Program { program, source },
+    }
+}
+
+/// Whether `bpf(2)` failed as a refusal rather than an error in what was asked: EPERM, or
+/// ENOSYS while a seccomp filter is set (some runtime profiles answer ENOSYS to calls they
+/// do not list).
+fn refused(e: &std::io::Error) -> bool {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => true,
+        Some(libc::ENOSYS) => checks::under_seccomp(),
+        _ => false,
     }
 }
 

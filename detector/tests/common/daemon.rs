@@ -71,6 +71,17 @@ pub fn config_file(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, P
     (dir, config)
 }
 
+/// The shipped config with suppression off (`[alerts] suppression_window_secs = 0`): every
+/// match is an alert, for tests that count matches. (The shipped window folds identical
+/// matches; tests/alert_noise.rs checks that.) The directory lives as long as the guard.
+pub fn unsuppressed_config() -> (tempfile::TempDir, PathBuf) {
+    config_file(|t| {
+        let shipped = "\nsuppression_window_secs = 60\n";
+        assert!(t.contains(shipped), "the shipped window moved");
+        t.replace(shipped, "\nsuppression_window_secs = 0\n")
+    })
+}
+
 /// A daemon stopped by [`Daemon::pause`]; resumed on drop.
 pub struct Paused(u32);
 

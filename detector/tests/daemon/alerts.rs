@@ -141,7 +141,12 @@ fn ssh_programs_in_containers_give_exactly_the_implied_alerts() {
     // Warm the shared rootfs and podman image before the daemon starts.
     crate::containers::podman_image().unwrap();
     let (podman, podman_id, _) = PodmanContainer::start(&["/bin/sleep", "120"]).unwrap();
-    let d = Daemon::start();
+    // Every match an alert: this test counts them.
+    let (_config_dir, config) = crate::daemon::unsuppressed_config();
+    let d = Daemon::start_with(crate::daemon::Opts {
+        config: Some(config),
+        ..crate::daemon::Opts::default()
+    });
     let mut ran = vec![];
     for (label, p) in programs {
         let (path, id) = docker_path();
@@ -238,7 +243,12 @@ fn sshd_forking_for_a_connection_alerts_on_the_fork() {
         /usr/bin/ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
           -o ConnectTimeout=5 -p 2222 root@127.0.0.1 true; \
         kill %1; wait";
-    let d = Daemon::start();
+    // Every match an alert: this test counts them.
+    let (_config_dir, config) = crate::daemon::unsuppressed_config();
+    let d = Daemon::start_with(crate::daemon::Opts {
+        config: Some(config),
+        ..crate::daemon::Opts::default()
+    });
     let (path, id) = docker_path();
     let mut c = RuncContainer::new(&["/bin/sh", "-c", script], Some(&path)).unwrap();
     let out = c.run().unwrap();

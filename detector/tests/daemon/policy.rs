@@ -24,7 +24,7 @@ fn exceptions_and_suppression_work_as_configured() {
     let (excepted_path, excepted) = docker_path();
     let (_dir, config) = config_file(|t| {
         let t = t.replace(
-            "\nsuppression_window_secs = 0\n",
+            "\nsuppression_window_secs = 60\n",
             &format!("\nsuppression_window_secs = {WINDOW_SECS}\n"),
         );
         assert!(t.contains(&format!("suppression_window_secs = {WINDOW_SECS}")));

@@ -75,8 +75,9 @@ pub struct Setup {
 
 impl Setup {
     /// Rules dir with the probe rule; config = `[rules] paths = [rules]`, no stdout, the
-    /// alert file in the dir, stats every second, plus `extra` (TOML appended; it may add
-    /// keys to `[sinks.file]`, which comes last).
+    /// alert file in the dir, stats every second, no suppression (every probe run is an
+    /// alert: these tests count them), plus `extra` (TOML appended; it may add keys to
+    /// `[sinks.file]`, which comes last).
     pub fn new(extra_sections: &str, file_keys: &str) -> Setup {
         let dir = tempfile::Builder::new()
             .prefix("detector-faults-")
@@ -105,7 +106,7 @@ impl Setup {
     pub fn write_config(&mut self, extra_sections: &str, file_keys: &str) {
         let text = format!(
             "[rules]\npaths = [{rules:?}]\n\n[stats]\ninterval_secs = 1\n\n{extra_sections}\n\n\
-             [sinks]\nstdout = false\n\n[sinks.file]\npath = {alerts:?}\n{file_keys}\n",
+             [alerts]\nsuppression_window_secs = 0\n\n[sinks]\nstdout = false\n\n[sinks.file]\npath = {alerts:?}\n{file_keys}\n",
             rules = self.rules.display().to_string(),
             alerts = self.alerts.display().to_string(),
         );
