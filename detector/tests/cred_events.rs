@@ -124,7 +124,11 @@ fn start(dir: &Path) -> Daemon {
     let shipped = detector_rules_line();
     let (_guard, config) = config_file(|t| {
         assert!(t.contains(&shipped), "rules.paths line moved");
+        // Every change is asserted on its own: no folding of identical alerts.
+        let window = "\nsuppression_window_secs = 60\n";
+        assert!(t.contains(window), "the shipped window moved");
         t.replace(&shipped, &format!("paths = [{list}]"))
+            .replace(window, "\nsuppression_window_secs = 0\n")
     });
     let keep = dir.join("detector.toml");
     std::fs::copy(&config, &keep).unwrap();

@@ -74,7 +74,7 @@ fn host_processes_in_look_alike_cgroups_give_no_alert() {
     ];
     let control_id = hex_id();
     let control = format!("docker/{control_id}");
-    let d = crate::daemon::Daemon::start();
+    let (_config, d) = crate::start_daemon(&Default::default());
     let mut ran = vec![];
     for rel in lookalikes.iter().chain([&control]) {
         let guard = CgroupGuard::new(rel).unwrap();

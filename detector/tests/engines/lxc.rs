@@ -30,7 +30,7 @@ fn lxc_start_and_lxc_attach_alert_with_the_container_name() {
         image_tag: None,
         privileged: None,
     };
-    let d = crate::daemon::Daemon::start();
+    let (_config, d) = crate::start_daemon(&Default::default());
     let init = c.start().unwrap();
     let mut checks = Checks::default();
     // The init's own `ssh -V` (a child of the container's init).

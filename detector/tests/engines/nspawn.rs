@@ -24,7 +24,7 @@ fn nspawn_machine_alerts_with_the_machine_name() {
         image_tag: None,
         privileged: None,
     };
-    let d = crate::daemon::Daemon::start();
+    let (_config, d) = crate::start_daemon(&Default::default());
     let out = m.run(&["/usr/bin/ssh", "-V"]).unwrap();
     assert_ssh_ran("systemd-nspawn", &out);
     let mut checks = Checks::default();

@@ -16,7 +16,7 @@ fn podman_run_alerts_with_podman_metadata() {
     ) {
         return;
     }
-    let d = crate::daemon::Daemon::start();
+    let (_config, d) = crate::start_daemon(&Default::default());
     let (guard, id, _pid) =
         PodmanContainer::start(&["/bin/sh", "-c", "/usr/bin/ssh -V; exec sleep 300"]).unwrap();
     assert!(is_hex64(&id), "podman id {id:?}");
