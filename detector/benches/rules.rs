@@ -8,8 +8,9 @@
 //! daemon's real per-event path ([`EventPipeline::handle`]: process table, index probe,
 //! document, rules, alerts to an in-memory sink) over a stream of synthetic kernel events
 //! (fork, exec, exit of shells and tools on the host and in containers, now and then an ssh
-//! in a container), with the shipped rule only and with every compilable corpus rule plus
-//! the shipped one. One iteration is one event.
+//! in a container), with the shipped rule only (`seed`), with every compilable rule of
+//! Elastic's Linux corpus (`elastic-linux`) plus the shipped one (`all`), and with the
+//! cloud_defend corpus plus the shipped one (`cloud_defend`). One iteration is one event.
 //!
 //! `cargo bench -p detector --bench rules -- --warm-up-time 1 --measurement-time 3`.
 //! The documents are the fully populated test fixture (every field we emit), so field
@@ -383,12 +384,16 @@ fn event_pipeline(
 fn pipeline(c: &mut Criterion) {
     if !require(
         "benches/rules: pipeline",
-        &[Need::Corpus(Corpus::CloudDefend)],
+        &[
+            Need::Corpus(Corpus::CloudDefend),
+            Need::Corpus(Corpus::ElasticLinux),
+        ],
     ) {
         return;
     }
     let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/rules");
-    let corpus = detector::testsupport::corpus(Corpus::CloudDefend);
+    let cloud = detector::testsupport::corpus(Corpus::CloudDefend);
+    let linux = detector::testsupport::corpus(Corpus::ElasticLinux);
     let host = HostInfo::collect(std::path::Path::new("/"));
     const LIVES: usize = 30_000;
     let (setup, stream) = event_stream(LIVES);
@@ -396,7 +401,8 @@ fn pipeline(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for (name, paths) in [
         ("seed", vec![shipped.clone()]),
-        ("all", vec![corpus.clone(), shipped.clone()]),
+        ("all", vec![linux.clone(), shipped.clone()]),
+        ("cloud_defend", vec![cloud.clone(), shipped.clone()]),
     ] {
         let (mut p, alerts) = event_pipeline(load(&paths), &host);
         for ev in &setup {

@@ -22,8 +22,8 @@ pub struct EventPipeline {
     pub docs: DocBuilder,
     pub detection: Detection,
     pub stats: PipelineStats,
-    /// The rule set's verdicts about image probes of `docs`, remembered per event kind and
-    /// image.
+    /// The rule set's verdicts about lineage probes of `docs`, remembered per event kind
+    /// and images (the subject's and its parent's).
     verdicts: VerdictCache,
     /// The same for the sequence rules' terms.
     seq_verdicts: VerdictCache,
@@ -46,9 +46,9 @@ impl EventPipeline {
     /// could match, builds its document and evaluates the rules (alerts go to the sinks).
     pub fn handle(&mut self, ev: &ProcessEvent) {
         self.stats.count(ev.kind);
-        // First, from the subject's image and the event kind alone (decisive for most
-        // events, and remembered per image and kind): the model is updated, but no
-        // snapshot is built.
+        // First, from the subject's, its parent's and its previous images, its container
+        // and the event kind alone (decisive for most events, and remembered per all of
+        // these): the model is updated, but no snapshot is built.
         // Sequence rules are asked too: an event one of their terms may match is needed
         // even when no single-event rule wants it.
         let rules = self.detection.rules();
@@ -56,8 +56,8 @@ impl EventPipeline {
         let (docs, verdicts, seq_verdicts) =
             (&self.docs, &mut self.verdicts, &mut self.seq_verdicts);
         let mut skipped = false;
-        let snap = self.table.apply_if(ev, |image, kind| {
-            let probe = docs.image_probe(image, kind);
+        let snap = self.table.apply_if_lineage(ev, |lineage| {
+            let probe = docs.lineage_probe(*lineage);
             let wanted = rules.may_match_cached(&probe, verdicts)
                 || seqs.may_match_cached(&probe, seq_verdicts);
             skipped = !wanted;

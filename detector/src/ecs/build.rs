@@ -25,7 +25,7 @@ use super::{
 use crate::container::ContainerInfo;
 use crate::event::{EventKind, ProcessEvent};
 use crate::host::{AgentInfo, HostInfo};
-use crate::process::{ExecImage, Id, ProcInfo, ProcRef, Snapshot};
+use crate::process::{ExecImage, Id, Lineage, ProcInfo, ProcRef, Snapshot};
 
 /// Containers whose shared ECS parts are kept; beyond this the cache starts over (a
 /// rebuild costs a few small strings, so a simple bound is enough).
@@ -127,6 +127,7 @@ impl DocBuilder {
             self.template(snap.kind),
             &snap.subject.image,
             Some(snap),
+            None,
             snap.kind,
             &self.probe_buffers,
         )
@@ -136,7 +137,30 @@ impl DocBuilder {
     /// its snapshot: the subject's `image` after the event, and the event's `kind`. The
     /// parent, the leaders and the container are unknown.
     pub fn image_probe<'a>(&'a self, image: &'a ExecImage, kind: EventKind) -> ModelProbe<'a> {
-        ModelProbe::new(self.template(kind), image, None, kind, &self.probe_buffers)
+        ModelProbe::new(
+            self.template(kind),
+            image,
+            None,
+            None,
+            kind,
+            &self.probe_buffers,
+        )
+    }
+
+    /// [`DocBuilder::image_probe`] that also knows what the process model tells of the
+    /// parent, the previous image and the container before any snapshot ([`Lineage`]):
+    /// rules on the parent's name, executable, args or command line (a shell's or a web
+    /// server's children), or on the container, are then decided without a snapshot, and
+    /// remembered.
+    pub fn lineage_probe<'a>(&'a self, lineage: Lineage<'a>) -> ModelProbe<'a> {
+        ModelProbe::new(
+            self.template(lineage.kind),
+            lineage.image,
+            None,
+            Some(lineage),
+            lineage.kind,
+            &self.probe_buffers,
+        )
     }
 
     /// A boot-time instant as an RFC 3339 date.

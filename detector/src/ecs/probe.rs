@@ -18,9 +18,11 @@
 //!
 //! Two kinds of probe: of a whole [`Snapshot`], and the *image probe*, taken before the
 //! process model builds the snapshot, which knows only the subject's image (name,
-//! executable, args) and the event kind. Rules certainly false on that spare the snapshot
-//! too (leaders, parent, container); and since an image probe depends on nothing else, the
-//! rule set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`).
+//! executable, args, and the command line and argument count rendered from them), the
+//! event kind and, when the model gives it, the parent's image (the *lineage* probe).
+//! Rules certainly false on that spare the snapshot too (leaders, container, the reads of
+//! `/proc` a snapshot costs); and since an image probe depends on nothing else, the rule
+//! set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`).
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
@@ -28,7 +30,7 @@ use std::cell::{OnceCell, RefCell};
 use super::field::Probe;
 use super::{EcsDocument, keyword, keywords};
 use crate::event::EventKind;
-use crate::process::{ExecImage, Snapshot};
+use crate::process::{ExecImage, Lineage, Snapshot};
 
 /// Which process of the document a model field is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +54,9 @@ pub struct ModelProbe<'a> {
     subject: &'a ExecImage,
     /// `None` for an image probe: what only the snapshot knows is unknown.
     snap: Option<&'a Snapshot>,
+    /// For an image probe, what the model told of the parent, previous image and container
+    /// (a *lineage* probe); `None`: those are unknown.
+    lineage: Option<Lineage<'a>>,
     kind: EventKind,
     /// What was rendered, made on the first field read.
     rendered: OnceCell<Rendered<'a>>,
@@ -66,6 +71,10 @@ struct Rendered<'a> {
     executables: [OnceCell<Option<Cow<'a, str>>>; 2],
     /// Rendered into buffers of [`ModelProbe::buffers`].
     args: [OnceCell<Vec<String>>; 2],
+    /// `*.command_line`, joined from the rendered args as the builder joins them.
+    command_lines: [OnceCell<Option<String>>; 2],
+    args_counts: [OnceCell<Option<u64>>; 2],
+    previous_executable: OnceCell<Option<Cow<'a, str>>>,
 }
 
 impl Drop for ModelProbe<'_> {
@@ -87,6 +96,7 @@ impl<'a> ModelProbe<'a> {
         template: &'a EcsDocument,
         subject: &'a ExecImage,
         snap: Option<&'a Snapshot>,
+        lineage: Option<Lineage<'a>>,
         kind: EventKind,
         buffers: &'a RefCell<Vec<Vec<String>>>,
     ) -> Self {
@@ -94,6 +104,7 @@ impl<'a> ModelProbe<'a> {
             template,
             subject,
             snap,
+            lineage,
             kind,
             rendered: OnceCell::new(),
             buffers,
@@ -101,12 +112,15 @@ impl<'a> ModelProbe<'a> {
     }
 
     /// The image of `who`: `None` when the probe cannot tell (the parent, for an image
-    /// probe), `Some(None)` when the document has no such process (or, for a parent never
-    /// seen, only its pid).
+    /// probe not given it), `Some(None)` when the document has no such process (or, for a
+    /// parent never seen, only its pid).
     fn image(&self, who: Who) -> Option<Option<&'a ExecImage>> {
         match who {
             Who::Subject => Some(Some(self.subject)),
-            Who::Parent => self.snap.map(|s| s.parent.as_ref().map(|p| &*p.image)),
+            Who::Parent => match self.snap {
+                Some(s) => Some(s.parent.as_ref().map(|p| &*p.image)),
+                None => self.lineage.map(|l| l.parent),
+            },
         }
     }
 
@@ -147,14 +161,44 @@ impl<'a> ModelProbe<'a> {
         Some(args)
     }
 
+    /// `*.command_line` of `who` as the builder renders it: the rendered args joined, none
+    /// when there are no args (`None`: unknown).
+    pub(super) fn command_line(&self, who: Who) -> Option<&Option<String>> {
+        let args = self.args(who)?;
+        Some(
+            self.rendered().command_lines[who as usize]
+                .get_or_init(|| (!args.is_empty()).then(|| super::command_line(args))),
+        )
+    }
+
+    /// `*.args_count` of `who` as the builder renders it (`None`: unknown).
+    pub(super) fn args_count(&self, who: Who) -> Option<&Option<u64>> {
+        let image = self.image(who)?;
+        Some(self.rendered().args_counts[who as usize].get_or_init(|| {
+            image.and_then(|i| (!i.args.is_empty()).then_some(i.args.len() as u64))
+        }))
+    }
+
+    /// `process.previous.executable` as the builder renders it (`None`: unknown).
+    pub(super) fn previous_executable(&self) -> Option<&Option<Cow<'a, str>>> {
+        let previous = match self.snap {
+            Some(s) => s.previous.as_deref(),
+            None => self.lineage?.previous,
+        };
+        Some(
+            self.rendered()
+                .previous_executable
+                .get_or_init(|| previous.and_then(|i| keyword(&i.executable))),
+        )
+    }
+
     /// `container.id` (`None`: unknown).
     pub(super) fn container_id(&self) -> Option<Option<&'a str>> {
-        Some(
-            self.snap?
-                .container
-                .as_deref()
-                .map(super::build::container_id),
-        )
+        let container = match self.snap {
+            Some(s) => s.container.as_deref(),
+            None => self.lineage?.container,
+        };
+        Some(container.map(super::build::container_id))
     }
 
     /// `process.entry_leader.entry_meta.type` (`None`: unknown).
@@ -167,19 +211,49 @@ impl<'a> ModelProbe<'a> {
         )
     }
 
-    /// Bytes [`Probe::key`] writes for an image probe: the kind and the image, each part
-    /// length-prefixed (so different images give different keys).
+    /// Bytes [`Probe::key`] writes for an image: each part length-prefixed (so different
+    /// images give different keys).
     fn image_key_len(image: &ExecImage) -> usize {
-        1 + 8 * (3 + image.args.len())
+        8 * (3 + image.args.len())
             + image.name.len()
             + image.executable.len()
             + image.args.iter().map(Vec::len).sum::<usize>()
     }
+
+    /// Bytes [`Probe::key`] writes for this image probe: the kind, the subject's image and,
+    /// for a lineage probe, a tag byte and the parent's and previous images and container
+    /// id, each behind a byte saying whether there is one.
+    fn key_len(&self) -> usize {
+        let lineage = self.lineage.map_or(0, |l| {
+            let image = |i: Option<&ExecImage>| 1 + i.map_or(0, Self::image_key_len);
+            image(l.parent)
+                + image(l.previous)
+                + 1
+                + l.container
+                    .map_or(0, |c| 8 + super::build::container_id(c).len())
+        });
+        2 + Self::image_key_len(self.subject) + lineage
+    }
 }
 
-/// The answers of an image probe depend on the event kind and the subject's image alone
-/// (the template is the builder's, the same for every probe it makes): that is its key.
-/// A snapshot probe depends on the whole snapshot and has none.
+/// Appends `image` to a probe key, each part length-prefixed.
+fn push_image(key: &mut Vec<u8>, image: &ExecImage) {
+    let mut part = |b: &[u8]| {
+        key.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        key.extend_from_slice(b);
+    };
+    part(&image.name);
+    part(&image.executable);
+    key.extend_from_slice(&(image.args.len() as u64).to_le_bytes());
+    for a in &image.args {
+        key.extend_from_slice(&(a.len() as u64).to_le_bytes());
+        key.extend_from_slice(a);
+    }
+}
+
+/// The answers of an image probe depend on the event kind, the subject's image and what it
+/// was told of the parent alone (the template is the builder's, the same for every probe it
+/// makes): that is its key. A snapshot probe depends on the whole snapshot and has none.
 impl Probe for ModelProbe<'_> {
     fn field(&self, field: super::field::FieldId) -> Option<super::field::FieldValue<'_>> {
         super::schema::probe_field(self, field)
@@ -187,21 +261,27 @@ impl Probe for ModelProbe<'_> {
 
     fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
         key.clear();
-        let image = self.subject;
-        if self.snap.is_some() || Self::image_key_len(image) > max {
+        if self.snap.is_some() || self.key_len() > max {
             return false;
         }
         key.push(self.kind as u8);
-        let mut part = |b: &[u8]| {
-            key.extend_from_slice(&(b.len() as u64).to_le_bytes());
-            key.extend_from_slice(b);
+        push_image(key, self.subject);
+        let Some(l) = self.lineage else {
+            key.push(0);
+            return true;
         };
-        part(&image.name);
-        part(&image.executable);
-        key.extend_from_slice(&(image.args.len() as u64).to_le_bytes());
-        for a in &image.args {
-            key.extend_from_slice(&(a.len() as u64).to_le_bytes());
-            key.extend_from_slice(a);
+        key.push(1);
+        for i in [l.parent, l.previous] {
+            key.push(i.is_some() as u8);
+            if let Some(i) = i {
+                push_image(key, i);
+            }
+        }
+        key.push(l.container.is_some() as u8);
+        if let Some(c) = l.container {
+            let id = super::build::container_id(c).as_bytes();
+            key.extend_from_slice(&(id.len() as u64).to_le_bytes());
+            key.extend_from_slice(id);
         }
         true
     }

@@ -234,8 +234,10 @@ macro_rules! core_rows {
                 probe: core_probe!($who, executable, s);
             concat!($prefix, ".args") => Keyword, |$d| a(&core($get)?.args),
                 probe: core_probe!($who, args, a);
-            concat!($prefix, ".args_count") => Long, |$d| l(&core($get)?.args_count);
-            concat!($prefix, ".command_line") => Keyword, |$d| s(&core($get)?.command_line);
+            concat!($prefix, ".args_count") => Long, |$d| l(&core($get)?.args_count),
+                probe: core_probe!($who, args_count, l);
+            concat!($prefix, ".command_line") => Keyword, |$d| s(&core($get)?.command_line),
+                probe: core_probe!($who, command_line, s);
             concat!($prefix, ".start") => Date, |$d| s(&core($get)?.start);
             concat!($prefix, ".working_directory") => Keyword,
                 |$d| s(&core($get)?.working_directory);
@@ -427,7 +429,8 @@ fn populated(t: &mut Vec<Entry>) {
         "process.end" => Date, |d| s(&d.process.as_ref()?.end);
         "process.exit_code" => Long, |d| l(&d.process.as_ref()?.exit_code);
         "process.previous.executable" => Keyword,
-            |d| s(&d.process.as_ref()?.previous.as_ref()?.executable);
+            |d| s(&d.process.as_ref()?.previous.as_ref()?.executable),
+            probe: ProbeRead::Model(|p| Some(s(p.previous_executable()?)));
         "process.previous.args" => Keyword,
             |d| a(&d.process.as_ref()?.previous.as_ref()?.args);
         "process.previous.args_count" => Long,

@@ -145,6 +145,23 @@ pub(super) fn parent_in<'a>(
         .or_else(|| exited.and_then(|e| e.get(ppid, who)))
 }
 
+/// What the table knows of an event's subject once the event is applied, before any
+/// snapshot: what [`ProcessTable::apply_if_lineage`] asks about. Each part is what the
+/// snapshot, if built, would hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Lineage<'a> {
+    /// The subject's image after the event.
+    pub image: &'a ExecImage,
+    /// The image of the process the snapshot names as parent (`None`: it names none).
+    pub parent: Option<&'a ExecImage>,
+    /// The image an exec replaced ([`super::Snapshot::previous`]).
+    pub previous: Option<&'a ExecImage>,
+    /// The subject's container.
+    pub container: Option<&'a crate::container::ContainerInfo>,
+    /// The event's kind.
+    pub kind: EventKind,
+}
+
 impl ProcessTable {
     /// A table computing entity ids in `ids` (boot id, host pid namespace, tick rate).
     pub fn new(cfg: TableConfig, ids: IdContext) -> Self {
@@ -255,6 +272,17 @@ impl ProcessTable {
         ev: &ProcessEvent,
         want: impl FnOnce(&ExecImage, EventKind) -> bool,
     ) -> Option<super::Snapshot> {
+        self.apply_if_lineage(ev, |l| want(l.image, l.kind))
+    }
+
+    /// [`ProcessTable::apply_if`] whose `want` is told, besides the subject's image, what
+    /// the snapshot would name as parent, previous image and container ([`Lineage`]), so
+    /// rules on those are decided before the snapshot and its reads of `/proc`.
+    pub fn apply_if_lineage(
+        &mut self,
+        ev: &ProcessEvent,
+        want: impl FnOnce(&Lineage<'_>) -> bool,
+    ) -> Option<super::Snapshot> {
         let mut kind = ev.kind?;
         self.stats.events += 1;
         self.sweep.begin_event(self.live.clock());
@@ -276,10 +304,16 @@ impl ProcessTable {
                 None
             }
         };
-        let wanted = self
-            .live
-            .holder(ev.tgid)
-            .is_some_and(|r| want(&r.image, kind));
+        let wanted = self.live.holder(ev.tgid).is_some_and(|r| {
+            let parent = parent_in(&self.live, Some(&self.exited), r.ppid, r.start_ticks);
+            want(&Lineage {
+                image: &r.image,
+                parent: parent.map(|p| &*p.image),
+                previous: previous.as_deref(),
+                container: r.container.as_deref(),
+                kind,
+            })
+        });
         let snap = if wanted {
             if kind != EventKind::Exit {
                 self.refresh_pgid(ev.tgid);

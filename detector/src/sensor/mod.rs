@@ -238,9 +238,14 @@ impl Sensor {
             );
         }
         checks::raise_memlock();
+        // `EbpfLoader::new` parses the kernel's BTF itself (some 15 MiB of heap for a
+        // 5 MiB vmlinux BTF); the programs need one of our own. Dropping the loader's
+        // before parsing ours keeps one parsed copy at a time: the daemon's peak RSS.
+        let mut loader = EbpfLoader::new();
+        loader.btf(None);
         let aya_btf = aya::Btf::from_sys_fs().map_err(aya::EbpfError::from)?;
         let tuning = config.tuning();
-        let mut ebpf = EbpfLoader::new()
+        let mut ebpf = loader
             .btf(Some(&aya_btf))
             .override_global(OFFSETS_GLOBAL, &offsets, true)
             .override_global(TUNING_GLOBAL, &tuning, true)

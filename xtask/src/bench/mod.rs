@@ -10,6 +10,7 @@ mod arms;
 mod capture;
 mod child;
 mod container;
+mod corpus;
 pub mod cred;
 mod detector;
 mod interrupt;
@@ -76,6 +77,12 @@ pub struct BenchArgs {
     /// The config `detector run` is started with (used in place).
     #[arg(long, default_value = "config/detector.toml")]
     detector_config: PathBuf,
+    /// The rules the detector arms (detector, compare; also latency and start-up) load:
+    /// `seed`, the shipped config's; `corpus`, those plus every single-event rule of
+    /// Elastic's Linux corpus that compiles (found like the tests find it:
+    /// DETECTOR_RULES_DIR, DETECTOR_SHARED_DIR, else shared/ beside the workspace).
+    #[arg(long, value_enum, default_value_t = corpus::RuleChoice::Seed)]
+    rules: corpus::RuleChoice,
     /// Extra environment for the detector, KEY=VALUE (repeatable).
     #[arg(long = "detector-env", value_name = "KEY=VALUE")]
     detector_env: Vec<String>,
@@ -150,7 +157,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?,
     };
-    let compare = args.compare_bin.as_ref().map(|bin| detector::DetectorCmd {
+    let mut det = det;
+    let mut compare = args.compare_bin.as_ref().map(|bin| detector::DetectorCmd {
         bin: abs(bin),
         ..det.clone()
     });
@@ -168,6 +176,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let target = storm::PrivateTrue::create()?;
     let sentinel = target.dir().join(format!("rdy{}", std::process::id()));
     std::fs::copy("/bin/true", &sentinel).context("copy the sentinel")?;
+    let corpus = match args.rules {
+        corpus::RuleChoice::Seed => None,
+        corpus::RuleChoice::Corpus => {
+            let mut bins = vec![det.bin.as_path()];
+            bins.extend(compare.as_ref().map(|c| c.bin.as_path()));
+            let (dir, loaded) = corpus::prepare(&root, &bins, target.dir())?;
+            for cmd in std::iter::once(&mut det).chain(compare.as_mut()) {
+                cmd.extra_args.push("--rules".into());
+                cmd.extra_args.push(dir.to_string_lossy().into_owned());
+            }
+            Some(loaded)
+        }
+    };
     let env = ArmEnv {
         scratch: target.dir(),
         sentinel: &sentinel,
@@ -224,6 +245,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             workers: args.workers.clone(),
             churn: args.churn,
             latency_execs: args.latency_execs,
+            corpus,
         },
         storm,
         cost,

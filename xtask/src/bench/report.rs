@@ -74,6 +74,9 @@ pub struct Params {
     pub churn: u64,
     /// `ssh -V` execs in the latency container.
     pub latency_execs: u64,
+    /// The corpus rules the detector arms loaded (`--rules corpus`); `None`: the shipped
+    /// rules only.
+    pub corpus: Option<super::corpus::CorpusLoaded>,
 }
 
 /// One (arm, workers) cell of the storm.

@@ -39,6 +39,18 @@ pub fn render(r: &Report) -> String {
         "detector bench {} — kernel {}, {} × {}, load {:.2}",
         r.started_utc, m.kernel, m.cpus, m.cpu_model, m.load_1m
     );
+    let _ = match &p.corpus {
+        None => writeln!(s, "rules: the shipped config's"),
+        Some(c) => writeln!(
+            s,
+            "rules: the shipped config's + {} of {} single-event rules of {} ({} skipped: \
+             they do not compile)",
+            c.loaded,
+            c.considered,
+            c.dir.display(),
+            c.skipped.len()
+        ),
+    };
     let _ = writeln!(
         s,
         "\n1. exec storm: {} fork+exec of a private /bin/true per worker, median of {} alternating \
@@ -158,6 +170,7 @@ mod tests {
                 workers: vec![1],
                 churn: 100,
                 latency_execs: 1000,
+                corpus: None,
             },
             storm: vec![
                 StormRow {

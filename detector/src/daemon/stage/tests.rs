@@ -86,12 +86,12 @@ fn check_stream(rules: &RuleSet, events: &[ProcessEvent]) -> (Seen, u64) {
     let mut cache = VerdictCache::default();
     let mut seen = Seen::default();
     for ev in events {
-        // The image probe's verdicts, taken where the stage takes them.
+        // The lineage probe's verdicts, taken where the stage takes them.
         let mut early: Vec<Option<bool>> = Vec::new();
         let mut may_early = true;
         let d = &docs;
-        let Some(snap) = table.apply_if(ev, |image, kind| {
-            let probe = d.image_probe(image, kind);
+        let Some(snap) = table.apply_if_lineage(ev, |lineage| {
+            let probe = d.lineage_probe(*lineage);
             early = rules
                 .rules()
                 .iter()
@@ -115,7 +115,7 @@ fn check_stream(rules: &RuleSet, events: &[ProcessEvent]) -> (Seen, u64) {
             }
             if let Some(b) = early {
                 seen.known_early += 1;
-                assert_eq!(*b, m, "{} (image probe) on {ev:?}", r.query);
+                assert_eq!(*b, m, "{} (lineage probe) on {ev:?}", r.query);
             }
         }
         // Brute force: every rule over the whole document, no index.
@@ -150,6 +150,47 @@ fn probe_agrees_with_the_document() {
         crate::ecs::schema(),
     );
     assert!(rules.len() > 10, "corpus loaded: {}", rules.len());
+    let (seen, hits) = check_stream(&rules, &corpus_stream());
+    // The test means something: some events match, most of the rest are skipped.
+    assert!(seen.matched >= 4, "{seen:?}");
+    assert!(seen.rules.len() >= 8, "{seen:?}");
+    assert!(seen.skipped * 2 > seen.events, "{seen:?}");
+    assert!(seen.skipped_early * 2 > seen.events, "{seen:?}");
+    assert!(seen.known > 1000, "{seen:?}");
+    assert!(seen.known_early > 1000, "{seen:?}");
+    assert!(hits > 50, "cached: {hits}");
+}
+
+/// [`probe_agrees_with_the_document`] with Elastic's Linux rules (every one that compiles),
+/// whose many rules on the parent, the command line and the container the lineage probe
+/// decides before any snapshot.
+#[test]
+fn probe_agrees_with_the_document_linux() {
+    use crate::testsupport::{Corpus, Need, corpus, require};
+    if !require(
+        "daemon::stage::tests::probe_agrees_with_the_document_linux",
+        &[Need::Corpus(Corpus::ElasticLinux)],
+    ) {
+        return;
+    }
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/rules");
+    let (rules, _) = RuleSet::load(
+        &[corpus(Corpus::ElasticLinux), shipped],
+        crate::ecs::schema(),
+    );
+    assert!(rules.len() > 100, "corpus loaded: {}", rules.len());
+    let (seen, hits) = check_stream(&rules, &corpus_stream());
+    assert!(seen.matched >= 4, "{seen:?}");
+    assert!(seen.rules.len() >= 4, "{seen:?}");
+    // The stream is made to match: many events match some rule of 200.
+    assert!(seen.skipped_early * 3 > seen.events, "{seen:?}");
+    assert!(seen.known_early > 10_000, "{seen:?}");
+    assert!(hits > 50, "cached: {hits}");
+}
+
+/// Processes of many kinds under shells on the host and in a container, under each other
+/// and under an unknown parent: fork, exec and exit of each.
+fn corpus_stream() -> Vec<ProcessEvent> {
     let programs: &[(&[u8], &[&[u8]])] = &[
         (b"/usr/bin/ssh", &[b"ssh", b"-V"]),
         (b"/usr/bin/ls", &[b"ls", b"-la", b"/tmp"]),
@@ -216,15 +257,7 @@ fn probe_agrees_with_the_document() {
             }
         }
     }
-    let (seen, hits) = check_stream(&rules, &events);
-    // The test means something: some events match, most of the rest are skipped.
-    assert!(seen.matched >= 4, "{seen:?}");
-    assert!(seen.rules.len() >= 8, "{seen:?}");
-    assert!(seen.skipped * 2 > seen.events, "{seen:?}");
-    assert!(seen.skipped_early * 2 > seen.events, "{seen:?}");
-    assert!(seen.known > 1000, "{seen:?}");
-    assert!(seen.known_early > 1000, "{seen:?}");
-    assert!(hits > 50, "cached: {hits}");
+    events
 }
 
 /// Rules over every field the probes read, written to catch a probe that renders a value
@@ -255,6 +288,9 @@ const DRIFT_RULES: &[&str] = &[
     r#"process where process.command_line : "*-V*" and process.name == "ssh""#,
     r#"process where process.group_leader.name != null and process.name == "ls""#,
     r#"process where file.path == null and process.parent.args == "-i""#,
+    r#"process where process.parent.command_line : "bash*" and process.args_count > 1"#,
+    r#"process where process.previous.executable : "*/s*" and process.command_line == null"#,
+    r#"process where process.parent.args_count == null and process.command_line : "*\u{fffd}*""#,
 ];
 
 /// The drift rules, compiled: all in one set, then each alone (so every rule's index keys
@@ -309,17 +345,28 @@ fn probes_never_skip_a_match_on_synthetic_snapshots() {
             let doc = docs.build(snap, None);
             let late = docs.probe(snap);
             let early = docs.image_probe(&snap.subject.image, snap.kind);
+            let lineage = docs.lineage_probe(crate::process::Lineage {
+                image: &snap.subject.image,
+                parent: snap.parent.as_ref().map(|p| &*p.image),
+                previous: snap.previous.as_deref(),
+                container: snap.container.as_deref(),
+                kind: snap.kind,
+            });
             for r in rules.rules() {
                 let m = r.matches(&doc);
                 if let Some(b) = r.compiled.root.eval3(&late) {
                     s.known += 1;
                     assert_eq!(b, m, "{} (snapshot probe) on {snap:?}", r.query);
                 }
+                if let Some(b) = r.compiled.root.eval3(&lineage) {
+                    assert_eq!(b, m, "{} (lineage probe) on {snap:?}", r.query);
+                }
                 if let Some(b) = r.compiled.root.eval3(&early) {
                     s.known_early += 1;
                     assert_eq!(b, m, "{} (image probe) on {snap:?}", r.query);
                 }
             }
+
             // Brute force: every rule over the whole document, no index.
             let out: Vec<&Rule> = rules.rules().iter().filter(|r| r.matches(&doc)).collect();
             let may = rules.may_match_probe(&late);
@@ -330,6 +377,19 @@ fn probes_never_skip_a_match_on_synthetic_snapshots() {
                 "skipped a match early: {snap:?}"
             );
             assert!(may_early || !may, "the image probe knows less: {snap:?}");
+            let may_lineage = rules.may_match_probe(&lineage);
+            assert!(
+                may_lineage || out.is_empty(),
+                "skipped a match (lineage): {snap:?}"
+            );
+            assert!(
+                may_early || !may_lineage,
+                "the image probe knows less: {snap:?}"
+            );
+            assert!(
+                may_lineage || !may,
+                "the lineage probe knows less: {snap:?}"
+            );
             s.events += 1;
             s.matched += !out.is_empty() as usize;
             s.skipped += !may as usize;

@@ -175,7 +175,8 @@ pub(crate) fn builder() -> DocBuilder {
 }
 
 /// Every field a probe knows holds that value in the built document; the snapshot probe
-/// knows at least what the image probe knows. Checked over every field of the schema.
+/// knows at least what the lineage probe knows, and that at least what the image probe
+/// knows. Checked over every field of the schema.
 #[test]
 fn probe_fields_are_the_documents() {
     let mut docs = builder();
@@ -184,54 +185,74 @@ fn probe_fields_are_the_documents() {
         .fields()
         .map(|(p, _)| schema.resolve(p).unwrap().id)
         .collect();
-    let mut known = std::collections::BTreeMap::<&str, (usize, usize)>::new();
+    let mut known = std::collections::BTreeMap::<&str, (usize, usize, usize)>::new();
     let snaps = snapshots(0x5eed, 3000);
     for snap in &snaps {
         let doc = docs.build(snap, None);
         let probe = docs.probe(snap);
         let image = docs.image_probe(&snap.subject.image, snap.kind);
+        let lineage = docs.lineage_probe(crate::process::Lineage {
+            image: &snap.subject.image,
+            parent: snap.parent.as_ref().map(|p| &*p.image),
+            previous: snap.previous.as_deref(),
+            container: snap.container.as_deref(),
+            kind: snap.kind,
+        });
         for &id in &ids {
             let path = schema.path(id).unwrap();
             let want = doc.field(id);
             let late = probe.field(id);
+            let mid = lineage.field(id);
             let early = image.field(id);
             if let Some(v) = late {
                 assert_eq!(v, want, "{path} (snapshot probe) of {snap:?}");
             }
+            if let Some(v) = mid {
+                assert_eq!(v, want, "{path} (lineage probe) of {snap:?}");
+                assert!(late.is_some(), "{path}: the lineage probe knows more");
+            }
             if let Some(v) = early {
                 assert_eq!(v, want, "{path} (image probe) of {snap:?}");
-                assert!(late.is_some(), "{path}: the image probe knows more");
+                assert!(mid.is_some(), "{path}: the image probe knows more");
             }
             let k = known.entry(path).or_default();
             k.0 += late.is_some() as usize;
-            k.1 += early.is_some() as usize;
+            k.1 += mid.is_some() as usize;
+            k.2 += early.is_some() as usize;
         }
     }
     // The test means something: the probes know what the index keys rules on.
     let n = snaps.len();
-    for (path, late, early) in [
-        ("process.name", true, true),
-        ("process.executable", true, true),
-        ("process.args", true, true),
-        ("event.action", true, true),
-        ("event.type", true, true),
-        ("event.category", true, true),
-        ("event.kind", true, true),
-        ("event.module", true, true),
-        ("host.os.type", true, true),
-        ("host.architecture", true, true),
-        ("file.path", true, true),
-        ("process.parent.name", true, false),
-        ("process.parent.executable", true, false),
-        ("process.parent.args", true, false),
-        ("container.id", true, false),
-        ("process.entry_leader.entry_meta.type", true, false),
-        ("process.command_line", false, false),
-        ("process.pid", false, false),
-        ("process.group_leader.name", false, false),
+    for (path, late, mid, early) in [
+        ("process.name", true, true, true),
+        ("process.executable", true, true, true),
+        ("process.args", true, true, true),
+        ("process.args_count", true, true, true),
+        ("process.command_line", true, true, true),
+        ("event.action", true, true, true),
+        ("event.type", true, true, true),
+        ("event.category", true, true, true),
+        ("event.kind", true, true, true),
+        ("event.module", true, true, true),
+        ("host.os.type", true, true, true),
+        ("host.architecture", true, true, true),
+        ("file.path", true, true, true),
+        ("process.parent.name", true, true, false),
+        ("process.parent.executable", true, true, false),
+        ("process.parent.args", true, true, false),
+        ("process.parent.args_count", true, true, false),
+        ("process.parent.command_line", true, true, false),
+        ("process.previous.executable", true, true, false),
+        ("container.id", true, true, false),
+        ("process.entry_leader.entry_meta.type", true, false, false),
+        ("process.previous.args", false, false, false),
+        ("process.pid", false, false, false),
+        ("process.group_leader.name", false, false, false),
+        ("process.group_leader.command_line", false, false, false),
     ] {
         let k = known[path];
-        assert_eq!(k, (late as usize * n, early as usize * n), "{path}");
+        let want = (late as usize * n, mid as usize * n, early as usize * n);
+        assert_eq!(k, want, "{path}");
     }
     // And the values vary: empty, missing, lossy.
     let name = schema.resolve("process.name").unwrap().id;
@@ -255,16 +276,16 @@ fn image_probe_keys() {
         args_truncated: false,
         ..Default::default()
     };
-    let key = |i: &ExecImage, kind| {
+    let key_of = |p: ModelProbe<'_>| {
         let mut k = Vec::new();
-        docs.image_probe(i, kind)
-            .key(4096, &mut k)
+        p.key(4096, &mut k)
             .then(|| {
-                assert_eq!(k.len(), ModelProbe::image_key_len(i));
+                assert_eq!(k.len(), p.key_len());
                 k
             })
             .unwrap()
     };
+    let key = |i: &ExecImage, kind| key_of(docs.image_probe(i, kind));
     let ssh = img(b"ssh", b"/usr/bin/ssh", &[b"ssh", b"-V"]);
     assert_eq!(key(&ssh, EventKind::Exec), key(&ssh, EventKind::Exec));
     assert_ne!(key(&ssh, EventKind::Exec), key(&ssh, EventKind::Fork));
@@ -277,8 +298,40 @@ fn image_probe_keys() {
         key(&img(b"a", b"", &[b"bc"]), EventKind::Exec),
         key(&img(b"a", b"", &[b"b", b"c"]), EventKind::Exec)
     );
+    // A lineage probe's key holds what it knows of the parent, previous image and
+    // container, each apart from the others and from an image probe's.
+    let bash = img(b"bash", b"/usr/bin/bash", &[b"bash"]);
+    let container = ContainerInfo::bare(ContainerRef {
+        id: "c".repeat(64),
+        runtime: Runtime::Docker,
+        pod_uid: None,
+    });
+    let lineage = |parent, previous, container| {
+        key_of(docs.lineage_probe(crate::process::Lineage {
+            image: &ssh,
+            parent,
+            previous,
+            container,
+            kind: EventKind::Exec,
+        }))
+    };
+    let keys = [
+        key(&ssh, EventKind::Exec),
+        lineage(None, None, None),
+        lineage(Some(&bash), None, None),
+        lineage(None, Some(&bash), None),
+        lineage(Some(&bash), Some(&bash), None),
+        lineage(Some(&ssh), Some(&bash), None),
+        lineage(Some(&bash), Some(&bash), Some(&container)),
+    ];
+    for (i, a) in keys.iter().enumerate() {
+        for b in &keys[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    assert_eq!(keys[6], lineage(Some(&bash), Some(&bash), Some(&container)));
     let mut k = vec![1, 2, 3];
-    let bound = ModelProbe::image_key_len(&ssh);
+    let bound = docs.image_probe(&ssh, EventKind::Exec).key_len();
     assert!(docs.image_probe(&ssh, EventKind::Exec).key(bound, &mut k));
     assert!(
         !docs
