@@ -34,6 +34,18 @@ pub struct ScanOutcome {
 }
 
 impl Index {
+    /// Whether `other` knows exactly the same cgroup paths and container ids (metadata
+    /// aside): what decides if a cached "no container" answer may have become stale.
+    pub fn same_containers(&self, other: &Index) -> bool {
+        self.by_cgroup.len() == other.by_cgroup.len()
+            && self.by_id.len() == other.by_id.len()
+            && self
+                .by_cgroup
+                .keys()
+                .all(|k| other.by_cgroup.contains_key(k))
+            && self.by_id.keys().all(|k| other.by_id.contains_key(k))
+    }
+
     /// Read every runtime's state under `roots`.
     pub fn build(roots: &StateRoots) -> (Index, ScanOutcome) {
         let mut idx = Index::default();

@@ -90,12 +90,22 @@ impl Shared {
         let (idx, out) = Index::build(&self.roots);
         self.n.scans.fetch_add(1, Ordering::Relaxed);
         self.n.malformed.fetch_add(out.malformed, Ordering::Relaxed);
-        *self.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(idx);
+        let changed = {
+            let mut slot = self.index.write().unwrap_or_else(|e| e.into_inner());
+            let changed = !slot.same_containers(&idx);
+            *slot = Arc::new(idx);
+            changed
+        };
         self.probed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.generation.fetch_add(1, Ordering::Release);
+        // Only a change in which containers exist may turn a cached "no container" into
+        // one: bumping on every scan would make every miss (which kicks a scan) re-ask every
+        // host cgroup, again and again.
+        if changed {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
     }
 
     fn index(&self) -> Arc<Index> {

@@ -485,6 +485,14 @@ fn new_task_found_by_probe_before_any_rescan() {
     let g = h.generation();
     state.refresh();
     assert!(h.generation() > g);
+    // A rescan that finds the same containers leaves it, so cached misses stay cached.
+    let g = h.generation();
+    state.refresh();
+    assert_eq!(
+        h.generation(),
+        g,
+        "nothing changed, yet the generation moved"
+    );
     assert_eq!(
         h.container_of(b"/custom/moved").unwrap().reference.id,
         "moved"
