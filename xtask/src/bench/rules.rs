@@ -17,6 +17,30 @@ pub const SEED_SEGMENT: &str = "seed";
 /// Id segment of the all-rules benchmark.
 pub const ALL_SEGMENT: &str = "all";
 
+/// Runs `cargo bench -p detector --bench NAME` in `root`; the time it started (estimates
+/// written since are this run's), or why it could not run (the last line cargo printed).
+pub fn run_criterion(root: &Path, name: &str) -> Result<SystemTime, String> {
+    let started = SystemTime::now();
+    eprintln!("bench: cargo bench -p detector --bench {name}");
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["bench", "-p", "detector", "--bench", name])
+        .current_dir(root)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Ok(started),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            Err(format!("cargo bench failed ({}): {last}", o.status))
+        }
+        Err(e) => Err(format!("cannot run cargo: {e}")),
+    }
+}
+
 /// Runs the bench and reads its estimates.
 pub fn run(root: &Path, target_dir: &Path) -> Outcome<Rules> {
     let bench = root.join("detector/benches/rules.rs");
@@ -25,31 +49,10 @@ pub fn run(root: &Path, target_dir: &Path) -> Outcome<Rules> {
             reason: format!("no criterion bench at {}", bench.display()),
         };
     }
-    let started = SystemTime::now();
-    eprintln!("bench: cargo bench -p detector --bench rules");
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["bench", "-p", "detector", "--bench", "rules"])
-        .current_dir(root)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            let err = String::from_utf8_lossy(&o.stderr);
-            let last = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            return Outcome::Unavailable {
-                reason: format!("cargo bench failed ({}): {last}", o.status),
-            };
-        }
-        Err(e) => {
-            return Outcome::Unavailable {
-                reason: format!("cannot run cargo: {e}"),
-            };
-        }
-    }
+    let started = match run_criterion(root, "rules") {
+        Ok(t) => t,
+        Err(reason) => return Outcome::Unavailable { reason },
+    };
     let benches = read_estimates(&target_dir.join("criterion"), Some(started));
     if benches.is_empty() {
         return Outcome::Unavailable {

@@ -6,7 +6,6 @@
 //! Targets: with/without ≤ 1.3, ≤ 64 MiB.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -36,31 +35,10 @@ pub fn run(root: &Path, target_dir: &Path) -> Outcome<Sequences> {
             reason: "no bench detector/benches/sequences.rs".into(),
         };
     }
-    let started = SystemTime::now();
-    eprintln!("bench: cargo bench -p detector --bench sequences");
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["bench", "-p", "detector", "--bench", "sequences"])
-        .current_dir(root)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            let err = String::from_utf8_lossy(&o.stderr);
-            let last = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            return Outcome::Unavailable {
-                reason: format!("cargo bench failed ({}): {last}", o.status),
-            };
-        }
-        Err(e) => {
-            return Outcome::Unavailable {
-                reason: format!("cannot run cargo: {e}"),
-            };
-        }
-    }
+    let started = match super::rules::run_criterion(root, "sequences") {
+        Ok(t) => t,
+        Err(reason) => return Outcome::Unavailable { reason },
+    };
     let benches = super::rules::read_estimates(&target_dir.join("criterion"), Some(started));
     let find = |id: &str| benches.iter().find(|(i, _)| i == id).map(|(_, m)| *m);
     let memory = read_memory(&target_dir.join("tmp/sequences-memory.json"), started);
