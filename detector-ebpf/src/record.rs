@@ -19,8 +19,8 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, RingBuf},
 };
 use detector_common::{
-    ARGV_MAX, DATA_START_LIMIT, DEFAULT_RING_BYTES, ENV_MAX, ENV_START_LIMIT, EventHeader,
-    HEADER_SIZE, ScratchRecord, Tuning, counter, flags,
+    ARGV_MAX, DATA_MAX, DATA_START_LIMIT, DEFAULT_RING_BYTES, ENV_MAX, ENV_START_LIMIT,
+    EventHeader, HEADER_SIZE, ScratchRecord, Tuning, counter, flags,
 };
 
 use crate::{
@@ -208,33 +208,12 @@ impl Record {
         n
     }
 
-    /// Appends `len` bytes of the current task's user memory at `src`. Returns the bytes
-    /// written: 0 when `len` is 0 or above `ARGV_MAX` or there is no room; an error when
-    /// the read failed.
+    /// Appends `len` bytes of the current task's user memory at `src` (the argv section).
+    /// Returns the bytes written: 0 when `len` is 0 or above `ARGV_MAX` or there is no
+    /// room; an error when the read failed.
     #[inline(always)]
     pub fn put_user(&mut self, src: u64, len: u32) -> R<usize> {
-        let cur = self.cur;
-        if cur >= DATA_START_LIMIT {
-            return Ok(0);
-        }
-        // Clamp right before the read, in the register the helper gets.
-        if len == 0 || len > ARGV_MAX as u32 {
-            return Ok(0);
-        }
-        // SAFETY: cur < DATA_START_LIMIT and len <= ARGV_MAX keep the write inside `data`
-        // (see `put_kstr`); the source read faults safely.
-        let r = unsafe {
-            bpf_probe_read_user(
-                self.scratch.record.data.as_mut_ptr().add(cur) as *mut c_void,
-                len,
-                src as *const c_void,
-            )
-        };
-        if r < 0 {
-            return Err(ReadErr);
-        }
-        self.cur = cur + len as usize;
-        Ok(len as usize)
+        self.put_user_within::<DATA_START_LIMIT, ARGV_MAX>(src, len)
     }
 
     /// Appends `len` bytes of the current task's user memory at `src` as the `env` section,
@@ -242,16 +221,28 @@ impl Record {
     /// `ENV_MAX`.
     #[inline(always)]
     pub fn put_user_env(&mut self, src: u64, len: u32) -> R<usize> {
+        self.put_user_within::<ENV_START_LIMIT, ENV_MAX>(src, len)
+    }
+
+    /// The one user-memory copy: the section starts below `START` and reads at most `MAX`
+    /// bytes, both checked right before the helper so the verifier sees the bounds in the
+    /// registers it gets.
+    #[inline(always)]
+    fn put_user_within<const START: usize, const MAX: usize>(
+        &mut self,
+        src: u64,
+        len: u32,
+    ) -> R<usize> {
+        const { assert!(START + MAX <= DATA_MAX) };
         let cur = self.cur;
-        if cur >= ENV_START_LIMIT {
+        if cur >= START {
             return Ok(0);
         }
-        if len == 0 || len > ENV_MAX as u32 {
+        if len == 0 || len > MAX as u32 {
             return Ok(0);
         }
-        // SAFETY: cur < ENV_START_LIMIT and len <= ENV_MAX, and ENV_START_LIMIT + ENV_MAX
-        // <= DATA_MAX (asserted in detector-common), so the write stays inside `data`; the
-        // source read faults safely.
+        // SAFETY: cur < START and len <= MAX, and START + MAX <= DATA_MAX (asserted above),
+        // so the write stays inside `data`; the source read faults safely.
         let r = unsafe {
             bpf_probe_read_user(
                 self.scratch.record.data.as_mut_ptr().add(cur) as *mut c_void,
