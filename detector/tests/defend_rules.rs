@@ -87,8 +87,9 @@ fn runc_in_pty(s: &Scratch, as_nobody_user: bool, marker: &str) -> Run {
 }
 
 fn docker_run_it(as_nobody_user: bool) -> Run {
+    let docker = corpus_rows::tool_path("docker");
     let argv = [
-        "/usr/local/bin/docker",
+        docker.to_str().unwrap(),
         "-H",
         "unix:///run/detector-none/docker.sock",
         "run",
@@ -352,13 +353,16 @@ fn corpus_rules_fire_on_real_host_behaviour() {
             Need::Root,
             Need::Corpus(Corpus::ElasticLinux),
             Need::Tool("runc"),
-            Need::Tool("setpriv"),
-            Need::Tool("setcap"),
-            Need::Tool("script"),
-            Need::Tool("dpkg-query"),
-            Need::Tool("su"),
+            Need::Tool("docker"),
+            Need::Path("/usr/bin/setpriv"),
+            Need::Path("/usr/sbin/setcap"),
+            Need::Path("/usr/bin/script"),
+            Need::Path("/usr/bin/dpkg-query"),
+            Need::Path("/usr/bin/su"),
+            Need::Path("/usr/bin/id"),
+            Need::Path("/usr/bin/dash"),
+            Need::Path("/usr/bin/touch"),
             Need::Path("/usr/sbin/start-stop-daemon"),
-            Need::Path("/usr/local/bin/docker"),
         ],
     ) {
         return;

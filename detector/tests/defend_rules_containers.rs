@@ -141,12 +141,12 @@ fn corpus_container_rules_fire_on_real_container_behaviour() {
             Need::Root,
             Need::Corpus(Corpus::ElasticLinux),
             Need::Tool("runc"),
-            Need::Tool("busybox"),
-            Need::Tool("grep"),
-            Need::Tool("chmod"),
-            Need::Tool("nsenter"),
-            Need::Tool("unshare"),
-            Need::Tool("mount"),
+            Need::Path("/usr/bin/busybox"),
+            Need::Path("/usr/bin/grep"),
+            Need::Path("/usr/bin/chmod"),
+            Need::Path("/usr/bin/mount"),
+            Need::Path("/usr/bin/unshare"),
+            Need::Path("/usr/bin/nsenter"),
         ],
     ) {
         return;

@@ -160,6 +160,16 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
+/// Where `tool` is on this process's `PATH` (the gate, `Need::Tool`, checked it is).
+pub fn tool_path(tool: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{tool} not on PATH"))
+}
+
 /// `argv` with a clean environment plus `env`, in `cwd`.
 pub fn cmd(argv: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(argv[0]);
