@@ -7,8 +7,9 @@
 //! (`length`, `startsWith` with a field as its second argument), the real ids of set-user-id
 //! programs (`user.Ext.real.id`, `process.real_user.id` against `process.user.id`), the
 //! capability sets of a file-capability binary joined with its `uid_change` (a sequence),
-//! `setcap`/`getcap`, working-directory exclusions, and executable names past the
-//! kernel's 15-byte `comm` in exclusions of the parent.
+//! `setcap`/`getcap`, working-directory exclusions, executable names past the kernel's
+//! 15-byte `comm` in exclusions of the parent, `process.env_vars` in a sequence with
+//! `runs`, and `already_running` for a shell found at start-up under "systemd".
 //!
 //! The container rows are in `defend_rules_containers.rs`.
 
@@ -23,10 +24,12 @@ mod ecs_validate;
 #[path = "common/wait.rs"]
 mod wait;
 
+use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use corpus_rows::{Row, Run, Scratch, as_nobody, cmd, run, strings};
+use corpus_rows::{Row, Run, Running, Scratch, as_nobody, cmd, run, strings};
 use detector::testsupport::{Corpus, Need, corpus, require};
 
 /// `setcap caps file` (by root, checked): the file-capability binaries the rows run.
@@ -343,7 +346,82 @@ const ROWS: &[Row] = &[
         hit: |s| chkconfig_under(s, "update-alternatives2"),
         miss: |s| chkconfig_under(s, "update-alternatives"),
     },
+    Row {
+        rule: "privilege_escalation_looney_tunables_cve_2023_4911.toml",
+        covers: "env vars (sequence, runs=5): five execs of true by one shell with \
+                 GLIBC_TUNABLES=glibc.*=glibc.*=…, vs with a well-formed tunable",
+        hit: |_| five_trues("glibc.malloc.mxfast=glibc.malloc.mxfast=1"),
+        miss: |_| five_trues("glibc.malloc.mxfast=1"),
+    },
+    Row {
+        rule: "command_and_control_telegram_api_request.toml",
+        covers: "curl to api.telegram.org (resolved to 127.0.0.1: refused at once), vs \
+                 api.telegram.example",
+        hit: |_| curl_to("api.telegram.org"),
+        miss: |_| curl_to("api.telegram.example"),
+    },
 ];
+
+/// `sh -c "for …; do /bin/true; done"`, five children of one shell, all with
+/// `GLIBC_TUNABLES` set to `tunables` (this glibc is patched: a malformed value is
+/// ignored).
+fn five_trues(tunables: &str) -> Run {
+    run(&mut cmd(
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3 4 5; do /bin/true; done; true",
+        ],
+        Path::new("/"),
+        &[("GLIBC_TUNABLES", tunables)],
+    ))
+}
+
+/// `curl https://HOST/` with HOST resolved to 127.0.0.1 (nothing listens on 443 here).
+fn curl_to(host: &str) -> Run {
+    run(&mut cmd(
+        &[
+            "/usr/bin/curl",
+            "-s",
+            "--max-time",
+            "2",
+            "--resolve",
+            &format!("{host}:443:127.0.0.1"),
+            &format!("https://{host}/"),
+        ],
+        Path::new("/"),
+        &[],
+    ))
+}
+
+/// Read only by the start-up scan: `already_running` shells whose parent is systemd.
+const SYSTEMD_SHELL_RULE: &str = "persistence_systemd_shell_execution.toml";
+
+/// A copy of dash named `systemd`, started as `/sbin/init` (its command line is init's),
+/// which reads `bash -c 'sleep 600; true' detector` from its stdin and runs it: a shell
+/// child of "systemd" (`persistence_systemd_shell_execution` once found at start-up).
+fn init_tree(s: &Scratch) -> Running {
+    let init = s.program("/usr/bin/dash", "systemd");
+    let mut child = Command::new(&init)
+        .arg0("/sbin/init")
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let tree = Running(child);
+    stdin
+        .write_all(b"bash -c 'sleep 600; true' detector\n")
+        .unwrap();
+    drop(stdin);
+    tree.wait_for_child();
+    tree
+}
 
 #[test]
 fn corpus_rules_fire_on_real_host_behaviour() {
@@ -363,19 +441,32 @@ fn corpus_rules_fire_on_real_host_behaviour() {
             Need::Path("/usr/bin/dash"),
             Need::Path("/usr/bin/touch"),
             Need::Path("/usr/sbin/start-stop-daemon"),
+            Need::Path("/usr/bin/curl"),
+            Need::Path("/usr/bin/bash"),
         ],
     ) {
         return;
     }
     let dir = corpus(Corpus::ElasticLinux);
-    let files: Vec<PathBuf> = ROWS.iter().map(|r| dir.join(r.rule)).collect();
-    let (_cfg, d) = corpus_rows::start_daemon(&files);
+    let files: Vec<PathBuf> = ROWS
+        .iter()
+        .map(|r| r.rule)
+        .chain([SYSTEMD_SHELL_RULE])
+        .map(|f| dir.join(f))
+        .collect();
     let mut scratch = Scratch::new();
+    // Found at start-up: a shell under "systemd"; the same tree started afterwards is a
+    // live exec, which the rule (already_running only) leaves alone.
+    let before = init_tree(&scratch);
+    let (_cfg, d) = corpus_rows::start_daemon(&files);
+    let after = init_tree(&scratch);
     let runs: Vec<(Run, Run)> = ROWS
         .iter()
         .map(|r| ((r.hit)(&mut scratch), (r.miss)(&mut scratch)))
         .collect();
     let alerts = corpus_rows::settle_and_stop(d);
+    let (before_run, after_run) = (before.run(), after.run());
+    drop((before, after));
     let (hits, failures) = corpus_rows::judge(&dir, ROWS, &runs, &alerts);
     let all: Vec<&serde_json::Value> = alerts.iter().collect();
     assert!(
@@ -426,4 +517,39 @@ fn corpus_rules_fire_on_real_host_behaviour() {
         chk["process"]["parent"]["name"], "update-alternatives2",
         "{chk}"
     );
+    // One building block per exec of the run (and the sequence's own alert).
+    let looney = &hits[row("privilege_escalation_looney_tunables_cve_2023_4911.toml")];
+    let blocks = looney
+        .iter()
+        .filter(|a| a["kibana"]["alert"]["building_block_type"] == "default")
+        .filter(|a| a["process"]["name"] == "true")
+        .count();
+    assert_eq!(blocks, 5, "{}", corpus_rows::brief(looney));
+    assert_eq!(
+        strings(&looney[0]["process"]["env_vars"]),
+        ["GLIBC_TUNABLES=glibc.malloc.mxfast=glibc.malloc.mxfast=1"],
+        "{}",
+        looney[0]
+    );
+
+    // Found at start-up: Defend's already_running for the shell under "systemd", flagged;
+    // nothing for the tree started after the daemon.
+    let name = corpus_rows::rule_name(&dir.join(SYSTEMD_SHELL_RULE));
+    let of = |r: &Run| -> Vec<&serde_json::Value> {
+        alerts
+            .iter()
+            .filter(|a| a["rule"]["name"] == name.as_str() && r.owns(a))
+            .collect()
+    };
+    let early = of(&before_run);
+    assert_eq!(early.len(), 1, "{}", corpus_rows::brief(&all));
+    let a = early[0];
+    assert_eq!(a["event"]["action"], "already_running", "{a}");
+    assert_eq!(a["event"]["type"], serde_json::json!(["info"]), "{a}");
+    assert_eq!(a["detector"]["startup_scan"], true, "{a}");
+    assert_eq!(a["process"]["name"], "bash", "{a}");
+    assert_eq!(a["process"]["parent"]["name"], "systemd", "{a}");
+    assert_eq!(a["process"]["parent"]["command_line"], "/sbin/init", "{a}");
+    let late = of(&after_run);
+    assert!(late.is_empty(), "{}", corpus_rows::brief(&late));
 }

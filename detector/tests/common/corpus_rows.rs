@@ -215,6 +215,37 @@ pub fn in_container_with(
     }
 }
 
+/// A long-running process tree in its own process group, started by the test; the whole
+/// group is killed on drop.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group our own, not yet reaped, child leads.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        wait::kill_and_reap(&mut self.0);
+    }
+}
+
+impl Running {
+    /// Waits (bounded) until the tree's leader has forked a child.
+    pub fn wait_for_child(&self) {
+        let pid = self.0.id();
+        wait::until(Duration::from_secs(10), "the tree forked its child", || {
+            let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+            (!kids.trim().is_empty()).then_some(())
+        })
+    }
+
+    /// The run to attribute the tree's alerts by (its leader and the leader's children).
+    pub fn run(&self) -> Run {
+        Run {
+            pid: Some(self.0.id()),
+            ..Run::default()
+        }
+    }
+}
+
 /// One row: the corpus rule, what it shows, and how to make its hit and its near miss.
 pub struct Row {
     pub rule: &'static str,
