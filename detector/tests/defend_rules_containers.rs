@@ -5,8 +5,9 @@
 //! busybox applets where the rule reads them), and checks that the rule's alert is written
 //! with the container's id, and that a near miss — the same tool on the host, or in the
 //! container with the argument the rule excludes — raises none of it. The rules read
-//! `container.id` and `process.entry_leader.entry_meta.type`, and, for Defend for
-//! Containers' rules, a busybox applet's name in `process.args`.
+//! `container.id` and `process.entry_leader.entry_meta.type`, for Defend for Containers'
+//! rules a busybox applet's name in `process.args`, and, in podman containers,
+//! `container.security_context.privileged` (podman records `--privileged`).
 //!
 //! Not a row: `privilege_escalation_debugfs_launched_inside_container.toml` matches
 //! `process.command_line like~ "/dev/sd*"`, a pattern anchored at the start of the whole
@@ -27,6 +28,8 @@ mod ecs_validate;
 mod wait;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use corpus_rows::{Row, Run, Scratch, cmd, in_container_with, run};
 use detector::testsupport::{Corpus, Need, corpus, require};
@@ -60,6 +63,78 @@ fn with_scratch(s: &Scratch, argv: &[&str]) -> Run {
             "options": ["rbind", "ro", "nodev"],
         }));
     })
+}
+
+/// `argv` in a fresh podman container (rootful, runc, no network) of the test image, with
+/// `flags` added to `podman create`; run to completion and removed. Podman records
+/// `--privileged` in the container's state, which the daemon reads
+/// (`container.security_context.privileged`).
+fn podman(flags: &[&str], argv: &[&str]) -> Run {
+    let image = containers::podman_image().unwrap();
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "detector-rules-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let remove = || {
+        let _ = wait::try_output_timeout(
+            Command::new("podman").args(["rm", "-f", "-t", "0", &name]),
+            wait::TOOL,
+            "podman rm",
+        );
+    };
+    let created = wait::output_timeout(
+        Command::new("podman")
+            .args([
+                "create",
+                "--name",
+                &name,
+                "--runtime",
+                "runc",
+                "--network",
+                "none",
+            ])
+            // The limits this machine's root may set (as `containers::PodmanContainer`).
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=4096:4096",
+            ])
+            .args(flags)
+            .arg(image)
+            .args(argv),
+        wait::CONTAINER,
+        "podman create",
+    );
+    if !created.status.success() {
+        remove();
+        panic!(
+            "podman create {flags:?} {argv:?}: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+    let id = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let started = wait::try_output_timeout(
+        Command::new("podman").args(["start", "-a", &name]),
+        wait::CONTAINER,
+        "podman start -a",
+    );
+    remove();
+    // The program may fail (debugfs on a missing device); podman itself may not (125: podman,
+    // 126: the runtime could not start it, 127: not found).
+    let out = started.unwrap();
+    assert!(
+        !matches!(out.status.code(), Some(125..=127)),
+        "podman start {flags:?} {argv:?}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Run {
+        container: Some(id),
+        ..Run::default()
+    }
 }
 
 /// A copy of busybox named `nc`: its `process.name` is `nc`, and it is netcat (busybox
@@ -131,6 +206,30 @@ const ROWS: &[Row] = &[
         hit: |_| plain(&["/bin/chroot", "/", "/bin/true"]),
         miss: |_| plain(&["/bin/which", "chroot"]),
     },
+    Row {
+        rule: "privilege_escalation_mount_launched_inside_a_privileged_container.toml",
+        covers: "container.security_context.privileged: busybox mount in a podman \
+                 --privileged container, vs in an unprivileged one",
+        hit: |_| podman(&["--privileged"], &["/bin/mount"]),
+        miss: |_| podman(&[], &["/bin/mount"]),
+    },
+    Row {
+        rule: "privilege_escalation_debugfs_launched_inside_a_privileged_container.toml",
+        covers: "container.security_context.privileged: the real debugfs on /dev/sd* in a \
+                 podman --privileged container, vs debugfs -R (excluded)",
+        hit: |_| {
+            podman(
+                &["--privileged", "-v", "/usr:/usr:ro"],
+                &["/usr/sbin/debugfs", "/dev/sdzz9"],
+            )
+        },
+        miss: |_| {
+            podman(
+                &["--privileged", "-v", "/usr:/usr:ro"],
+                &["/usr/sbin/debugfs", "-R", "stats", "/dev/sdzz9"],
+            )
+        },
+    },
 ];
 
 #[test]
@@ -141,6 +240,8 @@ fn corpus_container_rules_fire_on_real_container_behaviour() {
             Need::Root,
             Need::Corpus(Corpus::ElasticLinux),
             Need::Tool("runc"),
+            Need::Tool("podman"),
+            Need::Path("/usr/sbin/debugfs"),
             Need::Path("/usr/bin/busybox"),
             Need::Path("/usr/bin/grep"),
             Need::Path("/usr/bin/chmod"),
@@ -188,4 +289,11 @@ fn corpus_container_rules_fire_on_real_container_behaviour() {
         hits[row("privilege_escalation_chroot_execution_detected_inside_container.toml")][0];
     assert_eq!(chroot["process"]["name"], "busybox", "{chroot}");
     assert_eq!(chroot["process"]["args"][0], "/bin/chroot", "{chroot}");
+    let privileged =
+        hits[row("privilege_escalation_mount_launched_inside_a_privileged_container.toml")][0];
+    assert_eq!(
+        privileged["container"]["security_context"]["privileged"], true,
+        "{privileged}"
+    );
+    assert_eq!(privileged["container"]["runtime"], "podman", "{privileged}");
 }
