@@ -47,6 +47,11 @@ const TEST_PACKAGES: &[&str] = &[
     "lxc",
     "systemd-container",
     "debootstrap",
+    // Real tools the corpus behaviour tests run (tests/defend_rules*.rs): setcap/getcap,
+    // curl, debugfs.
+    "libcap2-bin",
+    "curl",
+    "e2fsprogs",
 ];
 /// PyPI tools the tests use: offline manifest validation (deployment tests), and Elastic's
 /// Python EQL engine, the second opinion of the sequence differential test
