@@ -23,6 +23,7 @@ pub mod canary;
 mod detect;
 mod events;
 pub mod heartbeat;
+pub(crate) mod memory;
 mod metrics;
 mod pending;
 mod reader;
