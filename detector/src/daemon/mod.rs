@@ -9,7 +9,8 @@
 //! - `events`: each observable event (a status line or a log record, and its counter).
 //! - `ticks`: when stats lines and loss checks happen; `reload`: SIGHUP; `setup`: building
 //!   the parts from the config, start-up errors and exit codes.
-//! - `stage` (the per-event stages), `detect`, `probe`, `stats`, `pending`.
+//! - `stage` (the per-event stages), `detect`, `probe`, `stats`, `pending`; `memory`: RSS
+//!   per start-up phase and the heap trims between phases.
 //! - `metrics`: Prometheus metrics, a textfile and/or a loopback `/metrics` + `/healthz`.
 //! - `notify`: systemd's `sd_notify` (READY, STATUS, WATCHDOG, RELOADING, STOPPING);
 //!   `heartbeat`: the file `detector health` checks; `canary`: the blinded-sensor check
@@ -17,12 +18,16 @@
 //!
 //! Start-up order matters: the programs are attached *before* `/proc` is read, so a process
 //! started in between is seen by both (the table reconciles by start time) rather than by
-//! neither.
+//! neither. They are *loaded* before the rules are compiled (and attached after): loading
+//! parses the kernel's BTF, which is dropped before the compiled rules are built, so the
+//! daemon's peak memory is the larger of the two, not their sum (`memory` logs each phase
+//! at debug level).
 
 pub mod canary;
 mod detect;
 mod events;
 pub mod heartbeat;
+pub(crate) mod memory;
 mod metrics;
 mod pending;
 mod reader;

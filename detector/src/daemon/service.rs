@@ -12,6 +12,7 @@ use super::events::{
     StatsReported, Stopping, UnflushedAtExit,
 };
 use super::heartbeat::{Beat, Heartbeat};
+use super::memory;
 use super::metrics::{Metrics, Snapshot};
 use super::notify::Notifier;
 use super::reader::{Control, Reader, StopReason, Wake};
@@ -60,13 +61,23 @@ pub struct FinalStats {
 }
 
 impl Daemon {
-    /// Loads the config and rules, opens the outputs, attaches the programs, seeds the
-    /// table from `/proc` (after attaching: see the module docs of `daemon`), runs the
-    /// start-up scan and prints the ready line. Must be called from a tokio runtime.
+    /// Loads the config, loads the programs (see [`Sensor::load`]: the memory peak),
+    /// compiles the rules, opens the outputs, attaches the programs, seeds the table from
+    /// `/proc` (after attaching: see the module docs of `daemon`), runs the start-up scan
+    /// and prints the ready line. Must be called from a tokio runtime.
     pub fn start(opts: RunOptions) -> Result<Daemon, StartError> {
         // Signals first: one that arrives during start-up is then still seen by `serve`.
         let mut control = Control::install(true).map_err(StartError::Signals)?;
-        let settings = setup::load_settings(&opts)?;
+        memory::phase("start");
+        let config = setup::load_config(&opts)?;
+        // The programs are loaded (not attached) before the rules are compiled: loading
+        // parses the kernel's BTF, the daemon's largest transient, which is dropped before
+        // the compiled rules, its largest lasting structure, are built. Their errors wait
+        // until the config, rules and outputs are known good, so those are reported
+        // first, as when the sensor was started after them.
+        let loaded = Sensor::load(&setup::sensor_config(&config));
+        let settings = setup::compile_rules(config)?;
+        memory::trim("rules compiled");
         let sinks = setup::open_sinks(&settings.config)?;
         let metrics =
             Metrics::start(&settings.config.metrics).map_err(|source| StartError::Metrics {
@@ -79,8 +90,10 @@ impl Daemon {
             crate::alert::sequence::SequenceSettings::from_config(&settings.config.sequences),
         );
 
-        let mut sensor =
-            Sensor::start(&setup::sensor_config(&settings.config)).map_err(StartError::Sensor)?;
+        let mut sensor = loaded
+            .and_then(|l| l.attach())
+            .map_err(StartError::Sensor)?;
+        memory::phase("programs attached");
         let reader = Reader::new(sensor.records().map_err(StartError::Sensor)?);
         let mut model = HostModel::new(setup::table_config(&settings.config));
         // Runtime state answers for cgroups no name pattern recognises (`ctr run`'s
@@ -95,12 +108,14 @@ impl Daemon {
             .table
             .set_runtime_lookup(Box::new(runtime_state.handle()));
         let seeded = model.seed().map_err(StartError::Proc)?;
+        memory::phase("table seeded");
         let report_base = model.docs.base();
         let pid_ns_ino = model.pid_ns_ino;
         let mut pipeline = EventPipeline::new(model.table, model.docs, detection);
         if settings.config.alerts.startup_scan {
             pipeline.startup_scan();
         }
+        memory::phase("ready");
 
         let mut events = EventCounters::default();
         ProgramsLoaded {
@@ -196,7 +211,16 @@ impl Daemon {
             lines: self.pipeline.detection.finish(),
         }
         .emit(&mut self.events);
-        let summary = self.summary(kernel.as_ref());
+        let mut summary = self.summary(kernel.as_ref());
+        // The daemon's own peak RSS over its whole life, drain included: what a harness
+        // cannot read once the process has exited (and `wait4`'s figure also holds the RSS
+        // of whoever spawned it).
+        if let (Some(o), Some(m)) = (summary.as_object_mut(), memory::Usage::now()) {
+            o.insert(
+                "memory".into(),
+                serde_json::json!({ "rss_kib": m.rss, "peak_rss_kib": m.hwm }),
+            );
+        }
         FinalStatsLine { summary: &summary }.emit(&mut self.events);
         self.metrics.set_attached(false);
         self.publish_metrics(kernel.as_ref());

@@ -98,9 +98,21 @@ pub struct Settings {
 /// Reads the config file, applies the command line, checks paths and compiles every rule.
 /// Any failure rejects the whole set (at start: exit; on reload: keep the old one).
 pub fn load_settings(opts: &RunOptions) -> Result<Settings, StartError> {
+    compile_rules(load_config(opts)?)
+}
+
+/// Reads the config file, applies the command line and checks paths (the first half of
+/// [`load_settings`]: the daemon loads its programs between the two).
+pub fn load_config(opts: &RunOptions) -> Result<Config, StartError> {
     let mut config = Config::load(&opts.config)?;
     config.apply_overrides(&opts.overrides);
     config.check_paths(&opts.config)?;
+    Ok(config)
+}
+
+/// Compiles every rule `config` names, with the alert policy (the second half of
+/// [`load_settings`]).
+pub fn compile_rules(config: Config) -> Result<Settings, StartError> {
     let (rules, sequences, mut errors) =
         crate::alert::sequence::rules::load(&config.rules.paths, crate::ecs::schema());
     // A sequence whose terms need events the sensor never produces is refused like any

@@ -213,9 +213,28 @@ pub struct ProgramStats {
     pub verified_insns: Option<u32>,
 }
 
+/// The programs loaded into the kernel (verified) but not attached yet: the kernel's BTF,
+/// needed only to load them, is already dropped. See [`Sensor::load`].
+pub struct Loaded {
+    ebpf: Ebpf,
+    config: SensorConfig,
+}
+
 impl Sensor {
     /// Checks the host, computes offsets from BTF, loads and attaches the programs.
     pub fn start(config: &SensorConfig) -> Result<Self, SensorError> {
+        Self::load(config)?.attach()
+    }
+
+    /// Checks the host, computes offsets from BTF and loads the programs without
+    /// attaching them (no event is recorded yet).
+    ///
+    /// This is the daemon's memory peak: the kernel's BTF is parsed twice (ours for the
+    /// offsets, aya's to load the programs), one copy at a time, some 20 MiB each while
+    /// it lives. Both are dropped and the heap trimmed before this returns, so a caller
+    /// that loads first and builds its large structures (the compiled rules) after has a
+    /// peak of the larger of the two, not their sum.
+    pub fn load(config: &SensorConfig) -> Result<Loaded, SensorError> {
         checks::capabilities()?;
         checks::kernel_version()?;
         let page = checks::page_size();
@@ -230,6 +249,7 @@ impl Sensor {
         let raw_btf = std::fs::read(VMLINUX_BTF).map_err(SensorError::NoBtf)?;
         let offsets = offsets::compute(&btf::Btf::parse(raw_btf)?)?;
         tracing::debug!(?offsets, "kernel struct offsets from BTF");
+        crate::daemon::memory::trim("offsets from BTF");
         let missing = offsets::missing_optional(&offsets);
         if !missing.is_empty() {
             tracing::warn!(
@@ -240,10 +260,11 @@ impl Sensor {
         checks::raise_memlock();
         // `EbpfLoader::new` parses the kernel's BTF itself (some 15 MiB of heap for a
         // 5 MiB vmlinux BTF); the programs need one of our own. Dropping the loader's
-        // before parsing ours keeps one parsed copy at a time: the daemon's peak RSS.
+        // before parsing ours keeps one parsed copy at a time.
         let mut loader = EbpfLoader::new();
         loader.btf(None);
         let aya_btf = aya::Btf::from_sys_fs().map_err(aya::EbpfError::from)?;
+        crate::daemon::memory::phase("aya BTF parsed");
         let tuning = config.tuning();
         let mut ebpf = loader
             .btf(Some(&aya_btf))
@@ -253,18 +274,28 @@ impl Sensor {
             .load(OBJECT)
             .map_err(map_load_error)?;
         for (name, tracepoint) in PROGRAMS {
-            let program: &mut BtfTracePoint = ebpf
-                .program_mut(name)
-                .ok_or(SensorError::Map(name, "program missing from object".into()))?
-                .try_into()
-                .map_err(|source| SensorError::Program {
-                    program: name,
-                    source,
-                })?;
-            program
+            program(&mut ebpf, name)?
                 .load(tracepoint, &aya_btf)
                 .map_err(|e| program_error(name, e))?;
-            program.attach().map_err(|e| program_error(name, e))?;
+        }
+        drop(aya_btf);
+        crate::daemon::memory::trim("programs loaded, kernel BTF dropped");
+        Ok(Loaded {
+            ebpf,
+            config: config.clone(),
+        })
+    }
+}
+
+impl Loaded {
+    /// Attaches the loaded programs and maps the ring buffer (whose pages, mapped twice,
+    /// count in RSS from here on).
+    pub fn attach(self) -> Result<Sensor, SensorError> {
+        let Loaded { mut ebpf, config } = self;
+        for (name, _) in PROGRAMS {
+            program(&mut ebpf, name)?
+                .attach()
+                .map_err(|e| program_error(name, e))?;
         }
         let cred_programs = if config.credential_events {
             cred::attach(&mut ebpf)
@@ -286,7 +317,7 @@ impl Sensor {
                 .ok_or(SensorError::Map(READER_MAP, "missing".into()))?,
         )
         .map_err(|e| SensorError::Map(READER_MAP, e.to_string()))?;
-        Ok(Self {
+        Ok(Sensor {
             ebpf,
             counters,
             ring: Some(ring),
@@ -296,7 +327,23 @@ impl Sensor {
             cred_programs,
         })
     }
+}
 
+/// One of the [`PROGRAMS`] in the loaded object.
+fn program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut BtfTracePoint, SensorError> {
+    ebpf.program_mut(name)
+        .ok_or(SensorError::Map(name, "program missing from object".into()))?
+        .try_into()
+        .map_err(|source| SensorError::Program {
+            program: name,
+            source,
+        })
+}
+
+impl Sensor {
     /// The ring buffer as an async stream of records. Can be taken once.
     pub fn records(&mut self) -> Result<RecordStream, SensorError> {
         let ring = self

@@ -506,6 +506,24 @@ fn startup_failures_exit_with_their_codes() {
     let (st, err) = run_to_exit(&mut cmd);
     assert_eq!(st.code(), Some(77), "{err}");
     assert!(err.to_lowercase().contains("cap"), "{err}");
+
+    // As nobody with a broken rule: 78, not 77. The programs are loaded before the rules
+    // are compiled (the memory peak is then one or the other), but a sensor error is only
+    // reported once the config, rules and outputs are known good.
+    std::fs::set_permissions(rules.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_detector"))
+        .arg("run")
+        .arg("--config")
+        .arg(shipped_config())
+        .arg("--alerts-file")
+        .arg(open.path().join("alerts2.ndjson"))
+        .arg("--rules")
+        .arg(&bad);
+    let (st, err) = run_to_exit(&mut cmd);
+    assert_eq!(st.code(), Some(78), "{err}");
+    assert!(err.contains(&format!("{}:16:", bad.display())), "{err}");
 }
 
 /// With the kernel ring full behind it (the daemon stopped while a container starts

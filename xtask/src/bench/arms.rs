@@ -202,11 +202,22 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
     Sample {
         usage: d.stopped.usage,
         workload_cpu_s: d.cpu_workload_s,
-        peak_kib: d.stopped.usage.max_rss_kib.max(d.vm_hwm_kib.unwrap_or(0)),
+        peak_kib: peak_kib(d, stats),
         events,
         events_source,
         stats,
         captured,
+    }
+}
+
+/// The tool's peak RSS: its `VmHWM` read just before the stop signal, or the detector's own
+/// at exit (which also covers the drain), whichever is higher. Not `wait4`'s `ru_maxrss`
+/// unless neither was read: at exec the kernel carries into a child's `ru_maxrss` the RSS
+/// of the process that spawned it (this harness), not only the tool's own.
+fn peak_kib(d: &Detached, stats: Option<FinalStats>) -> u64 {
+    match (d.vm_hwm_kib, stats.and_then(|s| s.peak_rss_kib)) {
+        (None, None) => d.stopped.usage.max_rss_kib,
+        (a, b) => a.unwrap_or(0).max(b.unwrap_or(0)),
     }
 }
 

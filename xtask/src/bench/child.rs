@@ -19,7 +19,9 @@ pub struct Usage {
     pub user_s: f64,
     /// System CPU seconds (all threads).
     pub sys_s: f64,
-    /// Peak resident set size, KiB (`ru_maxrss`).
+    /// Peak resident set size, KiB (`ru_maxrss`). It holds the RSS of the spawning
+    /// process at exec too (the kernel carries the old image's high-water mark over), so
+    /// the report's peak figures use `VmHWM` instead (see `arms::peak_kib`).
     pub max_rss_kib: u64,
 }
 

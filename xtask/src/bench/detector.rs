@@ -15,7 +15,8 @@
 //! * Stop: SIGTERM; the detector drains its ring buffer and, before exiting, prints ONE
 //!   JSON line on stderr of the form
 //!   `{"final_stats": {"events": {"fork": N, "exec": N, "exit": N}, "lost": N, ...}}`
-//!   (other keys are allowed and ignored). Parsed by [`parse_final_stats`]; the last such
+//!   (other keys are allowed and ignored; `"memory": {"peak_rss_kib": N}`, the daemon's own
+//!   `VmHWM` at exit, is read when present). Parsed by [`parse_final_stats`]; the last such
 //!   line wins. Without it the event columns read "n/a" — never a guessed number.
 //!   The exit line of `detector trace` (`{"counters": {…}, "lost": N, "received":
 //!   {"fork": N, "exec": N, "exit": N}, …}`) is read the same way for the `trace` arm.
@@ -135,6 +136,9 @@ pub struct FinalStats {
     pub exit: u64,
     /// Events lost (ring-buffer reservation failures and any other counted loss).
     pub lost: u64,
+    /// The daemon's own peak RSS at exit, KiB (`final_stats.memory.peak_rss_kib`, its
+    /// `VmHWM`; absent from older binaries and from `trace`).
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl FinalStats {
@@ -164,6 +168,7 @@ fn parse_line(line: &str) -> Option<FinalStats> {
         exec: n(ev, "exec")?,
         exit: n(ev, "exit")?,
         lost: n(s, "lost")?,
+        peak_rss_kib: s.get("memory").and_then(|m| n(m, "peak_rss_kib")),
     })
 }
 
@@ -218,5 +223,11 @@ mod tests {
         }
         let s = parse_final_stats(&[good]).unwrap();
         assert_eq!(s.received(), 60);
+        assert_eq!(s.peak_rss_kib, None);
+        let with_memory = r#"{"final_stats": {"events": {"fork": 1, "exec": 2, "exit": 3}, "lost": 0, "memory": {"rss_kib": 30000, "peak_rss_kib": 31000}}}"#;
+        assert_eq!(
+            parse_final_stats(&[with_memory]).unwrap().peak_rss_kib,
+            Some(31000)
+        );
     }
 }

@@ -160,7 +160,7 @@ pub struct CostMeasured {
     pub events_source: String,
     /// Workload CPU seconds per 100,000 events.
     pub cpu_s_per_100k_events: Option<f64>,
-    /// Highest peak RSS over the attachments, KiB.
+    /// Highest peak RSS over the attachments, KiB (`VmHWM`, see `arms::peak_kib`).
     pub peak_rss_kib: u64,
 }
 
