@@ -64,12 +64,12 @@ pub fn prepare(root: &Path, base: &DetectorCmd, scratch: &Path) -> anyhow::Resul
     Ok(cmd)
 }
 
-/// Median rate of `arm` at `workers`, if measured.
-fn median(rows: &[StormRow], arm: Arm, workers: u32) -> Option<f64> {
+/// Median rate of `arm` at `workers` and its paired ratio to the baseline, if measured.
+fn median(rows: &[StormRow], arm: Arm, workers: u32) -> Option<(f64, Option<f64>)> {
     rows.iter()
         .find(|r| r.arm == arm && r.workers == workers)
         .and_then(|r| match &r.result {
-            Outcome::Measured(m) => Some(m.median_rate),
+            Outcome::Measured(m) => Some((m.median_rate, m.paired_ratio)),
             _ => None,
         })
 }
@@ -90,11 +90,16 @@ pub fn render(rows: &[StormRow]) -> String {
             median(rows, Arm::Detector, w),
         );
         let _ = match (with, without) {
-            (Some(a), Some(b)) if b > 0.0 => writeln!(
+            (Some((a, pa)), Some((b, pb))) if b > 0.0 => writeln!(
                 s,
                 "storm with sequence rules, {w} worker(s): {a:.0} vs {b:.0} execs/s without \
-                 (sequences/detector {:.3}; target: no regression)",
-                a / b
+                 (sequences/detector {:.3}; of the paired ratios to the baseline {}; target: \
+                 no regression)",
+                a / b,
+                match (pa, pb) {
+                    (Some(x), Some(y)) if y > 0.0 => format!("{:.3}", x / y),
+                    _ => "n/a".into(),
+                }
             ),
             _ => writeln!(
                 s,
@@ -104,4 +109,42 @@ pub fn render(rows: &[StormRow]) -> String {
         };
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::report::StormMeasured;
+
+    fn row(arm: Arm, workers: u32, rate: f64, paired: f64) -> StormRow {
+        StormRow {
+            arm,
+            workers,
+            result: Outcome::Measured(StormMeasured {
+                rates: vec![rate],
+                median_rate: rate,
+                ratio_to_nothing: None,
+                paired_ratio: Some(paired),
+                paired_ratios: vec![paired],
+                peer_seen: None,
+                detector_events: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn renders_the_ratio_of_the_two_arms_per_worker_count() {
+        let rows = [
+            row(Arm::Detector, 1, 1000.0, 0.9),
+            row(Arm::Sequences, 1, 950.0, 0.81),
+            row(Arm::Sequences, 4, 3000.0, 0.9),
+        ];
+        let text = render(&rows);
+        assert!(
+            text.contains("1 worker(s): 950 vs 1000 execs/s without (sequences/detector 0.950; of the paired ratios to the baseline 0.900"),
+            "{text}"
+        );
+        assert!(text.contains("4 worker(s): n/a"), "{text}");
+        assert_eq!(render(&rows[..1]), "");
+    }
 }
