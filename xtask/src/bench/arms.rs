@@ -54,6 +54,7 @@ pub fn run(plan: &Plan, env: &ArmEnv<'_>, target: &PrivateTrue) -> (Vec<StormRow
     for &arm in &plan.arms {
         let available = match env.detector_for(arm) {
             Some(cmd) => peers::availability(arm, cmd),
+            None if arm == Arm::Sequences => Err("no sequence rules prepared".to_owned()),
             None => Err("no --compare-bin given".to_owned()),
         };
         if let Err(r) = available {
@@ -171,7 +172,13 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
             .count() as u64
     };
     let (events, events_source, stats, captured) = match arm {
-        Arm::Detector | Arm::Compare | Arm::NoCapture | Arm::Cwd | Arm::Env | Arm::Caps => {
+        Arm::Detector
+        | Arm::Compare
+        | Arm::NoCapture
+        | Arm::Cwd
+        | Arm::Env
+        | Arm::Caps
+        | Arm::Sequences => {
             let stats = parse_final_stats(&d.stopped.stderr);
             (stats.map(|s| s.received()), "final_stats", stats, None)
         }

@@ -18,6 +18,7 @@ mod latency;
 mod peers;
 mod report;
 mod rules;
+mod seqstorm;
 mod sequences;
 mod startup;
 mod stats;
@@ -55,7 +56,9 @@ pub struct BenchArgs {
     startup_runs: u32,
     /// Arms of the storm, in alternation order (also: `trace`, detector trace to a file;
     /// `compare`, a second binary; `nocapture`, `cwd`, `env`, `caps`: the detector with
-    /// the Defend captures all off, or only one on, to price each capture).
+    /// the Defend captures all off, or only one on, to price each capture; `sequences`:
+    /// the detector with the corpus's `sequence-process` rules added, its rate over the
+    /// `detector` arm's printed after the table).
     #[arg(
         long,
         value_enum,
@@ -189,11 +192,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             Some(loaded)
         }
     };
+    let sequences_cmd = if arms.contains(&Arm::Sequences) {
+        match seqstorm::prepare(&root, &det, target.dir()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("bench: sequences arm unavailable: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let env = ArmEnv {
         scratch: target.dir(),
         sentinel: &sentinel,
         detector: &det,
         compare: compare.as_ref(),
+        sequences: sequences_cmd.as_ref(),
     };
 
     let (storm, cost) = if skip(Section::Storm) {
@@ -255,6 +270,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         sequences,
     };
     print!("{}", table::render(&report));
+    print!("{}", seqstorm::render(&report.storm));
     let path = report::write(&report, &out_dir)?;
     println!("\nreport: {} (and latest.json)", path.display());
     Ok(())

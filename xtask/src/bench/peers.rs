@@ -57,6 +57,9 @@ pub enum Arm {
     Env,
     /// Only the capability sets on.
     Caps,
+    /// `detector run` like `detector`, plus the corpus's `sequence-process` sequence rules
+    /// (see `seqstorm`): the storm's cost of sequences. Opt-in (`--arms …,sequences`).
+    Sequences,
 }
 
 impl Arm {
@@ -71,6 +74,7 @@ impl Arm {
                 | Arm::Cwd
                 | Arm::Env
                 | Arm::Caps
+                | Arm::Sequences
         )
     }
 
@@ -87,6 +91,7 @@ impl Arm {
             Arm::Cwd => "cwd",
             Arm::Env => "env",
             Arm::Caps => "caps",
+            Arm::Sequences => "sequences",
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct ArmEnv<'a> {
     pub detector: &'a DetectorCmd,
     /// How to start the `compare` arm's detector, when `--compare-bin` was given.
     pub compare: Option<&'a DetectorCmd>,
+    /// How to start the `sequences` arm's detector, when that arm runs.
+    pub sequences: Option<&'a DetectorCmd>,
 }
 
 impl ArmEnv<'_> {
@@ -109,6 +116,7 @@ impl ArmEnv<'_> {
     pub fn detector_for(&self, arm: Arm) -> Option<&DetectorCmd> {
         match arm {
             Arm::Compare => self.compare,
+            Arm::Sequences => self.sequences,
             _ => Some(self.detector),
         }
     }
@@ -150,9 +158,13 @@ pub fn availability(arm: Arm, detector: &DetectorCmd) -> Result<(), String> {
     };
     match arm {
         Arm::Nothing => Ok(()),
-        Arm::Detector | Arm::Compare | Arm::NoCapture | Arm::Cwd | Arm::Env | Arm::Caps => {
-            detector.check()
-        }
+        Arm::Detector
+        | Arm::Compare
+        | Arm::NoCapture
+        | Arm::Cwd
+        | Arm::Env
+        | Arm::Caps
+        | Arm::Sequences => detector.check(),
         Arm::Trace => detector.check_trace(),
         Arm::Bpftrace => need("/usr/bin/bpftrace"),
         Arm::Execsnoop => need("/usr/sbin/execsnoop").and_then(|()| need("/usr/bin/stdbuf")),
@@ -165,7 +177,13 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
     let output = env.scratch.join(format!("{}-{tag}.out", arm.name()));
     let proc = match arm {
         Arm::Nothing => return Ok(None),
-        Arm::Detector | Arm::Compare | Arm::NoCapture | Arm::Cwd | Arm::Env | Arm::Caps => {
+        Arm::Detector
+        | Arm::Compare
+        | Arm::NoCapture
+        | Arm::Cwd
+        | Arm::Env
+        | Arm::Caps
+        | Arm::Sequences => {
             let base = env
                 .detector_for(arm)
                 .context("the compare arm needs --compare-bin")?;
@@ -446,6 +464,7 @@ while :; do sleep 0.05; done
             sentinel: Path::new("/bin/true"),
             detector: &det,
             compare: None,
+            sequences: None,
         };
         let a = attach(Arm::Detector, &env, "t").unwrap().unwrap();
         let d = a.detach().unwrap();
@@ -472,6 +491,7 @@ while :; do sleep 0.05; done
             sentinel: Path::new("/bin/true"),
             detector: &det2,
             compare: None,
+            sequences: None,
         };
         let e = format!("{:#}", attach(Arm::Detector, &env2, "u").err().unwrap());
         assert!(
@@ -495,7 +515,7 @@ while :; do sleep 0.05; done
     #[test]
     fn arm_names_round_trip() {
         use clap::ValueEnum;
-        assert_eq!(Arm::value_variants().len(), 10);
+        assert_eq!(Arm::value_variants().len(), 11);
         for &a in Arm::value_variants() {
             assert_eq!(Arm::from_str(a.name(), false), Ok(a));
             assert_eq!(

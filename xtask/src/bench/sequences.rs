@@ -20,6 +20,10 @@ pub struct Sequences {
     pub with_ns: Option<f64>,
     /// with / without (target ≤ 1.3).
     pub ratio: Option<f64>,
+    /// The same over the quiet stream (no sequence completes: the cost of carrying them).
+    pub quiet_without_ns: Option<f64>,
+    pub quiet_with_ns: Option<f64>,
+    pub quiet_ratio: Option<f64>,
     /// Pending sequences of the memory run, and the resident set's growth (MiB; ≤ 64).
     pub pending: Option<u64>,
     pub rss_growth_mib: Option<f64>,
@@ -42,11 +46,15 @@ pub fn run(root: &Path, target_dir: &Path) -> Outcome<Sequences> {
     let benches = super::rules::read_estimates(&target_dir.join("criterion"), Some(started));
     let find = |id: &str| benches.iter().find(|(i, _)| i == id).map(|(_, m)| *m);
     let memory = read_memory(&target_dir.join("tmp/sequences-memory.json"), started);
-    Outcome::Measured(summarise(
+    let mut s = summarise(
         find("sequences/without"),
         find("sequences/with"),
         memory.as_ref(),
-    ))
+    );
+    s.quiet_without_ns = find("sequences_quiet/without");
+    s.quiet_with_ns = find("sequences_quiet/with");
+    s.quiet_ratio = ratio(s.quiet_without_ns, s.quiet_with_ns);
+    Outcome::Measured(s)
 }
 
 /// The memory figures the bench wrote, if written after `since`.
@@ -73,10 +81,10 @@ fn summarise(
     Sequences {
         without_ns: without,
         with_ns: with,
-        ratio: match (without, with) {
-            (Some(a), Some(b)) if a > 0.0 => Some(b / a),
-            _ => None,
-        },
+        ratio: ratio(without, with),
+        quiet_without_ns: None,
+        quiet_with_ns: None,
+        quiet_ratio: None,
         pending: memory.and_then(|m| m["pending"].as_u64()),
         rss_growth_mib: mib("rss_growth_bytes"),
         engine_mib: mib("engine_approx_bytes"),
@@ -84,15 +92,28 @@ fn summarise(
     }
 }
 
+/// with / without.
+fn ratio(without: Option<f64>, with: Option<f64>) -> Option<f64> {
+    match (without, with) {
+        (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+        _ => None,
+    }
+}
+
 /// One line for the report's table.
 pub fn render(s: &Sequences) -> String {
     let f = |x: Option<f64>, unit: &str| x.map_or("n/a".into(), |v| format!("{v:.1}{unit}"));
+    let r = |x: Option<f64>| x.map_or("n/a".into(), |r| format!("{r:.2}×"));
     format!(
-        "per event without {} / with {} (with/without {}, target ≤ 1.3×); {} pending: RSS +{} \
-         (target ≤ 64 MiB; engine {}, stored events {})",
+        "per event without {} / with {} (with/without {}, target ≤ 1.3×; alerts included), \
+         without alerting {} / {} ({}); {} pending: RSS +{} (target ≤ 64 MiB; engine {}, \
+         stored events {})",
         f(s.without_ns, " ns"),
         f(s.with_ns, " ns"),
-        s.ratio.map_or("n/a".into(), |r| format!("{r:.2}×")),
+        r(s.ratio),
+        f(s.quiet_without_ns, " ns"),
+        f(s.quiet_with_ns, " ns"),
+        r(s.quiet_ratio),
         s.pending.map_or("n/a".into(), |p| p.to_string()),
         f(s.rss_growth_mib, " MiB"),
         f(s.engine_mib, " MiB"),
@@ -116,6 +137,7 @@ mod tests {
         assert_eq!(s.rss_growth_mib, Some(40.0));
         let line = render(&s);
         assert!(line.contains("with/without 1.20×"), "{line}");
+        assert!(line.contains("without alerting n/a / n/a (n/a)"), "{line}");
         assert!(line.contains("100000 pending: RSS +40.0 MiB"), "{line}");
         let none = summarise(None, Some(1.0), None);
         assert_eq!(none.ratio, None);

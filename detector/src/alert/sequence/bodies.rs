@@ -1,7 +1,8 @@
 //! Event bodies for pending sequences: each event a pending sequence may need for its
-//! alert is kept once, as its ECS JSON compressed, and shared (reference-counted) by every
-//! pending sequence that holds it — one body per event, not per sequence. When the last
-//! sequence holding it completes, expires or is evicted, the body is freed.
+//! alert is kept once and shared (reference-counted) by every pending sequence that holds
+//! it — one body per event, not per sequence; one that stays held past the young ones
+//! (`super::YOUNG`) is stored here as its ECS JSON compressed. When the last sequence
+//! holding it completes, expires or is evicted, the body is freed.
 //!
 //! Process events of one host are alike (host, agent, ecs, the same parents' fields), so
 //! each body is an LZ4 block compressed against a shared dictionary: the first body stored,
@@ -36,7 +37,10 @@ impl Body {
 /// What the store counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BodyStats {
-    /// Bodies stored.
+    /// Events kept for pending sequences (one per event, however many sequences hold it),
+    /// young or compressed.
+    pub kept: u64,
+    /// Bodies stored (kept events compressed once they stayed a while).
     pub stored: u64,
     /// Their JSON bytes, and what they took compressed.
     pub json_bytes: u64,

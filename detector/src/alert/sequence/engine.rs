@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crate::ecs::EcsDocument;
-use crate::rules::SequenceRule;
 use crate::rules::sequence::{
-    KeyValue, SequenceEngine, SequenceLimits, SequenceMatch, TermCategory,
+    KeyValue, SequenceEngine, SequenceLimits, SequenceMatch, TermCategory, TermHits,
 };
+use crate::rules::{Probe, SequenceRule};
 
 use super::Slot;
 
@@ -51,6 +51,16 @@ pub struct Limits {
     pub max_age_ns: i64,
 }
 
+/// What an event is to the correlator, decided when it arrives (before the reorder
+/// window), so that the window need not keep its document.
+#[derive(Debug)]
+pub enum Prepared {
+    /// The real engine: the terms hit, with their join keys.
+    Hits(TermHits),
+    /// A correlator that reads the document itself when the event's turn comes (tests).
+    Doc(Box<EcsDocument>),
+}
+
 /// A sequence engine, as the stage drives it.
 pub trait Correlate: Send {
     /// Whether no rule is a sequence (the stage then does nothing at all).
@@ -59,8 +69,17 @@ pub trait Correlate: Send {
     fn rule_count(&self) -> usize;
     /// Whether some term could take an event of `doc`'s category (cheap pre-filter).
     fn wants(&self, doc: &EcsDocument) -> bool;
-    /// Feeds one event, in `@timestamp` order.
-    fn on_event(&mut self, doc: &EcsDocument, ts_ns: i64, event: Handle, out: &mut Vec<Matched>);
+    /// Whether some term could match the event `probe` describes (false: no sequence needs
+    /// its document). Conservative; true by default.
+    fn may_match_probe(&self, probe: &dyn Probe) -> bool {
+        let _ = probe;
+        true
+    }
+    /// What `doc` is to the rules, computed on arrival; `None` when it changes no sequence
+    /// (no term matches it), so it need not wait in the window at all.
+    fn prepare(&mut self, doc: &EcsDocument) -> Option<Prepared>;
+    /// Feeds one prepared event, in `@timestamp` order.
+    fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>);
     /// Drops what `now_ns` has expired (and reports sequences ending in a missing event
     /// whose time has passed).
     fn expire(&mut self, now_ns: i64, out: &mut Vec<Matched>);
@@ -75,6 +94,8 @@ pub fn for_rules(rules: &[SequenceRule], limits: Limits) -> Box<dyn Correlate> {
 /// The engine over the sequence rules, and the event categories their terms read.
 struct Engine {
     engine: SequenceEngine<Handle>,
+    /// The queries, for the pre-document gate without the index.
+    queries: Vec<Arc<crate::rules::SequenceQuery>>,
     /// `None`: some term is `any` (every event is wanted).
     categories: Option<Vec<String>>,
     matches: Vec<SequenceMatch<Handle>>,
@@ -88,8 +109,10 @@ impl Engine {
             max_age_ns: limits.max_age_ns,
         });
         let mut categories = Some(Vec::new());
+        let mut queries = Vec::new();
         for (tag, r) in rules.iter().enumerate() {
             engine.add_rule(tag, Arc::clone(&r.compiled));
+            queries.push(Arc::clone(&r.compiled));
             for (c, _) in r.compiled.categories() {
                 match (c, categories.as_mut()) {
                     (TermCategory::Any, _) => categories = None,
@@ -98,8 +121,17 @@ impl Engine {
                 }
             }
         }
+        // One indexed pass per event over every term of every rule (the rules were
+        // compiled against the ECS schema, which the documents' field ids are of). Without
+        // it every term filter of every rule runs for every event: same matches, slower.
+        if !rules.is_empty()
+            && let Err(e) = engine.build_index(crate::ecs::schema())
+        {
+            tracing::warn!(error = %e, "sequence terms not indexed; every term runs for every event");
+        }
         Engine {
             engine,
+            queries,
             categories,
             matches: Vec::new(),
         }
@@ -142,8 +174,22 @@ impl Correlate for Engine {
                 .is_some_and(|e| e.category.iter().any(|c| cs.contains(c))),
         }
     }
-    fn on_event(&mut self, doc: &EcsDocument, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
-        self.engine.on_event(doc, ts_ns, &event, &mut self.matches);
+    fn may_match_probe(&self, probe: &dyn Probe) -> bool {
+        if self.engine.is_indexed() {
+            self.engine.may_match_probe(probe)
+        } else {
+            self.queries.iter().any(|q| q.may_match_probe(probe))
+        }
+    }
+    fn prepare(&mut self, doc: &EcsDocument) -> Option<Prepared> {
+        let hits = self.engine.hits(doc);
+        (!hits.is_empty()).then_some(Prepared::Hits(hits))
+    }
+    fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
+        match ev {
+            Prepared::Hits(h) => self.engine.on_hits(h, ts_ns, &event, &mut self.matches),
+            Prepared::Doc(d) => self.engine.on_event(&**d, ts_ns, &event, &mut self.matches),
+        }
         self.take(out);
     }
     fn expire(&mut self, now_ns: i64, out: &mut Vec<Matched>) {

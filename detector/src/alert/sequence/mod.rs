@@ -3,15 +3,19 @@
 //! same events.
 //!
 //! ```text
-//! doc ──(some term's category?)──► Reorder (by @timestamp, window) ──in order──► engine
-//!                                     │ late: counted, not fed          │ kept? store body (once, shared)
-//!                                                                       ▼
-//!                                          completed sequence ──► Completed { rule, events' JSON }
+//! doc ──engine.prepare: terms hit + join keys (one indexed pass)──► none? not fed
+//!   └─► Reorder (by @timestamp, window) ──in order──► engine.on_event(hits)
+//!         │ late: counted, not fed                      │ kept? keep the event (once, shared)
+//!                                                       ▼
+//!                            completed sequence ──► Completed { rule, events' JSON }
 //! ```
 //! - [`reorder`]: the window that puts events back in `@timestamp` order; late events are
-//!   counted (loss) and not fed.
-//! - [`bodies`]: an event's JSON, compressed, stored only when the engine kept the event
-//!   (its handle is still held after `on_event`), shared by every sequence holding it.
+//!   counted (loss) and not fed. An event waits there as what it is to the rules (its
+//!   [`engine::Prepared`] hits) and the event itself, not evaluated again.
+//! - [`bodies`]: an event the engine kept (its handle is still held after `on_event`),
+//!   shared by every sequence holding it: kept as it came while young, compressed once it
+//!   has stayed past the `YOUNG` (256) most recent ones (most are dropped before, never
+//!   encoded).
 //! - [`shape`]: a completed sequence as Elastic's building-block alerts plus a shell alert.
 //! - [`engine`]: the engine's API, met here only.
 
@@ -24,24 +28,73 @@ pub mod shape;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use self::bodies::{Body, BodyStats, BodyStore};
-use self::engine::{Correlate, EngineStats, Handle, Limits, Matched};
+use self::engine::{Correlate, EngineStats, Handle, Limits, Matched, Prepared};
 use self::reorder::{Admit, Reorder, ReorderStats};
 use super::clock::EventTime;
 use crate::config::SequencesConfig;
 use crate::ecs::EcsDocument;
-use crate::rules::{Probe, SequenceQuery, SequenceRule, VerdictCache};
+use crate::rules::{Probe, SequenceRule, VerdictCache};
 
-/// An event as the engine holds it: the body is filled only when the engine kept it.
+/// An event as the engine holds it: filled only when the engine kept it, first with the
+/// event as it came (young), compressed into a [`Body`] once it has stayed a while
+/// (`YOUNG`).
 #[derive(Debug, Default)]
 pub struct Slot {
-    body: OnceLock<Arc<Body>>,
+    held: Mutex<Held>,
 }
+
+/// What a [`Slot`] holds.
+#[derive(Debug, Default)]
+enum Held {
+    #[default]
+    Empty,
+    /// The document, not yet encoded.
+    Doc(Box<EcsDocument>),
+    /// The JSON as read (replay), not yet compressed.
+    Raw(Box<[u8]>),
+    Body(Arc<Body>),
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The event as JSON, as an alert shows it.
+    fn value(&self) -> Option<Value> {
+        match &*self.lock() {
+            Held::Empty => None,
+            Held::Doc(d) => serde_json::to_value(&**d).ok(),
+            Held::Raw(r) => serde_json::from_slice(r).ok(),
+            Held::Body(b) => serde_json::from_slice(&b.json().ok()?).ok(),
+        }
+    }
+
+    /// Compresses a young event into a body (no-op if already one).
+    fn settle(&self, bodies: &mut BodyStore) {
+        let mut held = self.lock();
+        let json = match &*held {
+            Held::Doc(d) => serde_json::to_vec(&**d).unwrap_or_default(),
+            Held::Raw(r) => r.to_vec(),
+            Held::Empty | Held::Body(_) => return,
+        };
+        *held = Held::Body(bodies.store(&json));
+    }
+}
+
+/// How many kept events stay young (uncompressed) before they are compressed: most
+/// pending sequences are replaced within a few events (a newer match of the same key, the
+/// next stage), and a young event dropped before it settles is never encoded at all; the
+/// few that stay are compressed, so memory at 100,000 pending sequences stays that of the
+/// compressed bodies plus this many documents.
+const YOUNG: usize = 256;
 
 /// How sequences run (from `[sequences]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,22 +161,21 @@ pub struct Completed {
     pub last: EcsDocument,
 }
 
-/// An event waiting in the window.
+/// An event waiting in the window: what it is to the rules, and the event itself in case
+/// the engine keeps it.
 struct Waiting {
-    doc: EcsDocument,
-    /// Its JSON as it came (replay), to store instead of re-encoding `doc`.
-    raw: Option<Box<[u8]>>,
+    prepared: Prepared,
+    /// Its JSON as it came (replay), kept instead of `doc`.
+    event: Held,
 }
 
 /// The reorder window, the engine and the bodies.
 pub struct SequenceStage {
-    /// The queries, for the pre-document gate ([`SequenceStage::may_match_probe`]).
-    queries: Vec<Arc<SequenceQuery>>,
     /// Unique per stage built in this process: what caches of gate verdicts are keyed on.
     id: u64,
     engine: Box<dyn Correlate>,
     window: Reorder<Waiting>,
-    bodies: BodyStore,
+    bodies: Bodies,
     matched: Vec<Matched>,
     rules: u64,
     untimed: u64,
@@ -133,22 +185,18 @@ pub struct SequenceStage {
 impl SequenceStage {
     /// The sequence rules `rules` (matches name a rule by its position there).
     pub fn new(rules: &[SequenceRule], settings: SequenceSettings) -> Self {
-        let engine = engine::for_rules(rules, settings.limits);
-        let mut s = Self::with_engine(engine, settings);
-        s.queries = rules.iter().map(|r| Arc::clone(&r.compiled)).collect();
-        s
+        Self::with_engine(engine::for_rules(rules, settings.limits), settings)
     }
 
     /// A stage over any correlator (tests).
     pub fn with_engine(engine: Box<dyn Correlate>, settings: SequenceSettings) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1 << 62);
         SequenceStage {
-            queries: Vec::new(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rules: engine.rule_count() as u64,
             engine,
             window: Reorder::new(settings.reorder_window_ns, settings.reorder_max_events),
-            bodies: BodyStore::new(),
+            bodies: Bodies::default(),
             matched: Vec::new(),
             untimed: 0,
             unreadable: 0,
@@ -165,20 +213,9 @@ impl SequenceStage {
     /// event `probe` describes: false means no sequence needs the event, so the caller may
     /// skip building its document (as [`crate::rules::RuleSet::may_match_probe`] says for
     /// single-event rules). Conservative: true when a tested field is unknown; always true
-    /// for a stage built without its queries (a scripted engine).
+    /// for a scripted engine.
     pub fn may_match_probe(&self, probe: &dyn Probe) -> bool {
-        if self.engine.is_empty() {
-            return false;
-        }
-        if self.queries.is_empty() {
-            return true;
-        }
-        self.queries.iter().any(|q| {
-            q.stages
-                .iter()
-                .chain(q.until.iter())
-                .any(|s| s.filter.eval3(probe) != Some(false))
-        })
+        !self.engine.is_empty() && self.engine.may_match_probe(probe)
     }
 
     /// [`SequenceStage::may_match_probe`], remembered in `cache` by the probe's key (one
@@ -190,26 +227,19 @@ impl SequenceStage {
         cache.decide(self.id, probe, || self.may_match_probe(probe))
     }
 
-    /// Whether some term (an `until` term included) of some rule matches `doc`: an event
-    /// no term matches changes no sequence, so it need not wait in the window (nor be
-    /// copied there). True for a stage built without its queries (a scripted engine).
-    fn some_term_matches(&self, doc: &EcsDocument) -> bool {
-        self.queries.is_empty()
-            || self.queries.iter().any(|q| {
-                q.stages
-                    .iter()
-                    .chain(q.until.iter())
-                    .any(|s| s.matches(doc))
-            })
-    }
-
     /// Takes one event (in arrival order): it waits in the window, and what the window
     /// releases goes through the engine; completed sequences are appended to `out`.
     /// `raw`: the event's JSON as read (replay), kept instead of re-encoding `doc`.
     pub fn offer(&mut self, doc: &EcsDocument, raw: Option<&[u8]>, out: &mut Vec<Completed>) {
-        if self.engine.is_empty() || !self.engine.wants(doc) || !self.some_term_matches(doc) {
+        if self.engine.is_empty() || !self.engine.wants(doc) {
             return;
         }
+        // The terms it hits and their keys, now: it waits without its document's
+        // evaluation, and an event no term takes (or only with a null key) changes no
+        // sequence, so it need not wait at all.
+        let Some(prepared) = self.engine.prepare(doc) else {
+            return;
+        };
         let Some(ts) = doc
             .timestamp
             .as_deref()
@@ -220,8 +250,11 @@ impl SequenceStage {
             return;
         };
         let waiting = Waiting {
-            doc: doc.clone(),
-            raw: raw.map(Box::from),
+            prepared,
+            event: match raw {
+                Some(r) => Held::Raw(Box::from(r)),
+                None => Held::Doc(Box::new(doc.clone())),
+            },
         };
         let Self {
             engine,
@@ -306,38 +339,64 @@ impl SequenceStage {
     }
 }
 
-/// One event through the engine; its body is stored only if the engine kept its handle.
+/// Events the engine keeps: young ones as they came, older ones compressed.
+#[derive(Default)]
+struct Bodies {
+    store: BodyStore,
+    /// Kept events not yet compressed, oldest first.
+    young: VecDeque<Handle>,
+    /// Events kept (one per event, however many sequences hold it).
+    kept: u64,
+}
+
+impl Bodies {
+    /// Keeps `event` (the engine holds `handle`): young first; the oldest young event is
+    /// compressed if the engine still holds it, else simply dropped.
+    fn keep(&mut self, handle: Handle, event: Held) {
+        *handle.lock() = event;
+        self.kept += 1;
+        self.young.push_back(handle);
+        while self.young.len() > YOUNG {
+            if let Some(h) = self.young.pop_front()
+                && Arc::strong_count(&h) > 1
+            {
+                h.settle(&mut self.store);
+            }
+        }
+    }
+
+    fn stats(&self) -> BodyStats {
+        BodyStats {
+            kept: self.kept,
+            ..self.store.stats()
+        }
+    }
+}
+
+/// One event through the engine; it is kept only if the engine kept its handle.
 fn feed_one(
     engine: &mut dyn Correlate,
-    bodies: &mut BodyStore,
+    bodies: &mut Bodies,
     matched: &mut Vec<Matched>,
     ts: i64,
     w: Waiting,
 ) {
     let handle: Handle = Arc::new(Slot::default());
-    engine.on_event(&w.doc, ts, handle.clone(), matched);
+    engine.on_event(&w.prepared, ts, handle.clone(), matched);
     if Arc::strong_count(&handle) > 1 {
-        let json = match w.raw {
-            Some(raw) => raw.into_vec(),
-            None => serde_json::to_vec(&w.doc).unwrap_or_default(),
-        };
-        let _ = handle.body.set(bodies.store(&json));
+        bodies.keep(handle, w.event);
     }
 }
 
-/// Turns the engine's matches into completed sequences (events read back from bodies).
+/// Turns the engine's matches into completed sequences (events read back).
 fn complete(matched: &mut Vec<Matched>, unreadable: &mut u64, out: &mut Vec<Completed>) {
     for m in matched.drain(..) {
         let mut events = Vec::with_capacity(m.events.len());
         let mut ok = true;
         for h in &m.events {
-            let json = h.body.get().map(|b| b.json());
-            match json {
-                Some(Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(v) => events.push(v),
-                    Err(_) => ok = false,
-                },
-                _ => ok = false,
+            match h.value() {
+                Some(v) => events.push(v),
+                None => ok = false,
             }
         }
         let last = events

@@ -83,19 +83,16 @@ fn set_path(doc: &mut Map<String, Value>, path: &[&str], v: Value) {
     cur.insert((*last).to_owned(), v);
 }
 
-/// The fields `a` and `b` share: objects field by field, other values when equal
-/// (Kibana's `objectPairIntersection`); `None` when nothing is shared.
-fn intersect(a: &Value, b: &Value) -> Option<Value> {
+/// Keeps in `a` the fields `a` and `b` share: objects field by field, other values when
+/// equal (Kibana's `objectPairIntersection`, in place: no copy per event of a group);
+/// false when nothing is shared (`a` is then to be dropped).
+fn intersect(a: &mut Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            let m: Map<String, Value> = x
-                .iter()
-                .filter_map(|(k, xv)| Some((k.clone(), intersect(xv, y.get(k)?)?)))
-                .collect();
-            (!m.is_empty()).then_some(Value::Object(m))
+            x.retain(|k, xv| y.get(k).is_some_and(|yv| intersect(xv, yv)));
+            !x.is_empty()
         }
-        _ if a == b => Some(a.clone()),
-        _ => None,
+        (a, b) => a == b,
     }
 }
 
@@ -142,7 +139,11 @@ pub fn build(template: &AlertTemplate, group: Group) -> Vec<Value> {
     }
     let mut shared: Option<Value> = lines.first().cloned();
     for b in lines.iter().skip(1) {
-        shared = shared.and_then(|s| intersect(&s, b));
+        if let Some(s) = shared.as_mut()
+            && !intersect(s, b)
+        {
+            shared = None;
+        }
     }
     let mut shell = match shared {
         Some(Value::Object(m)) => m,

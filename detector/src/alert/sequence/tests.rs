@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::engine::{Correlate, EngineStats, Handle, Matched};
+use super::engine::{Correlate, EngineStats, Handle, Matched, Prepared};
 use super::*;
 
 /// `a` then `b` with the same `process.pid` (one pending `a` per pid); everything else is
@@ -39,7 +39,13 @@ impl Correlate for Script {
     fn wants(&self, doc: &EcsDocument) -> bool {
         name(doc) != "ignored"
     }
-    fn on_event(&mut self, doc: &EcsDocument, _ts: i64, event: Handle, out: &mut Vec<Matched>) {
+    fn prepare(&mut self, doc: &EcsDocument) -> Option<Prepared> {
+        Some(Prepared::Doc(Box::new(doc.clone())))
+    }
+    fn on_event(&mut self, ev: &Prepared, _ts: i64, event: Handle, out: &mut Vec<Matched>) {
+        let Prepared::Doc(doc) = ev else {
+            panic!("the script prepares documents");
+        };
         self.seen.push(format!("{}{}", name(doc), pid(doc)));
         let key = pid(doc);
         match name(doc) {
@@ -135,8 +141,10 @@ fn bodies_are_stored_only_for_events_the_engine_holds() {
     }
     s.offer(&doc("ignored", 1, 9), None, &mut out);
     assert_eq!(out.len(), 1);
-    // `a` (held while pending) and `b` (held in the match): two bodies, not five.
-    assert_eq!(s.stats().bodies.stored, 2);
+    // `a` (held while pending) and `b` (held in the match): two events kept, not five,
+    // and none compressed yet (young).
+    let st = s.stats().bodies;
+    assert_eq!((st.kept, st.stored), (2, 0));
 }
 
 #[test]
@@ -285,8 +293,8 @@ fn the_real_engine_completes_a_sequence_through_the_alert_stage() {
     assert_eq!(lines[2]["detector"]["sequence"]["join_key"], json!([7]));
     let st = stage.sequence_stats();
     assert_eq!((st.engine.matched, st.reorder.reordered), (1, 2));
-    // Only events the engine held were stored: a(7), a(8), b(7).
-    assert_eq!(st.bodies.stored, 3);
+    // Only events the engine held were kept: a(7), a(8), b(7).
+    assert_eq!(st.bodies.kept, 3);
 }
 
 #[test]
@@ -296,4 +304,55 @@ fn the_real_engine_misses_outside_maxspan() {
     late_b.timestamp = Some("2026-12-05T12:00:02.000Z".into());
     let lines = lines_of(&mut stage, &[doc("a", 7, 0), late_b]);
     assert!(lines.is_empty(), "{lines:#?}");
+}
+
+/// An event kept long enough to be compressed reads back exactly as one still young, and
+/// one young event dropped before it settles is never compressed.
+#[test]
+fn settled_and_young_events_read_back_the_same() {
+    let run = |others: usize| {
+        let mut s = stage(0);
+        let mut out = Vec::new();
+        let mut first = doc("a", 1, 0);
+        if let Some(p) = first.process.as_mut() {
+            p.core.args = vec!["a".into(), "-x".into(), "ünïcode \"quoted\"".into()];
+            p.core.executable = Some("/usr/bin/a".into());
+        }
+        s.offer(&first, None, &mut out);
+        // Other pending `a`s (each kept: a pid of its own) push `a(1)` out of the young.
+        for i in 0..others {
+            s.offer(&doc("a", 100 + i as i64, 1), None, &mut out);
+        }
+        s.offer(&doc("b", 1, 2), None, &mut out);
+        assert_eq!(out.len(), 1);
+        let st = s.stats().bodies;
+        (out.remove(0).events, st)
+    };
+    let (young, st_young) = run(0);
+    let (settled, st_settled) = run(YOUNG + 10);
+    assert_eq!(young, settled);
+    assert_eq!(young[0]["process"]["args"][2], "ünïcode \"quoted\"");
+    assert_eq!((st_young.kept, st_young.stored), (2, 0));
+    assert_eq!(st_settled.kept, YOUNG as u64 + 12);
+    // Every event pushed out of the young was still held (a pending `a`): `a(1)` and the
+    // eleven oldest of the others (`b` pushed the last one out).
+    assert_eq!(st_settled.stored, 12);
+    assert!(st_settled.compressed_bytes > 0);
+}
+
+/// The document as the alert shows it from a young event is exactly its JSON encoding read
+/// back (what a compressed body gives).
+#[test]
+fn a_young_document_reads_as_its_encoding() {
+    let mut d = doc("a", 1, 0);
+    d.process.as_mut().unwrap().core.args = vec!["x".into(), "\u{1}\t\"".into()];
+    let slot = Slot::default();
+    *slot.lock() = Held::Doc(Box::new(d.clone()));
+    let young = slot.value().unwrap();
+    let mut store = BodyStore::new();
+    slot.settle(&mut store);
+    assert!(matches!(&*slot.lock(), Held::Body(_)));
+    assert_eq!(slot.value().unwrap(), young);
+    let encoded: Value = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+    assert_eq!(young, encoded);
 }

@@ -177,13 +177,39 @@ impl<H> RuleState<H> {
 }
 
 /// What one event hit in one rule (filled before any state changes).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Hit {
     /// A positive stage, by position.
     Pos(u16),
     Until,
     /// A missing-event stage, by stage index.
     Missing(u16),
+}
+
+/// What one event is to the rules, decided from its document alone: the terms it hits
+/// (by rule, in processing order) with their join keys already encoded. It depends on
+/// nothing pending, so the caller computes it when the event arrives
+/// ([`SequenceEngine::hits`]) and applies it once the event's turn comes in `@timestamp`
+/// order ([`SequenceEngine::on_hits`]), without keeping the document in between. A hit
+/// whose non-optional key is null is left out (Elasticsearch leaves the event out of the
+/// term).
+#[derive(Clone, Debug, Default)]
+pub struct TermHits {
+    /// `(rule, term, key range in keys)`.
+    hits: Vec<(u32, Hit, u32, u32)>,
+    keys: Vec<u8>,
+}
+
+impl TermHits {
+    /// Whether the event hits no term (it changes no sequence).
+    pub fn is_empty(&self) -> bool {
+        self.hits.is_empty()
+    }
+
+    /// Number of (rule, term) hits.
+    pub fn len(&self) -> usize {
+        self.hits.len()
+    }
 }
 
 /// Pending sequences of all loaded sequence rules.
@@ -204,6 +230,8 @@ pub struct SequenceEngine<H> {
     missing_rejected: u64,
     keybuf: Vec<u8>,
     hits: Vec<Hit>,
+    /// Reused by [`SequenceEngine::on_event`].
+    scratch: TermHits,
     /// The shared index over every rule's term filters ([`SequenceEngine::build_index`]).
     index: Option<TermIndex>,
 }
@@ -232,6 +260,7 @@ impl<H: Clone> SequenceEngine<H> {
             missing_rejected: 0,
             keybuf: Vec::with_capacity(128),
             hits: Vec::new(),
+            scratch: TermHits::default(),
             index: None,
         }
     }
@@ -358,38 +387,90 @@ impl<H: Clone> SequenceEngine<H> {
         event: &H,
         out: &mut Vec<SequenceMatch<H>>,
     ) {
-        self.seq += 1;
-        let now: Ord2 = (ts_ns, self.seq);
+        let mut hits = std::mem::take(&mut self.scratch);
+        self.hits_into(doc, &mut hits);
+        self.on_hits(&hits, ts_ns, event, out);
+        self.scratch = hits;
+    }
+
+    /// The terms `doc` hits and their join keys ([`TermHits`]): one indexed pass with
+    /// [`SequenceEngine::build_index`], every filter of every rule without. Changes no
+    /// state; apply the result with [`SequenceEngine::on_hits`] in `@timestamp` order.
+    pub fn hits<D: Document + ?Sized>(&mut self, doc: &D) -> TermHits {
+        let mut out = TermHits::default();
+        self.hits_into(doc, &mut out);
+        out
+    }
+
+    fn hits_into<D: Document + ?Sized>(&mut self, doc: &D, out: &mut TermHits) {
+        out.hits.clear();
+        out.keys.clear();
         let doc = DocRef(doc);
         let doc = doc.dyn_doc();
-        for r in 0..self.rules.len() {
-            self.expire_rule(r, ts_ns, out);
-        }
-        let mut hits = std::mem::take(&mut self.hits);
+        let mut found = std::mem::take(&mut self.hits);
+        found.clear();
         if let Some(mut ix) = self.index.take() {
             // One indexed pass; the matches come grouped by rule, in processing order.
             ix.set.matches(doc, &mut ix.matched);
-            let mut i = 0;
-            while i < ix.matched.len() {
-                let r = ix.owner[ix.matched[i].get()].0;
-                hits.clear();
-                while i < ix.matched.len() && ix.owner[ix.matched[i].get()].0 == r {
-                    hits.push(ix.owner[ix.matched[i].get()].1);
-                    i += 1;
-                }
-                self.apply(r as usize, &hits, doc, now, event, out);
+            for m in &ix.matched {
+                let (r, hit) = ix.owner[m.get()];
+                self.push_hit(r, hit, doc, out);
             }
             self.index = Some(ix);
         } else {
             for r in 0..self.rules.len() {
-                hits.clear();
-                self.rules[r].hits(doc, &mut hits);
-                if !hits.is_empty() {
-                    self.apply(r, &hits, doc, now, event, out);
+                found.clear();
+                self.rules[r].hits(doc, &mut found);
+                for &hit in &found {
+                    self.push_hit(r as u32, hit, doc, out);
                 }
             }
         }
-        self.hits = hits;
+        self.hits = found;
+    }
+
+    /// Records `hit` of rule `r` with its join key, unless a non-optional key is null.
+    fn push_hit(&self, r: u32, hit: Hit, doc: &dyn Document, out: &mut TermHits) {
+        let rule = &self.rules[r as usize];
+        let keys = match hit {
+            Hit::Pos(pos) => &rule.q.stages[rule.positive[pos as usize] as usize].keys,
+            Hit::Until => match &rule.q.until {
+                Some(u) => &u.keys,
+                None => return,
+            },
+            Hit::Missing(si) => &rule.q.stages[si as usize].keys,
+        };
+        let start = out.keys.len();
+        if key::encode_append(keys, doc, &mut out.keys) {
+            out.hits.push((r, hit, start as u32, out.keys.len() as u32));
+        } else {
+            out.keys.truncate(start);
+        }
+    }
+
+    /// Applies an event's [`TermHits`] (from [`SequenceEngine::hits`]): events must come in
+    /// `@timestamp` order (equal timestamps in arrival order); `ts_ns` is the event's
+    /// `@timestamp`. Completed sequences are appended to `out`. Pending sequences older
+    /// than their span at `ts_ns` expire first. Same as [`SequenceEngine::on_event`] on the
+    /// document the hits came from.
+    pub fn on_hits(
+        &mut self,
+        hits: &TermHits,
+        ts_ns: i64,
+        event: &H,
+        out: &mut Vec<SequenceMatch<H>>,
+    ) {
+        self.seq += 1;
+        let now: Ord2 = (ts_ns, self.seq);
+        for r in 0..self.rules.len() {
+            self.expire_rule(r, ts_ns, out);
+        }
+        for &(r, hit, a, b) in &hits.hits {
+            self.keybuf.clear();
+            self.keybuf
+                .extend_from_slice(&hits.keys[a as usize..b as usize]);
+            self.apply(r as usize, hit, now, event, out);
+        }
     }
 
     /// Expires what is older than its span at `now_ns` and reports candidates whose
@@ -482,35 +563,13 @@ impl<H: Clone> SequenceEngine<H> {
         }
     }
 
-    /// Applies one event's hits in rule `r` (positive stages last to first, until, missing).
-    fn apply(
-        &mut self,
-        r: usize,
-        hits: &[Hit],
-        doc: &dyn Document,
-        now: Ord2,
-        event: &H,
-        out: &mut Vec<SequenceMatch<H>>,
-    ) {
-        for &hit in hits {
-            let rule = &self.rules[r];
-            let keys = match hit {
-                Hit::Pos(pos) => &rule.q.stages[rule.positive[pos as usize] as usize].keys,
-                Hit::Until => match &rule.q.until {
-                    Some(u) => &u.keys,
-                    None => continue,
-                },
-                Hit::Missing(si) => &rule.q.stages[si as usize].keys,
-            };
-            if !key::encode(keys, doc, &mut self.keybuf) {
-                continue;
-            }
-            match hit {
-                Hit::Pos(0) => self.start(r, now, event, out),
-                Hit::Pos(pos) => self.advance(r, pos as usize, now, event, out),
-                Hit::Until => self.until(r),
-                Hit::Missing(si) => self.missing(r, si, now),
-            }
+    /// Applies one hit of rule `r` whose join key is in `keybuf`.
+    fn apply(&mut self, r: usize, hit: Hit, now: Ord2, event: &H, out: &mut Vec<SequenceMatch<H>>) {
+        match hit {
+            Hit::Pos(0) => self.start(r, now, event, out),
+            Hit::Pos(pos) => self.advance(r, pos as usize, now, event, out),
+            Hit::Until => self.until(r),
+            Hit::Missing(si) => self.missing(r, si, now),
         }
     }
 

@@ -49,10 +49,10 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes());
 }
 
-/// Writes the join key of `doc` for `keys` into `buf` (cleared first). `false` when a
-/// non-optional key is null: Elasticsearch then leaves the event out of the term.
-pub(crate) fn encode(keys: &[KeyField], doc: &dyn Document, buf: &mut Vec<u8>) -> bool {
-    buf.clear();
+/// Appends the join key of `doc` for `keys` to `buf`. `false` when a non-optional key is
+/// null (Elasticsearch then leaves the event out of the term); `buf` then holds a partial
+/// key the caller truncates.
+pub(crate) fn encode_append(keys: &[KeyField], doc: &dyn Document, buf: &mut Vec<u8>) -> bool {
     for k in keys {
         let v = match k.field {
             Some(id) => doc.field(id),

@@ -51,7 +51,11 @@
 //! [`SequenceEngine::build_index`] puts every term filter of every rule into one rule index
 //! (the single-event engine's), so an event costs one indexed pass, not every filter of
 //! every rule; [`SequenceEngine::may_match_probe`] lets the caller skip building documents
-//! no rule, single-event or sequence, can match. Call [`SequenceEngine::expire`] on a
+//! no rule, single-event or sequence, can match. What an event hits depends on the event
+//! alone: [`SequenceEngine::hits`] computes it (terms and encoded join keys) when the event
+//! arrives, and [`SequenceEngine::on_hits`] applies it in `@timestamp` order, so a caller
+//! that reorders events need not keep their documents, and an event hitting nothing
+//! (or only with a null non-optional key) need not be fed at all. Call [`SequenceEngine::expire`] on a
 //! timer: it also prunes the history of missing-event terms.
 //!
 //! # Bounded state
@@ -69,7 +73,7 @@ mod key;
 mod tests;
 
 pub use compile::{compile_sequence, is_sequence};
-pub use engine::{SequenceEngine, SequenceLimits, SequenceMatch, SequenceStats};
+pub use engine::{SequenceEngine, SequenceLimits, SequenceMatch, SequenceStats, TermHits};
 pub use key::KeyValue;
 
 use super::eql::lexer::Span;
@@ -186,6 +190,25 @@ impl SequenceQuery {
         self.terms
             .iter()
             .filter(move |t| !t.category.producible_by(categories))
+    }
+
+    /// Whether some term of this sequence (its `until` term included) could match the
+    /// event `probe` describes, in three-valued logic (unknown fields unknown): false means
+    /// no term can, so the event changes none of its sequences. Conservative.
+    pub fn may_match_probe(&self, probe: &dyn crate::rules::Probe) -> bool {
+        self.stages
+            .iter()
+            .chain(self.until.iter())
+            .any(|s| s.filter.eval3(probe) != Some(false))
+    }
+
+    /// Whether some term of this sequence (its `until` term included) matches `doc` (join
+    /// keys not checked).
+    pub fn some_term_matches(&self, doc: &dyn Document) -> bool {
+        self.stages
+            .iter()
+            .chain(self.until.iter())
+            .any(|s| s.matches(doc))
     }
 
     /// `maxspan` in nanoseconds, if the query has one.
