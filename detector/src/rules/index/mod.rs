@@ -319,6 +319,22 @@ impl RuleIndex {
             .any(|i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
     }
 
+    /// How many candidates [`RuleIndex::may_match`] evaluates over `probe` (diagnostics).
+    pub fn probe_candidates(&self, probe: &dyn super::Probe) -> usize {
+        self.candidates_by(|f| probe.field(f)).len()
+    }
+
+    /// The candidate rules of `probe` that it cannot rule out (their three-valued verdict
+    /// is not false): the rules that make [`RuleIndex::may_match`] true. Diagnostics
+    /// (which rules force events off the fast path), not the per-event path.
+    pub fn undecided(&self, rules: &[Rule], probe: &dyn super::Probe) -> Vec<super::RuleIdx> {
+        self.candidates_by(|f| probe.field(f))
+            .iter()
+            .filter(|&i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
+            .map(super::RuleIdx)
+            .collect()
+    }
+
     /// Evaluates candidate rules and pushes the indices of the matching ones in rule order,
     /// without duplicates. `out` is cleared first.
     pub fn matches(&self, rules: &[Rule], doc: &dyn Document, out: &mut Vec<super::RuleIdx>) {
