@@ -274,7 +274,7 @@ fn env_block(container: Option<usize>, n: usize) -> Vec<u8> {
             let mut e = b"PATH=/usr/local/bin:/usr/bin:/bin\0HOME=/home/alice\0USER=alice\0\
                           SHELL=/bin/bash\0LANG=C.UTF-8\0TERM=xterm-256color\0"
                 .to_vec();
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 e.extend_from_slice(b"http_proxy=http://proxy.internal:3128\0");
             }
             e

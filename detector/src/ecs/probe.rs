@@ -9,17 +9,23 @@
 //!   `agent.*`, `ecs.version`, and the fields no document carries) are read with the
 //!   document accessor itself, from the template every document starts from
 //!   ([`super::DocBuilder::template`]);
-//! - `*.name`, `*.executable` and `*.args` of the process and its parent, `container.id`
-//!   and `process.entry_leader.entry_meta.type` are rendered from the process model by the
-//!   functions the builder renders them with ([`super::keyword`], [`super::keywords`],
-//!   `container_id`, [`crate::process::EntryType::as_str`]), and read through the same
-//!   value helpers as the document's;
+//! - `*.name`, `*.executable`, `*.args` and `*.working_directory` of the process and its
+//!   parent, `process.env_vars`, the credentials (`*.user.*`, `*.group.*`,
+//!   `*.real_user.*`, `*.real_group.*` of both, and the subject's `user.*`, `group.*`
+//!   with their `Ext.real`), `container.id` and `process.entry_leader.entry_meta.type` are
+//!   rendered from the process model by the functions the builder renders them with
+//!   ([`super::keyword`], [`super::keywords`], `container_id`,
+//!   [`crate::process::EntryType::as_str`], the ids' decimal form), and read through the
+//!   same value helpers as the document's;
 //! - everything else is unknown (`None`).
 //!
 //! Two kinds of probe: of a whole [`Snapshot`], and the *image probe*, taken before the
 //! process model builds the snapshot, which knows only the subject's image (name,
-//! executable, args, and the command line and argument count rendered from them), the
-//! event kind and, when the model gives it, the parent's image (the *lineage* probe).
+//! executable, args, working directory, environment, and the command line and argument
+//! count rendered from them), the event kind and, when the model gives them, the parent's
+//! image and the subject's credential ids (the *lineage* probe; user and group names are
+//! resolved for the snapshot only, so only a snapshot probe knows them, and the parent's
+//! credentials).
 //! Rules certainly false on that spare the snapshot too (leaders, container, the reads of
 //! `/proc` a snapshot costs); and since an image probe depends on nothing else, the rule
 //! set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`).
