@@ -354,6 +354,55 @@ fn push_image(key: &mut Vec<u8>, image: &ExecImage, full: bool) {
     }
 }
 
+/// Appends credentials (ids and resolved names) to a probe key.
+fn push_creds(key: &mut Vec<u8>, creds: &crate::process::Creds) {
+    for id in [
+        &creds.user,
+        &creds.real_user,
+        &creds.group,
+        &creds.real_group,
+    ] {
+        key.extend_from_slice(&id.id.to_le_bytes());
+        key.push(id.name.is_some() as u8);
+        if let Some(n) = &id.name {
+            key.extend_from_slice(&(n.len() as u64).to_le_bytes());
+            key.extend_from_slice(n.as_bytes());
+        }
+    }
+}
+
+/// The key of a snapshot probe: everything of `snap` it reads ([`ModelProbe::image`] and
+/// the accessors after it): the subject's and parent's images and credentials, the
+/// previous image, the container id and the entry leader's type, after the kind and a tag
+/// byte (2) no image or lineage probe key has at that place.
+fn snapshot_key(kind: EventKind, snap: &Snapshot, key: &mut Vec<u8>) {
+    key.push(kind as u8);
+    push_image(key, &snap.subject.image, true);
+    key.push(2);
+    push_creds(key, &snap.subject.creds);
+    key.push(snap.parent.is_some() as u8);
+    if let Some(p) = &snap.parent {
+        push_image(key, &p.image, true);
+        push_creds(key, &p.creds);
+    }
+    key.push(snap.previous.is_some() as u8);
+    if let Some(i) = &snap.previous {
+        push_image(key, i, false);
+    }
+    key.push(snap.container.is_some() as u8);
+    if let Some(c) = &snap.container {
+        let id = super::build::container_id(c).as_bytes();
+        key.extend_from_slice(&(id.len() as u64).to_le_bytes());
+        key.extend_from_slice(id);
+    }
+    let entry = snap.entry_leader.as_ref().map(|e| e.entry_type.as_str());
+    key.push(entry.is_some() as u8);
+    if let Some(t) = entry {
+        key.extend_from_slice(&(t.len() as u64).to_le_bytes());
+        key.extend_from_slice(t.as_bytes());
+    }
+}
+
 /// Appends the ids of a lineage (or a 0 byte when it has none) to a probe key.
 fn push_ids(key: &mut Vec<u8>, ids: Option<CredIds>) {
     key.push(ids.is_some() as u8);
@@ -366,7 +415,9 @@ fn push_ids(key: &mut Vec<u8>, ids: Option<CredIds>) {
 
 /// The answers of an image probe depend on the event kind, the subject's image and what it
 /// was told of the parent alone (the template is the builder's, the same for every probe it
-/// makes): that is its key. A snapshot probe depends on the whole snapshot and has none.
+/// makes): that is its key. A snapshot probe's key holds every part of the snapshot it
+/// reads ([`snapshot_key`]); the keys of the three kinds of probe never collide (a tag byte
+/// after the subject's image), so one cache can hold them all.
 impl Probe for ModelProbe<'_> {
     fn field(&self, field: super::field::FieldId) -> Option<super::field::FieldValue<'_>> {
         super::schema::probe_field(self, field)
@@ -374,7 +425,15 @@ impl Probe for ModelProbe<'_> {
 
     fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
         key.clear();
-        if self.snap.is_some() || self.key_len() > max {
+        if let Some(snap) = self.snap {
+            snapshot_key(self.kind, snap, key);
+            if key.len() > max {
+                key.clear();
+                return false;
+            }
+            return true;
+        }
+        if self.key_len() > max {
             return false;
         }
         key.push(self.kind as u8);

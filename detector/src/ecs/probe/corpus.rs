@@ -73,6 +73,17 @@ fn probes_agree_with_documents_for_every_corpus_rule() {
             fresh,
             "{snap:?}"
         );
+        // Snapshot probes share the cache (their keys are apart from lineage probes').
+        let late_fresh = set.may_match_probe(&late);
+        assert_eq!(
+            set.may_match_cached(&late, &mut cache),
+            late_fresh,
+            "{snap:?}"
+        );
+        assert!(
+            fresh || !late_fresh,
+            "the snapshot probe knows more: {snap:?}"
+        );
         if any {
             matched += 1;
             assert!(fresh, "lineage probe skipped a match: {snap:?}");

@@ -411,9 +411,50 @@ fn image_probe_keys() {
             .image_probe(&ssh, EventKind::Exec)
             .key(bound - 1, &mut k)
     );
-    let snap = &snapshots(7, 1)[0];
-    assert!(
-        !docs.probe(snap).key(usize::MAX, &mut k),
-        "a snapshot probe"
-    );
+    // A snapshot probe's key differs from its lineage probe's and from that of a snapshot
+    // differing only in what the snapshot probe alone reads (names, entry leader).
+    let snaps = snapshots(7, 200);
+    let mut keys = std::collections::HashMap::new();
+    for snap in &snaps {
+        assert!(docs.probe(snap).key(usize::MAX, &mut k), "a snapshot probe");
+        assert!(!docs.probe(snap).key(k.len() - 1, &mut Vec::new()));
+        let mut lineage = Vec::new();
+        assert!(
+            docs.lineage_probe(crate::process::Lineage {
+                image: &snap.subject.image,
+                parent: snap.parent.as_ref().map(|p| &*p.image),
+                previous: snap.previous.as_deref(),
+                container: snap.container.as_deref(),
+                kind: snap.kind,
+                ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
+            })
+            .key(usize::MAX, &mut lineage)
+        );
+        assert_ne!(k, lineage);
+        let mut other = snap.clone();
+        other.subject.creds.user.name = Some("someone-else".into());
+        let mut k2 = Vec::new();
+        assert!(docs.probe(&other).key(usize::MAX, &mut k2));
+        assert_ne!(k, k2);
+        other.entry_leader = None;
+        let mut k3 = Vec::new();
+        assert!(docs.probe(&other).key(usize::MAX, &mut k3));
+        assert_eq!(k3 == k2, snap.entry_leader.is_none());
+        keys.insert(k.clone(), snap);
+    }
+    // Equal keys, equal answers on every field.
+    let schema = crate::ecs::schema();
+    for snap in &snaps {
+        let mut copy = snap.clone();
+        copy.subject.entity_id = "other".into();
+        copy.subject.pid += 1;
+        let (a, b) = (docs.probe(snap), docs.probe(&copy));
+        let (mut ka, mut kb) = (Vec::new(), Vec::new());
+        assert!(a.key(usize::MAX, &mut ka) && b.key(usize::MAX, &mut kb));
+        assert_eq!(ka, kb);
+        for (p, _) in schema.fields() {
+            let id = schema.resolve(p).unwrap().id;
+            assert_eq!(a.field(id), b.field(id), "{p}");
+        }
+    }
 }
