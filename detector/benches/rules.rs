@@ -228,21 +228,25 @@ impl Sink for NullSink {
     }
 }
 
-/// One synthetic process life: where it runs and what it execs.
+/// One synthetic process life: where it runs, what it execs and from where.
 struct Life {
     container: Option<usize>,
     exe: &'static str,
-    argv: &'static [&'static str],
+    argv: Vec<String>,
+    cwd: &'static str,
 }
 
-/// What shells and tools on a container host typically run.
+/// What shells and tools on a container host typically run. `{n}` in an argument is
+/// replaced by the life's number: a third of the commands differ in an argument from one
+/// run to the next (log files, job ids, durations), as real commands do, so their images
+/// are not all seen before.
 const PROGRAMS: &[(&str, &[&str])] = &[
     (
         "/usr/bin/bash",
         &["bash", "-c", "ls -la /var/log && cat /etc/os-release"],
     ),
     ("/usr/bin/ls", &["ls", "-la", "--color=auto", "/var/log"]),
-    ("/usr/bin/cat", &["cat", "/etc/os-release"]),
+    ("/usr/bin/cat", &["cat", "/var/log/app/worker-{n}.log"]),
     (
         "/usr/bin/python3.11",
         &["python3", "/app/worker.py", "--queue", "default", "-v"],
@@ -255,15 +259,39 @@ const PROGRAMS: &[(&str, &[&str])] = &[
     ("/usr/bin/sed", &["sed", "-n", "1,20p", "/etc/passwd"]),
     (
         "/usr/bin/curl",
-        &["curl", "-fsS", "http://127.0.0.1:8080/healthz"],
+        &["curl", "-fsS", "http://127.0.0.1:8080/jobs/{n}/status"],
     ),
     ("/usr/bin/cat", &["cat", "/proc/self/status"]),
-    ("/usr/bin/sleep", &["sleep", "30"]),
+    ("/usr/bin/sleep", &["sleep", "{n}"]),
 ];
+
+/// The environment blocks execs carry (NUL-separated, as the kernel reads them): a login
+/// shell's on the host (half of them behind a proxy, a variable the sensor captures), a
+/// container's.
+fn env_block(container: Option<usize>, n: usize) -> Vec<u8> {
+    match container {
+        None => {
+            let mut e = b"PATH=/usr/local/bin:/usr/bin:/bin\0HOME=/home/alice\0USER=alice\0\
+                          SHELL=/bin/bash\0LANG=C.UTF-8\0TERM=xterm-256color\0"
+                .to_vec();
+            if n.is_multiple_of(2) {
+                e.extend_from_slice(b"http_proxy=http://proxy.internal:3128\0");
+            }
+            e
+        }
+        Some(i) => format!(
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\0\
+             HOSTNAME={:012x}\0HOME=/root\0",
+            0xc0ffee_u64 + i as u64
+        )
+        .into_bytes(),
+    }
+}
 
 /// A stream of fork/exec/exit events: `lives` processes, each forked from its container's
 /// (or the host's) shell, exec'ing one of [`PROGRAMS`] (every 97th life an
-/// `ssh -V` in a container), then exiting. Parents are forked and exec'd first.
+/// `ssh -V` in a container) in a working directory of its container or of a user's home,
+/// with its environment, then exiting. Parents are forked and exec'd first.
 fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
     const CONTAINERS: usize = 4;
     let cgroup = |c: Option<usize>| -> (Vec<u8>, u64, u32, u32) {
@@ -314,12 +342,14 @@ fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
             ..Default::default()
         }
     };
-    let exec = |mut ev: ProcessEvent, exe: &str, argv: &[&str]| {
+    let exec = |mut ev: ProcessEvent, exe: &str, argv: &[String], cwd: &str, env: Vec<u8>| {
         ev.kind = Some(EventKind::Exec);
         ev.filename = exe.as_bytes().to_vec();
         ev.exe_path = exe.as_bytes().to_vec();
         ev.comm = argv[0].as_bytes().iter().take(15).copied().collect();
         ev.argv = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+        ev.cwd = cwd.as_bytes().to_vec();
+        ev.env = env;
         ev
     };
     // One shell per container and one on the host: the parents of every life.
@@ -330,7 +360,14 @@ fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
         let start = tick();
         setup.push(base(EventKind::Fork, pid, 1, c, start, start));
         let ev = base(EventKind::Exec, pid, 1, c, start, tick());
-        setup.push(exec(ev, "/usr/bin/bash", &["bash"]));
+        let cwd = if c.is_some() { "/" } else { "/home/alice" };
+        setup.push(exec(
+            ev,
+            "/usr/bin/bash",
+            &["bash".into()],
+            cwd,
+            env_block(c, 0),
+        ));
     }
     let mut stream = Vec::with_capacity(lives * 3);
     for n in 0..lives {
@@ -338,14 +375,25 @@ fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
             Life {
                 container: Some(n % CONTAINERS),
                 exe: "/usr/bin/ssh",
-                argv: &["ssh", "-V"],
+                argv: vec!["ssh".into(), "-V".into()],
+                cwd: "/",
             }
         } else {
             let (exe, argv) = PROGRAMS[n % PROGRAMS.len()];
+            let container = (n % 3 != 0).then_some(n % CONTAINERS);
             Life {
-                container: (n % 3 != 0).then_some(n % CONTAINERS),
+                container,
                 exe,
-                argv,
+                argv: argv
+                    .iter()
+                    .map(|a| a.replace("{n}", &n.to_string()))
+                    .collect(),
+                cwd: match (container, n % 5) {
+                    (None, 0 | 1) => "/home/alice/src/project",
+                    (None, _) => "/home/alice",
+                    (Some(c), _) if c % 2 == 0 => "/app",
+                    (Some(_), _) => "/",
+                },
             }
         };
         let parent = shells[life.container.unwrap_or(CONTAINERS)];
@@ -356,7 +404,8 @@ fn event_stream(lives: usize) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
         fork.exe_path = b"/usr/bin/bash".to_vec();
         stream.push(fork);
         let ev = base(EventKind::Exec, tgid, parent, life.container, start, tick());
-        stream.push(exec(ev, life.exe, life.argv));
+        let env = env_block(life.container, n);
+        stream.push(exec(ev, life.exe, &life.argv, life.cwd, env));
         let mut exit = base(EventKind::Exit, tgid, parent, life.container, start, tick());
         exit.comm = life.argv[0].as_bytes().to_vec();
         exit.exe_path = life.exe.as_bytes().to_vec();
@@ -404,7 +453,11 @@ fn pipeline(c: &mut Criterion) {
         ("all", vec![linux.clone(), shipped.clone()]),
         ("cloud_defend", vec![cloud.clone(), shipped.clone()]),
     ] {
-        let (mut p, alerts) = event_pipeline(load(&paths), &host);
+        let set = load(&paths);
+        if name == "all" {
+            fast_path_report(&set, &host, &setup, &stream);
+        }
+        let (mut p, alerts) = event_pipeline(set, &host);
         for ev in &setup {
             p.handle(ev);
         }
@@ -449,6 +502,85 @@ fn pipeline(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// Which rules make events of the stream fall off the fast path: for each rule, how many
+/// events it alone keeps from being decided by the lineage probe (before any snapshot) and
+/// by the snapshot probe (before the document), that is, how many events need a document
+/// and a full evaluation because of it.
+fn fast_path_report(
+    set: &RuleSet,
+    host: &HostInfo,
+    setup: &[ProcessEvent],
+    stream: &[ProcessEvent],
+) {
+    let agent = AgentInfo::new(host, None);
+    let docs = detector::ecs::DocBuilder::new(host, &agent);
+    let mut table = ProcessTable::events_only("6f1e5c1e-0000-4000-8000-000000000000");
+    let mut lineage = vec![0usize; set.len()];
+    let mut full = vec![0usize; set.len()];
+    let (mut off_lineage, mut off_snap) = (0usize, 0usize);
+    let mut cache = detector::rules::VerdictCache::default();
+    let mut decide_ns = 0u128;
+    // By event kind: (events, cache misses, ns deciding the misses, their candidates).
+    let mut kinds = std::collections::BTreeMap::<String, (usize, usize, u128, usize)>::new();
+    for (n, ev) in setup.iter().chain(stream).enumerate() {
+        let snap = table.apply_if_lineage(ev, |l| {
+            let probe = docs.lineage_probe(*l);
+            let hits = cache.hits();
+            let t = std::time::Instant::now();
+            set.may_match_cached(&probe, &mut cache);
+            let ns = t.elapsed().as_nanos();
+            decide_ns += ns;
+            let k = kinds.entry(format!("{:?}", l.kind)).or_default();
+            k.0 += 1;
+            if cache.hits() == hits {
+                k.1 += 1;
+                k.2 += ns;
+                k.3 += set.probe_candidate_count(&probe);
+            }
+            let u = set.undecided(&probe);
+            for i in &u {
+                lineage[i.get()] += 1;
+            }
+            !u.is_empty()
+        });
+        let Some(snap) = snap else { continue };
+        let u = set.undecided(&docs.probe(&snap));
+        if n >= setup.len() {
+            off_lineage += 1;
+            off_snap += !u.is_empty() as usize;
+        }
+        for i in &u {
+            full[i.get()] += 1;
+        }
+    }
+    let events = setup.len() + stream.len();
+    eprintln!(
+        "fast path: of {} events, {off_lineage} pass the lineage probe, {off_snap} the snapshot \
+         probe (need a document); lineage verdicts: {} of {events} from the cache, {:.0} ns \
+         per event deciding; rules keeping events (lineage / snapshot probe):",
+        stream.len(),
+        cache.hits(),
+        decide_ns as f64 / events as f64
+    );
+    for (kind, (n, misses, ns, cands)) in &kinds {
+        eprintln!(
+            "  {kind}: {n} events, {misses} cache misses, {:.0} ns and {:.1} candidates per miss",
+            *ns as f64 / (*misses).max(1) as f64,
+            *cands as f64 / (*misses).max(1) as f64
+        );
+    }
+    let mut ranked: Vec<usize> = (0..set.len()).filter(|&i| lineage[i] > 0).collect();
+    ranked.sort_by_key(|&i| std::cmp::Reverse((full[i], lineage[i])));
+    for i in ranked {
+        eprintln!(
+            "  {:6} {:6}  {}",
+            lineage[i],
+            full[i],
+            set.rules()[i].meta.name
+        );
+    }
 }
 
 criterion_group!(benches, rules, pipeline);

@@ -74,7 +74,9 @@ impl EventPipeline {
         // action): skip building their document.
         let wanted = {
             let probe = self.docs.probe(&snap);
-            self.detection.rules().may_match_probe(&probe)
+            self.detection
+                .rules()
+                .may_match_cached(&probe, &mut self.verdicts)
                 || self.detection.sequences().may_match_probe(&probe)
         };
         if !wanted {

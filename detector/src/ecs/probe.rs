@@ -9,17 +9,23 @@
 //!   `agent.*`, `ecs.version`, and the fields no document carries) are read with the
 //!   document accessor itself, from the template every document starts from
 //!   ([`super::DocBuilder::template`]);
-//! - `*.name`, `*.executable` and `*.args` of the process and its parent, `container.id`
-//!   and `process.entry_leader.entry_meta.type` are rendered from the process model by the
-//!   functions the builder renders them with ([`super::keyword`], [`super::keywords`],
-//!   `container_id`, [`crate::process::EntryType::as_str`]), and read through the same
-//!   value helpers as the document's;
+//! - `*.name`, `*.executable`, `*.args` and `*.working_directory` of the process and its
+//!   parent, `process.env_vars`, the credentials (`*.user.*`, `*.group.*`,
+//!   `*.real_user.*`, `*.real_group.*` of both, and the subject's `user.*`, `group.*`
+//!   with their `Ext.real`), `container.id` and `process.entry_leader.entry_meta.type` are
+//!   rendered from the process model by the functions the builder renders them with
+//!   ([`super::keyword`], [`super::keywords`], `container_id`,
+//!   [`crate::process::EntryType::as_str`], the ids' decimal form), and read through the
+//!   same value helpers as the document's;
 //! - everything else is unknown (`None`).
 //!
 //! Two kinds of probe: of a whole [`Snapshot`], and the *image probe*, taken before the
 //! process model builds the snapshot, which knows only the subject's image (name,
-//! executable, args, and the command line and argument count rendered from them), the
-//! event kind and, when the model gives it, the parent's image (the *lineage* probe).
+//! executable, args, working directory, environment, and the command line and argument
+//! count rendered from them), the event kind and, when the model gives them, the parent's
+//! image and the subject's credential ids (the *lineage* probe; user and group names are
+//! resolved for the snapshot only, so only a snapshot probe knows them, and the parent's
+//! credentials).
 //! Rules certainly false on that spare the snapshot too (leaders, container, the reads of
 //! `/proc` a snapshot costs); and since an image probe depends on nothing else, the rule
 //! set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`).
@@ -30,7 +36,7 @@ use std::cell::{OnceCell, RefCell};
 use super::field::Probe;
 use super::{EcsDocument, keyword, keywords};
 use crate::event::EventKind;
-use crate::process::{ExecImage, Lineage, Snapshot};
+use crate::process::{CredIds, ExecImage, Lineage, Snapshot};
 
 /// Which process of the document a model field is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,11 +70,30 @@ pub struct ModelProbe<'a> {
     buffers: &'a RefCell<Vec<Vec<String>>>,
 }
 
+/// One credential field of a process (`*.user.id`, `*.real_group.name`, …): the index
+/// into [`Rendered::creds`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cred {
+    UserId = 0,
+    UserName,
+    GroupId,
+    GroupName,
+    RealUserId,
+    RealUserName,
+    RealGroupId,
+    RealGroupName,
+}
+
 /// The model fields of a probe, by [`Who`], each rendered on first use.
 #[derive(Default)]
 struct Rendered<'a> {
     names: [OnceCell<Option<Cow<'a, str>>>; 2],
     executables: [OnceCell<Option<Cow<'a, str>>>; 2],
+    working_directories: [OnceCell<Option<Cow<'a, str>>>; 2],
+    /// By [`Cred`].
+    creds: [[OnceCell<Option<Cow<'a, str>>>; 8]; 2],
+    /// `process.env_vars`, rendered into a buffer of [`ModelProbe::buffers`].
+    env_vars: OnceCell<Vec<String>>,
     /// Rendered into buffers of [`ModelProbe::buffers`].
     args: [OnceCell<Vec<String>>; 2],
     /// `*.command_line`, joined from the rendered args as the builder joins them.
@@ -83,7 +108,7 @@ impl Drop for ModelProbe<'_> {
             return;
         };
         let mut spare = self.buffers.borrow_mut();
-        for a in &mut r.args {
+        for a in r.args.iter_mut().chain([&mut r.env_vars]) {
             if let Some(v) = a.take() {
                 spare.push(v);
             }
@@ -144,6 +169,68 @@ impl<'a> ModelProbe<'a> {
             self.rendered().executables[who as usize]
                 .get_or_init(|| image.and_then(|i| keyword(&i.executable))),
         )
+    }
+
+    /// `*.working_directory` of `who` as the builder renders it (`None`: unknown).
+    pub(super) fn working_directory(&self, who: Who) -> Option<&Option<Cow<'a, str>>> {
+        let image = self.image(who)?;
+        Some(
+            self.rendered().working_directories[who as usize]
+                .get_or_init(|| image.and_then(|i| keyword(&i.working_directory))),
+        )
+    }
+
+    /// `process.env_vars` as the builder renders them (`None`: unknown; empty when none
+    /// was captured).
+    pub(super) fn env_vars(&self) -> Option<&[String]> {
+        let vars = self.rendered().env_vars.get_or_init(|| {
+            let mut buf = self.buffers.borrow_mut().pop().unwrap_or_default();
+            keywords(&self.subject.env_vars, &mut buf);
+            buf
+        });
+        Some(vars)
+    }
+
+    /// A credential field of `who` as the builder renders it (`*.user.id` …; for the
+    /// subject also `user.*`, `group.*` and their `Ext.real`): `None` when unknown. The
+    /// ids are known from a snapshot or a lineage that tells them, the names (resolved
+    /// for the snapshot) only from a snapshot; of the parent, only from a snapshot.
+    pub(super) fn cred(&self, who: Who, c: Cred) -> Option<&Option<Cow<'a, str>>> {
+        let named = |creds: &'a crate::process::Creds| -> Option<Cow<'a, str>> {
+            let id = match c {
+                Cred::UserId | Cred::UserName => &creds.user,
+                Cred::GroupId | Cred::GroupName => &creds.group,
+                Cred::RealUserId | Cred::RealUserName => &creds.real_user,
+                Cred::RealGroupId | Cred::RealGroupName => &creds.real_group,
+            };
+            match c {
+                Cred::UserId | Cred::GroupId | Cred::RealUserId | Cred::RealGroupId => {
+                    Some(Cow::Owned(id.id.to_string()))
+                }
+                _ => id.name.as_deref().map(Cow::Borrowed),
+            }
+        };
+        let cell = &self.rendered().creds[who as usize][c as usize];
+        if let Some(v) = cell.get() {
+            return Some(v);
+        }
+        let v = match (self.snap, who) {
+            (Some(s), Who::Subject) => named(&s.subject.creds),
+            (Some(s), Who::Parent) => s.parent.as_ref().and_then(|p| named(&p.creds)),
+            (None, Who::Subject) => {
+                let ids = self.lineage?.ids?;
+                let id = match c {
+                    Cred::UserId => ids.user,
+                    Cred::GroupId => ids.group,
+                    Cred::RealUserId => ids.real_user,
+                    Cred::RealGroupId => ids.real_group,
+                    _ => return None,
+                };
+                Some(Cow::Owned(id.to_string()))
+            }
+            (None, Who::Parent) => return None,
+        };
+        Some(cell.get_or_init(|| v))
     }
 
     /// `*.args` of `who` as the builder renders them (`None`: unknown; empty when the
@@ -212,12 +299,18 @@ impl<'a> ModelProbe<'a> {
     }
 
     /// Bytes [`Probe::key`] writes for an image: each part length-prefixed (so different
-    /// images give different keys).
-    fn image_key_len(image: &ExecImage) -> usize {
-        8 * (3 + image.args.len())
-            + image.name.len()
+    /// images give different keys); `full`: also its working directory and environment
+    /// (the subject's and parent's, which the probe renders; not a previous image's).
+    fn image_key_len(image: &ExecImage, full: bool) -> usize {
+        let parts = |v: &[Vec<u8>]| 8 * (1 + v.len()) + v.iter().map(Vec::len).sum::<usize>();
+        16 + image.name.len()
             + image.executable.len()
-            + image.args.iter().map(Vec::len).sum::<usize>()
+            + parts(&image.args)
+            + if full {
+                8 + image.working_directory.len() + parts(&image.env_vars)
+            } else {
+                0
+            }
     }
 
     /// Bytes [`Probe::key`] writes for this image probe: the kind, the subject's image and,
@@ -225,35 +318,106 @@ impl<'a> ModelProbe<'a> {
     /// id, each behind a byte saying whether there is one.
     fn key_len(&self) -> usize {
         let lineage = self.lineage.map_or(0, |l| {
-            let image = |i: Option<&ExecImage>| 1 + i.map_or(0, Self::image_key_len);
-            image(l.parent)
-                + image(l.previous)
+            let image =
+                |i: Option<&ExecImage>, full| 1 + i.map_or(0, |i| Self::image_key_len(i, full));
+            image(l.parent, true)
+                + image(l.previous, false)
                 + 1
                 + l.container
                     .map_or(0, |c| 8 + super::build::container_id(c).len())
+                + 1
+                + l.ids.map_or(0, |_| 16)
         });
-        2 + Self::image_key_len(self.subject) + lineage
+        2 + Self::image_key_len(self.subject, true) + lineage
     }
 }
 
-/// Appends `image` to a probe key, each part length-prefixed.
-fn push_image(key: &mut Vec<u8>, image: &ExecImage) {
-    let mut part = |b: &[u8]| {
+/// Appends `image` to a probe key, each part length-prefixed; `full`: also its working
+/// directory and environment ([`ModelProbe::image_key_len`]).
+fn push_image(key: &mut Vec<u8>, image: &ExecImage, full: bool) {
+    fn part(key: &mut Vec<u8>, b: &[u8]) {
         key.extend_from_slice(&(b.len() as u64).to_le_bytes());
         key.extend_from_slice(b);
-    };
-    part(&image.name);
-    part(&image.executable);
-    key.extend_from_slice(&(image.args.len() as u64).to_le_bytes());
-    for a in &image.args {
-        key.extend_from_slice(&(a.len() as u64).to_le_bytes());
-        key.extend_from_slice(a);
+    }
+    fn parts(key: &mut Vec<u8>, v: &[Vec<u8>]) {
+        key.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        for a in v {
+            part(key, a);
+        }
+    }
+    part(key, &image.name);
+    part(key, &image.executable);
+    parts(key, &image.args);
+    if full {
+        part(key, &image.working_directory);
+        parts(key, &image.env_vars);
+    }
+}
+
+/// Appends credentials (ids and resolved names) to a probe key.
+fn push_creds(key: &mut Vec<u8>, creds: &crate::process::Creds) {
+    for id in [
+        &creds.user,
+        &creds.real_user,
+        &creds.group,
+        &creds.real_group,
+    ] {
+        key.extend_from_slice(&id.id.to_le_bytes());
+        key.push(id.name.is_some() as u8);
+        if let Some(n) = &id.name {
+            key.extend_from_slice(&(n.len() as u64).to_le_bytes());
+            key.extend_from_slice(n.as_bytes());
+        }
+    }
+}
+
+/// The key of a snapshot probe: everything of `snap` it reads ([`ModelProbe::image`] and
+/// the accessors after it): the subject's and parent's images and credentials, the
+/// previous image, the container id and the entry leader's type, after the kind and a tag
+/// byte (2) no image or lineage probe key has at that place.
+fn snapshot_key(kind: EventKind, snap: &Snapshot, key: &mut Vec<u8>) {
+    key.push(kind as u8);
+    push_image(key, &snap.subject.image, true);
+    key.push(2);
+    push_creds(key, &snap.subject.creds);
+    key.push(snap.parent.is_some() as u8);
+    if let Some(p) = &snap.parent {
+        push_image(key, &p.image, true);
+        push_creds(key, &p.creds);
+    }
+    key.push(snap.previous.is_some() as u8);
+    if let Some(i) = &snap.previous {
+        push_image(key, i, false);
+    }
+    key.push(snap.container.is_some() as u8);
+    if let Some(c) = &snap.container {
+        let id = super::build::container_id(c).as_bytes();
+        key.extend_from_slice(&(id.len() as u64).to_le_bytes());
+        key.extend_from_slice(id);
+    }
+    let entry = snap.entry_leader.as_ref().map(|e| e.entry_type.as_str());
+    key.push(entry.is_some() as u8);
+    if let Some(t) = entry {
+        key.extend_from_slice(&(t.len() as u64).to_le_bytes());
+        key.extend_from_slice(t.as_bytes());
+    }
+}
+
+/// Appends the ids of a lineage (or a 0 byte when it has none) to a probe key.
+fn push_ids(key: &mut Vec<u8>, ids: Option<CredIds>) {
+    key.push(ids.is_some() as u8);
+    if let Some(i) = ids {
+        for id in [i.user, i.real_user, i.group, i.real_group] {
+            key.extend_from_slice(&id.to_le_bytes());
+        }
     }
 }
 
 /// The answers of an image probe depend on the event kind, the subject's image and what it
 /// was told of the parent alone (the template is the builder's, the same for every probe it
-/// makes): that is its key. A snapshot probe depends on the whole snapshot and has none.
+/// makes): that is its key. A snapshot probe's key holds every part of the snapshot it
+/// reads ([`snapshot_key`]); the keys of the three kinds of probe never collide (a tag byte
+/// after the subject's image), so one cache can hold them all.
 impl Probe for ModelProbe<'_> {
     fn field(&self, field: super::field::FieldId) -> Option<super::field::FieldValue<'_>> {
         super::schema::probe_field(self, field)
@@ -261,20 +425,28 @@ impl Probe for ModelProbe<'_> {
 
     fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
         key.clear();
-        if self.snap.is_some() || self.key_len() > max {
+        if let Some(snap) = self.snap {
+            snapshot_key(self.kind, snap, key);
+            if key.len() > max {
+                key.clear();
+                return false;
+            }
+            return true;
+        }
+        if self.key_len() > max {
             return false;
         }
         key.push(self.kind as u8);
-        push_image(key, self.subject);
+        push_image(key, self.subject, true);
         let Some(l) = self.lineage else {
             key.push(0);
             return true;
         };
         key.push(1);
-        for i in [l.parent, l.previous] {
+        for (i, full) in [(l.parent, true), (l.previous, false)] {
             key.push(i.is_some() as u8);
             if let Some(i) = i {
-                push_image(key, i);
+                push_image(key, i, full);
             }
         }
         key.push(l.container.is_some() as u8);
@@ -283,9 +455,13 @@ impl Probe for ModelProbe<'_> {
             key.extend_from_slice(&(id.len() as u64).to_le_bytes());
             key.extend_from_slice(id);
         }
+        push_ids(key, l.ids);
         true
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod corpus;

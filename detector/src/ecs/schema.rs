@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 use rustc_hash::FxHashMap;
 
 use super::field::{Document, FieldDef, FieldId, FieldType, FieldValue, Schema};
-use super::probe::Who;
+use super::probe::{Cred, Who};
 use super::{EcsDocument, ModelProbe, ProcessCore};
 
 /// Reads one field of a document; `None` when absent.
@@ -212,11 +212,11 @@ macro_rules! rows {
 /// process and its parent, whose `name`, `executable` and `args` the probe renders
 /// ([`ModelProbe::name`] …) and reads through the document's value helper (`$value`).
 macro_rules! core_probe {
-    (None, $field:ident, $value:ident) => {
+    (None, $field:ident, $value:ident $(, $arg:expr)?) => {
         ProbeRead::Unknown
     };
-    ($who:ident, $field:ident, $value:ident) => {
-        ProbeRead::Model(|p| Some($value(p.$field(Who::$who)?)))
+    ($who:ident, $field:ident, $value:ident $(, $arg:expr)?) => {
+        ProbeRead::Model(|p| Some($value(p.$field(Who::$who $(, $arg)?)?)))
     };
 }
 
@@ -240,25 +240,37 @@ macro_rules! core_rows {
                 probe: core_probe!($who, command_line, s);
             concat!($prefix, ".start") => Date, |$d| s(&core($get)?.start);
             concat!($prefix, ".working_directory") => Keyword,
-                |$d| s(&core($get)?.working_directory);
+                |$d| s(&core($get)?.working_directory),
+                probe: core_probe!($who, working_directory, s);
             concat!($prefix, ".interactive") => Boolean, |$d| b(&core($get)?.interactive);
             concat!($prefix, ".tty.char_device.major") => Long,
                 |$d| l(&core($get)?.tty.as_ref()?.char_device.as_ref()?.major);
             concat!($prefix, ".tty.char_device.minor") => Long,
                 |$d| l(&core($get)?.tty.as_ref()?.char_device.as_ref()?.minor);
-            concat!($prefix, ".user.id") => Keyword, |$d| s(&core($get)?.user.as_ref()?.id);
-            concat!($prefix, ".user.name") => Keyword, |$d| s(&core($get)?.user.as_ref()?.name);
-            concat!($prefix, ".group.id") => Keyword, |$d| s(&core($get)?.group.as_ref()?.id);
+            concat!($prefix, ".user.id") => Keyword,
+                |$d| s(&core($get)?.user.as_ref()?.id),
+                probe: core_probe!($who, cred, s, Cred::UserId);
+            concat!($prefix, ".user.name") => Keyword,
+                |$d| s(&core($get)?.user.as_ref()?.name),
+                probe: core_probe!($who, cred, s, Cred::UserName);
+            concat!($prefix, ".group.id") => Keyword,
+                |$d| s(&core($get)?.group.as_ref()?.id),
+                probe: core_probe!($who, cred, s, Cred::GroupId);
             concat!($prefix, ".group.name") => Keyword,
-                |$d| s(&core($get)?.group.as_ref()?.name);
+                |$d| s(&core($get)?.group.as_ref()?.name),
+                probe: core_probe!($who, cred, s, Cred::GroupName);
             concat!($prefix, ".real_user.id") => Keyword,
-                |$d| s(&core($get)?.real_user.as_ref()?.id);
+                |$d| s(&core($get)?.real_user.as_ref()?.id),
+                probe: core_probe!($who, cred, s, Cred::RealUserId);
             concat!($prefix, ".real_user.name") => Keyword,
-                |$d| s(&core($get)?.real_user.as_ref()?.name);
+                |$d| s(&core($get)?.real_user.as_ref()?.name),
+                probe: core_probe!($who, cred, s, Cred::RealUserName);
             concat!($prefix, ".real_group.id") => Keyword,
-                |$d| s(&core($get)?.real_group.as_ref()?.id);
+                |$d| s(&core($get)?.real_group.as_ref()?.id),
+                probe: core_probe!($who, cred, s, Cred::RealGroupId);
             concat!($prefix, ".real_group.name") => Keyword,
-                |$d| s(&core($get)?.real_group.as_ref()?.name);
+                |$d| s(&core($get)?.real_group.as_ref()?.name),
+                probe: core_probe!($who, cred, s, Cred::RealGroupName);
             concat!($prefix, ".saved_user.id") => Keyword,
                 |$d| s(&core($get)?.saved_user.as_ref()?.id);
             concat!($prefix, ".saved_user.name") => Keyword,
@@ -309,20 +321,28 @@ fn populated(t: &mut Vec<Entry>) {
             |d| d.event.as_ref()?.risk_score.map(|x| FieldValue::Long(x as i64));
     }
     rows! { t;
-        "user.id" => Keyword, |d| s(&d.user.as_ref()?.id);
-        "user.name" => Keyword, |d| s(&d.user.as_ref()?.name);
+        "user.id" => Keyword, |d| s(&d.user.as_ref()?.id),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::UserId)?)));
+        "user.name" => Keyword, |d| s(&d.user.as_ref()?.name),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::UserName)?)));
         "user.group.id" => Keyword, |d| s(&d.user.as_ref()?.group.as_ref()?.id);
         "user.group.name" => Keyword, |d| s(&d.user.as_ref()?.group.as_ref()?.name);
-        "group.id" => Keyword, |d| s(&d.group.as_ref()?.id);
-        "group.name" => Keyword, |d| s(&d.group.as_ref()?.name);
+        "group.id" => Keyword, |d| s(&d.group.as_ref()?.id),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::GroupId)?)));
+        "group.name" => Keyword, |d| s(&d.group.as_ref()?.name),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::GroupName)?)));
         "user.Ext.real.id" => Keyword,
-            |d| s(&d.user.as_ref()?.ext.as_ref()?.real.as_ref()?.id);
+            |d| s(&d.user.as_ref()?.ext.as_ref()?.real.as_ref()?.id),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::RealUserId)?)));
         "user.Ext.real.name" => Keyword,
-            |d| s(&d.user.as_ref()?.ext.as_ref()?.real.as_ref()?.name);
+            |d| s(&d.user.as_ref()?.ext.as_ref()?.real.as_ref()?.name),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::RealUserName)?)));
         "group.Ext.real.id" => Keyword,
-            |d| s(&d.group.as_ref()?.ext.as_ref()?.real.as_ref()?.id);
+            |d| s(&d.group.as_ref()?.ext.as_ref()?.real.as_ref()?.id),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::RealGroupId)?)));
         "group.Ext.real.name" => Keyword,
-            |d| s(&d.group.as_ref()?.ext.as_ref()?.real.as_ref()?.name);
+            |d| s(&d.group.as_ref()?.ext.as_ref()?.real.as_ref()?.name),
+            probe: ProbeRead::Model(|p| Some(s(p.cred(Who::Subject, Cred::RealGroupName)?)));
         "container.id" => Keyword, |d| s(&d.container.as_ref()?.id),
             probe: ProbeRead::Model(|p| Some(p.container_id()?.map(FieldValue::Str)));
         "container.runtime" => Keyword, |d| s(&d.container.as_ref()?.runtime);
@@ -435,7 +455,8 @@ fn populated(t: &mut Vec<Entry>) {
             |d| a(&d.process.as_ref()?.previous.as_ref()?.args);
         "process.previous.args_count" => Long,
             |d| l(&d.process.as_ref()?.previous.as_ref()?.args_count);
-        "process.env_vars" => Keyword, |d| a(&d.process.as_ref()?.env_vars);
+        "process.env_vars" => Keyword, |d| a(&d.process.as_ref()?.env_vars),
+            probe: ProbeRead::Model(|p| Some(a(p.env_vars()?)));
         "process.thread.name" => Keyword,
             |d| s(&d.process.as_ref()?.thread.as_ref()?.name);
         "process.thread.capabilities.effective" => Keyword,

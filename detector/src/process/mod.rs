@@ -34,7 +34,7 @@ mod view;
 pub use entity::IdContext;
 pub use model::{Creds, EntryLeader, EntryType, ExecImage, Id, ProcInfo, ProcRef, Snapshot};
 pub use seed::SeedReport;
-pub use table::{Lineage, ProcessTable, TableConfig, TableStats};
+pub use table::{CredIds, Lineage, ProcessTable, TableConfig, TableStats};
 
 #[cfg(test)]
 mod tests;

@@ -160,6 +160,36 @@ pub struct Lineage<'a> {
     pub container: Option<&'a crate::container::ContainerInfo>,
     /// The event's kind.
     pub kind: EventKind,
+    /// The subject's ids after the event, as the snapshot's [`super::Creds`] will hold
+    /// them (their names are resolved only for the snapshot); `None`: unknown.
+    pub ids: Option<CredIds>,
+}
+
+/// The numeric ids of a process's credentials ([`super::Creds`] without names): what a
+/// [`Lineage`] tells of them, so rules on `process.user.id`, `user.id`, … are decided
+/// before any snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CredIds {
+    /// `process.user.id`, `user.id`: the effective uid.
+    pub user: u32,
+    /// `process.real_user.id`, `user.Ext.real.id`.
+    pub real_user: u32,
+    /// `process.group.id`, `group.id`: the effective gid.
+    pub group: u32,
+    /// `process.real_group.id`, `group.Ext.real.id`.
+    pub real_group: u32,
+}
+
+impl CredIds {
+    /// The ids of `creds`.
+    pub fn of(creds: &super::Creds) -> Self {
+        CredIds {
+            user: creds.user.id,
+            real_user: creds.real_user.id,
+            group: creds.group.id,
+            real_group: creds.real_group.id,
+        }
+    }
 }
 
 impl ProcessTable {
@@ -312,6 +342,12 @@ impl ProcessTable {
                 previous: previous.as_deref(),
                 container: r.container.as_deref(),
                 kind,
+                ids: Some(CredIds {
+                    user: r.euid,
+                    real_user: r.uid,
+                    group: r.egid,
+                    real_group: r.gid,
+                }),
             })
         });
         let snap = if wanted {

@@ -281,6 +281,18 @@ impl RuleSet {
         self.index.may_match(&self.rules, probe)
     }
 
+    /// The rules [`RuleSet::may_match_probe`] cannot rule out for `probe` (diagnostics:
+    /// which rules make an event need its document).
+    pub fn undecided(&self, probe: &dyn Probe) -> Vec<RuleIdx> {
+        self.index.undecided(&self.rules, probe)
+    }
+
+    /// How many rules the index leaves [`RuleSet::may_match_probe`] to evaluate over
+    /// `probe` (diagnostics).
+    pub fn probe_candidate_count(&self, probe: &dyn Probe) -> usize {
+        self.index.probe_candidates(probe)
+    }
+
     /// [`RuleSet::may_match_probe`], remembered in `cache` by the probe's key
     /// ([`Probe::key`]) for as long as the cache is used with this set: a probe with a key
     /// seen before (the forks of a long-lived shell, the exits of its commands, repeated

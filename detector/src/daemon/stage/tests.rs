@@ -351,6 +351,7 @@ fn probes_never_skip_a_match_on_synthetic_snapshots() {
                 previous: snap.previous.as_deref(),
                 container: snap.container.as_deref(),
                 kind: snap.kind,
+                ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
             });
             for r in rules.rules() {
                 let m = r.matches(&doc);

@@ -12,11 +12,13 @@ use crate::host::{AgentInfo, HostInfo};
 use crate::process::{Creds, EntryLeader, EntryType, ProcInfo, ProcRef};
 
 /// A small deterministic generator (xorshift64*): the tests need variety, not quality.
-pub(crate) struct Gen(u64);
+/// The second part: values [`snapshots_from`] mixes in besides [`ODD`] (e.g. a rule's
+/// literals).
+pub(crate) struct Gen(u64, Vec<Vec<u8>>);
 
 impl Gen {
     pub(crate) fn new(seed: u64) -> Self {
-        Gen(seed.max(1))
+        Gen(seed.max(1), Vec::new())
     }
     pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
@@ -65,7 +67,41 @@ pub(crate) const ODD: &[&[u8]] = &[
     b"\xef\xbf\xbd",
 ];
 
+/// Names of captured environment variables.
+const ENV_NAMES: &[&[u8]] = &[
+    b"HISTFILE",
+    b"LD_PRELOAD",
+    b"http_proxy",
+    b"PATH",
+    b"HISTSIZE",
+];
+
+/// Credentials: root, a user, set-id mixes, names resolved or not.
+fn creds(g: &mut Gen) -> Creds {
+    let id = |g: &mut Gen| {
+        let id = *g.pick(&[0u32, 0, 7, 1000, 65534]);
+        let name = match (g.below(3), id) {
+            (0, _) => None,
+            (_, 0) => Some("root".into()),
+            (_, 7) => Some("lp".into()),
+            (_, n) => Some(format!("u{n}").into()),
+        };
+        crate::process::Id { id, name }
+    };
+    Creds {
+        caps: None,
+        user: id(g),
+        real_user: id(g),
+        group: id(g),
+        real_group: id(g),
+    }
+}
+
 fn bytes(g: &mut Gen) -> Vec<u8> {
+    if !g.1.is_empty() && g.below(4) != 0 {
+        let i = g.below(g.1.len());
+        return g.1[i].clone();
+    }
     match g.below(8) {
         // A long value (beyond the index's fold buffers).
         0 => g.pick(ODD).repeat(1 + g.below(300)),
@@ -81,11 +117,21 @@ fn image(g: &mut Gen) -> Arc<ExecImage> {
         _ => [b"/usr/bin/".as_slice(), &bytes(g)].concat(),
     };
     let args = (0..g.below(5)).map(|_| bytes(g)).collect();
+    let working_directory = match g.below(3) {
+        0 => Vec::new(),
+        1 => bytes(g),
+        _ => [b"/home/".as_slice(), &bytes(g)].concat(),
+    };
+    let env_vars = (0..g.below(3))
+        .map(|_| [g.pick(ENV_NAMES), b"=".as_slice(), &bytes(g)].concat())
+        .collect();
     Arc::new(ExecImage {
         name: bytes(g),
         executable,
         args,
         args_truncated: g.below(4) == 0,
+        working_directory,
+        env_vars,
         ..Default::default()
     })
 }
@@ -104,7 +150,7 @@ fn proc_info(g: &mut Gen, pid: u32) -> ProcInfo {
         exit_code: None,
         interactive: g.below(2) == 0,
         tty: (g.below(2) == 0).then_some((136, 1)),
-        creds: Creds::default(),
+        creds: creds(g),
         pid_ns_ino: 4026531836,
         mnt_ns_ino: 4026531841,
         cgroup_id: g.below(100) as u64,
@@ -120,6 +166,12 @@ fn proc_info(g: &mut Gen, pid: u32) -> ProcInfo {
 /// `n` synthetic snapshots: every event kind, odd names, executables and args, a parent
 /// or none, a container (with an empty or a 64-hex id) or none, leaders or none.
 pub(crate) fn snapshots(seed: u64, n: usize) -> Vec<Snapshot> {
+    snapshots_from(seed, n, vec![Vec::new()])
+}
+
+/// [`snapshots`] whose names, executables, args, working directories and environment
+/// values are mostly taken from `pools` (snapshot `i` from pool `i % pools.len()`).
+pub(crate) fn snapshots_from(seed: u64, n: usize, pools: Vec<Vec<Vec<u8>>>) -> Vec<Snapshot> {
     let mut g = Gen::new(seed);
     let kinds = [EventKind::Fork, EventKind::Exec, EventKind::Exit];
     let entry_types = [
@@ -130,6 +182,7 @@ pub(crate) fn snapshots(seed: u64, n: usize) -> Vec<Snapshot> {
     ];
     (0..n)
         .map(|i| {
+            g.1 = pools[i % pools.len()].clone();
             let pid = 1000 + i as u32;
             let subject = proc_info(&mut g, pid);
             let container = match g.below(3) {
@@ -149,7 +202,12 @@ pub(crate) fn snapshots(seed: u64, n: usize) -> Vec<Snapshot> {
             };
             let leader = |g: &mut Gen| (g.below(2) == 0).then(|| proc_info(g, pid + 2));
             Snapshot {
-                kind: *g.pick(&kinds),
+                // With a pool (rules to make true): mostly execs, as most rules want.
+                kind: if g.1.is_empty() || g.below(3) == 0 {
+                    *g.pick(&kinds)
+                } else {
+                    EventKind::Exec
+                },
                 event_boot_ns: 2_000_000,
                 parent: (g.below(3) != 0).then(|| proc_info(&mut g, pid + 1)),
                 group_leader: leader(&mut g),
@@ -197,6 +255,7 @@ fn probe_fields_are_the_documents() {
             previous: snap.previous.as_deref(),
             container: snap.container.as_deref(),
             kind: snap.kind,
+            ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
         });
         for &id in &ids {
             let path = schema.path(id).unwrap();
@@ -245,6 +304,19 @@ fn probe_fields_are_the_documents() {
         ("process.previous.executable", true, true, false),
         ("container.id", true, true, false),
         ("process.entry_leader.entry_meta.type", true, false, false),
+        ("process.working_directory", true, true, true),
+        ("process.parent.working_directory", true, true, false),
+        ("process.env_vars", true, true, true),
+        ("process.user.id", true, true, false),
+        ("process.real_group.id", true, true, false),
+        ("user.id", true, true, false),
+        ("group.Ext.real.id", true, true, false),
+        ("process.user.name", true, false, false),
+        ("user.name", true, false, false),
+        ("user.Ext.real.name", true, false, false),
+        ("process.parent.user.id", true, false, false),
+        ("process.parent.real_group.name", true, false, false),
+        ("process.group_leader.user.id", false, false, false),
         ("process.previous.args", false, false, false),
         ("process.pid", false, false, false),
         ("process.group_leader.name", false, false, false),
@@ -313,6 +385,7 @@ fn image_probe_keys() {
             previous,
             container,
             kind: EventKind::Exec,
+            ids: None,
         }))
     };
     let keys = [
@@ -338,9 +411,50 @@ fn image_probe_keys() {
             .image_probe(&ssh, EventKind::Exec)
             .key(bound - 1, &mut k)
     );
-    let snap = &snapshots(7, 1)[0];
-    assert!(
-        !docs.probe(snap).key(usize::MAX, &mut k),
-        "a snapshot probe"
-    );
+    // A snapshot probe's key differs from its lineage probe's and from that of a snapshot
+    // differing only in what the snapshot probe alone reads (names, entry leader).
+    let snaps = snapshots(7, 200);
+    let mut keys = std::collections::HashMap::new();
+    for snap in &snaps {
+        assert!(docs.probe(snap).key(usize::MAX, &mut k), "a snapshot probe");
+        assert!(!docs.probe(snap).key(k.len() - 1, &mut Vec::new()));
+        let mut lineage = Vec::new();
+        assert!(
+            docs.lineage_probe(crate::process::Lineage {
+                image: &snap.subject.image,
+                parent: snap.parent.as_ref().map(|p| &*p.image),
+                previous: snap.previous.as_deref(),
+                container: snap.container.as_deref(),
+                kind: snap.kind,
+                ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
+            })
+            .key(usize::MAX, &mut lineage)
+        );
+        assert_ne!(k, lineage);
+        let mut other = snap.clone();
+        other.subject.creds.user.name = Some("someone-else".into());
+        let mut k2 = Vec::new();
+        assert!(docs.probe(&other).key(usize::MAX, &mut k2));
+        assert_ne!(k, k2);
+        other.entry_leader = None;
+        let mut k3 = Vec::new();
+        assert!(docs.probe(&other).key(usize::MAX, &mut k3));
+        assert_eq!(k3 == k2, snap.entry_leader.is_none());
+        keys.insert(k.clone(), snap);
+    }
+    // Equal keys, equal answers on every field.
+    let schema = crate::ecs::schema();
+    for snap in &snaps {
+        let mut copy = snap.clone();
+        copy.subject.entity_id = "other".into();
+        copy.subject.pid += 1;
+        let (a, b) = (docs.probe(snap), docs.probe(&copy));
+        let (mut ka, mut kb) = (Vec::new(), Vec::new());
+        assert!(a.key(usize::MAX, &mut ka) && b.key(usize::MAX, &mut kb));
+        assert_eq!(ka, kb);
+        for (p, _) in schema.fields() {
+            let id = schema.resolve(p).unwrap().id;
+            assert_eq!(a.field(id), b.field(id), "{p}");
+        }
+    }
 }

@@ -49,6 +49,11 @@ const FOLD_BUF: usize = 256;
 /// group`. Four, so the slots of 16 rules fill one 64-bit word.
 const GROUPS: usize = 4;
 
+/// A probe's index pass stops once at most this many rules remain possible: evaluating
+/// them over the probe (which only a certainly-false rule survives unevaluated) costs less
+/// than the remaining steps' lookups and automaton passes over every argument.
+const EVAL_DIRECTLY: usize = 4;
+
 /// Index over one field. Lists hold slots (`rule * GROUPS + group`), not rules.
 #[derive(Debug)]
 struct FieldIndex {
@@ -224,17 +229,27 @@ impl RuleIndex {
         ix
     }
 
-    /// The order of the per-event steps: exact-only fields that most rules (a quarter or
+    /// The order of the per-event steps: mostly-exact fields that most rules (a quarter or
     /// more) are keyed on (hash lookups; the seed rule's `process.name`), then the gates,
-    /// then the other fields, those with literal keys last (fewest literals first:
-    /// `process.args` with its dozens of patterns last).
+    /// then the other fields, mostly-exact ones that most rules are keyed on first (a
+    /// corpus's `process.name`, whose hash lookup rules out most rules, so the later fields
+    /// of those are never looked at), then by fewest literals (`process.args` with its
+    /// dozens of patterns last).
     fn plan(&self, lit_keys: &[(usize, bool, String, Anchor, u32)]) -> Vec<Step> {
         let literals = |p: usize| lit_keys.iter().filter(|k| k.0 == p).count();
-        let early = |p: usize| literals(p) == 0 && self.fields[p].rules.len() * 4 >= self.n;
+        let exact = |p: usize| self.fields[p].exact.len() + self.fields[p].folded.len();
+        let many = |p: usize| self.fields[p].rules.len() * 4 >= self.n;
+        let early = |p: usize| literals(p) == 0 && many(p);
+        let selective = |p: usize| many(p) && literals(p) * 4 <= exact(p);
         let mut order: Vec<usize> = (0..self.fields.len()).collect();
         order.sort_by_key(|&p| {
             let l = literals(p);
-            (!early(p), l, std::cmp::Reverse(self.fields[p].rules.len()))
+            (
+                !early(p),
+                !selective(p),
+                l,
+                std::cmp::Reverse(self.fields[p].rules.len()),
+            )
         });
         let exact_only = order.iter().take_while(|&&p| early(p)).count();
         let slots_of = |p: usize| {
@@ -275,14 +290,17 @@ impl RuleIndex {
     /// The candidate rules of an event whose fields `value_of` gives (`None`: unknown, then
     /// every key of the field counts as present): the rules the gates let through all of
     /// whose groups have a key present.
+    /// Stops early once at most `enough` rules remain possible (a superset of the
+    /// candidates, for a caller that evaluates each anyway).
     fn candidates_by<'v>(
         &self,
+        enough: usize,
         mut value_of: impl FnMut(FieldId) -> Option<FieldValue<'v>>,
     ) -> Cands {
         let mut possible = self.full.clone();
         let mut hit = self.absent.clone();
         for step in &self.steps {
-            if possible.is_empty() {
+            if possible.is_empty() || (enough > 0 && possible.len() <= enough) {
                 break;
             }
             match step {
@@ -306,24 +324,41 @@ impl RuleIndex {
     /// How many rules [`RuleIndex::matches`] evaluates for `doc`: the index's
     /// effectiveness, for stats.
     pub fn candidates(&self, doc: &dyn Document) -> usize {
-        self.candidates_by(|f| Some(doc.field(f))).len()
+        self.candidates_by(0, |f| Some(doc.field(f))).len()
     }
 
     /// Whether some rule could match the event `probe` partly describes: the candidates
     /// [`RuleIndex::matches`] would evaluate (keys on a field the probe cannot tell count as
-    /// present), each evaluated over the probe in three-valued logic; true unless every one
-    /// is certainly false.
+    /// present; or, once at most [`EVAL_DIRECTLY`] rules remain possible, those), each
+    /// evaluated over the probe in three-valued logic; true unless every one is certainly
+    /// false.
     pub fn may_match(&self, rules: &[Rule], probe: &dyn super::Probe) -> bool {
-        self.candidates_by(|f| probe.field(f))
+        self.candidates_by(EVAL_DIRECTLY, |f| probe.field(f))
             .iter()
             .any(|i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
+    }
+
+    /// How many candidates [`RuleIndex::may_match`] evaluates over `probe` (diagnostics).
+    pub fn probe_candidates(&self, probe: &dyn super::Probe) -> usize {
+        self.candidates_by(EVAL_DIRECTLY, |f| probe.field(f)).len()
+    }
+
+    /// The candidate rules of `probe` that it cannot rule out (their three-valued verdict
+    /// is not false): the rules that make [`RuleIndex::may_match`] true. Diagnostics
+    /// (which rules force events off the fast path), not the per-event path.
+    pub fn undecided(&self, rules: &[Rule], probe: &dyn super::Probe) -> Vec<super::RuleIdx> {
+        self.candidates_by(EVAL_DIRECTLY, |f| probe.field(f))
+            .iter()
+            .filter(|&i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
+            .map(super::RuleIdx)
+            .collect()
     }
 
     /// Evaluates candidate rules and pushes the indices of the matching ones in rule order,
     /// without duplicates. `out` is cleared first.
     pub fn matches(&self, rules: &[Rule], doc: &dyn Document, out: &mut Vec<super::RuleIdx>) {
         out.clear();
-        for i in self.candidates_by(|f| Some(doc.field(f))).iter() {
+        for i in self.candidates_by(0, |f| Some(doc.field(f))).iter() {
             if rules[i as usize].compiled.matches(doc) {
                 out.push(super::RuleIdx(i));
             }
