@@ -9,6 +9,8 @@
 
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/ecs_validate.rs"]
+mod ecs_validate;
 #[path = "common/wait.rs"]
 mod wait;
 
@@ -228,6 +230,17 @@ fn corpus_sequences_alert_from_real_behaviour_and_near_misses_do_not() {
         assert_eq!(shell["event"]["id"], gid, "{file}");
         assert_eq!(shell["detector"]["sequence"]["events"], *events, "{file}");
         assert_eq!(blocks.len(), *events, "{file}: {blocks:#?}");
+        // Every line, the shell and its blocks, is an ECS 9.4 document with Kibana's
+        // building-block fields and our `detector.sequence.*` (keywords in `join_key`).
+        for line in std::iter::once(shell).chain(blocks.iter()) {
+            let errors = ecs_validate::validate_ecs(line);
+            assert!(errors.is_empty(), "{file}: not ECS: {errors:#?}\n{line}");
+            let keys = line["detector"]["sequence"]["join_key"].as_array().unwrap();
+            assert!(
+                keys.iter().all(|k| k.is_string() || k.is_null()),
+                "{file}: {line}"
+            );
+        }
         for (i, b) in blocks.iter().enumerate() {
             assert_eq!(b["event"]["kind"], "alert", "{file} block {i}");
             assert_eq!(b["kibana"]["alert"]["group"]["index"], i, "{file}");

@@ -438,6 +438,11 @@ fn populated(t: &mut Vec<Entry>) {
             |d| l(&d.detector.as_ref()?.loss.as_ref()?.sequences_evicted);
         "detector.alert.suppressed_count" => Long,
             |d| l(&d.detector.as_ref()?.alert.as_ref()?.suppressed_count);
+        // A sequence's lines (alert/sequence/shape.rs) carry these; no event does.
+        "detector.sequence.group_id" => Keyword, |_d| None;
+        "detector.sequence.index" => Long, |_d| None;
+        "detector.sequence.events" => Long, |_d| None;
+        "detector.sequence.join_key" => Keyword, |_d| None;
     }
 
     // process.*

@@ -123,6 +123,10 @@ fn walk(v: &Value, prefix: &str, errors: &mut Vec<String>) {
             defend(v, &path, errors);
             continue;
         }
+        if path == "kibana" {
+            kibana(v, &path, errors);
+            continue;
+        }
         match ecs.fields.get(&path) {
             Some(f) if matches!(f.ty.as_str(), "object" | "flattened" | "nested") => {
                 let objects = match v {
@@ -216,6 +220,34 @@ fn defend(v: &Value, path: &str, errors: &mut Vec<String>) {
     }
 }
 
+/// Kibana's alerts-as-data fields a sequence's lines carry to link its building blocks
+/// (`kibana.alert.*`, Kibana's `technical_field_names`), with their mapped types.
+const KIBANA_FIELDS: &[(&str, &str)] = &[
+    ("kibana.alert.uuid", "keyword"),
+    ("kibana.alert.building_block_type", "keyword"),
+    ("kibana.alert.group.id", "keyword"),
+    ("kibana.alert.group.index", "long"),
+];
+
+/// `kibana.*`: each leaf must be one of [`KIBANA_FIELDS`], with a fitting type.
+fn kibana(v: &Value, path: &str, errors: &mut Vec<String>) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                kibana(v, &format!("{path}.{k}"), errors);
+            }
+        }
+        _ => match KIBANA_FIELDS.iter().find(|(p, _)| *p == path) {
+            Some((_, ty)) => {
+                if let Some(why) = type_error(v, ty) {
+                    errors.push(format!("{path}: {why} (Kibana type {ty}), got {v}"));
+                }
+            }
+            None => errors.push(format!("{path}: not a Kibana alert field we write")),
+        },
+    }
+}
+
 /// The custom namespace: each leaf must be a field of our schema, with a fitting type.
 fn custom(v: &Value, path: &str, errors: &mut Vec<String>) {
     if let Value::Object(map) = v {
@@ -239,9 +271,20 @@ fn custom(v: &Value, path: &str, errors: &mut Vec<String>) {
         FieldType::Boolean => "boolean",
         FieldType::Date => "date",
     };
-    if v.is_array() {
-        errors.push(format!("{path}: array in the custom namespace"));
-    } else if let Some(why) = type_error(v, ty) {
-        errors.push(format!("{path}: {why} (type {ty}), got {v}"));
+    match v {
+        // The join key keeps one position per key, `null` where a key was missing.
+        Value::Array(a) if path == "detector.sequence.join_key" => {
+            for x in a.iter().filter(|x| !x.is_null()) {
+                if let Some(why) = type_error(x, ty) {
+                    errors.push(format!("{path}: {why} (type {ty}), got {x}"));
+                }
+            }
+        }
+        Value::Array(_) => errors.push(format!("{path}: array in the custom namespace")),
+        _ => {
+            if let Some(why) = type_error(v, ty) {
+                errors.push(format!("{path}: {why} (type {ty}), got {v}"));
+            }
+        }
     }
 }

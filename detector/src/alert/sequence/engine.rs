@@ -146,7 +146,8 @@ impl Engine {
     }
 }
 
-/// A join key value as JSON (`detector.sequence.join_key`).
+/// A join key value as JSON (`detector.sequence.join_key`; the line writer makes it a
+/// keyword, see `shape::keyword`).
 fn key_json(k: &KeyValue) -> serde_json::Value {
     use serde_json::Value;
     match k {

@@ -108,6 +108,7 @@ pub struct Group {
 pub fn build(template: &AlertTemplate, group: Group) -> Vec<Value> {
     let fields = alert_fields(template);
     let group_id = uuid::Uuid::new_v4().to_string();
+    let keys: Vec<Value> = group.join_key.into_iter().map(keyword).collect();
     let n = group.events.len();
     let mut lines = Vec::with_capacity(n + 1);
     for (i, ev) in group.events.into_iter().enumerate() {
@@ -133,7 +134,7 @@ pub fn build(template: &AlertTemplate, group: Group) -> Vec<Value> {
         set_path(
             &mut doc,
             &["detector", "sequence"],
-            json!({"group_id": group_id, "index": i, "events": n, "join_key": group.join_key}),
+            json!({"group_id": group_id, "index": i, "events": n, "join_key": keys}),
         );
         lines.push(Value::Object(doc));
     }
@@ -179,8 +180,43 @@ pub fn build(template: &AlertTemplate, group: Group) -> Vec<Value> {
     set_path(
         &mut shell,
         &["detector", "sequence"],
-        json!({"group_id": group_id, "events": n, "join_key": group.join_key}),
+        json!({"group_id": group_id, "events": n, "join_key": keys}),
     );
     lines.push(Value::Object(shell));
     lines
+}
+
+/// One join key value as `detector.sequence.join_key` holds it: a keyword (numbers and
+/// booleans as their text, a multi-valued key as its JSON text, a missing key `null`).
+/// One rule's keys mix types (`user.id` beside `process.pid`) and an index maps a field
+/// from the first value it sees, so a number there followed by a string elsewhere would
+/// make Elasticsearch refuse the line; as keywords every line maps alike.
+fn keyword(v: Value) -> Value {
+    match v {
+        Value::Null | Value::String(_) => v,
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        other => Value::String(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod keyword_tests {
+    use super::keyword;
+    use serde_json::json;
+
+    /// Every join key value maps as a keyword, whatever its EQL type.
+    #[test]
+    fn join_keys_are_keywords() {
+        let cases = [
+            (json!("h1"), json!("h1")),
+            (json!(-42), json!("-42")),
+            (json!(true), json!("true")),
+            (json!(null), json!(null)),
+            (json!(["a", 1]), json!(r#"["a",1]"#)),
+        ];
+        for (v, want) in cases {
+            assert_eq!(keyword(v.clone()), want, "{v}");
+        }
+    }
 }

@@ -290,7 +290,7 @@ fn the_real_engine_completes_a_sequence_through_the_alert_stage() {
     assert_eq!(lines[0]["process"]["name"], "a");
     assert_eq!(lines[1]["process"]["name"], "b");
     assert_eq!(lines[2]["rule"]["name"], "a-then-b");
-    assert_eq!(lines[2]["detector"]["sequence"]["join_key"], json!([7]));
+    assert_eq!(lines[2]["detector"]["sequence"]["join_key"], json!(["7"]));
     let st = stage.sequence_stats();
     assert_eq!((st.engine.matched, st.reorder.reordered), (1, 2));
     // Only events the engine held were kept: a(7), a(8), b(7).
