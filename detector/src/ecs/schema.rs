@@ -80,6 +80,11 @@ pub const UNPOPULATED_FIELDS: &[(&str, FieldType)] = &[
     ("user.effective.name", FieldType::Keyword),
     ("orchestrator.cluster.id", FieldType::Keyword),
     ("orchestrator.resource.parent.type", FieldType::Keyword),
+    // A sequence's alert lines carry these (alert/sequence/shape.rs); no event does.
+    ("detector.sequence.group_id", FieldType::Keyword),
+    ("detector.sequence.index", FieldType::Long),
+    ("detector.sequence.events", FieldType::Long),
+    ("detector.sequence.join_key", FieldType::Keyword),
 ];
 
 /// Elastic Defend's custom fields (outside ECS, under `*.Ext.*`) our documents carry, as
@@ -438,11 +443,6 @@ fn populated(t: &mut Vec<Entry>) {
             |d| l(&d.detector.as_ref()?.loss.as_ref()?.sequences_evicted);
         "detector.alert.suppressed_count" => Long,
             |d| l(&d.detector.as_ref()?.alert.as_ref()?.suppressed_count);
-        // A sequence's lines (alert/sequence/shape.rs) carry these; no event does.
-        "detector.sequence.group_id" => Keyword, |_d| None;
-        "detector.sequence.index" => Long, |_d| None;
-        "detector.sequence.events" => Long, |_d| None;
-        "detector.sequence.join_key" => Keyword, |_d| None;
     }
 
     // process.*
