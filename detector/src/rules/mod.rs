@@ -298,7 +298,19 @@ impl RuleSet {
     /// seen before (the forks of a long-lived shell, the exits of its commands, repeated
     /// commands) is decided by one hash lookup. A probe without a key is decided afresh.
     pub fn may_match_cached(&self, probe: &dyn Probe, cache: &mut VerdictCache) -> bool {
-        cache.decide(self.id, probe, || self.may_match_probe(probe))
+        cache.decide_coarse(
+            self.id,
+            probe,
+            |view| {
+                self.index
+                    .undecided(&self.rules, view)
+                    .iter()
+                    .map(|r| r.0)
+                    .collect()
+            },
+            |start| self.index.may_match_among(&self.rules, start, probe),
+            || self.may_match_probe(probe),
+        )
     }
 
     /// The fields the index keys rules on, with how many rules each (diagnostics: a field
