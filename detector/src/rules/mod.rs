@@ -154,6 +154,8 @@ pub struct RuleSet {
     fields: [Option<crate::ecs::field::FieldId>; 2],
     /// Unique per set built in this process ([`RuleSet::id`]).
     id: u64,
+    /// The fields a probe's coarse view leaves unknown ([`Probe::with_coarse`]).
+    args_fields: Vec<crate::ecs::field::FieldId>,
 }
 
 /// A probe that knows only the process name and the event action: enough to ask the index
@@ -188,6 +190,17 @@ impl RuleSet {
             rules,
             index,
             fields,
+            args_fields: [
+                "process.args",
+                "process.args_count",
+                "process.command_line",
+                "process.parent.args",
+                "process.parent.args_count",
+                "process.parent.command_line",
+            ]
+            .iter()
+            .filter_map(|f| schema.resolve(f).map(|d| d.id))
+            .collect(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -302,11 +315,9 @@ impl RuleSet {
             self.id,
             probe,
             |view| {
-                self.index
-                    .undecided(&self.rules, view)
-                    .iter()
-                    .map(|r| r.0)
-                    .collect()
+                let undecided = self.index.undecided(&self.rules, view);
+                let undecided = undecided.iter().map(|r| r.0).collect();
+                index::watch::possible(&self.rules, undecided, view, &self.args_fields)
             },
             |start| self.index.may_match_among(&self.rules, start, probe),
             || self.may_match_probe(probe),

@@ -30,6 +30,7 @@ pub(crate) mod keys;
 mod literals;
 mod regex_lit;
 mod verdict;
+pub(crate) mod watch;
 
 use rustc_hash::FxHashMap;
 

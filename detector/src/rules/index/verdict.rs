@@ -98,7 +98,8 @@ pub struct VerdictCache {
     /// Verdicts by full key.
     verdicts: Generations<bool>,
     /// Rules still possible, by coarse key.
-    coarse: Generations<Box<[u32]>>,
+    /// (some rule is possible whatever the arguments, the rules), by coarse key.
+    coarse: Generations<(bool, Box<[u32]>)>,
     /// The key being built, reused from probe to probe.
     key: Vec<u8>,
     hits: u64,
@@ -143,14 +144,16 @@ impl VerdictCache {
     }
 
     /// [`VerdictCache::decide`] through the coarse level: `possible(view)` gives the rules
-    /// not certainly false for the probe's coarse view (remembered by its coarse key),
+    /// not certainly false for the probe's coarse view, and whether one of them is not
+    /// false whatever the arguments hold (then the verdict is true; remembered by the
+    /// coarse key),
     /// `among(rules)` whether one of them could match the probe, `decide()` the verdict
     /// when the probe has no coarse view.
     pub(crate) fn decide_coarse(
         &mut self,
         rules: u64,
         probe: &dyn Probe,
-        possible: impl FnOnce(&dyn Probe) -> Vec<u32>,
+        possible: impl FnOnce(&dyn Probe) -> (bool, Vec<u32>),
         among: impl FnOnce(&[u32]) -> bool,
         decide: impl FnOnce() -> bool,
     ) -> bool {
@@ -161,23 +164,32 @@ impl VerdictCache {
             return self.decide(rules, probe, decide);
         }
         let start: Option<Box<[u32]>> = match self.coarse.get(&key) {
-            Some(s) if s.is_empty() => {
+            Some((certain, s)) if *certain || s.is_empty() => {
+                let v = *certain;
                 self.hits += 1;
-                None
+                self.key = key;
+                return v;
             }
-            Some(s) => Some(s.clone()),
+            Some((_, s)) => Some(s.clone()),
             None => {
                 let mut found = None;
                 let mut possible = Some(possible);
                 probe.with_coarse(&mut |view| {
-                    found = possible.take().map(|p| p(view).into_boxed_slice());
+                    found = possible.take().map(|p| {
+                        let (certain, rules) = p(view);
+                        (certain, rules.into_boxed_slice())
+                    });
                 });
                 let Some(found) = found else {
                     self.key = key;
                     return self.decide(rules, probe, decide);
                 };
                 self.coarse.insert(&key, found.clone());
-                (!found.is_empty()).then_some(found)
+                if found.0 {
+                    self.key = key;
+                    return true;
+                }
+                (!found.1.is_empty()).then_some(found.1)
             }
         };
         self.key = key;
@@ -251,7 +263,11 @@ mod tests {
                     &Coarse(cmd, arg % 10),
                     |_| {
                         possible += 1;
-                        if cmd == 1 { Vec::new() } else { vec![3, 5] }
+                        if cmd == 1 {
+                            (false, Vec::new())
+                        } else {
+                            (false, vec![3, 5])
+                        }
                     },
                     |start| {
                         among += 1;
