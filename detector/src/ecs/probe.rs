@@ -28,7 +28,11 @@
 //! credentials).
 //! Rules certainly false on that spare the snapshot too (leaders, container, the reads of
 //! `/proc` a snapshot costs); and since an image probe depends on nothing else, the rule
-//! set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`).
+//! set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`). Every probe also
+//! has a *coarse* view, the same with the args-derived fields unknown, keyed without the
+//! arguments ([`Probe::coarse_key`], [`Probe::with_coarse`]): the cache remembers which
+//! rules that view leaves possible, so one command run with fresh arguments each time, and
+//! its exits, are decided by one lookup.
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
