@@ -518,6 +518,8 @@ fn fast_path_report(
     let docs = detector::ecs::DocBuilder::new(host, &agent);
     let mut table = ProcessTable::events_only("6f1e5c1e-0000-4000-8000-000000000000");
     let mut lineage = vec![0usize; set.len()];
+    // Per rule: cache misses whose coarse view (without arguments) it was left possible by.
+    let mut coarse_left = vec![0usize; set.len()];
     let mut full = vec![0usize; set.len()];
     let (mut off_lineage, mut off_snap) = (0usize, 0usize);
     let mut cache = detector::rules::VerdictCache::default();
@@ -538,6 +540,11 @@ fn fast_path_report(
                 k.1 += 1;
                 k.2 += ns;
                 k.3 += set.probe_candidate_count(&probe);
+                detector::rules::Probe::with_coarse(&probe, &mut |view| {
+                    for i in set.undecided(view) {
+                        coarse_left[i.get()] += 1;
+                    }
+                });
             }
             let u = set.undecided(&probe);
             for i in &u {
@@ -570,6 +577,12 @@ fn fast_path_report(
             *ns as f64 / (*misses).max(1) as f64,
             *cands as f64 / (*misses).max(1) as f64
         );
+    }
+    let mut left: Vec<usize> = (0..set.len()).filter(|&i| coarse_left[i] > 0).collect();
+    left.sort_by_key(|&i| std::cmp::Reverse(coarse_left[i]));
+    eprintln!("  rules left possible without the arguments, on cache misses:");
+    for i in left.into_iter().take(12) {
+        eprintln!("  {:6}  {}", coarse_left[i], set.rules()[i].meta.name);
     }
     let mut ranked: Vec<usize> = (0..set.len()).filter(|&i| lineage[i] > 0).collect();
     ranked.sort_by_key(|&i| std::cmp::Reverse((full[i], lineage[i])));

@@ -72,4 +72,23 @@ pub trait Probe {
         let _ = (max, key);
         false
     }
+
+    /// Like [`Probe::key`], for the *coarse* view of this probe ([`Probe::with_coarse`]):
+    /// bytes that determine every answer of that view. `false` (the default): no coarse
+    /// view.
+    fn coarse_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        let _ = (max, key);
+        false
+    }
+
+    /// Calls `f` with the coarse view of this probe and returns true: the same answers,
+    /// except that the fields rendered from the processes' arguments (`*.args`,
+    /// `*.args_count`, `*.command_line`) are unknown. A rule certainly false for the view
+    /// is certainly false for the probe, so what the view leaves possible (few rules, the
+    /// same for every run of one command with other arguments) is all that remains to
+    /// check. `false` (the default, `f` not called): no coarse view.
+    fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
+        let _ = f;
+        false
+    }
 }

@@ -28,7 +28,11 @@
 //! credentials).
 //! Rules certainly false on that spare the snapshot too (leaders, container, the reads of
 //! `/proc` a snapshot costs); and since an image probe depends on nothing else, the rule
-//! set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`).
+//! set remembers its verdicts by [`Probe::key`] (`rules::VerdictCache`). Every probe also
+//! has a *coarse* view, the same with the args-derived fields unknown, keyed without the
+//! arguments ([`Probe::coarse_key`], [`Probe::with_coarse`]): the cache remembers which
+//! rules that view leaves possible, so one command run with fresh arguments each time, and
+//! its exits, are decided by one lookup.
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
@@ -64,6 +68,8 @@ pub struct ModelProbe<'a> {
     /// (a *lineage* probe); `None`: those are unknown.
     lineage: Option<Lineage<'a>>,
     kind: EventKind,
+    /// The coarse view ([`Probe::with_coarse`]): the args-derived fields are unknown.
+    args_unknown: bool,
     /// What was rendered, made on the first field read.
     rendered: OnceCell<Rendered<'a>>,
     /// The builder's spare args buffers: taken on first use, given back on drop.
@@ -131,6 +137,7 @@ impl<'a> ModelProbe<'a> {
             snap,
             lineage,
             kind,
+            args_unknown: false,
             rendered: OnceCell::new(),
             buffers,
         }
@@ -236,6 +243,9 @@ impl<'a> ModelProbe<'a> {
     /// `*.args` of `who` as the builder renders them (`None`: unknown; empty when the
     /// document has no such process).
     pub(super) fn args(&self, who: Who) -> Option<&[String]> {
+        if self.args_unknown {
+            return None;
+        }
         let image = self.image(who)?;
         let args = self.rendered().args[who as usize].get_or_init(|| {
             let mut buf = self.buffers.borrow_mut().pop().unwrap_or_default();
@@ -260,6 +270,9 @@ impl<'a> ModelProbe<'a> {
 
     /// `*.args_count` of `who` as the builder renders it (`None`: unknown).
     pub(super) fn args_count(&self, who: Who) -> Option<&Option<u64>> {
+        if self.args_unknown {
+            return None;
+        }
         let image = self.image(who)?;
         Some(self.rendered().args_counts[who as usize].get_or_init(|| {
             image.and_then(|i| (!i.args.is_empty()).then_some(i.args.len() as u64))
@@ -333,8 +346,9 @@ impl<'a> ModelProbe<'a> {
 }
 
 /// Appends `image` to a probe key, each part length-prefixed; `full`: also its working
-/// directory and environment ([`ModelProbe::image_key_len`]).
-fn push_image(key: &mut Vec<u8>, image: &ExecImage, full: bool) {
+/// directory and environment ([`ModelProbe::image_key_len`]); `args`: its arguments
+/// (left out of coarse keys, whose view does not read them).
+fn push_image(key: &mut Vec<u8>, image: &ExecImage, full: bool, args: bool) {
     fn part(key: &mut Vec<u8>, b: &[u8]) {
         key.extend_from_slice(&(b.len() as u64).to_le_bytes());
         key.extend_from_slice(b);
@@ -347,7 +361,9 @@ fn push_image(key: &mut Vec<u8>, image: &ExecImage, full: bool) {
     }
     part(key, &image.name);
     part(key, &image.executable);
-    parts(key, &image.args);
+    if args {
+        parts(key, &image.args);
+    }
     if full {
         part(key, &image.working_directory);
         parts(key, &image.env_vars);
@@ -375,19 +391,19 @@ fn push_creds(key: &mut Vec<u8>, creds: &crate::process::Creds) {
 /// the accessors after it): the subject's and parent's images and credentials, the
 /// previous image, the container id and the entry leader's type, after the kind and a tag
 /// byte (2) no image or lineage probe key has at that place.
-fn snapshot_key(kind: EventKind, snap: &Snapshot, key: &mut Vec<u8>) {
+fn snapshot_key(kind: EventKind, snap: &Snapshot, key: &mut Vec<u8>, args: bool) {
     key.push(kind as u8);
-    push_image(key, &snap.subject.image, true);
+    push_image(key, &snap.subject.image, true, args);
     key.push(2);
     push_creds(key, &snap.subject.creds);
     key.push(snap.parent.is_some() as u8);
     if let Some(p) = &snap.parent {
-        push_image(key, &p.image, true);
+        push_image(key, &p.image, true, args);
         push_creds(key, &p.creds);
     }
     key.push(snap.previous.is_some() as u8);
     if let Some(i) = &snap.previous {
-        push_image(key, i, false);
+        push_image(key, i, false, args);
     }
     key.push(snap.container.is_some() as u8);
     if let Some(c) = &snap.container {
@@ -424,38 +440,62 @@ impl Probe for ModelProbe<'_> {
     }
 
     fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
-        key.clear();
-        if let Some(snap) = self.snap {
-            snapshot_key(self.kind, snap, key);
-            if key.len() > max {
-                key.clear();
-                return false;
-            }
-            return true;
-        }
-        if self.key_len() > max {
+        if self.snap.is_none() && self.key_len() > max {
+            key.clear();
             return false;
         }
-        key.push(self.kind as u8);
-        push_image(key, self.subject, true);
-        let Some(l) = self.lineage else {
-            key.push(0);
-            return true;
+        self.write_key(max, key, true)
+    }
+
+    fn coarse_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        self.write_key(max, key, false)
+    }
+
+    fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
+        let view = ModelProbe {
+            args_unknown: true,
+            rendered: OnceCell::new(),
+            ..*self
         };
-        key.push(1);
-        for (i, full) in [(l.parent, true), (l.previous, false)] {
-            key.push(i.is_some() as u8);
-            if let Some(i) = i {
-                push_image(key, i, full);
+        f(&view);
+        true
+    }
+}
+
+impl ModelProbe<'_> {
+    /// Writes the key of this probe (`args`) or of its coarse view (arguments left out);
+    /// false, and `key` empty, when it is longer than `max`.
+    fn write_key(&self, max: usize, key: &mut Vec<u8>, args: bool) -> bool {
+        key.clear();
+        if let Some(snap) = self.snap {
+            snapshot_key(self.kind, snap, key, args);
+        } else {
+            key.push(self.kind as u8);
+            push_image(key, self.subject, true, args);
+            match self.lineage {
+                None => key.push(0),
+                Some(l) => {
+                    key.push(1);
+                    for (i, full) in [(l.parent, true), (l.previous, false)] {
+                        key.push(i.is_some() as u8);
+                        if let Some(i) = i {
+                            push_image(key, i, full, args);
+                        }
+                    }
+                    key.push(l.container.is_some() as u8);
+                    if let Some(c) = l.container {
+                        let id = super::build::container_id(c).as_bytes();
+                        key.extend_from_slice(&(id.len() as u64).to_le_bytes());
+                        key.extend_from_slice(id);
+                    }
+                    push_ids(key, l.ids);
+                }
             }
         }
-        key.push(l.container.is_some() as u8);
-        if let Some(c) = l.container {
-            let id = super::build::container_id(c).as_bytes();
-            key.extend_from_slice(&(id.len() as u64).to_le_bytes());
-            key.extend_from_slice(id);
+        if key.len() > max {
+            key.clear();
+            return false;
         }
-        push_ids(key, l.ids);
         true
     }
 }

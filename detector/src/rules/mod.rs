@@ -154,6 +154,8 @@ pub struct RuleSet {
     fields: [Option<crate::ecs::field::FieldId>; 2],
     /// Unique per set built in this process ([`RuleSet::id`]).
     id: u64,
+    /// The fields a probe's coarse view leaves unknown ([`Probe::with_coarse`]).
+    args_fields: Vec<crate::ecs::field::FieldId>,
 }
 
 /// A probe that knows only the process name and the event action: enough to ask the index
@@ -188,6 +190,17 @@ impl RuleSet {
             rules,
             index,
             fields,
+            args_fields: [
+                "process.args",
+                "process.args_count",
+                "process.command_line",
+                "process.parent.args",
+                "process.parent.args_count",
+                "process.parent.command_line",
+            ]
+            .iter()
+            .filter_map(|f| schema.resolve(f).map(|d| d.id))
+            .collect(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -298,7 +311,17 @@ impl RuleSet {
     /// seen before (the forks of a long-lived shell, the exits of its commands, repeated
     /// commands) is decided by one hash lookup. A probe without a key is decided afresh.
     pub fn may_match_cached(&self, probe: &dyn Probe, cache: &mut VerdictCache) -> bool {
-        cache.decide(self.id, probe, || self.may_match_probe(probe))
+        cache.decide_coarse(
+            self.id,
+            probe,
+            |view| {
+                let undecided = self.index.undecided(&self.rules, view);
+                let undecided = undecided.iter().map(|r| r.0).collect();
+                index::watch::possible(&self.rules, undecided, view, &self.args_fields)
+            },
+            |start| self.index.may_match_among(&self.rules, start, probe),
+            || self.may_match_probe(probe),
+        )
     }
 
     /// The fields the index keys rules on, with how many rules each (diagnostics: a field

@@ -30,6 +30,7 @@ pub(crate) mod keys;
 mod literals;
 mod regex_lit;
 mod verdict;
+pub(crate) mod watch;
 
 use rustc_hash::FxHashMap;
 
@@ -292,12 +293,21 @@ impl RuleIndex {
     /// whose groups have a key present.
     /// Stops early once at most `enough` rules remain possible (a superset of the
     /// candidates, for a caller that evaluates each anyway).
+    /// `start`: only these rules (all when `None`).
     fn candidates_by<'v>(
         &self,
         enough: usize,
+        start: Option<&[u32]>,
         mut value_of: impl FnMut(FieldId) -> Option<FieldValue<'v>>,
     ) -> Cands {
-        let mut possible = self.full.clone();
+        let mut possible = match start {
+            None => self.full.clone(),
+            Some(rules) => {
+                let mut c = Cands::new(self.n);
+                c.add_all(rules);
+                c
+            }
+        };
         let mut hit = self.absent.clone();
         for step in &self.steps {
             if possible.is_empty() || (enough > 0 && possible.len() <= enough) {
@@ -324,7 +334,7 @@ impl RuleIndex {
     /// How many rules [`RuleIndex::matches`] evaluates for `doc`: the index's
     /// effectiveness, for stats.
     pub fn candidates(&self, doc: &dyn Document) -> usize {
-        self.candidates_by(0, |f| Some(doc.field(f))).len()
+        self.candidates_by(0, None, |f| Some(doc.field(f))).len()
     }
 
     /// Whether some rule could match the event `probe` partly describes: the candidates
@@ -333,21 +343,32 @@ impl RuleIndex {
     /// evaluated over the probe in three-valued logic; true unless every one is certainly
     /// false.
     pub fn may_match(&self, rules: &[Rule], probe: &dyn super::Probe) -> bool {
-        self.candidates_by(EVAL_DIRECTLY, |f| probe.field(f))
+        self.candidates_by(EVAL_DIRECTLY, None, |f| probe.field(f))
             .iter()
             .any(|i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
     }
 
+    /// [`RuleIndex::may_match`] among `start` only: true unless every rule of `start` is
+    /// certainly false for `probe` (the rules left are known to be false).
+    pub fn may_match_among(&self, rules: &[Rule], start: &[u32], probe: &dyn super::Probe) -> bool {
+        !start.is_empty()
+            && self
+                .candidates_by(EVAL_DIRECTLY, Some(start), |f| probe.field(f))
+                .iter()
+                .any(|i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
+    }
+
     /// How many candidates [`RuleIndex::may_match`] evaluates over `probe` (diagnostics).
     pub fn probe_candidates(&self, probe: &dyn super::Probe) -> usize {
-        self.candidates_by(EVAL_DIRECTLY, |f| probe.field(f)).len()
+        self.candidates_by(EVAL_DIRECTLY, None, |f| probe.field(f))
+            .len()
     }
 
     /// The candidate rules of `probe` that it cannot rule out (their three-valued verdict
     /// is not false): the rules that make [`RuleIndex::may_match`] true. Diagnostics
     /// (which rules force events off the fast path), not the per-event path.
     pub fn undecided(&self, rules: &[Rule], probe: &dyn super::Probe) -> Vec<super::RuleIdx> {
-        self.candidates_by(EVAL_DIRECTLY, |f| probe.field(f))
+        self.candidates_by(EVAL_DIRECTLY, None, |f| probe.field(f))
             .iter()
             .filter(|&i| rules[i as usize].compiled.root.eval3(probe) != Some(false))
             .map(super::RuleIdx)
@@ -358,7 +379,7 @@ impl RuleIndex {
     /// without duplicates. `out` is cleared first.
     pub fn matches(&self, rules: &[Rule], doc: &dyn Document, out: &mut Vec<super::RuleIdx>) {
         out.clear();
-        for i in self.candidates_by(0, |f| Some(doc.field(f))).iter() {
+        for i in self.candidates_by(0, None, |f| Some(doc.field(f))).iter() {
             if rules[i as usize].compiled.matches(doc) {
                 out.push(super::RuleIdx(i));
             }
