@@ -47,10 +47,10 @@ mod time;
 pub use build::{DocBuilder, action_and_type};
 pub use caps::cap_names;
 pub use doc::*;
-pub use probe::ModelProbe;
 /// Synthetic snapshots and a builder, for tests of what reads probes (the daemon stage).
 #[cfg(test)]
 pub(crate) use probe::tests as probe_testkit;
+pub use probe::{ARGS_FIELDS, ModelProbe};
 pub use process::*;
 pub use schema::integration::{INTEGRATION_FIELDS, IntegrationField};
 pub use schema::known::{FieldSource, FieldStatus, ecs_table_version, ecs_type};

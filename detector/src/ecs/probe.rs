@@ -51,6 +51,19 @@ pub(super) enum Who {
     Parent = 1,
 }
 
+/// The fields a probe's coarse view ([`Probe::with_coarse`]) leaves unknown: those rendered
+/// from the arguments of the process and its parent. The rules' coarse verdicts
+/// (`rules::index::watch`) treat a rule that reads none of them as settled by the coarse
+/// view, so this list and the view must agree (a test checks it over every schema field).
+pub const ARGS_FIELDS: &[&str] = &[
+    "process.args",
+    "process.args_count",
+    "process.command_line",
+    "process.parent.args",
+    "process.parent.args_count",
+    "process.parent.command_line",
+];
+
 /// One event's document before it is built, seen through what the process model already
 /// knows (made by [`super::DocBuilder::probe`] and [`super::DocBuilder::image_probe`]).
 ///

@@ -190,17 +190,10 @@ impl RuleSet {
             rules,
             index,
             fields,
-            args_fields: [
-                "process.args",
-                "process.args_count",
-                "process.command_line",
-                "process.parent.args",
-                "process.parent.args_count",
-                "process.parent.command_line",
-            ]
-            .iter()
-            .filter_map(|f| schema.resolve(f).map(|d| d.id))
-            .collect(),
+            args_fields: crate::ecs::ARGS_FIELDS
+                .iter()
+                .filter_map(|f| schema.resolve(f).map(|d| d.id))
+                .collect(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }

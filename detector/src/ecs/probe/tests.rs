@@ -458,3 +458,51 @@ fn image_probe_keys() {
         }
     }
 }
+
+/// The coarse view of every probe hides exactly the fields of [`super::ARGS_FIELDS`] (that
+/// the full probe knows) and answers every other field as the probe does: the rules' coarse
+/// verdicts rely on that list to tell a rule the arguments cannot change.
+#[test]
+fn coarse_view_hides_exactly_the_args_fields() {
+    let docs = builder();
+    let schema = crate::ecs::schema();
+    let ids: Vec<FieldId> = schema
+        .fields()
+        .map(|(p, _)| schema.resolve(p).unwrap().id)
+        .collect();
+    let mut hidden = std::collections::BTreeSet::new();
+    for snap in &snapshots(0xc0a5e, 500) {
+        let full = docs.probe(snap);
+        let lineage = docs.lineage_probe(crate::process::Lineage {
+            image: &snap.subject.image,
+            parent: snap.parent.as_ref().map(|p| &*p.image),
+            previous: snap.previous.as_deref(),
+            container: snap.container.as_deref(),
+            kind: snap.kind,
+            ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
+        });
+        let image = docs.image_probe(&snap.subject.image, snap.kind);
+        for probe in [&full as &dyn Probe, &lineage, &image] {
+            let has_view = probe.with_coarse(&mut |view| {
+                for &id in &ids {
+                    let path = schema.path(id).unwrap();
+                    let (p, v) = (probe.field(id), view.field(id));
+                    if super::ARGS_FIELDS.contains(&path) {
+                        assert_eq!(v, None, "{path}: the coarse view knows an argument field");
+                        if p.is_some() {
+                            hidden.insert(path);
+                        }
+                    } else {
+                        assert_eq!(v, p, "{path}: the coarse view differs from the probe");
+                    }
+                }
+            });
+            assert!(has_view, "every model probe has a coarse view");
+        }
+    }
+    let all: std::collections::BTreeSet<&str> = super::ARGS_FIELDS.iter().copied().collect();
+    assert_eq!(
+        hidden, all,
+        "some listed field is never known to a probe: stale list?"
+    );
+}
