@@ -8,8 +8,10 @@
 //! document for each of them was most of what carrying the sequences cost per event.
 //!
 //! - [`SnapshotDoc`]: the event's document as far as the snapshot [`Probe`] knows it, plus
-//!   the identity fields the rules join on (`*.entity_id`, `*.pid` of the process, its
-//!   parent and its leaders), read from the snapshot as the builder renders them. A read
+//!   the fields the probe leaves to the document but the rules read (the identities they
+//!   join on, `*.entity_id` and `*.pid` of the process, its parent and its leaders; their
+//!   `*.interactive`; the process's and parent's `thread.capabilities.*`), read from the
+//!   snapshot as the builder renders them. A read
 //!   of a field it cannot tell is remembered ([`SnapshotDoc::undecided`]): the caller then
 //!   throws the answer away and builds the document, so the terms hit are exactly those
 //!   the document would hit.
@@ -18,7 +20,7 @@
 //!   facts of the kernel record the document carries; its document is built on demand by
 //!   a builder of the same host, the same one the daemon builds documents with.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::sync::{Arc, Mutex};
 
 use crate::ecs::field::{Document, FieldId, FieldValue, Schema};
@@ -27,7 +29,7 @@ use crate::event::ProcessEvent;
 use crate::process::{ProcInfo, Snapshot};
 use crate::rules::Probe;
 
-/// Whose identity an identity field reads.
+/// Whose field a snapshot field reads.
 #[derive(Clone, Copy, Debug)]
 enum Whose {
     Subject,
@@ -37,19 +39,24 @@ enum Whose {
     EntryLeader,
 }
 
-/// What an identity field reads.
+/// What a snapshot field reads.
 #[derive(Clone, Copy, Debug)]
 enum What {
     EntityId,
     Pid,
+    Interactive,
+    /// `*.thread.capabilities.effective` (of the process and its parent only).
+    CapsEffective,
+    CapsPermitted,
 }
 
-/// The identity fields (`*.entity_id`, `*.pid`), resolved once in the ECS schema.
-pub struct IdentityFields {
+/// The fields [`SnapshotDoc`] reads from the snapshot itself (`*.entity_id`, `*.pid`,
+/// `*.interactive`, `*.thread.capabilities.*`), resolved once in the ECS schema.
+pub struct SnapshotFields {
     fields: Vec<(FieldId, Whose, What)>,
 }
 
-impl IdentityFields {
+impl SnapshotFields {
     /// The fields of [`crate::ecs::schema`].
     pub fn new() -> Self {
         let schema = crate::ecs::schema();
@@ -61,13 +68,23 @@ impl IdentityFields {
             ("process.session_leader", Whose::SessionLeader),
             ("process.entry_leader", Whose::EntryLeader),
         ] {
-            for (suffix, what) in [("entity_id", What::EntityId), ("pid", What::Pid)] {
+            let thread = matches!(whose, Whose::Subject | Whose::Parent);
+            for (suffix, what) in [
+                ("entity_id", What::EntityId),
+                ("pid", What::Pid),
+                ("interactive", What::Interactive),
+                ("thread.capabilities.effective", What::CapsEffective),
+                ("thread.capabilities.permitted", What::CapsPermitted),
+            ] {
+                if matches!(what, What::CapsEffective | What::CapsPermitted) && !thread {
+                    continue;
+                }
                 if let Some(def) = schema.resolve(&format!("{prefix}.{suffix}")) {
                     fields.push((def.id, whose, what));
                 }
             }
         }
-        IdentityFields { fields }
+        SnapshotFields { fields }
     }
 
     fn find(&self, id: FieldId) -> Option<(Whose, What)> {
@@ -78,7 +95,7 @@ impl IdentityFields {
     }
 }
 
-impl Default for IdentityFields {
+impl Default for SnapshotFields {
     fn default() -> Self {
         Self::new()
     }
@@ -88,18 +105,22 @@ impl Default for IdentityFields {
 pub struct SnapshotDoc<'a> {
     probe: &'a dyn Probe,
     snap: &'a Snapshot,
-    ids: &'a IdentityFields,
+    ids: &'a SnapshotFields,
     undecided: Cell<bool>,
+    /// Capability names, rendered on first read: the subject's effective and permitted,
+    /// then the parent's.
+    caps: [OnceCell<Vec<String>>; 4],
 }
 
 impl<'a> SnapshotDoc<'a> {
     /// `probe` must be the snapshot probe of `snap` (`DocBuilder::probe`).
-    pub fn new(probe: &'a dyn Probe, snap: &'a Snapshot, ids: &'a IdentityFields) -> Self {
+    pub fn new(probe: &'a dyn Probe, snap: &'a Snapshot, ids: &'a SnapshotFields) -> Self {
         SnapshotDoc {
             probe,
             snap,
             ids,
             undecided: Cell::new(false),
+            caps: Default::default(),
         }
     }
 
@@ -108,10 +129,10 @@ impl<'a> SnapshotDoc<'a> {
         self.undecided.get()
     }
 
-    /// The identity field `what` of `whose`, as `DocBuilder::build` renders it.
-    fn identity(&self, whose: Whose, what: What) -> FieldValue<'a> {
+    /// The field `what` of `whose`, as `DocBuilder::build` renders it.
+    fn read(&self, whose: Whose, what: What) -> FieldValue<'_> {
         let s = self.snap;
-        let info: Option<&'a ProcInfo> = match whose {
+        let info: Option<&ProcInfo> = match whose {
             Whose::Subject => Some(&s.subject),
             Whose::Parent => match &s.parent {
                 Some(p) => Some(p),
@@ -129,10 +150,27 @@ impl<'a> SnapshotDoc<'a> {
             Whose::SessionLeader => s.session_leader.as_ref(),
             Whose::EntryLeader => s.entry_leader.as_ref().map(|e| &e.info),
         };
-        match (info, what) {
-            (None, _) => FieldValue::Missing,
-            (Some(p), What::EntityId) => FieldValue::Str(&p.entity_id),
-            (Some(p), What::Pid) => FieldValue::Long(i64::from(p.pid)),
+        let Some(p) = info else {
+            return FieldValue::Missing;
+        };
+        let caps = |i: usize, set: fn(&crate::event::Caps) -> u64| match p.creds.caps {
+            None => FieldValue::Missing,
+            Some(c) => {
+                let names = self.caps[i].get_or_init(|| crate::ecs::cap_names(set(&c)));
+                if names.is_empty() {
+                    FieldValue::Missing
+                } else {
+                    FieldValue::Strs(names)
+                }
+            }
+        };
+        let parent = matches!(whose, Whose::Parent) as usize * 2;
+        match what {
+            What::EntityId => FieldValue::Str(&p.entity_id),
+            What::Pid => FieldValue::Long(i64::from(p.pid)),
+            What::Interactive => FieldValue::Bool(p.interactive),
+            What::CapsEffective => caps(parent, |c| c.effective),
+            What::CapsPermitted => caps(parent + 1, |c| c.permitted),
         }
     }
 }
@@ -140,7 +178,7 @@ impl<'a> SnapshotDoc<'a> {
 impl Document for SnapshotDoc<'_> {
     fn field(&self, id: FieldId) -> FieldValue<'_> {
         if let Some((whose, what)) = self.ids.find(id) {
-            return self.identity(whose, what);
+            return self.read(whose, what);
         }
         match self.probe.field(id) {
             Some(v) => v,

@@ -37,7 +37,7 @@ use serde_json::Value;
 
 use self::bodies::{Body, BodyStats, BodyStore};
 use self::engine::{Correlate, EngineStats, Handle, Limits, Matched, Prepared};
-use self::lazy::{IdentityFields, LazyEvent, SnapshotDoc};
+use self::lazy::{LazyEvent, SnapshotDoc, SnapshotFields};
 use self::reorder::{Admit, Reorder, ReorderStats};
 use super::clock::EventTime;
 use crate::config::SequencesConfig;
@@ -189,8 +189,8 @@ pub struct SequenceStage {
     rules: u64,
     untimed: u64,
     unreadable: u64,
-    /// The identity fields [`SnapshotDoc`] reads from snapshots.
-    identity: IdentityFields,
+    /// The fields [`SnapshotDoc`] reads from snapshots themselves.
+    identity: SnapshotFields,
     decided: u64,
 }
 
@@ -224,7 +224,7 @@ impl SequenceStage {
             matched: Vec::new(),
             untimed: 0,
             unreadable: 0,
-            identity: IdentityFields::new(),
+            identity: SnapshotFields::new(),
             decided: 0,
         }
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::{IdentityFields, LazyEvent, SnapshotDoc};
+use super::{LazyEvent, SnapshotDoc, SnapshotFields};
 use crate::alert::AlertPolicy;
 use crate::alert::sequence::engine::{Limits, for_rules};
 use crate::alert::sequence::{SequenceSettings, rules as seq_rules};
@@ -114,7 +114,7 @@ fn decided_hits_are_the_documents_and_so_is_the_kept_event() {
             max_age_ns: 1_000_000_000,
         },
     );
-    let ids = IdentityFields::new();
+    let ids = SnapshotFields::new();
     let mut docs = builder();
     let later = Arc::new(Mutex::new(docs.same_host()));
     let (mut decided, mut undecided, mut hit) = (0, 0, 0);
@@ -336,6 +336,10 @@ fn the_pipeline_raises_the_same_sequences_without_documents() {
         &events,
     );
     assert_eq!(none_decided, 0);
+    eprintln!(
+        "{decided} of {} events decided on their snapshot",
+        events.len()
+    );
     assert!(decided > 500, "{decided} events decided on their snapshot");
     assert!(!built.is_empty());
     assert_eq!(built.len(), lazy.len());
