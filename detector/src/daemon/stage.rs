@@ -82,23 +82,25 @@ impl EventPipeline {
         // Then most remaining events still cannot match any rule (the index knows from the
         // names, executables and args of the process and its parent, the container and the
         // action): skip building their document.
-        let (rules, seqs) = {
+        let rules = {
             let probe = self.docs.probe(&snap);
-            let rules = self
-                .detection
+            self.detection
                 .rules()
-                .may_match_cached(&probe, &mut self.verdicts);
-            (
-                rules,
-                !rules && self.detection.sequences().may_match_probe(&probe),
-            )
+                .may_match_cached(&probe, &mut self.verdicts)
         };
-        if !rules && !seqs {
+        // No single-event rule wants it: the sequence terms decide on the snapshot (one
+        // indexed pass, which also says when no term can take it); only when they cannot
+        // tell does the index's three-valued verdict decide whether the document is built.
+        if !rules && self.detection.sequences().is_active() && self.sequences_only(&snap) {
+            return self.keep_for_sequences(snap, ev);
+        }
+        let wanted = rules || {
+            let probe = self.docs.probe(&snap);
+            self.detection.sequences().may_match_probe(&probe)
+        };
+        if !wanted {
             self.stats.skipped += 1;
             return;
-        }
-        if seqs && self.sequences_only(&snap) {
-            return self.keep_for_sequences(snap, ev);
         }
         let doc = self.docs.build(&snap, Some(ev));
         self.detection.evaluate(&doc);
@@ -118,16 +120,16 @@ impl EventPipeline {
     /// as its snapshot if a sequence holds it; no document is built.
     fn keep_for_sequences(&mut self, snap: Snapshot, ev: &ProcessEvent) {
         let ts = self.docs.unix_ns(snap.event_boot_ns);
-        let hits = match self.decided.take() {
-            Some(Decision::Hits(p)) => {
-                let later = self
-                    .later
-                    .get_or_insert_with(|| Arc::new(Mutex::new(self.docs.same_host())));
-                Some((p, LazyEvent::new(snap, ev, Arc::clone(later))))
-            }
-            _ => None,
+        let Some(Decision::Hits(p)) = self.decided.take() else {
+            // No term takes it: skipped, as any event no rule can match.
+            self.stats.skipped += 1;
+            return;
         };
-        self.detection.evaluate_decided(ts, hits);
+        let later = self
+            .later
+            .get_or_insert_with(|| Arc::new(Mutex::new(self.docs.same_host())));
+        let event = LazyEvent::new(snap, ev, Arc::clone(later));
+        self.detection.evaluate_decided(ts, Some((p, event)));
     }
 
     /// Evaluates the rules over the processes found in `/proc` at start. Each is first
