@@ -268,11 +268,13 @@ fn per_event_group(
         }
         let s = p.detection.stats();
         eprintln!(
-            "  one pass: {} events, {} skipped before the document, {} evaluated, {} alerts \
-             ({} building blocks); sequences {:?}, kept events {:?}",
+            "  one pass: {} events, {} skipped before the document, {} evaluated ({} decided \
+             on the snapshot, no document), {} alerts ({} building blocks); sequences {:?}, \
+             kept events {:?}",
             stream.len(),
             p.stats.skipped,
             s.evaluated,
+            s.sequences.decided,
             s.alerts,
             s.building_blocks,
             s.sequences.engine,

@@ -199,7 +199,12 @@ impl StreamClock {
     /// (moving the mark forward when it is later), or, when it has none or an unreadable
     /// one, the running time [`StreamClock::now`].
     pub fn observe(&mut self, timestamp: Option<&str>, seen: Instant) -> EventTime {
-        match timestamp.and_then(EventTime::parse) {
+        self.observe_time(timestamp.and_then(EventTime::parse), seen)
+    }
+
+    /// [`StreamClock::observe`] of a time already read.
+    pub fn observe_time(&mut self, time: Option<EventTime>, seen: Instant) -> EventTime {
+        match time {
             Some(t) => {
                 if self.mark.is_none_or(|(m, _)| t > m) {
                     self.mark = Some((t, seen));

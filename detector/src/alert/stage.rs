@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use super::clock::{EventTime, StreamClock};
 use super::policy::{AlertPolicy, Folded, Verdict};
-use super::sequence::{Completed, SequenceSettings, SequenceStage, SequenceStats, shape};
+use super::sequence::engine::Prepared;
+use super::sequence::lazy::LazyEvent;
+use super::sequence::{Completed, Decision, SequenceSettings, SequenceStage, SequenceStats, shape};
 use super::{AlertTemplate, AlertTemplates, LineEncoder};
 use crate::ecs::EcsDocument;
 use crate::rules::meta::RuleMeta;
@@ -208,6 +210,48 @@ impl AlertStage {
         out: &mut dyn FnMut(AlertLine<'_>),
     ) -> usize {
         self.run(doc, None, seen, Instant::now(), out)
+    }
+
+    /// What the sequence rules make of an event seen through its snapshot (`run`, when
+    /// no single-event rule can match it): see [`SequenceStage::decide`].
+    pub fn decide_sequences(
+        &mut self,
+        probe: &dyn crate::rules::Probe,
+        snap: &crate::process::Snapshot,
+    ) -> Decision {
+        self.sequences.decide(probe, snap)
+    }
+
+    /// [`AlertStage::evaluate`] of an event at `ts_ns` that no single-event rule can match,
+    /// decided on its snapshot ([`AlertStage::decide_sequences`]: not
+    /// [`Decision::Undecided`]): the same sequences and policy work as for its document,
+    /// without building it.
+    pub fn evaluate_decided(
+        &mut self,
+        ts_ns: i64,
+        hits: Option<(Prepared, LazyEvent)>,
+        out: &mut dyn FnMut(AlertLine<'_>),
+    ) -> usize {
+        let seen = Instant::now();
+        self.stats.evaluated += 1;
+        if let Some((prepared, event)) = hits {
+            self.sequences
+                .offer_lazy(prepared, ts_ns, event, &mut self.completed);
+        }
+        self.stats.rule_time += seen.elapsed();
+        let mut written = 0;
+        if !self.completed.is_empty() {
+            written += self.emit_sequences(seen, out);
+        }
+        if self.policy.open_windows() == 0 {
+            return written;
+        }
+        let at = self
+            .clock
+            .observe_time(Some(EventTime::from_unix_nanos(ts_ns)), seen);
+        let now = self.clock.mark().map_or(at, |m| m.max(at));
+        self.close_windows(now, out);
+        written
     }
 
     fn run(

@@ -192,6 +192,29 @@ impl Detection {
         self.timed(|d| d.with_sinks(|stage, out| stage.evaluate(doc, out)))
     }
 
+    /// What the sequence rules make of an event seen through its snapshot
+    /// ([`AlertStage::decide_sequences`]).
+    pub fn decide_sequences(
+        &mut self,
+        probe: &dyn crate::rules::Probe,
+        snap: &crate::process::Snapshot,
+    ) -> crate::alert::sequence::Decision {
+        self.stage.decide_sequences(probe, snap)
+    }
+
+    /// [`Detection::evaluate`] of an event decided on its snapshot
+    /// ([`AlertStage::evaluate_decided`]).
+    pub fn evaluate_decided(
+        &mut self,
+        ts_ns: i64,
+        hits: Option<(
+            crate::alert::sequence::engine::Prepared,
+            crate::alert::sequence::lazy::LazyEvent,
+        )>,
+    ) -> usize {
+        self.timed(|d| d.with_sinks(|stage, out| stage.evaluate_decided(ts_ns, hits, out)))
+    }
+
     /// [`Detection::evaluate`] of a document read at `seen` (simulations of a live stream).
     pub fn evaluate_at(&mut self, doc: &EcsDocument, seen: Instant) -> usize {
         self.timed(|d| d.with_sinks(|stage, out| stage.evaluate_at(doc, seen, out)))

@@ -7,10 +7,13 @@
 
 use super::detect::Detection;
 use super::stats::PipelineStats;
+use crate::alert::sequence::Decision;
+use crate::alert::sequence::lazy::{LaterBuilder, LazyEvent};
 use crate::ecs::DocBuilder;
 use crate::event::{EventKind, ProcessEvent};
-use crate::process::ProcessTable;
+use crate::process::{ProcessTable, Snapshot};
 use crate::rules::VerdictCache;
+use std::sync::{Arc, Mutex};
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +30,11 @@ pub struct EventPipeline {
     verdicts: VerdictCache,
     /// The same for the sequence rules' terms.
     seq_verdicts: VerdictCache,
+    /// Builds the documents of events kept for sequences when they are needed (made from
+    /// `docs` on first use).
+    later: Option<LaterBuilder>,
+    /// [`EventPipeline::sequences_only`]'s decision, for the event being handled.
+    decided: Option<Decision>,
 }
 
 impl EventPipeline {
@@ -39,6 +47,8 @@ impl EventPipeline {
             stats: PipelineStats::default(),
             verdicts: VerdictCache::default(),
             seq_verdicts: VerdictCache::default(),
+            later: None,
+            decided: None,
         }
     }
 
@@ -72,12 +82,21 @@ impl EventPipeline {
         // Then most remaining events still cannot match any rule (the index knows from the
         // names, executables and args of the process and its parent, the container and the
         // action): skip building their document.
-        let wanted = {
+        let rules = {
             let probe = self.docs.probe(&snap);
             self.detection
                 .rules()
                 .may_match_cached(&probe, &mut self.verdicts)
-                || self.detection.sequences().may_match_probe(&probe)
+        };
+        // No single-event rule wants it: the sequence terms decide on the snapshot (one
+        // indexed pass, which also says when no term can take it); only when they cannot
+        // tell does the index's three-valued verdict decide whether the document is built.
+        if !rules && self.detection.sequences().is_active() && self.sequences_only(&snap) {
+            return self.keep_for_sequences(snap, ev);
+        }
+        let wanted = rules || {
+            let probe = self.docs.probe(&snap);
+            self.detection.sequences().may_match_probe(&probe)
         };
         if !wanted {
             self.stats.skipped += 1;
@@ -85,6 +104,32 @@ impl EventPipeline {
         }
         let doc = self.docs.build(&snap, Some(ev));
         self.detection.evaluate(&doc);
+    }
+
+    /// For an event only sequence rules may want: whether their terms and keys are decided
+    /// on its snapshot (then nothing else needs its document; see
+    /// [`crate::alert::sequence::lazy`]). Remembers the decision for
+    /// [`EventPipeline::keep_for_sequences`].
+    fn sequences_only(&mut self, snap: &Snapshot) -> bool {
+        let probe = self.docs.probe(snap);
+        self.decided = Some(self.detection.decide_sequences(&probe, snap));
+        !matches!(self.decided, Some(Decision::Undecided))
+    }
+
+    /// The event decided by [`EventPipeline::sequences_only`] through the sequences, kept
+    /// as its snapshot if a sequence holds it; no document is built.
+    fn keep_for_sequences(&mut self, snap: Snapshot, ev: &ProcessEvent) {
+        let ts = self.docs.unix_ns(snap.event_boot_ns);
+        let Some(Decision::Hits(p)) = self.decided.take() else {
+            // No term takes it: skipped, as any event no rule can match.
+            self.stats.skipped += 1;
+            return;
+        };
+        let later = self
+            .later
+            .get_or_insert_with(|| Arc::new(Mutex::new(self.docs.same_host())));
+        let event = LazyEvent::new(snap, ev, Arc::clone(later));
+        self.detection.evaluate_decided(ts, Some((p, event)));
     }
 
     /// Evaluates the rules over the processes found in `/proc` at start. Each is first

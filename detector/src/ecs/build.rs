@@ -164,6 +164,25 @@ impl DocBuilder {
     }
 
     /// A boot-time instant as an RFC 3339 date.
+    /// `@timestamp` of an event at `boot_ns`, as nanoseconds since the epoch (what the
+    /// document's `@timestamp` reads back as).
+    pub fn unix_ns(&self, boot_ns: u64) -> i64 {
+        i64::try_from(self.boot_time_unix_ns.saturating_add(boot_ns)).unwrap_or(i64::MAX)
+    }
+
+    /// A builder of the same host and agent (empty caches): it builds the same documents,
+    /// later (kept sequence events, `alert::sequence::lazy`).
+    pub fn same_host(&self) -> DocBuilder {
+        DocBuilder {
+            host: self.host.clone(),
+            agent: self.agent.clone(),
+            boot_time_unix_ns: self.boot_time_unix_ns,
+            containers: FxHashMap::default(),
+            templates: self.templates.clone(),
+            probe_buffers: RefCell::default(),
+        }
+    }
+
     fn date(&self, boot_ns: u64) -> String {
         format_rfc3339_nanos(i128::from(self.boot_time_unix_ns.saturating_add(boot_ns)))
     }

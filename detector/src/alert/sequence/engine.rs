@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::ecs::EcsDocument;
+use crate::ecs::field::Document;
 use crate::rules::sequence::{
     KeyValue, SequenceEngine, SequenceLimits, SequenceMatch, TermCategory, TermHits,
 };
@@ -78,6 +79,12 @@ pub trait Correlate: Send {
     /// What `doc` is to the rules, computed on arrival; `None` when it changes no sequence
     /// (no term matches it), so it need not wait in the window at all.
     fn prepare(&mut self, doc: &EcsDocument) -> Option<Prepared>;
+    /// [`Correlate::prepare`] of any [`Document`] (an event not built yet, seen through
+    /// its snapshot): `None` when the correlator reads built documents only.
+    fn prepare_from(&mut self, doc: &dyn Document) -> Option<Option<Prepared>> {
+        let _ = doc;
+        None
+    }
     /// Feeds one prepared event, in `@timestamp` order.
     fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>);
     /// Drops what `now_ns` has expired (and reports sequences ending in a missing event
@@ -185,6 +192,10 @@ impl Correlate for Engine {
     fn prepare(&mut self, doc: &EcsDocument) -> Option<Prepared> {
         let hits = self.engine.hits(doc);
         (!hits.is_empty()).then_some(Prepared::Hits(hits))
+    }
+    fn prepare_from(&mut self, doc: &dyn Document) -> Option<Option<Prepared>> {
+        let hits = self.engine.hits(doc);
+        Some((!hits.is_empty()).then_some(Prepared::Hits(hits)))
     }
     fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
         match ev {

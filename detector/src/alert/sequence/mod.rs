@@ -21,6 +21,7 @@
 
 pub mod bodies;
 pub mod engine;
+pub mod lazy;
 pub mod reorder;
 pub mod rules;
 pub mod shape;
@@ -36,6 +37,7 @@ use serde_json::Value;
 
 use self::bodies::{Body, BodyStats, BodyStore};
 use self::engine::{Correlate, EngineStats, Handle, Limits, Matched, Prepared};
+use self::lazy::{LazyEvent, SnapshotDoc, SnapshotFields};
 use self::reorder::{Admit, Reorder, ReorderStats};
 use super::clock::EventTime;
 use crate::config::SequencesConfig;
@@ -59,6 +61,8 @@ enum Held {
     Doc(Box<EcsDocument>),
     /// The JSON as read (replay), not yet compressed.
     Raw(Box<[u8]>),
+    /// The process snapshot as of the event (`run`): its document not built yet.
+    Lazy(Box<LazyEvent>),
     Body(Arc<Body>),
 }
 
@@ -73,6 +77,7 @@ impl Slot {
             Held::Empty => None,
             Held::Doc(d) => serde_json::to_value(&**d).ok(),
             Held::Raw(r) => serde_json::from_slice(r).ok(),
+            Held::Lazy(l) => serde_json::to_value(l.doc()).ok(),
             Held::Body(b) => serde_json::from_slice(&b.json().ok()?).ok(),
         }
     }
@@ -83,6 +88,7 @@ impl Slot {
         let json = match &*held {
             Held::Doc(d) => serde_json::to_vec(&**d).unwrap_or_default(),
             Held::Raw(r) => r.to_vec(),
+            Held::Lazy(l) => serde_json::to_vec(&l.doc()).unwrap_or_default(),
             Held::Empty | Held::Body(_) => return,
         };
         *held = Held::Body(bodies.store(&json));
@@ -139,6 +145,9 @@ pub struct SequenceStats {
     pub engine: EngineStats,
     /// Completed sequences whose events' bodies could not be read back (none expected).
     pub unreadable: u64,
+    /// Events decided on their process snapshot, without a document
+    /// ([`SequenceStage::decide`]).
+    pub decided: u64,
 }
 
 impl SequenceStats {
@@ -180,6 +189,21 @@ pub struct SequenceStage {
     rules: u64,
     untimed: u64,
     unreadable: u64,
+    /// The fields [`SnapshotDoc`] reads from snapshots themselves.
+    identity: SnapshotFields,
+    decided: u64,
+}
+
+/// What the sequence rules make of an event, decided on its snapshot
+/// ([`SequenceStage::decide`]).
+#[derive(Debug)]
+pub enum Decision {
+    /// Some term reads a field the snapshot cannot tell: build the document and offer it.
+    Undecided,
+    /// No term takes the event (or only with a null key): it changes no sequence.
+    NoTerm,
+    /// The terms it hits, with their keys: offer it with [`SequenceStage::offer_lazy`].
+    Hits(Prepared),
 }
 
 impl SequenceStage {
@@ -200,6 +224,8 @@ impl SequenceStage {
             matched: Vec::new(),
             untimed: 0,
             unreadable: 0,
+            identity: SnapshotFields::new(),
+            decided: 0,
         }
     }
 
@@ -256,6 +282,51 @@ impl SequenceStage {
                 None => Held::Doc(Box::new(doc.clone())),
             },
         };
+        self.push(ts, waiting, out);
+    }
+
+    /// What the sequence terms make of the event whose snapshot is `snap` and snapshot
+    /// probe `probe` (`DocBuilder::probe`), without its document: exactly what
+    /// [`SequenceStage::offer`] of its document would compute, or
+    /// [`Decision::Undecided`] when a term or key reads a field the snapshot cannot tell.
+    pub fn decide(&mut self, probe: &dyn Probe, snap: &crate::process::Snapshot) -> Decision {
+        if self.engine.is_empty() {
+            return Decision::NoTerm;
+        }
+        let doc = SnapshotDoc::new(probe, snap, &self.identity);
+        let prepared = self.engine.prepare_from(&doc);
+        if prepared.is_some() && !doc.undecided() {
+            self.decided += 1;
+        }
+        match prepared {
+            // A correlator that reads documents only (tests) cannot tell either.
+            _ if doc.undecided() => Decision::Undecided,
+            None => Decision::Undecided,
+            Some(None) => Decision::NoTerm,
+            Some(Some(p)) => Decision::Hits(p),
+        }
+    }
+
+    /// Takes one event [`SequenceStage::decide`] found hits for, at `ts_ns` (its
+    /// `@timestamp`), kept as its snapshot if the engine keeps it: as
+    /// [`SequenceStage::offer`] of its document.
+    pub fn offer_lazy(
+        &mut self,
+        prepared: Prepared,
+        ts_ns: i64,
+        event: LazyEvent,
+        out: &mut Vec<Completed>,
+    ) {
+        let waiting = Waiting {
+            prepared,
+            event: Held::Lazy(Box::new(event)),
+        };
+        self.push(ts_ns, waiting, out);
+    }
+
+    /// Puts one prepared event in the window; what the window releases goes through the
+    /// engine.
+    fn push(&mut self, ts: i64, waiting: Waiting, out: &mut Vec<Completed>) {
         let Self {
             engine,
             window,
@@ -270,7 +341,7 @@ impl SequenceStage {
         };
         if let Admit::Late(_) = window.push(ts, waiting, &mut feed) {
             tracing::debug!(
-                timestamp = doc.timestamp.as_deref().unwrap_or(""),
+                timestamp_ns = ts,
                 "an event arrived later than the sequence reorder window: not fed to sequences"
             );
         }
@@ -335,6 +406,7 @@ impl SequenceStage {
             bodies: self.bodies.stats(),
             engine: self.engine.stats(),
             unreadable: self.unreadable,
+            decided: self.decided,
         }
     }
 }

@@ -1,0 +1,375 @@
+//! Deciding on the snapshot changes nothing: the terms hit and their keys are those of the
+//! built document whenever the snapshot decides, a kept event's document is the one built
+//! when it happened, and the daemon's pipeline raises the same sequence alerts, with the
+//! same building blocks, whether it builds every document or none.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::{LazyEvent, SnapshotDoc, SnapshotFields};
+use crate::alert::AlertPolicy;
+use crate::alert::sequence::engine::{Limits, for_rules};
+use crate::alert::sequence::{SequenceSettings, rules as seq_rules};
+use crate::daemon::{Detection, EventPipeline};
+use crate::ecs::DocBuilder;
+use crate::ecs::probe_testkit::{builder, snapshots};
+use crate::event::{EventKind, ProcessEvent};
+use crate::process::ProcessTable;
+use crate::rules::{RuleSet, SequenceRule};
+use crate::sink::{Delivery, Sink, SinkCounters};
+use crate::testsupport::{Corpus, Need, corpus, require};
+
+/// A sequence rule file `name` with `query`, in `dir`.
+fn rule_file(dir: &std::path::Path, name: &str, query: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[metadata]\ncreation_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"test\"]\n\
+             description = \"d\"\nlanguage = \"eql\"\nlicense = \"Elastic License v2\"\n\
+             name = \"{name}\"\nrisk_score = 47\nrule_id = \"{name}\"\nseverity = \"medium\"\n\
+             type = \"eql\"\nquery = '''\n{query}\n'''\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Sequence rules joining on every identity field the snapshot reads, and on fields it
+/// cannot tell (`process.start`: the decision must then be "undecided").
+fn own_rules(dir: &std::path::Path) -> Vec<PathBuf> {
+    [
+        (
+            "as_of",
+            "sequence by process.entity_id with maxspan=1m\n  \
+             [process where event.action == \"fork\"]\n  \
+             [process where event.action == \"exec\" and process.name == \"id\"]",
+        ),
+        (
+            "parent_keys",
+            "sequence by process.parent.entity_id, process.parent.pid with maxspan=1m\n  \
+             [process where event.type == \"start\"] by process.pid\n  \
+             [process where event.type == \"end\"] by process.pid",
+        ),
+        (
+            "leaders",
+            "sequence by process.session_leader.entity_id, process.group_leader.pid, \
+             ?process.entry_leader.entity_id with maxspan=1m\n  \
+             [process where event.action == \"exec\"]\n  \
+             [process where event.action == \"end\"]",
+        ),
+        (
+            "unknown",
+            "sequence by process.start with maxspan=1m\n  \
+             [process where event.action == \"exec\"]\n  \
+             [process where event.action == \"end\"]",
+        ),
+    ]
+    .iter()
+    .map(|(n, q)| rule_file(dir, n, q))
+    .collect()
+}
+
+/// `paths`' sequence rules that `run` accepts.
+fn load(paths: &[PathBuf]) -> Vec<SequenceRule> {
+    let (_, seqs, _) = seq_rules::load(paths, crate::ecs::schema());
+    for own in ["as_of", "parent_keys", "leaders", "unknown"] {
+        assert!(
+            seqs.iter().any(|r| r.meta.name == own),
+            "{own} did not load"
+        );
+    }
+    let refused: Vec<PathBuf> = seq_rules::refuse_unproducible(&seqs, seq_rules::SENSOR_CATEGORIES)
+        .into_iter()
+        .map(|e| e.file)
+        .collect();
+    seqs.into_iter()
+        .filter(|r| !refused.contains(&r.path))
+        .collect()
+}
+
+/// The rules of both tests: ours, and the Linux corpus's when it is there.
+fn all_rules(dir: &std::path::Path) -> Vec<SequenceRule> {
+    let mut paths = own_rules(dir);
+    if require(
+        "alert::sequence::lazy: corpus rules",
+        &[Need::Corpus(Corpus::ElasticLinux)],
+    ) {
+        paths.push(corpus(Corpus::ElasticLinux));
+    }
+    load(&paths)
+}
+
+#[test]
+fn decided_hits_are_the_documents_and_so_is_the_kept_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = all_rules(dir.path());
+    let mut engine = for_rules(
+        &rules,
+        Limits {
+            total: 1000,
+            per_rule: 1000,
+            max_age_ns: 1_000_000_000,
+        },
+    );
+    let ids = SnapshotFields::new();
+    let mut docs = builder();
+    let later = Arc::new(Mutex::new(docs.same_host()));
+    let (mut decided, mut undecided, mut hit) = (0, 0, 0);
+    for (i, snap) in snapshots(0x5e9_1a2e, 4000).into_iter().enumerate() {
+        let ev = ProcessEvent {
+            exe_path_partial: i % 2 == 0,
+            cgroup_path: if i % 3 == 0 {
+                Vec::new()
+            } else {
+                format!("/system.slice/x-{i}.scope").into_bytes()
+            },
+            ..ProcessEvent::default()
+        };
+        let doc = docs.build(&snap, Some(&ev));
+        let want = format!("{:?}", engine.prepare(&doc));
+        let probe = docs.probe(&snap);
+        let sd = SnapshotDoc::new(&probe, &snap, &ids);
+        let got = engine
+            .prepare_from(&sd)
+            .expect("the engine reads any document");
+        if sd.undecided() {
+            undecided += 1;
+        } else {
+            decided += 1;
+            hit += got.is_some() as usize;
+            assert_eq!(format!("{got:?}"), want, "snapshot {i}: {snap:?}");
+        }
+        drop(probe);
+        let ts = docs.unix_ns(snap.event_boot_ns);
+        assert_eq!(
+            Some(ts),
+            doc.timestamp
+                .as_deref()
+                .and_then(crate::alert::clock::EventTime::parse)
+                .map(|t| t.unix_nanos())
+        );
+        let lazy = LazyEvent::new(snap, &ev, Arc::clone(&later));
+        assert_eq!(lazy.doc(), doc, "snapshot {i}");
+    }
+    eprintln!("{decided} decided ({hit} with hits), {undecided} undecided");
+    assert!(decided > 1000 && hit > 100 && undecided > 10);
+}
+
+/// Keeps every line written.
+struct Capture(Arc<Mutex<Vec<Value>>>, Arc<SinkCounters>);
+
+impl Sink for Capture {
+    fn write_line(&mut self, line: &[u8]) -> Delivery {
+        self.0
+            .lock()
+            .unwrap()
+            .push(serde_json::from_slice(line).unwrap());
+        Delivery::Written
+    }
+    fn retry(&mut self) -> usize {
+        0
+    }
+    fn reopen(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> usize {
+        0
+    }
+    fn counters(&self) -> Arc<SinkCounters> {
+        self.1.clone()
+    }
+    fn name(&self) -> &str {
+        "capture"
+    }
+}
+
+/// Fork, exec and exit of `lives` processes under a few shells (host and containers),
+/// programs some sequence rules of the corpus complete on among them.
+fn stream(lives: usize) -> Vec<ProcessEvent> {
+    const PROGRAMS: &[(&str, &[&str])] = &[
+        ("/usr/bin/bash", &["bash", "-c", "ls -la /var/log"]),
+        ("/usr/bin/id", &["id", "-u"]),
+        ("/usr/bin/python3.11", &["python3", "/app/worker.py", "-v"]),
+        ("/usr/bin/base64", &["base64", "-d", "/tmp/x"]),
+        ("/usr/bin/ps", &["ps", "-ef"]),
+        ("/usr/bin/curl", &["curl", "-fsS", "http://127.0.0.1/x"]),
+        ("/usr/bin/sh", &["sh", "-c", "true"]),
+    ];
+    let mut clock = 10_000_000_000u64;
+    let mut tick = || {
+        clock += 20_000;
+        clock
+    };
+    let base = |kind, tgid: u32, ppid: u32, c: Option<usize>, start: u64, now: u64| ProcessEvent {
+        kind: Some(kind),
+        boot_ns: now,
+        pid: tgid,
+        tgid,
+        ppid,
+        actor_pid: ppid,
+        cgroup_id: c.map_or(1234, |i| 9000 + i as u64),
+        cgroup_path: match c {
+            Some(i) => format!("/system.slice/docker-{:064x}.scope", 0xc0ffee + i).into_bytes(),
+            None => b"/system.slice/session-3.scope".to_vec(),
+        },
+        mnt_ns_ino: 4026531836,
+        pid_ns_ino: 4026531841,
+        ns_pid: tgid,
+        sid: ppid,
+        start_boot_ns: start,
+        uid: 1000,
+        euid: if tgid.is_multiple_of(7) { 0 } else { 1000 },
+        gid: 1000,
+        egid: 1000,
+        ..Default::default()
+    };
+    let exec = |mut ev: ProcessEvent, exe: &str, argv: &[&str]| {
+        ev.kind = Some(EventKind::Exec);
+        ev.filename = exe.as_bytes().to_vec();
+        ev.exe_path = exe.as_bytes().to_vec();
+        ev.exe_path_partial = ev.tgid.is_multiple_of(5);
+        ev.comm = argv[0].as_bytes().iter().take(15).copied().collect();
+        ev.argv = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+        ev
+    };
+    let mut out = Vec::new();
+    let shells: Vec<u32> = (0..3).map(|i| 500 + i).collect();
+    for (i, &pid) in shells.iter().enumerate() {
+        let c = (i < 2).then_some(i);
+        let start = tick();
+        out.push(base(EventKind::Fork, pid, 1, c, start, start));
+        out.push(exec(
+            base(EventKind::Exec, pid, 1, c, start, tick()),
+            "/usr/bin/bash",
+            &["bash"],
+        ));
+    }
+    for n in 0..lives {
+        let (exe, argv) = PROGRAMS[n % PROGRAMS.len()];
+        let c = (n % 3 != 0).then_some(n % 2);
+        let parent = shells[c.unwrap_or(2)];
+        let tgid = 10_000 + n as u32;
+        let start = tick();
+        let mut fork = base(EventKind::Fork, tgid, parent, c, start, start);
+        fork.comm = b"bash".to_vec();
+        fork.exe_path = b"/usr/bin/bash".to_vec();
+        out.push(fork);
+        out.push(exec(
+            base(EventKind::Exec, tgid, parent, c, start, tick()),
+            exe,
+            argv,
+        ));
+        let mut exit = base(EventKind::Exit, tgid, parent, c, start, tick());
+        exit.comm = argv[0].as_bytes().to_vec();
+        exit.exe_path = exe.as_bytes().to_vec();
+        exit.exit_code = Some(0);
+        out.push(exit);
+    }
+    out
+}
+
+/// The sequence lines `events` raise through the daemon's pipeline with `rules`
+/// (single-event) and `seqs`, the random ids taken out; and how many events were decided
+/// on their snapshot.
+fn sequence_lines(
+    docs: DocBuilder,
+    rules: RuleSet,
+    seqs: Vec<SequenceRule>,
+    events: &[ProcessEvent],
+) -> (Vec<Value>, u64) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Capture(lines.clone(), Arc::default());
+    let mut detection = Detection::new(rules, AlertPolicy::off(), vec![Box::new(sink)]);
+    detection.configure_sequences(seqs, SequenceSettings::default());
+    let table = ProcessTable::events_only("6f1e5c1e-0000-4000-8000-0000000000aa");
+    let mut p = EventPipeline::new(table, docs, detection);
+    for ev in events {
+        p.handle(ev);
+    }
+    p.detection.finish();
+    let decided = p.detection.stats().sequences.decided;
+    let mut out: Vec<Value> = std::mem::take(&mut *lines.lock().unwrap())
+        .into_iter()
+        .filter(|l| l.pointer("/detector/sequence").is_some())
+        .collect();
+    for l in &mut out {
+        let o = l.as_object_mut().unwrap();
+        o.remove("kibana");
+        let e = o["event"].as_object_mut().unwrap();
+        e.remove("id");
+        e.remove("created");
+        o["detector"]["sequence"]
+            .as_object_mut()
+            .unwrap()
+            .remove("group_id");
+    }
+    (out, decided)
+}
+
+/// The pipeline raises the same sequence alerts, every building block the same document,
+/// whether every event's document is built (a single-event rule wants each) or the
+/// sequences decide on snapshots; and a block is its event as of the event: the first
+/// block of `as_of` (a fork) names the process as it was before the exec that completed
+/// the sequence.
+#[test]
+fn the_pipeline_raises_the_same_sequences_without_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqs = || all_rules(dir.path());
+    let events = stream(600);
+    let every = rule_file(
+        dir.path(),
+        "every_event",
+        "process where event.kind == \"event\"",
+    );
+    let (every, _, errors) = seq_rules::load(&[every], crate::ecs::schema());
+    assert!(errors.is_empty(), "{errors:?}");
+    // One host, one boot time: the two runs' dates are the same.
+    let docs = builder();
+    let (built, none_decided) = sequence_lines(docs.same_host(), every, seqs(), &events);
+    let (lazy, decided) = sequence_lines(
+        docs.same_host(),
+        RuleSet::new(Vec::new(), crate::ecs::schema()),
+        seqs(),
+        &events,
+    );
+    assert_eq!(none_decided, 0);
+    eprintln!(
+        "{decided} of {} events decided on their snapshot",
+        events.len()
+    );
+    assert!(decided > 500, "{decided} events decided on their snapshot");
+    assert!(!built.is_empty());
+    assert_eq!(built.len(), lazy.len());
+    for (b, l) in built.iter().zip(&lazy) {
+        assert_eq!(b, l);
+    }
+    // `as_of`: the fork's block is `bash`, the exec's `id`, of the same process.
+    let as_of: Vec<&Value> = lazy
+        .iter()
+        .filter(|l| l.pointer("/rule/name").and_then(Value::as_str) == Some("as_of"))
+        .collect();
+    assert!(as_of.len() >= 3 * 10, "{}", as_of.len());
+    for group in as_of.chunks(3) {
+        let name = |v: &Value| {
+            v.pointer("/process/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let action = |v: &Value| {
+            v.pointer("/event/action")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        assert_eq!(action(group[0]).as_deref(), Some("fork"), "{group:?}");
+        assert_eq!(name(group[0]).as_deref(), Some("bash"), "{group:?}");
+        assert_eq!(action(group[1]).as_deref(), Some("exec"));
+        assert_eq!(name(group[1]).as_deref(), Some("id"));
+        assert_eq!(
+            group[0].pointer("/process/entity_id"),
+            group[1].pointer("/process/entity_id")
+        );
+    }
+}
