@@ -15,6 +15,8 @@
 
 #[path = "common/containers.rs"]
 mod containers;
+#[path = "common/corpus_rows.rs"]
+mod corpus_rows;
 #[path = "common/daemon.rs"]
 mod daemon;
 #[path = "common/ecs_validate.rs"]
@@ -22,166 +24,22 @@ mod ecs_validate;
 #[path = "common/wait.rs"]
 mod wait;
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
 use containers::{RuncContainer, hex_id};
+use corpus_rows::{
+    Row, Run, Running, SETTLE_BOUND, Scratch, as_nobody, brief, cmd, in_container_with, judge,
+    rule_name, run, strings,
+};
 use daemon::{Daemon, Opts};
 use detector::testsupport::{Corpus, Need, corpus, require};
 use serde_json::Value;
 
-/// Bound on each command a row runs (they all finish in milliseconds).
-const RUN_BOUND: Duration = Duration::from_secs(30);
-/// Bound on the barrier alert (a hang guard).
-const SETTLE_BOUND: Duration = Duration::from_secs(30);
-
-/// What one run (a hit or a near miss) left to attribute alerts by.
-#[derive(Clone, Debug, Default)]
-struct Run {
-    /// The spawned process: alerts on it or on its children are this run's.
-    pid: Option<u32>,
-    /// The container it ran in: alerts of that container are this run's.
-    container: Option<String>,
-}
-
-impl Run {
-    fn owns(&self, a: &Value) -> bool {
-        let pid = |v: &Value| v.as_u64().map(|p| p as u32);
-        match (&self.container, self.pid) {
-            (Some(id), _) => a["container"]["id"] == id.as_str(),
-            (None, Some(p)) => {
-                pid(&a["process"]["pid"]) == Some(p)
-                    || pid(&a["process"]["parent"]["pid"]) == Some(p)
-            }
-            (None, None) => false,
-        }
-    }
-}
-
-/// Scratch files and directories the rows use, removed at the end.
-struct Scratch {
-    dir: tempfile::TempDir,
-    /// `/opt/msp-agent` when this test created it (an excluded working directory).
-    created_opt: Option<PathBuf>,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = tempfile::Builder::new()
-            .prefix("detector-defend-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        Scratch {
-            dir,
-            created_opt: None,
-        }
-    }
-
-    /// A copy of `src` named `name` in the scratch directory: a program whose executable
-    /// has that name (its `comm` is the first 15 bytes of it).
-    fn program(&self, src: &str, name: &str) -> PathBuf {
-        let p = self.dir.path().join("bin").join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        if !p.exists() {
-            std::fs::copy(src, &p).unwrap();
-        }
-        p
-    }
-
-    /// A scratch subdirectory (world-writable).
-    fn subdir(&self, name: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::create_dir_all(&p).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
-        p
-    }
-
-    fn opt_msp_agent(&mut self) -> PathBuf {
-        let p = PathBuf::from("/opt/msp-agent");
-        if !p.exists() {
-            std::fs::create_dir_all(&p).unwrap();
-            self.created_opt = Some(p.clone());
-        }
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(p) = &self.created_opt {
-            let _ = std::fs::remove_dir(p);
-        }
-    }
-}
-
-/// Runs `cmd` to completion (bounded; its exit status does not matter: near misses and
-/// probes of missing devices fail on purpose) and returns its run.
-fn run(cmd: &mut Command) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-    let pid = child.id();
-    wait::wait_timeout(&mut child, RUN_BOUND, &format!("{cmd:?}"));
-    Run {
-        pid: Some(pid),
-        container: None,
-    }
-}
-
-/// `argv` with a clean environment plus `env`, in `cwd`.
-fn cmd(argv: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(argv[0]);
-    c.args(&argv[1..])
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .envs(env.iter().copied());
-    c
-}
-
-/// `argv` as user and group `nobody` (real and effective), via setpriv (which execs it in
-/// the same process).
-fn as_nobody(argv: &[&str], cwd: &Path) -> Command {
-    let mut full = vec![
-        "/usr/bin/setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-    ];
-    full.extend_from_slice(argv);
-    cmd(&full, cwd, &[])
-}
-
 /// Runs `argv` in a fresh runc container with working directory `cwd`.
 fn in_container(argv: &[&str], cwd: &str) -> Run {
-    let id = hex_id();
-    let mut c = RuncContainer::new(argv, Some(&format!("/docker/{id}"))).unwrap();
-    c.edit_config(|cfg| cfg["process"]["cwd"] = cwd.into())
-        .unwrap();
-    c.run().unwrap();
-    Run {
-        pid: None,
-        container: Some(id),
-    }
-}
-
-/// A long-running process tree in its own process group, started by the test; the whole
-/// group is killed on drop (the shell and its sleep).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the process group our own, not yet reaped, child leads.
-        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
-        wait::kill_and_reap(&mut self.0);
-    }
+    in_container_with(argv, cwd, |_| {})
 }
 
 /// `bash -c 'sleep …; true' /etc/rc.local start`: its `sleep` child runs with a parent
@@ -203,14 +61,6 @@ fn rc_local_tree(scratch: &Scratch) -> Running {
     .spawn()
     .unwrap();
     Running(child)
-}
-
-/// One row: the corpus rule, what it shows, and how to make its hit and its near miss.
-struct Row {
-    rule: &'static str,
-    covers: &'static str,
-    hit: fn(&mut Scratch) -> Run,
-    miss: fn(&mut Scratch) -> Run,
 }
 
 const ROWS: &[Row] = &[
@@ -425,7 +275,7 @@ const ROWS: &[Row] = &[
         miss: |s| {
             run(&mut cmd(
                 &["/usr/bin/pkaction", "--version"],
-                &s.opt_msp_agent(),
+                &s.outside_dir("/opt/msp-agent"),
                 &[],
             ))
         },
@@ -526,36 +376,6 @@ const ROWS: &[Row] = &[
 /// Extra corpus rules whose runs are not in [`ROWS`]: the start-up ones.
 const RC_LOCAL_RULE: &str = "persistence_rc_local_service_already_running.toml";
 
-fn rule_name(file: &Path) -> String {
-    let text = std::fs::read_to_string(file).unwrap();
-    let v: toml::Value = toml::from_str(&text).unwrap();
-    v["rule"]["name"].as_str().unwrap().to_owned()
-}
-
-fn brief(alerts: &[&Value]) -> String {
-    alerts
-        .iter()
-        .map(|a| {
-            format!(
-                "{} {} pid={} ppid={} name={} cwd={} rule={}\n",
-                a["event"]["action"],
-                a["container"]["id"],
-                a["process"]["pid"],
-                a["process"]["parent"]["pid"],
-                a["process"]["name"],
-                a["process"]["working_directory"],
-                a["rule"]["name"]
-            )
-        })
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
 #[test]
 fn corpus_rules_fire_on_defend_shaped_documents() {
     if !require(
@@ -610,16 +430,7 @@ fn corpus_rules_fire_on_defend_shaped_documents() {
     .unwrap();
     let sshd_pid = sshd.start().unwrap();
     // Let bash fork its sleep before the daemon reads /proc.
-    wait::try_until(Duration::from_secs(10), Duration::from_millis(20), || {
-        let kids = std::fs::read_to_string(format!(
-            "/proc/{}/task/{}/children",
-            before.0.id(),
-            before.0.id()
-        ))
-        .ok()?;
-        (!kids.trim().is_empty()).then_some(())
-    })
-    .expect("the rc.local tree forked its sleep");
+    before.wait_for_child();
 
     let d = Daemon::start_with(Opts {
         config: Some(config),
@@ -633,10 +444,7 @@ fn corpus_rules_fire_on_defend_shaped_documents() {
     );
     // The same rc.local tree started after the daemon: a live exec, not already_running.
     let after = rc_local_tree(&scratch);
-    let after_run = Run {
-        pid: Some(after.0.id()),
-        container: None,
-    };
+    let after_run = after.run();
 
     let runs: Vec<(Run, Run)> = ROWS
         .iter()
@@ -656,45 +464,22 @@ fn corpus_rules_fire_on_defend_shaped_documents() {
     let s = d.stop();
     assert!(s.status.success(), "{:?}", s.status);
     drop((before, after, sshd));
-    let alerts: Vec<&Value> = s
+    let owned: Vec<Value> = s
         .docs
         .iter()
         .filter(|d| d["event"]["kind"] == "alert")
+        .cloned()
         .collect();
-    for a in &alerts {
+    for a in &owned {
         let errors = ecs_validate::validate_ecs(a);
         assert!(errors.is_empty(), "not ECS 9.4 / Defend: {errors:#?}\n{a}");
     }
+    let alerts: Vec<&Value> = owned.iter().collect();
 
-    let mut failures = Vec::new();
-    for (row, (hit, miss)) in ROWS.iter().zip(&runs) {
-        let name = rule_name(&dir.join(row.rule));
-        let of = |r: &Run| -> Vec<&Value> {
-            alerts
-                .iter()
-                .copied()
-                .filter(|a| a["rule"]["name"] == name.as_str() && r.owns(a))
-                .collect()
-        };
-        let (h, m) = (of(hit), of(miss));
-        if h.is_empty() {
-            failures.push(format!(
-                "{} ({}): no alert for the hit {hit:?}",
-                row.rule, row.covers
-            ));
-        }
-        if !m.is_empty() {
-            failures.push(format!(
-                "{} ({}): near miss alerted:\n{}",
-                row.rule,
-                row.covers,
-                brief(&m)
-            ));
-        }
-        for a in &h {
-            assert_eq!(a["event"]["action"], "exec", "{a}");
-            assert_eq!(a["host"]["os"]["type"], "linux", "{a}");
-        }
+    let (hits, failures) = judge(&dir, ROWS, &runs, &owned);
+    for a in hits.iter().flatten() {
+        assert_eq!(a["event"]["action"], "exec", "{a}");
+        assert_eq!(a["host"]["os"]["type"], "linux", "{a}");
     }
     assert!(
         failures.is_empty(),

@@ -1,4 +1,4 @@
-//! Rows of corpus rules for end-to-end behaviour tests (`defend_rules*.rs`): each row names
+//! Rows of corpus rules for end-to-end behaviour tests (`defend_shape.rs`, `defend_rules*.rs`): each row names
 //! a rule of Elastic's Linux corpus (read unmodified through `testsupport::corpus`), and
 //! how to make its real behaviour happen on this machine (the hit) and the same behaviour
 //! with one distinguishing detail changed (the near miss). One daemon runs every row of a
