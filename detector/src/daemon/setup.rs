@@ -177,7 +177,7 @@ pub fn table_config(config: &Config) -> TableConfig {
         max_processes: config.process.max_processes,
         container_cache: config.container.cache_max,
         enrich: Some(config.container.state_roots()),
-        env_vars: config.sensor.capture_env_vars.clone(),
+        env_vars: crate::process::EnvNames::new(&config.sensor.capture_env_vars),
         ..TableConfig::default()
     }
 }

@@ -14,12 +14,13 @@
 //! - [`entity`]: entity ids stable across restarts.
 //! - [`procfs`]: `/proc` parsers; [`seed`]: seeding from them.
 //! - [`users`]: uid/gid names from the host's or the container's files.
-//! - [`model`]: the output records.
+//! - [`model`]: the output records; [`env`]: which environment variables an exec keeps.
 
 mod admit;
 mod cred;
 pub mod entity;
 pub mod entry;
+pub mod env;
 mod exited;
 mod leaders;
 mod live;
@@ -32,6 +33,7 @@ pub mod users;
 mod view;
 
 pub use entity::IdContext;
+pub use env::EnvNames;
 pub use model::{Creds, EntryLeader, EntryType, ExecImage, Id, ProcInfo, ProcRef, Snapshot};
 pub use seed::SeedReport;
 pub use table::{CredIds, Lineage, ProcessTable, TableConfig, TableStats};

@@ -46,32 +46,13 @@ pub fn name_of(executable: &[u8], comm: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The variables of an environment block (NUL-separated `NAME=value`) whose names are in
-/// `names` (exact, case-sensitive as the kernel's), in block order, into `out`. An entry
-/// without `=` is skipped; the last entry of a truncated block may be a value prefix.
-pub fn filter_env(block: &[u8], names: &[String], out: &mut Vec<Vec<u8>>) {
-    out.clear();
-    if names.is_empty() {
-        return;
-    }
-    for entry in block.split(|&b| b == 0) {
-        let Some(eq) = memchr::memchr(b'=', entry) else {
-            continue;
-        };
-        let name = &entry[..eq];
-        if names.iter().any(|n| n.as_bytes() == name) {
-            out.push(entry.to_vec());
-        }
-    }
-}
-
 impl ExecImage {
     /// The image an exec event installs (see [`choose_executable`]), keeping the
     /// environment variables named in `env_names`.
-    pub fn from_exec(ev: &crate::event::ProcessEvent, env_names: &[String]) -> Self {
+    pub fn from_exec(ev: &crate::event::ProcessEvent, env_names: &super::EnvNames) -> Self {
         let executable = choose_executable(&ev.comm, &ev.filename, &ev.exe_path, &ev.argv);
         let mut env_vars = Vec::new();
-        filter_env(&ev.env, env_names, &mut env_vars);
+        env_names.filter(&ev.env, &mut env_vars);
         ExecImage {
             name: name_of(&executable, &ev.comm),
             comm: ev.comm.clone(),
@@ -315,7 +296,7 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::{choose_executable, filter_env, name_of};
+    use super::{choose_executable, name_of};
 
     #[test]
     fn name_is_the_executable_basename() {
@@ -326,26 +307,6 @@ mod tests {
         assert_eq!(name_of(b"", b"kworker/0:1"), b"kworker/0:1");
         assert_eq!(name_of(b"x/true", b"true"), b"true");
         assert_eq!(name_of(b"/", b"init"), b"init");
-    }
-
-    #[test]
-    fn env_filter_keeps_listed_names_exactly() {
-        let names: Vec<String> = ["LD_PRELOAD", "http_proxy"].map(String::from).to_vec();
-        let mut out = vec![b"stale".to_vec()];
-        let block = b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0LD_PRELOAD_X=1\0HTTP_PROXY=h\0junk\0http_proxy=socks5h://a\0";
-        filter_env(block, &names, &mut out);
-        assert_eq!(
-            out,
-            vec![
-                b"LD_PRELOAD=/tmp/x.so".to_vec(),
-                b"http_proxy=socks5h://a".to_vec()
-            ]
-        );
-        filter_env(block, &[], &mut out);
-        assert!(out.is_empty());
-        // A truncated last entry keeps its value prefix.
-        filter_env(b"A=1\0LD_PRELOAD=/tm", &names, &mut out);
-        assert_eq!(out, vec![b"LD_PRELOAD=/tm".to_vec()]);
     }
 
     #[test]

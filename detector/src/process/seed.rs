@@ -74,7 +74,7 @@ impl ProcessTable {
         let tgid = e.stat.pid;
         let ticks = e.stat.start_ticks;
         let mut env_vars = Vec::new();
-        super::model::filter_env(&e.environ, &self.cfg.env_vars, &mut env_vars);
+        self.cfg.env_vars.filter(&e.environ, &mut env_vars);
         let cwd_env = (e.cwd, env_vars, e.environ_truncated);
         let (cgroup_id, container) = match &e.cgroup_path {
             Some(path) => {

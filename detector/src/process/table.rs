@@ -59,7 +59,7 @@ pub struct TableConfig {
     /// The host's mount namespace (host passwd applies); `None`: read `<proc_root>/self/ns/mnt`.
     pub host_mnt_ns: Option<u64>,
     /// Environment variables kept in `process.env_vars` (`sensor.capture_env_vars`).
-    pub env_vars: Vec<String>,
+    pub env_vars: super::EnvNames,
 }
 
 impl Default for TableConfig {
@@ -74,10 +74,7 @@ impl Default for TableConfig {
             enrich: Some(EnrichRoots::default()),
             user_namespaces: 64,
             host_mnt_ns: None,
-            env_vars: crate::config::DEFAULT_CAPTURE_ENV_VARS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            env_vars: super::EnvNames::new(crate::config::DEFAULT_CAPTURE_ENV_VARS),
         }
     }
 }

@@ -42,7 +42,7 @@ fn table_with(max_processes: usize, grace: usize) -> Fx {
         enrich: None,
         user_namespaces: 4,
         host_mnt_ns: Some(HOST_MNT_NS as u64),
-        env_vars: vec!["LD_PRELOAD".into()],
+        env_vars: super::EnvNames::new(&["LD_PRELOAD"]),
     };
     Fx {
         t: ProcessTable::new(cfg, ids()),
