@@ -30,10 +30,9 @@ use std::process::Stdio;
 
 use containers::{RuncContainer, hex_id};
 use corpus_rows::{
-    Row, Run, Running, SETTLE_BOUND, Scratch, as_nobody, brief, cmd, in_container_with, judge,
-    rule_name, run, strings,
+    Row, Run, Running, SETTLE_BOUND, Scratch, as_nobody, brief, cmd, config_with, daemon_on,
+    in_container_with, judge, rule_name, run, strings,
 };
-use daemon::{Daemon, Opts};
 use detector::testsupport::{Corpus, Need, corpus, require};
 use serde_json::Value;
 
@@ -402,22 +401,7 @@ fn corpus_rules_fire_on_defend_shaped_documents() {
         .collect();
     // The corpus rules, unmodified, plus the shipped seed rule (the barrier and the
     // start-up sshd).
-    let (_cfg_dir, config) = daemon::config_file(|t| {
-        let seed = daemon::repo().join("config/rules").canonicalize().unwrap();
-        let mut paths: Vec<String> = files
-            .iter()
-            .map(|f| format!("{:?}", f.display().to_string()))
-            .collect();
-        paths.push(format!("{:?}", seed.display().to_string()));
-        let at = t.find("\npaths = [").expect("rules.paths");
-        let end = at + t[at..].find("]\n").unwrap() + 2;
-        format!(
-            "{}\npaths = [{}]\n{}",
-            &t[..at],
-            paths.join(", "),
-            &t[end..]
-        )
-    });
+    let (_cfg_dir, config) = config_with(&files);
 
     let mut scratch = Scratch::new();
     // Found at start-up: an rc.local child, and an sshd in a container (the seed rule).
@@ -432,16 +416,7 @@ fn corpus_rules_fire_on_defend_shaped_documents() {
     // Let bash fork its sleep before the daemon reads /proc.
     before.wait_for_child();
 
-    let d = Daemon::start_with(Opts {
-        config: Some(config),
-        ..Opts::default()
-    });
-    assert!(
-        d.ready
-            .starts_with(&format!("detector: ready: {} rules", files.len() + 1)),
-        "{}",
-        d.ready
-    );
+    let d = daemon_on(config, &files);
     // The same rc.local tree started after the daemon: a live exec, not already_running.
     let after = rc_local_tree(&scratch);
     let after_run = after.run();

@@ -280,10 +280,10 @@ pub fn brief(alerts: &[&Value]) -> String {
         .collect()
 }
 
-/// A daemon on the shipped config with `files` (corpus rules, unmodified) plus the shipped
-/// seed rule (the barrier's) as its rules; the guard keeps the config directory.
-pub fn start_daemon(files: &[PathBuf]) -> (tempfile::TempDir, Daemon) {
-    let (cfg_dir, config) = daemon::config_file(|t| {
+/// The shipped config with `files` (corpus rules, unmodified) plus the shipped seed rule
+/// (the barrier's) as its rules: the guard keeping its directory, and its path.
+pub fn config_with(files: &[PathBuf]) -> (tempfile::TempDir, PathBuf) {
+    daemon::config_file(|t| {
         let seed = daemon::repo().join("config/rules").canonicalize().unwrap();
         let mut paths: Vec<String> = files
             .iter()
@@ -298,7 +298,11 @@ pub fn start_daemon(files: &[PathBuf]) -> (tempfile::TempDir, Daemon) {
             paths.join(", "),
             &t[end..]
         )
-    });
+    })
+}
+
+/// A daemon on [`config_with`]`(files)`, checked to have loaded every rule.
+pub fn daemon_on(config: PathBuf, files: &[PathBuf]) -> Daemon {
     let d = Daemon::start_with(Opts {
         config: Some(config),
         ..Opts::default()
@@ -309,6 +313,14 @@ pub fn start_daemon(files: &[PathBuf]) -> (tempfile::TempDir, Daemon) {
         "{}",
         d.ready
     );
+    d
+}
+
+/// A daemon on the shipped config with `files` plus the seed rule ([`config_with`]); the
+/// guard keeps the config directory.
+pub fn start_daemon(files: &[PathBuf]) -> (tempfile::TempDir, Daemon) {
+    let (cfg_dir, config) = config_with(files);
+    let d = daemon_on(config, files);
     (cfg_dir, d)
 }
 
