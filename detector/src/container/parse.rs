@@ -257,19 +257,9 @@ fn nspawn_name(c: &[u8]) -> Option<Vec<u8>> {
     Some(name)
 }
 
-/// A containerd container id (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most 76 bytes, as
-/// containerd's `identifiers.Validate` accepts).
+/// A containerd container id ([`super::state::oci::is_task_id`]), as a string.
 fn containerd_id(c: &[u8]) -> Option<String> {
-    let ok = !c.is_empty()
-        && c.len() <= 76
-        && c[0].is_ascii_alphanumeric()
-        && c[c.len() - 1].is_ascii_alphanumeric()
-        && c.iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && !c
-            .windows(2)
-            .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric());
-    ok.then(|| String::from_utf8_lossy(c).into_owned())
+    super::state::oci::is_task_id(c).then(|| String::from_utf8_lossy(c).into_owned())
 }
 
 /// Exactly 64 hex digits → the id in lower case.

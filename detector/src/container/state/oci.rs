@@ -201,7 +201,8 @@ fn expand_slice(slice: &str) -> Option<String> {
 }
 
 /// A container id shaped like containerd's (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most 76
-/// bytes): only such names are probed as task directories.
+/// bytes, as containerd's `identifiers.Validate` accepts): only such names are probed as
+/// task directories, and only such a cgroup component is taken for a containerd id.
 pub fn is_task_id(c: &[u8]) -> bool {
     !c.is_empty()
         && c.len() <= 76
