@@ -176,8 +176,13 @@ impl<H> RuleState<H> {
     }
 }
 
+/// One term of one rule an event matches ([`SequenceEngine::terms`]), before its join key
+/// is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TermRef(u32, Hit);
+
 /// What one event hit in one rule (filled before any state changes).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Hit {
     /// A positive stage, by position.
     Pos(u16),
@@ -427,6 +432,45 @@ impl<H: Clone> SequenceEngine<H> {
             }
         }
         self.hits = found;
+    }
+
+    /// The terms `doc` matches, without their join keys: the first half of
+    /// [`SequenceEngine::hits`], which reads only the fields the term conditions read.
+    /// A caller that knows those answers depend on a key of its own (a probe's) may
+    /// remember them by it, and finish each event with [`SequenceEngine::keyed_hits`].
+    pub fn terms<D: Document + ?Sized>(&mut self, doc: &D, out: &mut Vec<TermRef>) {
+        out.clear();
+        let doc = DocRef(doc);
+        let doc = doc.dyn_doc();
+        if let Some(mut ix) = self.index.take() {
+            ix.set.matches(doc, &mut ix.matched);
+            out.extend(ix.matched.iter().map(|m| {
+                let (r, hit) = ix.owner[m.get()];
+                TermRef(r, hit)
+            }));
+            self.index = Some(ix);
+        } else {
+            let mut found = std::mem::take(&mut self.hits);
+            for r in 0..self.rules.len() {
+                found.clear();
+                self.rules[r].hits(doc, &mut found);
+                out.extend(found.iter().map(|&hit| TermRef(r as u32, hit)));
+            }
+            self.hits = found;
+        }
+    }
+
+    /// The second half of [`SequenceEngine::hits`]: `terms` (from
+    /// [`SequenceEngine::terms`] of the same event, or remembered for an event whose term
+    /// answers are the same) with `doc`'s join keys. Equal to `hits(doc)`.
+    pub fn keyed_hits<D: Document + ?Sized>(&self, terms: &[TermRef], doc: &D) -> TermHits {
+        let mut out = TermHits::default();
+        let doc = DocRef(doc);
+        let doc = doc.dyn_doc();
+        for &TermRef(r, hit) in terms {
+            self.push_hit(r, hit, doc, &mut out);
+        }
+        out
     }
 
     /// Records `hit` of rule `r` with its join key, unless a non-optional key is null.
