@@ -467,6 +467,9 @@ struct Bodies {
     young: VecDeque<Handle>,
     /// Events kept (one per event, however many sequences hold it).
     kept: u64,
+    /// The handle of the last event the engine did not keep, still empty: the next event's
+    /// (most fed events are not kept; this spares an allocation for each).
+    spare: Option<Handle>,
 }
 
 impl Bodies {
@@ -501,10 +504,13 @@ fn feed_one(
     ts: i64,
     w: Waiting,
 ) {
-    let handle: Handle = Arc::new(Slot::default());
+    let handle: Handle = bodies.spare.take().unwrap_or_default();
     engine.on_event(&w.prepared, ts, handle.clone(), matched);
     if Arc::strong_count(&handle) > 1 {
         bodies.keep(handle, w.event);
+    } else {
+        // Nobody else holds it and nothing was put in it: as good as new.
+        bodies.spare = Some(handle);
     }
 }
 

@@ -153,6 +153,16 @@ struct RuleState<H> {
     missing_seen: FxHashMap<(u16, Arc<[u8]>), VecDeque<Ord2>>,
     awaiting: VecDeque<Awaiting<H>>,
     evicted: u64,
+    /// What [`SequenceEngine::approx_bytes`] counts per key and per pending sequence's
+    /// events, kept as they change (the caller reads the estimate per event).
+    key_bytes: usize,
+    event_bytes: usize,
+}
+
+/// The bytes [`SequenceEngine::approx_bytes`] counts for one key of a rule with `nslots`
+/// slots per key.
+fn key_cost(k: &[u8], nslots: usize) -> usize {
+    16 + k.len() + if nslots > 4 { nslots * 4 } else { 0 }
 }
 
 impl<H> RuleState<H> {
@@ -373,6 +383,8 @@ impl<H: Clone> SequenceEngine<H> {
             missing_seen: FxHashMap::default(),
             awaiting: VecDeque::new(),
             evicted: 0,
+            key_bytes: 0,
+            event_bytes: 0,
         });
     }
 
@@ -566,6 +578,25 @@ impl<H: Clone> SequenceEngine<H> {
             n += r.slab.capacity() * std::mem::size_of::<Option<Pending<H>>>();
             n += r.keys.capacity() * (std::mem::size_of::<(Arc<[u8]>, KeySlots)>() + 1);
             n += r.free.capacity() * 4;
+            // Per key and per pending sequence's events: kept as they change, so this
+            // costs O(rules), not O(pending).
+            n += r.key_bytes + r.event_bytes;
+            for (k, v) in &r.missing_seen {
+                n += 16 + k.1.len() + v.capacity() * 16 + 64;
+            }
+        }
+        n
+    }
+
+    /// [`SequenceEngine::approx_bytes`] by scanning every key and pending sequence (what
+    /// the running counts must equal).
+    #[cfg(test)]
+    pub(crate) fn approx_bytes_scanned(&self) -> usize {
+        let mut n = 0;
+        for r in &self.rules {
+            n += r.slab.capacity() * std::mem::size_of::<Option<Pending<H>>>();
+            n += r.keys.capacity() * (std::mem::size_of::<(Arc<[u8]>, KeySlots)>() + 1);
+            n += r.free.capacity() * 4;
             for (k, s) in &r.keys {
                 n += 16 + k.len();
                 if let KeySlots::Heap(b) = s {
@@ -714,7 +745,9 @@ impl<H: Clone> SequenceEngine<H> {
         if let Some(p) = rule.slab[slot as usize].as_mut() {
             p.pos = pos as u16;
             p.last = now;
+            let cap = p.events.capacity();
             p.events.push((event.clone(), now.0));
+            rule.event_bytes += (p.events.capacity() - cap) * std::mem::size_of::<(H, i64)>();
         }
     }
 
@@ -840,11 +873,15 @@ impl<H: Clone> SequenceEngine<H> {
         }
         rule.tail = slot;
         let pos = p.pos as usize;
-        let entry = rule
-            .keys
-            .entry(Arc::clone(&p.key))
-            .or_insert_with(|| KeySlots::new(nslots));
+        let entry = match rule.keys.entry(Arc::clone(&p.key)) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                rule.key_bytes += key_cost(&p.key, nslots);
+                v.insert(KeySlots::new(nslots))
+            }
+        };
         entry.slots_mut()[pos] = slot;
+        rule.event_bytes += p.events.capacity() * std::mem::size_of::<(H, i64)>();
         rule.slab[slot as usize] = Some(p);
         rule.len += 1;
         self.pending += 1;
@@ -865,6 +902,7 @@ impl<H: Clone> SequenceEngine<H> {
     fn remove(&mut self, r: usize, slot: u32) -> Option<Pending<H>> {
         let rule = &mut self.rules[r];
         let p = rule.slab[slot as usize].take()?;
+        rule.event_bytes -= p.events.capacity() * std::mem::size_of::<(H, i64)>();
         if let Some(s) = rule.keys.get_mut(&*p.key) {
             if let Some(x) = s.slots_mut().get_mut(p.pos as usize)
                 && *x == slot
@@ -873,6 +911,7 @@ impl<H: Clone> SequenceEngine<H> {
             }
             if s.is_empty() {
                 rule.keys.remove(&*p.key);
+                rule.key_bytes -= key_cost(&p.key, rule.positive.len().saturating_sub(1));
             }
         }
         if p.prev != NIL {
