@@ -28,11 +28,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use detector::alert::sequence::{SequenceSettings, rules as seq_rules};
 use detector::alert::{AlertPolicy, AlertStage};
 use detector::daemon::{Detection, EventPipeline};
-use detector::event::{EventKind, ProcessEvent};
+use detector::event::ProcessEvent;
 use detector::host::{AgentInfo, HostInfo};
 use detector::process::ProcessTable;
 use detector::rules::{RuleSet, SequenceRule};
 use detector::sink::{Delivery, Sink, SinkCounters};
+use detector::testsupport::stream::{Shape, fork_exec_exit};
 use detector::testsupport::{Corpus, Need, require};
 
 /// Counts the alert lines and throws them away.
@@ -102,87 +103,12 @@ fn quiet_programs() -> Vec<(&'static str, &'static [&'static str])> {
 }
 
 /// `lives` processes forked from one of a few shells (host and containers), each exec'ing
-/// one of `programs` and exiting; the shells first.
+/// one of `programs` and exiting; the shells first (the shared generator).
 fn event_stream(
     lives: usize,
     programs: &[(&str, &[&str])],
 ) -> (Vec<ProcessEvent>, Vec<ProcessEvent>) {
-    const CONTAINERS: usize = 4;
-    let mut clock = 10_000_000_000u64;
-    let mut tick = || {
-        clock += 20_000;
-        clock
-    };
-    let base = |kind, tgid: u32, ppid: u32, c: Option<usize>, start: u64, now: u64| ProcessEvent {
-        kind: Some(kind),
-        boot_ns: now,
-        pid: tgid,
-        tgid,
-        ppid,
-        actor_pid: ppid,
-        cgroup_id: c.map_or(1234, |i| 9000 + i as u64),
-        cgroup_path: match c {
-            Some(i) => format!(
-                "/system.slice/docker-{:064x}.scope",
-                0xc0ffee_u64 + i as u64
-            )
-            .into_bytes(),
-            None => b"/system.slice/session-3.scope".to_vec(),
-        },
-        mnt_ns_ino: 4026531836,
-        pid_ns_ino: 4026531841,
-        ns_pid: tgid,
-        sid: ppid,
-        start_boot_ns: start,
-        uid: 1000,
-        euid: 1000,
-        gid: 1000,
-        egid: 1000,
-        ..Default::default()
-    };
-    let exec = |mut ev: ProcessEvent, exe: &str, argv: &[&str]| {
-        ev.kind = Some(EventKind::Exec);
-        ev.filename = exe.as_bytes().to_vec();
-        ev.exe_path = exe.as_bytes().to_vec();
-        ev.comm = argv[0].as_bytes().iter().take(15).copied().collect();
-        ev.argv = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
-        ev
-    };
-    let shells: Vec<u32> = (0..=CONTAINERS as u32).map(|i| 500 + i).collect();
-    let mut setup = Vec::new();
-    for (i, &pid) in shells.iter().enumerate() {
-        let c = (i < CONTAINERS).then_some(i);
-        let start = tick();
-        setup.push(base(EventKind::Fork, pid, 1, c, start, start));
-        setup.push(exec(
-            base(EventKind::Exec, pid, 1, c, start, tick()),
-            "/usr/bin/bash",
-            &["bash"],
-        ));
-    }
-    let mut stream = Vec::with_capacity(lives * 3);
-    for n in 0..lives {
-        let (exe, argv) = programs[n % programs.len()];
-        let c = (n % 3 != 0).then_some(n % CONTAINERS);
-        let parent = shells[c.unwrap_or(CONTAINERS)];
-        let tgid = 10_000 + n as u32;
-        let start = tick();
-        let mut fork = base(EventKind::Fork, tgid, parent, c, start, start);
-        fork.comm = b"bash".to_vec();
-        fork.exe_path = b"/usr/bin/bash".to_vec();
-        stream.push(fork);
-        stream.push(exec(
-            base(EventKind::Exec, tgid, parent, c, start, tick()),
-            exe,
-            argv,
-        ));
-        let mut exit = base(EventKind::Exit, tgid, parent, c, start, tick());
-        exit.comm = argv[0].as_bytes().to_vec();
-        exit.exe_path = exe.as_bytes().to_vec();
-        exit.exit_code = Some(0);
-        stream.push(exit);
-    }
-    (setup, stream)
+    fork_exec_exit(lives, programs, Shape::default())
 }
 
 /// The daemon's per-event stages over `rules` and `sequences`.

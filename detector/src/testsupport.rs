@@ -25,6 +25,7 @@
 #![doc(hidden)]
 
 pub mod fuzz;
+pub mod stream;
 
 use std::collections::HashSet;
 use std::io::Write;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::ecs::EcsDocument;
 use crate::ecs::field::Document;
 use crate::rules::sequence::{
-    KeyValue, SequenceEngine, SequenceLimits, SequenceMatch, TermCategory, TermHits,
+    KeyValue, SequenceEngine, SequenceLimits, SequenceMatch, TermCategory, TermHits, TermRef,
 };
 use crate::rules::{Probe, SequenceRule};
 
@@ -83,6 +83,19 @@ pub trait Correlate: Send {
     /// its snapshot): `None` when the correlator reads built documents only.
     fn prepare_from(&mut self, doc: &dyn Document) -> Option<Option<Prepared>> {
         let _ = doc;
+        None
+    }
+    /// The first half of [`Correlate::prepare_from`]: the terms `doc` matches, into `out`,
+    /// without reading join keys; false when the correlator reads built documents only.
+    fn terms_from(&mut self, doc: &dyn Document, out: &mut Vec<TermRef>) -> bool {
+        let _ = (doc, out);
+        false
+    }
+    /// The second half: `terms` (from [`Correlate::terms_from`] of an event with the same
+    /// term answers) with `doc`'s join keys; `None` when no hit is left (null keys).
+    /// Equal to `prepare_from(doc)` when `terms` is what `terms_from(doc)` gives.
+    fn keyed_from(&self, terms: &[TermRef], doc: &dyn Document) -> Option<Prepared> {
+        let _ = (terms, doc);
         None
     }
     /// Feeds one prepared event, in `@timestamp` order.
@@ -196,6 +209,14 @@ impl Correlate for Engine {
     fn prepare_from(&mut self, doc: &dyn Document) -> Option<Option<Prepared>> {
         let hits = self.engine.hits(doc);
         Some((!hits.is_empty()).then_some(Prepared::Hits(hits)))
+    }
+    fn terms_from(&mut self, doc: &dyn Document, out: &mut Vec<TermRef>) -> bool {
+        self.engine.terms(doc, out);
+        true
+    }
+    fn keyed_from(&self, terms: &[TermRef], doc: &dyn Document) -> Option<Prepared> {
+        let hits = self.engine.keyed_hits(terms, doc);
+        (!hits.is_empty()).then_some(Prepared::Hits(hits))
     }
     fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
         match ev {

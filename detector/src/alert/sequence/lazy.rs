@@ -107,6 +107,8 @@ pub struct SnapshotDoc<'a> {
     snap: &'a Snapshot,
     ids: &'a SnapshotFields,
     undecided: Cell<bool>,
+    /// Whether an identity (`*.entity_id`, `*.pid`) was read.
+    identity_read: Cell<bool>,
     /// Capability names, rendered on first read: the subject's effective and permitted,
     /// then the parent's.
     caps: [OnceCell<Vec<String>>; 4],
@@ -120,6 +122,7 @@ impl<'a> SnapshotDoc<'a> {
             snap,
             ids,
             undecided: Cell::new(false),
+            identity_read: Cell::new(false),
             caps: Default::default(),
         }
     }
@@ -127,6 +130,46 @@ impl<'a> SnapshotDoc<'a> {
     /// Whether a field it cannot tell was read (the answers read through it are void).
     pub fn undecided(&self) -> bool {
         self.undecided.get()
+    }
+
+    /// Whether an identity (`*.entity_id`, `*.pid` of the process, its parent or its
+    /// leaders) was read: answers
+    /// read without one are those of the probe key ([`crate::rules::Probe::key`]) and
+    /// [`SnapshotDoc::key_suffix`] alone.
+    pub fn identity_read(&self) -> bool {
+        self.identity_read.get()
+    }
+
+    /// Appends to a probe key what else this document answers besides identities: the
+    /// `*.interactive` flags and the process's and parent's capability sets, read from
+    /// the snapshot (few bytes, the same for most processes of one session).
+    pub fn key_suffix(&self, key: &mut Vec<u8>) {
+        let s = self.snap;
+        let infos = [
+            Some(&s.subject),
+            s.parent.as_ref(),
+            s.group_leader.as_ref(),
+            s.session_leader.as_ref(),
+            s.entry_leader.as_ref().map(|e| &e.info),
+        ];
+        for (i, p) in infos.into_iter().enumerate() {
+            match p {
+                None => key.push(2),
+                Some(p) => {
+                    key.push(p.interactive as u8);
+                    if i < 2 {
+                        match p.creds.caps {
+                            None => key.push(0),
+                            Some(c) => {
+                                key.push(1);
+                                key.extend_from_slice(&c.effective.to_le_bytes());
+                                key.extend_from_slice(&c.permitted.to_le_bytes());
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The field `what` of `whose`, as `DocBuilder::build` renders it.
@@ -178,6 +221,9 @@ impl<'a> SnapshotDoc<'a> {
 impl Document for SnapshotDoc<'_> {
     fn field(&self, id: FieldId) -> FieldValue<'_> {
         if let Some((whose, what)) = self.ids.find(id) {
+            if matches!(what, What::EntityId | What::Pid) {
+                self.identity_read.set(true);
+            }
             return self.read(whose, what);
         }
         match self.probe.field(id) {

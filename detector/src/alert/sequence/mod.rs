@@ -18,6 +18,8 @@
 //!   encoded).
 //! - [`shape`]: a completed sequence as Elastic's building-block alerts plus a shell alert.
 //! - [`engine`]: the engine's API, met here only.
+//! - `termcache`: the terms an event's snapshot matches, remembered by its probe key, so
+//!   [`SequenceStage::decide`] costs one lookup and the join keys' reads for most events.
 
 pub mod bodies;
 pub mod engine;
@@ -25,6 +27,7 @@ pub mod lazy;
 pub mod reorder;
 pub mod rules;
 pub mod shape;
+mod termcache;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +42,7 @@ use self::bodies::{Body, BodyStats, BodyStore};
 use self::engine::{Correlate, EngineStats, Handle, Limits, Matched, Prepared};
 use self::lazy::{LazyEvent, SnapshotDoc, SnapshotFields};
 use self::reorder::{Admit, Reorder, ReorderStats};
+use self::termcache::{TermCache, Terms};
 use super::clock::EventTime;
 use crate::config::SequencesConfig;
 use crate::ecs::EcsDocument;
@@ -192,6 +196,11 @@ pub struct SequenceStage {
     /// The fields [`SnapshotDoc`] reads from snapshots themselves.
     identity: SnapshotFields,
     decided: u64,
+    /// Term passes by snapshot probe key ([`termcache`]).
+    term_cache: TermCache,
+    /// Reused: the probe key, the terms found.
+    probe_key: Vec<u8>,
+    terms: Vec<crate::rules::sequence::TermRef>,
 }
 
 /// What the sequence rules make of an event, decided on its snapshot
@@ -226,6 +235,9 @@ impl SequenceStage {
             unreadable: 0,
             identity: SnapshotFields::new(),
             decided: 0,
+            term_cache: TermCache::default(),
+            probe_key: Vec::new(),
+            terms: Vec::new(),
         }
     }
 
@@ -289,21 +301,57 @@ impl SequenceStage {
     /// probe `probe` (`DocBuilder::probe`), without its document: exactly what
     /// [`SequenceStage::offer`] of its document would compute, or
     /// [`Decision::Undecided`] when a term or key reads a field the snapshot cannot tell.
+    ///
+    /// The terms matched are remembered by the probe's key when no term read a field the
+    /// key does not determine ([`termcache`]); the join keys are read for each event.
     pub fn decide(&mut self, probe: &dyn Probe, snap: &crate::process::Snapshot) -> Decision {
         if self.engine.is_empty() {
             return Decision::NoTerm;
         }
         let doc = SnapshotDoc::new(probe, snap, &self.identity);
-        let prepared = self.engine.prepare_from(&doc);
-        if prepared.is_some() && !doc.undecided() {
-            self.decided += 1;
+        let keyed = probe.key(termcache::KEY_MAX, &mut self.probe_key);
+        if keyed {
+            doc.key_suffix(&mut self.probe_key);
         }
+        match keyed
+            .then(|| self.term_cache.get(&self.probe_key))
+            .flatten()
+        {
+            Some(Terms::Undecided) => return Decision::Undecided,
+            Some(Terms::Hit(t)) => {
+                self.terms.clear();
+                self.terms.extend_from_slice(t);
+            }
+            None => {
+                if !self.engine.terms_from(&doc, &mut self.terms) {
+                    // A correlator that reads documents only (tests) cannot tell.
+                    return Decision::Undecided;
+                }
+                if keyed && !doc.identity_read() {
+                    let terms = if doc.undecided() {
+                        Terms::Undecided
+                    } else {
+                        Terms::Hit(self.terms.as_slice().into())
+                    };
+                    self.term_cache.insert(&self.probe_key, terms);
+                }
+                if doc.undecided() {
+                    return Decision::Undecided;
+                }
+            }
+        }
+        let prepared = if self.terms.is_empty() {
+            None
+        } else {
+            self.engine.keyed_from(&self.terms, &doc)
+        };
+        if doc.undecided() {
+            return Decision::Undecided;
+        }
+        self.decided += 1;
         match prepared {
-            // A correlator that reads documents only (tests) cannot tell either.
-            _ if doc.undecided() => Decision::Undecided,
-            None => Decision::Undecided,
-            Some(None) => Decision::NoTerm,
-            Some(Some(p)) => Decision::Hits(p),
+            None => Decision::NoTerm,
+            Some(p) => Decision::Hits(p),
         }
     }
 
@@ -419,6 +467,9 @@ struct Bodies {
     young: VecDeque<Handle>,
     /// Events kept (one per event, however many sequences hold it).
     kept: u64,
+    /// The handle of the last event the engine did not keep, still empty: the next event's
+    /// (most fed events are not kept; this spares an allocation for each).
+    spare: Option<Handle>,
 }
 
 impl Bodies {
@@ -453,10 +504,13 @@ fn feed_one(
     ts: i64,
     w: Waiting,
 ) {
-    let handle: Handle = Arc::new(Slot::default());
+    let handle: Handle = bodies.spare.take().unwrap_or_default();
     engine.on_event(&w.prepared, ts, handle.clone(), matched);
     if Arc::strong_count(&handle) > 1 {
         bodies.keep(handle, w.event);
+    } else {
+        // Nobody else holds it and nothing was put in it: as good as new.
+        bodies.spare = Some(handle);
     }
 }
 

@@ -153,6 +153,16 @@ struct RuleState<H> {
     missing_seen: FxHashMap<(u16, Arc<[u8]>), VecDeque<Ord2>>,
     awaiting: VecDeque<Awaiting<H>>,
     evicted: u64,
+    /// What [`SequenceEngine::approx_bytes`] counts per key and per pending sequence's
+    /// events, kept as they change (the caller reads the estimate per event).
+    key_bytes: usize,
+    event_bytes: usize,
+}
+
+/// The bytes [`SequenceEngine::approx_bytes`] counts for one key of a rule with `nslots`
+/// slots per key.
+fn key_cost(k: &[u8], nslots: usize) -> usize {
+    16 + k.len() + if nslots > 4 { nslots * 4 } else { 0 }
 }
 
 impl<H> RuleState<H> {
@@ -176,8 +186,13 @@ impl<H> RuleState<H> {
     }
 }
 
+/// One term of one rule an event matches ([`SequenceEngine::terms`]), before its join key
+/// is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TermRef(u32, Hit);
+
 /// What one event hit in one rule (filled before any state changes).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Hit {
     /// A positive stage, by position.
     Pos(u16),
@@ -368,6 +383,8 @@ impl<H: Clone> SequenceEngine<H> {
             missing_seen: FxHashMap::default(),
             awaiting: VecDeque::new(),
             evicted: 0,
+            key_bytes: 0,
+            event_bytes: 0,
         });
     }
 
@@ -427,6 +444,45 @@ impl<H: Clone> SequenceEngine<H> {
             }
         }
         self.hits = found;
+    }
+
+    /// The terms `doc` matches, without their join keys: the first half of
+    /// [`SequenceEngine::hits`], which reads only the fields the term conditions read.
+    /// A caller that knows those answers depend on a key of its own (a probe's) may
+    /// remember them by it, and finish each event with [`SequenceEngine::keyed_hits`].
+    pub fn terms<D: Document + ?Sized>(&mut self, doc: &D, out: &mut Vec<TermRef>) {
+        out.clear();
+        let doc = DocRef(doc);
+        let doc = doc.dyn_doc();
+        if let Some(mut ix) = self.index.take() {
+            ix.set.matches(doc, &mut ix.matched);
+            out.extend(ix.matched.iter().map(|m| {
+                let (r, hit) = ix.owner[m.get()];
+                TermRef(r, hit)
+            }));
+            self.index = Some(ix);
+        } else {
+            let mut found = std::mem::take(&mut self.hits);
+            for r in 0..self.rules.len() {
+                found.clear();
+                self.rules[r].hits(doc, &mut found);
+                out.extend(found.iter().map(|&hit| TermRef(r as u32, hit)));
+            }
+            self.hits = found;
+        }
+    }
+
+    /// The second half of [`SequenceEngine::hits`]: `terms` (from
+    /// [`SequenceEngine::terms`] of the same event, or remembered for an event whose term
+    /// answers are the same) with `doc`'s join keys. Equal to `hits(doc)`.
+    pub fn keyed_hits<D: Document + ?Sized>(&self, terms: &[TermRef], doc: &D) -> TermHits {
+        let mut out = TermHits::default();
+        let doc = DocRef(doc);
+        let doc = doc.dyn_doc();
+        for &TermRef(r, hit) in terms {
+            self.push_hit(r, hit, doc, &mut out);
+        }
+        out
     }
 
     /// Records `hit` of rule `r` with its join key, unless a non-optional key is null.
@@ -517,6 +573,25 @@ impl<H: Clone> SequenceEngine<H> {
     /// An estimate of the bytes the pending state holds (tables, keys, handles), for
     /// metrics; tests measure the real figure with a counting allocator.
     pub fn approx_bytes(&self) -> usize {
+        let mut n = 0;
+        for r in &self.rules {
+            n += r.slab.capacity() * std::mem::size_of::<Option<Pending<H>>>();
+            n += r.keys.capacity() * (std::mem::size_of::<(Arc<[u8]>, KeySlots)>() + 1);
+            n += r.free.capacity() * 4;
+            // Per key and per pending sequence's events: kept as they change, so this
+            // costs O(rules), not O(pending).
+            n += r.key_bytes + r.event_bytes;
+            for (k, v) in &r.missing_seen {
+                n += 16 + k.1.len() + v.capacity() * 16 + 64;
+            }
+        }
+        n
+    }
+
+    /// [`SequenceEngine::approx_bytes`] by scanning every key and pending sequence (what
+    /// the running counts must equal).
+    #[cfg(test)]
+    pub(crate) fn approx_bytes_scanned(&self) -> usize {
         let mut n = 0;
         for r in &self.rules {
             n += r.slab.capacity() * std::mem::size_of::<Option<Pending<H>>>();
@@ -670,7 +745,9 @@ impl<H: Clone> SequenceEngine<H> {
         if let Some(p) = rule.slab[slot as usize].as_mut() {
             p.pos = pos as u16;
             p.last = now;
+            let cap = p.events.capacity();
             p.events.push((event.clone(), now.0));
+            rule.event_bytes += (p.events.capacity() - cap) * std::mem::size_of::<(H, i64)>();
         }
     }
 
@@ -796,11 +873,15 @@ impl<H: Clone> SequenceEngine<H> {
         }
         rule.tail = slot;
         let pos = p.pos as usize;
-        let entry = rule
-            .keys
-            .entry(Arc::clone(&p.key))
-            .or_insert_with(|| KeySlots::new(nslots));
+        let entry = match rule.keys.entry(Arc::clone(&p.key)) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                rule.key_bytes += key_cost(&p.key, nslots);
+                v.insert(KeySlots::new(nslots))
+            }
+        };
         entry.slots_mut()[pos] = slot;
+        rule.event_bytes += p.events.capacity() * std::mem::size_of::<(H, i64)>();
         rule.slab[slot as usize] = Some(p);
         rule.len += 1;
         self.pending += 1;
@@ -821,6 +902,7 @@ impl<H: Clone> SequenceEngine<H> {
     fn remove(&mut self, r: usize, slot: u32) -> Option<Pending<H>> {
         let rule = &mut self.rules[r];
         let p = rule.slab[slot as usize].take()?;
+        rule.event_bytes -= p.events.capacity() * std::mem::size_of::<(H, i64)>();
         if let Some(s) = rule.keys.get_mut(&*p.key) {
             if let Some(x) = s.slots_mut().get_mut(p.pos as usize)
                 && *x == slot
@@ -829,6 +911,7 @@ impl<H: Clone> SequenceEngine<H> {
             }
             if s.is_empty() {
                 rule.keys.remove(&*p.key);
+                rule.key_bytes -= key_cost(&p.key, rule.positive.len().saturating_sub(1));
             }
         }
         if p.prev != NIL {

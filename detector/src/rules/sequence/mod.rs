@@ -73,7 +73,7 @@ mod key;
 mod tests;
 
 pub use compile::{compile_sequence, is_sequence};
-pub use engine::{SequenceEngine, SequenceLimits, SequenceMatch, SequenceStats, TermHits};
+pub use engine::{SequenceEngine, SequenceLimits, SequenceMatch, SequenceStats, TermHits, TermRef};
 pub use key::KeyValue;
 
 use super::eql::lexer::Span;

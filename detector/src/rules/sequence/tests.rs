@@ -36,8 +36,11 @@ fn run_with(limits: SequenceLimits, text: &str, events: &[Ev]) -> Vec<Vec<u32>> 
         let mut out = Vec::new();
         for (id, ms, cat, f) in events {
             e.on_event(&doc(cat, f), ms * 1_000_000, id, &mut out);
+            // The memory estimate kept as the state changes is the scanned one.
+            assert_eq!(e.approx_bytes(), e.approx_bytes_scanned(), "{text}");
         }
         e.expire(i64::MAX / 2, &mut out);
+        assert_eq!(e.approx_bytes(), e.approx_bytes_scanned(), "{text}");
         assert!(out.iter().all(|m| m.rule == 7));
         out.into_iter().map(|m| m.events).collect::<Vec<_>>()
     });
@@ -388,6 +391,18 @@ fn pending_state_is_bounded() {
     );
     e.on_event(&d, 200_000, &0, &mut out);
     assert_eq!(out.len(), 2);
+}
+
+/// More than four positive stages (per-key slots on the heap): the same matches, and the
+/// memory estimate still the scanned one (`run_with` checks it after every event).
+#[test]
+fn long_sequences_keep_their_slots_on_the_heap() {
+    let text = r#"sequence by user.id [process where process.name == "a"] with runs=5 [process where process.name == "b"]"#;
+    let mut evs: Vec<Ev> = (1..=5).map(|i| p(i, i as i64, "a", "u")).collect();
+    evs.push(p(6, 6, "a", "v"));
+    evs.push(p(7, 7, "b", "u"));
+    evs.push(p(8, 8, "b", "v"));
+    assert_eq!(run(text, &evs), vec![vec![1, 2, 3, 4, 5, 7]]);
 }
 
 /// The term index tells the caller which events no sequence term can match.

@@ -15,10 +15,11 @@ use crate::alert::sequence::{SequenceSettings, rules as seq_rules};
 use crate::daemon::{Detection, EventPipeline};
 use crate::ecs::DocBuilder;
 use crate::ecs::probe_testkit::{builder, snapshots};
-use crate::event::{EventKind, ProcessEvent};
+use crate::event::ProcessEvent;
 use crate::process::ProcessTable;
 use crate::rules::{RuleSet, SequenceRule};
 use crate::sink::{Delivery, Sink, SinkCounters};
+use crate::testsupport::stream::{Shape, fork_exec_exit};
 use crate::testsupport::{Corpus, Need, corpus, require};
 
 /// A sequence rule file `name` with `query`, in `dir`.
@@ -198,76 +199,13 @@ fn stream(lives: usize) -> Vec<ProcessEvent> {
         ("/usr/bin/curl", &["curl", "-fsS", "http://127.0.0.1/x"]),
         ("/usr/bin/sh", &["sh", "-c", "true"]),
     ];
-    let mut clock = 10_000_000_000u64;
-    let mut tick = || {
-        clock += 20_000;
-        clock
+    let shape = Shape {
+        containers: 2,
+        root_every: Some(7),
+        partial_every: Some(5),
     };
-    let base = |kind, tgid: u32, ppid: u32, c: Option<usize>, start: u64, now: u64| ProcessEvent {
-        kind: Some(kind),
-        boot_ns: now,
-        pid: tgid,
-        tgid,
-        ppid,
-        actor_pid: ppid,
-        cgroup_id: c.map_or(1234, |i| 9000 + i as u64),
-        cgroup_path: match c {
-            Some(i) => format!("/system.slice/docker-{:064x}.scope", 0xc0ffee + i).into_bytes(),
-            None => b"/system.slice/session-3.scope".to_vec(),
-        },
-        mnt_ns_ino: 4026531836,
-        pid_ns_ino: 4026531841,
-        ns_pid: tgid,
-        sid: ppid,
-        start_boot_ns: start,
-        uid: 1000,
-        euid: if tgid.is_multiple_of(7) { 0 } else { 1000 },
-        gid: 1000,
-        egid: 1000,
-        ..Default::default()
-    };
-    let exec = |mut ev: ProcessEvent, exe: &str, argv: &[&str]| {
-        ev.kind = Some(EventKind::Exec);
-        ev.filename = exe.as_bytes().to_vec();
-        ev.exe_path = exe.as_bytes().to_vec();
-        ev.exe_path_partial = ev.tgid.is_multiple_of(5);
-        ev.comm = argv[0].as_bytes().iter().take(15).copied().collect();
-        ev.argv = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
-        ev
-    };
-    let mut out = Vec::new();
-    let shells: Vec<u32> = (0..3).map(|i| 500 + i).collect();
-    for (i, &pid) in shells.iter().enumerate() {
-        let c = (i < 2).then_some(i);
-        let start = tick();
-        out.push(base(EventKind::Fork, pid, 1, c, start, start));
-        out.push(exec(
-            base(EventKind::Exec, pid, 1, c, start, tick()),
-            "/usr/bin/bash",
-            &["bash"],
-        ));
-    }
-    for n in 0..lives {
-        let (exe, argv) = PROGRAMS[n % PROGRAMS.len()];
-        let c = (n % 3 != 0).then_some(n % 2);
-        let parent = shells[c.unwrap_or(2)];
-        let tgid = 10_000 + n as u32;
-        let start = tick();
-        let mut fork = base(EventKind::Fork, tgid, parent, c, start, start);
-        fork.comm = b"bash".to_vec();
-        fork.exe_path = b"/usr/bin/bash".to_vec();
-        out.push(fork);
-        out.push(exec(
-            base(EventKind::Exec, tgid, parent, c, start, tick()),
-            exe,
-            argv,
-        ));
-        let mut exit = base(EventKind::Exit, tgid, parent, c, start, tick());
-        exit.comm = argv[0].as_bytes().to_vec();
-        exit.exe_path = exe.as_bytes().to_vec();
-        exit.exit_code = Some(0);
-        out.push(exit);
-    }
+    let (mut out, stream) = fork_exec_exit(lives, PROGRAMS, shape);
+    out.extend(stream);
     out
 }
 
@@ -372,4 +310,56 @@ fn the_pipeline_raises_the_same_sequences_without_documents() {
             group[1].pointer("/process/entity_id")
         );
     }
+}
+
+/// Decisions remembered by probe key ([`super::super::termcache`]) are the documents':
+/// every snapshot decided twice through one stage (the second time from the cache), each
+/// decided answer equal to the engine's over the built document.
+#[test]
+fn remembered_term_decisions_are_the_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = all_rules(dir.path());
+    let limits = Limits {
+        total: 1000,
+        per_rule: 1000,
+        max_age_ns: 1_000_000_000,
+    };
+    let mut engine = for_rules(&rules, limits);
+    let mut stage = crate::alert::sequence::SequenceStage::new(
+        &rules,
+        SequenceSettings {
+            limits,
+            ..SequenceSettings::default()
+        },
+    );
+    let mut docs = builder();
+    // Few enough that every key stays remembered (keys of these snapshots are long).
+    let snaps = snapshots(0x7e2_3ca5, 800);
+    let (mut decided, mut hit) = (0, 0);
+    for round in 0..2 {
+        for (i, snap) in snaps.iter().enumerate() {
+            let doc = docs.build(snap, None);
+            let want = engine.prepare(&doc);
+            let probe = docs.probe(snap);
+            match stage.decide(&probe, snap) {
+                super::super::Decision::Undecided => {}
+                super::super::Decision::NoTerm => {
+                    decided += 1;
+                    assert!(want.is_none(), "round {round}, snapshot {i}: {want:?}");
+                }
+                super::super::Decision::Hits(p) => {
+                    decided += 1;
+                    hit += 1;
+                    assert_eq!(
+                        format!("{:?}", Some(p)),
+                        format!("{want:?}"),
+                        "round {round}, snapshot {i}"
+                    );
+                }
+            }
+        }
+    }
+    let cached = stage.term_cache.hits;
+    eprintln!("{decided} decided ({hit} with hits), {cached} from the cache");
+    assert!(decided > 300 && hit > 100 && cached >= 500, "{cached}");
 }
