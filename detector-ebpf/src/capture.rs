@@ -57,15 +57,10 @@ pub fn fill_cwd<A: Access>(rec: &mut Record, task: Task<A>) {
 fn cwd_start<A: Access>(
     task: Task<A>,
 ) -> R<(Dentry<Probe>, Mount<Probe>, Dentry<Probe>, VfsMount<Probe>)> {
-    let fs = task.fs()?;
-    let dentry = fs.pwd_dentry()?.probe();
+    let fs = task.fs()?.probe();
+    let dentry = fs.pwd_dentry()?;
     let mount = fs.pwd_mnt()?.mount()?;
-    Ok((
-        dentry,
-        mount,
-        fs.root_dentry()?.probe(),
-        fs.root_mnt()?.probe(),
-    ))
+    Ok((dentry, mount, fs.root_dentry()?, fs.root_mnt()?))
 }
 
 /// Appends the first `ENV_MAX` bytes of the current task's environment block as the

@@ -161,16 +161,11 @@ fn exe_start<A: Access>(
     task: Task<A>,
     mm: Mm<A>,
 ) -> R<(Dentry<Probe>, Mount<Probe>, Dentry<Probe>, VfsMount<Probe>)> {
-    let file = mm.exe_file()?;
-    let dentry = file.path_dentry()?.probe();
+    let file = mm.exe_file()?.probe();
+    let dentry = file.path_dentry()?;
     let mount = file.path_mnt()?.mount()?;
-    let fs = task.fs()?;
-    Ok((
-        dentry,
-        mount,
-        fs.root_dentry()?.probe(),
-        fs.root_mnt()?.probe(),
-    ))
+    let fs = task.fs()?.probe();
+    Ok((dentry, mount, fs.root_dentry()?, fs.root_mnt()?))
 }
 
 /// Appends the first `ARGV_MAX` bytes of the current task's argument block.
