@@ -8,7 +8,7 @@ use detector_common::{CWD_MAX, ENV_MAX, counter, flags};
 
 use crate::{
     counters::bump,
-    kernel::{Dentry, Mm, Mount, R, Task, VfsMount},
+    kernel::{Access, Dentry, Mm, Mount, Probe, R, Task, VfsMount},
     path::walk_path,
     record::Record,
 };
@@ -16,7 +16,7 @@ use crate::{
 /// Reads the task's effective and permitted capability sets into the header
 /// (`HAS_CAPS`); leaves them zero when a read fails.
 #[inline(always)]
-pub fn fill_caps(rec: &mut Record, task: Task) {
+pub fn fill_caps<A: Access>(rec: &mut Record, task: Task<A>) {
     let Ok(cred) = task.real_cred() else {
         return;
     };
@@ -33,7 +33,7 @@ pub fn fill_caps(rec: &mut Record, task: Task) {
 /// appends it as the `cwd` section; sets `CWD_PARTIAL` when the walk stops early. Call
 /// before argv (the walk's writes must start below `DATA_START_LIMIT`).
 #[inline(always)]
-pub fn fill_cwd(rec: &mut Record, task: Task) {
+pub fn fill_cwd<A: Access>(rec: &mut Record, task: Task<A>) {
     let start = rec.written();
     let complete = match cwd_start(task) {
         Ok((dentry, mount, root_dentry, root_mnt)) => {
@@ -54,8 +54,10 @@ pub fn fill_cwd(rec: &mut Record, task: Task) {
 
 /// Start of the cwd walk: (pwd dentry, its mount, root dentry, root vfsmount).
 #[inline(always)]
-fn cwd_start(task: Task) -> R<(Dentry, Mount, Dentry, VfsMount)> {
-    let fs = task.fs()?;
+fn cwd_start<A: Access>(
+    task: Task<A>,
+) -> R<(Dentry<Probe>, Mount<Probe>, Dentry<Probe>, VfsMount<Probe>)> {
+    let fs = task.fs()?.probe();
     let dentry = fs.pwd_dentry()?;
     let mount = fs.pwd_mnt()?.mount()?;
     Ok((dentry, mount, fs.root_dentry()?, fs.root_mnt()?))
@@ -64,7 +66,7 @@ fn cwd_start(task: Task) -> R<(Dentry, Mount, Dentry, VfsMount)> {
 /// Appends the first `ENV_MAX` bytes of the current task's environment block as the
 /// `env` section (after argv); sets `ENV_TRUNCATED` when more existed.
 #[inline(always)]
-pub fn fill_env(rec: &mut Record, mm: Mm) {
+pub fn fill_env<A: Access>(rec: &mut Record, mm: Mm<A>) {
     let (Ok(start), Ok(end)) = (mm.env_start(), mm.env_end()) else {
         rec.flag(flags::READ_ERROR);
         return;

@@ -25,7 +25,12 @@ use aya_ebpf::{
 };
 use detector_common::{SYSCALL_EXIT_RET_OFFSET, counter, kind};
 
-use crate::{counters::bump, fill::fill_task, kernel::Task, record::Record};
+use crate::{
+    counters::bump,
+    fill::fill_task,
+    kernel::{Probe, Task},
+    record::Record,
+};
 
 /// The ids a credential syscall may change, as noted on entry.
 #[repr(C)]
@@ -43,9 +48,10 @@ struct Ids {
 #[map]
 static CRED_BEFORE: HashMap<u32, Ids> = HashMap::with_max_entries(8192, 0);
 
-/// The current task (`bpf_get_current_task`); `None` should not happen.
+/// The current task (`bpf_get_current_task`: an untyped address to the verifier, so read
+/// through the helper); `None` should not happen.
 #[inline(always)]
-fn current() -> Option<Task> {
+fn current() -> Option<Task<Probe>> {
     // SAFETY: helper without preconditions.
     Task::from_arg(unsafe { bpf_get_current_task() })
 }
@@ -59,12 +65,12 @@ fn tid() -> u32 {
 
 /// The ids of `task` now; `None` when a read failed.
 #[inline(always)]
-fn ids(task: Task) -> Option<Ids> {
+fn ids(task: Task<Probe>) -> Option<Ids> {
     let cred = task.real_cred().ok()?;
     let sid = task
         .signal()
         .and_then(|s| s.sid_pid())
-        .and_then(|p| p.upid(0))
+        .and_then(|p| p.upid0())
         .and_then(|u| u.nr())
         .ok()?;
     Some(Ids {

@@ -10,7 +10,7 @@ use detector_common::{
 
 use crate::{
     counters::bump,
-    kernel::{Dentry, Mm, Mount, R, Task, VfsMount},
+    kernel::{Access, Dentry, Mm, Mount, Probe, R, Task, VfsMount},
     path::walk_path,
     record::Record,
 };
@@ -19,7 +19,7 @@ use crate::{
 /// start time, cgroup) and appends the cgroup path. A failed read of a field every task
 /// has sets `READ_ERROR`.
 #[inline(always)]
-pub fn fill_task(rec: &mut Record, task: Task) {
+pub fn fill_task<A: Access>(rec: &mut Record, task: Task<A>) {
     let mut req = Required::new();
     let h = rec.header();
     h.pid = req.take(task.pid());
@@ -46,7 +46,7 @@ pub fn fill_task(rec: &mut Record, task: Task) {
     match task.signal() {
         Ok(signal) => {
             // The session leader's global pid number (`numbers[0].nr`).
-            if let Ok(sid) = signal.sid_pid().and_then(|p| p.upid(0)) {
+            if let Ok(sid) = signal.sid_pid().and_then(|p| p.upid0()) {
                 h.sid = sid.nr().unwrap_or(0);
             }
             if let Ok(tty) = signal.tty() {
@@ -66,11 +66,20 @@ pub fn fill_task(rec: &mut Record, task: Task) {
 
 /// pid namespace inode and namespace-local pid of `leader` (its `thread_pid` at its level).
 #[inline(always)]
-fn fill_pid_ns(rec: &mut Record, leader: Task) -> R<()> {
+fn fill_pid_ns<A: Access>(rec: &mut Record, leader: Task<A>) -> R<()> {
     let pid = leader.thread_pid()?;
-    let upid = pid.upid(pid.level()?)?;
-    rec.header().ns_pid = upid.nr()?;
-    rec.header().pid_ns_ino = upid.ns()?.inum()?;
+    let level = pid.level()?;
+    // Level 0 (the initial namespace) is a constant offset, read like the task; a deeper
+    // level is an index the verifier cannot bound as an offset, read through the helper.
+    let (nr, ino) = if level == 0 {
+        let upid = pid.upid0()?;
+        (upid.nr()?, upid.ns()?.inum()?)
+    } else {
+        let upid = pid.upid(level)?;
+        (upid.nr()?, upid.ns()?.inum()?)
+    };
+    rec.header().ns_pid = nr;
+    rec.header().pid_ns_ino = ino;
     Ok(())
 }
 
@@ -80,7 +89,7 @@ fn fill_pid_ns(rec: &mut Record, leader: Task) -> R<()> {
 /// with no race and a cgroup removed before userspace looks still resolves. Sets
 /// `CGROUP_TRUNCATED` (and bumps its counter) when the walk stops before the root.
 #[inline(always)]
-fn fill_cgroup(rec: &mut Record, task: Task) {
+fn fill_cgroup<A: Access>(rec: &mut Record, task: Task<A>) {
     let Ok(kn) = task
         .cgroups()
         .and_then(|css| css.dfl_cgrp())
@@ -114,7 +123,7 @@ fn fill_cgroup(rec: &mut Record, task: Task) {
         };
         // kernfs names of cgroups are at most NAME_MAX bytes, so CGROUP_NAME_MAX holds
         // any of them whole.
-        if rec.put_kstr::<CGROUP_NAME_MAX>(name) == 0 {
+        if rec.put_kstr::<CGROUP_NAME_MAX, _>(name) == 0 {
             break;
         }
         node = parent;
@@ -130,7 +139,7 @@ fn fill_cgroup(rec: &mut Record, task: Task) {
 /// appends the components leaf first, each NUL-terminated. Sets `EXE_PARTIAL` when it
 /// cannot reach the root within its bounds.
 #[inline(always)]
-pub fn fill_exe(rec: &mut Record, task: Task, mm: Mm) {
+pub fn fill_exe<A: Access>(rec: &mut Record, task: Task<A>, mm: Mm<A>) {
     let start = rec.written();
     let complete = match exe_start(task, mm) {
         Ok((dentry, mount, root_dentry, root_mnt)) => {
@@ -145,19 +154,23 @@ pub fn fill_exe(rec: &mut Record, task: Task, mm: Mm) {
     rec.header().exe_len = (rec.written() - start) as u16;
 }
 
-/// Start of the exe walk: (dentry, its mount, root dentry, root vfsmount).
+/// Start of the exe walk: (dentry, its mount, root dentry, root vfsmount), all read
+/// through the helper from here on (the walk reaches mounts by `container_of`).
 #[inline(always)]
-fn exe_start(task: Task, mm: Mm) -> R<(Dentry, Mount, Dentry, VfsMount)> {
-    let file = mm.exe_file()?;
+fn exe_start<A: Access>(
+    task: Task<A>,
+    mm: Mm<A>,
+) -> R<(Dentry<Probe>, Mount<Probe>, Dentry<Probe>, VfsMount<Probe>)> {
+    let file = mm.exe_file()?.probe();
     let dentry = file.path_dentry()?;
     let mount = file.path_mnt()?.mount()?;
-    let fs = task.fs()?;
+    let fs = task.fs()?.probe();
     Ok((dentry, mount, fs.root_dentry()?, fs.root_mnt()?))
 }
 
 /// Appends the first `ARGV_MAX` bytes of the current task's argument block.
 #[inline(always)]
-pub fn fill_argv(rec: &mut Record, mm: Mm) {
+pub fn fill_argv<A: Access>(rec: &mut Record, mm: Mm<A>) {
     let (Ok(start), Ok(end)) = (mm.arg_start(), mm.arg_end()) else {
         rec.flag(flags::READ_ERROR);
         return;

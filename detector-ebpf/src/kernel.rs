@@ -7,9 +7,11 @@
 //! that struct's offsets and return the next typed handle, so a `task_struct` offset cannot
 //! be applied to an `mm_struct`. The raw read ([`KPtr::read`]) is private to this module.
 //!
-//! Every read goes through `bpf_probe_read_kernel` into memory we own (it faults safely on a
-//! bad address) and checks the return value; an offset this kernel lacks ([`MISSING`]) is
-//! a read error too, so callers flag or skip the field.
+//! Each handle reads either with a plain load ([`Direct`]: from a `tp_btf` argument, whose
+//! pointers the verifier types from BTF) or through `bpf_probe_read_kernel` into memory we
+//! own ([`Probe`]: any other address), see [`Access`]; a handle reached from another reads
+//! like it. An offset this kernel lacks ([`MISSING`]) is a read error, so callers flag or
+//! skip the field.
 
 use core::ffi::c_void;
 
@@ -36,29 +38,67 @@ pub struct ReadErr;
 pub type R<T> = Result<T, ReadErr>;
 
 /// Types a kernel read may produce: plain data for which every bit pattern is a valid value.
-trait Plain: Copy {}
-impl Plain for u32 {}
-impl Plain for u64 {}
-impl<const N: usize> Plain for [u8; N] {}
+pub trait Plain: Copy {
+    /// A plain load of `Self` at `addr` (see [`Direct`]): one or two BPF load instructions
+    /// of the field's own width, which the verifier checks against the struct's BTF.
+    ///
+    /// # Safety
+    /// `addr` must be a BTF-typed kernel pointer plus a constant field offset, so that the
+    /// verifier turns the load into a fault-safe `PROBE_MEM` load.
+    unsafe fn load(addr: u64) -> Self;
+}
 
-/// A non-NULL kernel address. Only this module reads through it, with the offsets of the
-/// handle type that owns it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct KPtr(u64);
-
-impl KPtr {
-    /// `None` for NULL.
+impl Plain for u32 {
     #[inline(always)]
-    fn new(addr: u64) -> Option<Self> {
-        if addr == 0 { None } else { Some(KPtr(addr)) }
+    unsafe fn load(addr: u64) -> Self {
+        // SAFETY: see the trait; volatile keeps the load at this width and after the
+        // NULL checks that precede it.
+        unsafe { core::ptr::read_volatile(addr as *const u32) }
     }
+}
 
-    /// Reads a `T` at `self + offset` from kernel memory.
+impl Plain for u64 {
     #[inline(always)]
-    fn read<T: Plain>(self, offset: u32) -> R<T> {
-        if offset == MISSING {
-            return Err(ReadErr);
-        }
+    unsafe fn load(addr: u64) -> Self {
+        // SAFETY: as for `u32`.
+        unsafe { core::ptr::read_volatile(addr as *const u64) }
+    }
+}
+
+impl Plain for [u8; 16] {
+    /// Two 8-byte loads (a byte array would otherwise be read a byte at a time).
+    #[inline(always)]
+    unsafe fn load(addr: u64) -> Self {
+        // SAFETY: as for `u32`; the two halves of the array.
+        let (lo, hi) = unsafe {
+            (
+                core::ptr::read_volatile(addr as *const u64),
+                core::ptr::read_volatile((addr + 8) as *const u64),
+            )
+        };
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&lo.to_ne_bytes());
+        out[8..].copy_from_slice(&hi.to_ne_bytes());
+        out
+    }
+}
+
+/// How a handle reads kernel memory: the choice is made once, where the first handle is
+/// made, and every handle reached from it reads the same way.
+pub trait Access: Copy + PartialEq + Eq {
+    /// Reads a `T` at `addr`.
+    fn read<T: Plain>(addr: u64) -> R<T>;
+}
+
+/// Reads through `bpf_probe_read_kernel`: works on any address (a bad one is an error
+/// return). For addresses the verifier cannot type: those from `bpf_get_current_task`
+/// (classic tracepoints), `container_of`, and array elements at a variable index.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Probe;
+
+impl Access for Probe {
+    #[inline(always)]
+    fn read<T: Plain>(addr: u64) -> R<T> {
         let mut v = core::mem::MaybeUninit::<T>::uninit();
         // SAFETY: the helper writes at most size_of::<T>() bytes into `v`, which we own, and
         // reads the source address without faulting (a bad address is an error return).
@@ -66,7 +106,7 @@ impl KPtr {
             bpf_probe_read_kernel(
                 v.as_mut_ptr() as *mut c_void,
                 core::mem::size_of::<T>() as u32,
-                (self.0 + offset as u64) as *const c_void,
+                addr as *const c_void,
             )
         };
         if r < 0 {
@@ -76,35 +116,88 @@ impl KPtr {
         // valid `T` (`Plain`).
         Ok(unsafe { v.assume_init() })
     }
+}
+
+/// Reads with a plain load: for pointers the verifier types from BTF — a `tp_btf`
+/// argument, and every pointer field loaded from one at a constant offset (the `OFFSETS`
+/// are `.rodata` constants to it). The verifier checks each load against the struct's BTF
+/// and the JIT makes it fault-safe (`PROBE_MEM`: a fault reads 0). Why: one load costs a
+/// few ns where the `bpf_probe_read_kernel` helper costs tens (measured per program with
+/// `kernel.bpf_stats_enabled`: the header fields of a record were most of each program's
+/// time). What it gives up: a faulting read cannot be told from a zero field, so such a
+/// read no longer sets `READ_ERROR`; NULL pointers are still errors (checked before use).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Direct;
+
+impl Access for Direct {
+    #[inline(always)]
+    fn read<T: Plain>(addr: u64) -> R<T> {
+        // SAFETY: a `Direct` address is a BTF-typed pointer plus constant offsets (only
+        // `KPtr::field` and the `ptr` accessors make them), see `Plain::load`.
+        Ok(unsafe { T::load(addr) })
+    }
+}
+
+/// A non-NULL kernel address read with `A`. Only this module reads through it, with the
+/// offsets of the handle type that owns it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KPtr<A: Access>(u64, core::marker::PhantomData<A>);
+
+impl<A: Access> KPtr<A> {
+    /// `None` for NULL.
+    #[inline(always)]
+    fn new(addr: u64) -> Option<Self> {
+        if addr == 0 {
+            None
+        } else {
+            Some(KPtr(addr, core::marker::PhantomData))
+        }
+    }
+
+    /// Reads a `T` at `self + offset` from kernel memory.
+    #[inline(always)]
+    fn read<T: Plain>(self, offset: u32) -> R<T> {
+        if offset == MISSING {
+            return Err(ReadErr);
+        }
+        A::read(self.0 + offset as u64)
+    }
 
     /// Reads the kernel pointer at `self + offset`; NULL is an error.
     #[inline(always)]
-    fn ptr(self, offset: u32) -> R<KPtr> {
+    fn ptr(self, offset: u32) -> R<KPtr<A>> {
         KPtr::new(self.read::<u64>(offset)?).ok_or(ReadErr)
     }
 
     /// `self + offset` without reading (an embedded struct); a missing offset is an error.
     #[inline(always)]
-    fn field(self, offset: u32) -> R<KPtr> {
+    fn field(self, offset: u32) -> R<KPtr<A>> {
         if offset == MISSING {
             return Err(ReadErr);
         }
-        Ok(KPtr(self.0 + offset as u64))
+        Ok(KPtr(self.0 + offset as u64, core::marker::PhantomData))
+    }
+
+    /// The same address, read through the helper from now on.
+    #[inline(always)]
+    fn probe(self) -> KPtr<Probe> {
+        KPtr(self.0, core::marker::PhantomData)
     }
 
     /// `self - offset`: the containing struct of an embedded member (`container_of`).
+    /// Read through the helper: the verifier rejects a load below a typed pointer.
     #[inline(always)]
-    fn container(self, offset: u32) -> R<KPtr> {
+    fn container(self, offset: u32) -> R<KPtr<Probe>> {
         if offset == MISSING {
             return Err(ReadErr);
         }
-        Ok(KPtr(self.0 - offset as u64))
+        Ok(KPtr(self.0 - offset as u64, core::marker::PhantomData))
     }
 }
 
 /// Declares a handle type for one kernel struct and its accessors, one line per field:
 /// `val NAME: TYPE = OFFSET` reads a value, `ptr NAME: HANDLE = OFFSET` follows a non-NULL
-/// pointer to another handle. `OFFSET` names a field of [`Offsets`].
+/// pointer to another handle (read the same way). `OFFSET` names a field of [`Offsets`].
 macro_rules! kernel_struct {
     (
         $(#[$doc:meta])*
@@ -114,10 +207,18 @@ macro_rules! kernel_struct {
     ) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq)]
-        pub struct $name(KPtr);
+        pub struct $name<A: Access>(KPtr<A>);
 
-        impl $name {
+        impl<A: Access> $name<A> {
             $( kernel_struct!(@accessor $(#[$fdoc])* $how $field : $t = $off); )*
+
+            /// The same object, read through the helper (for walks whose handles may come
+            /// from [`Probe`] reads).
+            #[allow(dead_code)]
+            #[inline(always)]
+            pub fn probe(self) -> $name<Probe> {
+                $name(self.0.probe())
+            }
         }
     };
     (@accessor $(#[$fdoc:meta])* val $field:ident : $t:ty = $off:ident) => {
@@ -130,7 +231,7 @@ macro_rules! kernel_struct {
     (@accessor $(#[$fdoc:meta])* ptr $field:ident : $t:ident = $off:ident) => {
         $(#[$fdoc])*
         #[inline(always)]
-        pub fn $field(self) -> R<$t> {
+        pub fn $field(self) -> R<$t<A>> {
             self.0.ptr(off!($off)).map($t)
         }
     };
@@ -159,9 +260,9 @@ kernel_struct! {
     }
 }
 
-impl Task {
-    /// The task a `tp_btf` argument points at (the tracepoint's BTF types it as
-    /// `struct task_struct *`); `None` for NULL.
+impl<A: Access> Task<A> {
+    /// The task at `addr`; `None` for NULL. [`Direct`] only for a `tp_btf` argument (the
+    /// tracepoint's BTF types it as `struct task_struct *`).
     #[inline(always)]
     pub fn from_arg(addr: u64) -> Option<Self> {
         KPtr::new(addr).map(Task)
@@ -235,10 +336,11 @@ kernel_struct! {
     }
 }
 
-impl VfsMount {
-    /// The `struct mount` this `vfsmount` is embedded in (`real_mount()`).
+impl<A: Access> VfsMount<A> {
+    /// The `struct mount` this `vfsmount` is embedded in (`real_mount()`), read through
+    /// the helper (see [`KPtr::container`]).
     #[inline(always)]
-    pub fn mount(self) -> R<Mount> {
+    pub fn mount(self) -> R<Mount<Probe>> {
         self.0.container(off!(mount_mnt)).map(Mount)
     }
 }
@@ -253,10 +355,10 @@ kernel_struct! {
     }
 }
 
-impl Mount {
+impl<A: Access> Mount<A> {
     /// The embedded `mnt` member.
     #[inline(always)]
-    pub fn mnt(self) -> R<VfsMount> {
+    pub fn mnt(self) -> R<VfsMount<A>> {
         self.0.field(off!(mount_mnt)).map(VfsMount)
     }
 }
@@ -285,11 +387,11 @@ kernel_struct! {
     }
 }
 
-impl KernfsNode {
+impl<A: Access> KernfsNode<A> {
     /// The parent directory; `None` at the hierarchy's root (NULL parent), an error when
     /// the read failed — so a path walk can tell "reached the root" from "could not look".
     #[inline(always)]
-    pub fn parent(self) -> R<Option<KernfsNode>> {
+    pub fn parent(self) -> R<Option<KernfsNode<A>>> {
         Ok(KPtr::new(self.0.read::<u64>(off!(kernfs_parent))?).map(KernfsNode))
     }
 }
@@ -331,12 +433,19 @@ kernel_struct! {
     }
 }
 
-impl Pid {
+impl<A: Access> Pid<A> {
+    /// `numbers[0]`: the pid's number and namespace in the initial pid namespace (a
+    /// constant offset, so read like the pid itself).
+    #[inline(always)]
+    pub fn upid0(self) -> R<Upid<A>> {
+        self.0.field(off!(pid_numbers)).map(Upid)
+    }
+
     /// `numbers[level]`: the pid's number and namespace at `level`. Bounds `level` (the
     /// kernel nests at most 32 pid namespaces) and the `upid` size so the address stays
-    /// inside the object.
+    /// inside the object. Read through the helper: a variable index is no constant offset.
     #[inline(always)]
-    pub fn upid(self, level: u32) -> R<Upid> {
+    pub fn upid(self, level: u32) -> R<Upid<Probe>> {
         if level > 31 {
             return Err(ReadErr);
         }
@@ -344,8 +453,11 @@ impl Pid {
         if size > 64 {
             return Err(ReadErr);
         }
-        let numbers = self.0.field(off!(pid_numbers))?;
-        Ok(Upid(KPtr(numbers.0 + (level * size) as u64)))
+        let numbers = self.0.field(off!(pid_numbers))?.probe();
+        Ok(Upid(KPtr(
+            numbers.0 + (level * size) as u64,
+            core::marker::PhantomData,
+        )))
     }
 }
 
@@ -388,7 +500,7 @@ kernel_struct! {
     }
 }
 
-impl Binprm {
+impl<A: Access> Binprm<A> {
     /// The `linux_binprm *` argument of `sched_process_exec`; `None` for NULL.
     #[inline(always)]
     pub fn from_arg(addr: u64) -> Option<Self> {
@@ -396,11 +508,12 @@ impl Binprm {
     }
 }
 
-/// A NUL-terminated string in kernel memory; only [`crate::record::Record`] copies it.
+/// A NUL-terminated string in kernel memory; only [`crate::record::Record`] copies it
+/// (always through `bpf_probe_read_kernel_str`, whatever `A`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct KStr(KPtr);
+pub struct KStr<A: Access>(KPtr<A>);
 
-impl KStr {
+impl<A: Access> KStr<A> {
     /// The string's address, for `bpf_probe_read_kernel_str`.
     #[inline(always)]
     pub fn addr(self) -> u64 {

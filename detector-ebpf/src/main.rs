@@ -15,8 +15,12 @@
 //!   [`path`]: the path walk `exe` and `cwd` share.
 //! - [`counters`]: the per-CPU counters the daemon reports.
 //!
-//! Verifier notes: every read goes through `bpf_probe_read_kernel*` into memory we own and
-//! checks the return value; every variable write offset into the scratch data is compared
+//! Verifier notes: the scheduler programs read the fields of their BTF-typed arguments with
+//! plain loads at `.rodata`-constant offsets, which the verifier checks against BTF
+//! (`kernel::Direct`); everything else — strings, user memory, `container_of`, a pid's
+//! number at a variable namespace level, the credential programs' current task — goes
+//! through `bpf_probe_read_*` into memory we own, checking the return value
+//! (`kernel::Probe`). Every variable write offset into the scratch data is compared
 //! against `DATA_START_LIMIT` right before the read that uses it, and every variable length
 //! against its maximum, so the verifier can bound each access.
 #![no_std]
@@ -37,7 +41,7 @@ use crate::{
     capture::{fill_caps, fill_cwd, fill_env},
     counters::bump,
     fill::{fill_argv, fill_exe, fill_task},
-    kernel::{Binprm, Task, exit_has_group_dead},
+    kernel::{Binprm, Direct, Task, exit_has_group_dead},
     record::{Record, capture_argv, capture_caps, capture_cwd, capture_env},
 };
 
@@ -50,7 +54,7 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
 }
 
 #[inline(always)]
-fn on_fork(parent: Task, child: Task) {
+fn on_fork(parent: Task<Direct>, child: Task<Direct>) {
     // A new thread shares its creator's thread group: not a process fork.
     let (Ok(ptgid), Ok(ctgid)) = (parent.tgid(), child.tgid()) else {
         return;
@@ -81,12 +85,12 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> u32 {
 }
 
 #[inline(always)]
-fn on_exec(task: Task, bprm: Option<Binprm>) {
+fn on_exec(task: Task<Direct>, bprm: Option<Binprm<Direct>>) {
     let Some(mut rec) = Record::start(kind::EXEC) else {
         return;
     };
     let n = match bprm.map(|b| b.filename()) {
-        Some(Ok(filename)) => rec.put_kstr::<FILENAME_MAX>(filename),
+        Some(Ok(filename)) => rec.put_kstr::<FILENAME_MAX, _>(filename),
         _ => 0,
     };
     if n == FILENAME_MAX {
@@ -118,7 +122,7 @@ fn on_exec(task: Task, bprm: Option<Binprm>) {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
-    let Some(task) = Task::from_arg(ctx.arg(0)) else {
+    let Some(task) = Task::<Direct>::from_arg(ctx.arg(0)) else {
         return 0;
     };
     // `group_dead` is the tracepoint's own verdict (kernel >= 6.16); older kernels only
@@ -139,7 +143,7 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
 }
 
 #[inline(always)]
-fn on_exit(task: Task) {
+fn on_exit(task: Task<Direct>) {
     let Some(mut rec) = Record::start(kind::EXIT) else {
         return;
     };

@@ -4,7 +4,7 @@
 use detector_common::{EXE_COMPONENT_MAX, EXE_DEPTH_MAX};
 
 use crate::{
-    kernel::{Dentry, Mount, VfsMount},
+    kernel::{Dentry, Mount, Probe, VfsMount},
     record::Record,
 };
 
@@ -15,10 +15,10 @@ use crate::{
 #[inline(always)]
 pub fn walk_path<const MAX: usize>(
     rec: &mut Record,
-    mut dentry: Dentry,
-    mut mount: Mount,
-    root_dentry: Dentry,
-    root_mnt: VfsMount,
+    mut dentry: Dentry<Probe>,
+    mut mount: Mount<Probe>,
+    root_dentry: Dentry<Probe>,
+    root_mnt: VfsMount<Probe>,
 ) -> bool {
     const { assert!(MAX > EXE_COMPONENT_MAX) };
     let start = rec.written();
@@ -61,7 +61,7 @@ pub fn walk_path<const MAX: usize>(
         let Ok(name) = dentry.name() else {
             return false;
         };
-        if rec.put_kstr::<EXE_COMPONENT_MAX>(name) == 0 {
+        if rec.put_kstr::<EXE_COMPONENT_MAX, _>(name) == 0 {
             return false;
         }
         dentry = parent;

@@ -25,7 +25,7 @@ use detector_common::{
 
 use crate::{
     counters::bump,
-    kernel::{KStr, R, ReadErr},
+    kernel::{Access, KStr, R, ReadErr},
 };
 
 /// The one ring buffer; userspace may resize it before loading (`map_max_entries`).
@@ -184,7 +184,7 @@ impl Record {
     /// Appends the NUL-terminated kernel string `src`, at most `MAX` bytes (NUL included).
     /// Returns the bytes written (NUL included), 0 on failure or with no room.
     #[inline(always)]
-    pub fn put_kstr<const MAX: usize>(&mut self, src: KStr) -> usize {
+    pub fn put_kstr<const MAX: usize, A: Access>(&mut self, src: KStr<A>) -> usize {
         const { assert!(MAX <= ARGV_MAX) };
         let cur = self.cur;
         if cur >= DATA_START_LIMIT {
