@@ -81,6 +81,16 @@ pub trait Probe {
         false
     }
 
+    /// Appends to `key` bytes that, with this probe's [`Probe::coarse_key`], determine every
+    /// answer of this probe (its arguments): verdicts about probes of one coarse view can
+    /// then be remembered by these few bytes instead of the whole [`Probe::key`]. `false`
+    /// (the default) when there are more than `max` of them or the probe has no coarse view
+    /// (then `key` holds unspecified bytes).
+    fn args_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        let _ = (max, key);
+        false
+    }
+
     /// Calls `f` with the coarse view of this probe and returns true: the same answers,
     /// except that the fields rendered from the processes' arguments (`*.args`,
     /// `*.args_count`, `*.command_line`) are unknown. A rule certainly false for the view

@@ -362,16 +362,6 @@ impl<'a> ModelProbe<'a> {
 /// directory and environment ([`ModelProbe::image_key_len`]); `args`: its arguments
 /// (left out of coarse keys, whose view does not read them).
 fn push_image(key: &mut Vec<u8>, image: &ExecImage, full: bool, args: bool) {
-    fn part(key: &mut Vec<u8>, b: &[u8]) {
-        key.extend_from_slice(&(b.len() as u64).to_le_bytes());
-        key.extend_from_slice(b);
-    }
-    fn parts(key: &mut Vec<u8>, v: &[Vec<u8>]) {
-        key.extend_from_slice(&(v.len() as u64).to_le_bytes());
-        for a in v {
-            part(key, a);
-        }
-    }
     part(key, &image.name);
     part(key, &image.executable);
     if args {
@@ -380,6 +370,20 @@ fn push_image(key: &mut Vec<u8>, image: &ExecImage, full: bool, args: bool) {
     if full {
         part(key, &image.working_directory);
         parts(key, &image.env_vars);
+    }
+}
+
+/// Appends `b` to a probe key, length-prefixed.
+fn part(key: &mut Vec<u8>, b: &[u8]) {
+    key.extend_from_slice(&(b.len() as u64).to_le_bytes());
+    key.extend_from_slice(b);
+}
+
+/// Appends a list of byte strings to a probe key: their number, then each length-prefixed.
+fn parts(key: &mut Vec<u8>, v: &[Vec<u8>]) {
+    key.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    for a in v {
+        part(key, a);
     }
 }
 
@@ -462,6 +466,38 @@ impl Probe for ModelProbe<'_> {
 
     fn coarse_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
         self.write_key(max, key, false)
+    }
+
+    fn args_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        let start = key.len();
+        // The arguments of every image the full key holds, in its order; which images
+        // there are is in the coarse key, so each list's count delimits it.
+        match self.snap {
+            Some(snap) => {
+                parts(key, &snap.subject.image.args);
+                for i in [
+                    snap.parent.as_ref().map(|p| &*p.image),
+                    snap.previous.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    parts(key, &i.args);
+                }
+            }
+            None => {
+                parts(key, &self.subject.args);
+                for i in self
+                    .lineage
+                    .iter()
+                    .flat_map(|l| [l.parent, l.previous])
+                    .flatten()
+                {
+                    parts(key, &i.args);
+                }
+            }
+        }
+        key.len() - start <= max
     }
 
     fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {

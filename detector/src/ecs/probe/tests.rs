@@ -506,3 +506,84 @@ fn coarse_view_hides_exactly_the_args_fields() {
         "some listed field is never known to a probe: stale list?"
     );
 }
+
+/// A probe's coarse key and its arguments key together determine its full key (so its
+/// answers): probes equal in both have equal full keys, and changing any argument list a
+/// full key holds (the subject's, the parent's, the previous image's) changes the
+/// arguments key but not the coarse key.
+#[test]
+fn coarse_and_arguments_keys_determine_the_full_key() {
+    let docs = builder();
+    let mut seen: std::collections::HashMap<(Vec<u8>, Vec<u8>), Vec<u8>> = Default::default();
+    let mut check = |probe: &dyn Probe| -> (Vec<u8>, Vec<u8>) {
+        let (mut coarse, mut args, mut full) = (Vec::new(), vec![9u8], Vec::new());
+        assert!(probe.coarse_key(usize::MAX, &mut coarse));
+        assert!(probe.args_key(usize::MAX, &mut args));
+        assert_eq!(args[0], 9, "the arguments key is appended");
+        assert!(probe.key(usize::MAX, &mut full));
+        let prev = seen.insert((coarse.clone(), args.clone()), full.clone());
+        if let Some(prev) = prev {
+            assert_eq!(
+                prev, full,
+                "equal coarse and arguments keys, other full keys"
+            );
+        }
+        (coarse, args)
+    };
+    fn lineage_of(snap: &Snapshot) -> crate::process::Lineage<'_> {
+        crate::process::Lineage {
+            image: &snap.subject.image,
+            parent: snap.parent.as_ref().map(|p| &*p.image),
+            previous: snap.previous.as_deref(),
+            container: snap.container.as_deref(),
+            kind: snap.kind,
+            ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
+        }
+    }
+    for snap in &snapshots(0xa965, 300) {
+        let mut variants = vec![snap.clone()];
+        let mut v = snap.clone();
+        v.subject.image = std::sync::Arc::new(ExecImage {
+            args: vec![b"x".to_vec(), b"y z".to_vec()],
+            ..(*v.subject.image).clone()
+        });
+        variants.push(v.clone());
+        if let Some(p) = &mut v.parent {
+            p.image = std::sync::Arc::new(ExecImage {
+                args: vec![b"x y".to_vec(), b"z".to_vec()],
+                ..(*p.image).clone()
+            });
+            variants.push(v.clone());
+        }
+        if let Some(i) = &v.previous {
+            v.previous = Some(std::sync::Arc::new(ExecImage {
+                args: vec![b"p".to_vec()],
+                ..(**i).clone()
+            }));
+            variants.push(v.clone());
+        }
+        let mut keys = Vec::new();
+        for v in &variants {
+            let snap_keys = check(&docs.probe(v));
+            let lineage_keys = check(&docs.lineage_probe(lineage_of(v)));
+            let image_keys = check(&docs.image_probe(&v.subject.image, v.kind));
+            keys.push((snap_keys, lineage_keys, image_keys));
+        }
+        for w in keys.windows(2) {
+            let (a, b) = (&w[0], &w[1]);
+            assert_eq!(
+                (&a.0.0, &a.1.0),
+                (&b.0.0, &b.1.0),
+                "arguments changed the coarse key"
+            );
+            assert_ne!(a.0.1, b.0.1, "snapshot probe: arguments key unchanged");
+            assert_ne!(a.1.1, b.1.1, "lineage probe: arguments key unchanged");
+        }
+    }
+    // Over the bound: no arguments key.
+    let snap = &snapshots(1, 1)[0];
+    let mut k = Vec::new();
+    assert!(docs.probe(snap).args_key(usize::MAX, &mut k));
+    let n = k.len();
+    assert!(!docs.probe(snap).args_key(n - 1, &mut Vec::new()));
+}

@@ -14,8 +14,16 @@
 //! `cat /var/log/job-8812.log`) evicts only verdicts not asked for since the last turn,
 //! never the hot ones (the forks of a shell, its usual commands), which a cache dropped
 //! whole when full would have to decide afresh every time it filled.
+//!
+//! A key's bytes are hashed once per lookup (keys carry an environment block and several
+//! images: a few hundred bytes), and the maps are keyed by that hash, each entry keeping
+//! its key's bytes beside it: an entry is only taken for a key whose bytes are equal, so
+//! two keys with the same hash never share a verdict (the later one replaces the earlier).
 
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::ecs::field::Probe;
 
@@ -26,15 +34,29 @@ const VERDICT_BYTES_MAX: usize = 1 << 20;
 /// Probes whose key is longer than this (bytes) are decided afresh every time.
 pub(crate) const VERDICT_KEY_MAX: usize = 2048;
 
+/// The hash a key is looked up by.
+fn hash_key(key: &[u8]) -> u64 {
+    #[cfg(test)]
+    if tests::COLLIDE.with(std::cell::Cell::get) {
+        return 0;
+    }
+    let mut h = FxHasher::default();
+    h.write(key);
+    h.finish()
+}
+
+/// Entries by the hash of their key, each with its key's bytes (the equality check).
+type ByHash<V> = FxHashMap<u64, (Box<[u8]>, V)>;
+
 /// Entries kept in two generations ([`VerdictCache`]), bounded in entries and key bytes.
 #[derive(Debug)]
 struct Generations<V> {
     /// The current generation.
-    map: FxHashMap<Box<[u8]>, V>,
+    map: ByHash<V>,
     /// Bytes of the keys in `map`.
     bytes: usize,
     /// The previous generation: looked up on a miss in `map`, dropped at the next turn.
-    old: FxHashMap<Box<[u8]>, V>,
+    old: ByHash<V>,
 }
 
 impl<V> Default for Generations<V> {
@@ -47,38 +69,63 @@ impl<V> Default for Generations<V> {
     }
 }
 
-impl<V> Generations<V> {
+impl<V: Clone> Generations<V> {
     fn clear(&mut self) {
         self.map.clear();
         self.old.clear();
         self.bytes = 0;
     }
 
-    /// The entry of `key`, moved back to the current generation when found in the old.
-    fn get(&mut self, key: &[u8]) -> Option<&V> {
-        if !self.map.contains_key(key) {
-            let v = self.old.remove(key)?;
-            self.insert(key, v);
+    /// The entry of `key` (whose hash is `hash`), moved back to the current generation
+    /// when found in the old. An entry with the same hash but other key bytes is not it.
+    fn get(&mut self, hash: u64, key: &[u8]) -> Option<V> {
+        if let Some((k, v)) = self.map.get(&hash) {
+            return (**k == *key).then(|| v.clone());
         }
-        self.map.get(key)
+        match self.old.get(&hash) {
+            Some((k, _)) if **k == *key => {}
+            _ => return None,
+        }
+        let (k, v) = self.old.remove(&hash)?;
+        self.insert_owned(hash, k, v.clone());
+        Some(v)
     }
 
-    /// Remembers `v` for `key` in the current generation, turning generations first when
-    /// it is full.
-    fn insert(&mut self, key: &[u8], v: V) {
+    /// Remembers `v` for `key` (whose hash is `hash`) in the current generation, turning
+    /// generations first when it is full; an entry of another key with the same hash is
+    /// replaced.
+    fn insert(&mut self, hash: u64, key: &[u8], v: V) {
+        self.insert_owned(hash, key.into(), v);
+    }
+
+    fn insert_owned(&mut self, hash: u64, key: Box<[u8]>, v: V) {
         if self.map.len() >= VERDICTS_MAX / 2 || self.bytes + key.len() > VERDICT_BYTES_MAX / 2 {
             self.old = std::mem::take(&mut self.map);
             self.map.reserve(self.old.len());
             self.bytes = 0;
         }
         self.bytes += key.len();
-        self.map.insert(key.into(), v);
+        if let Some((k, _)) = self.map.insert(hash, (key, v)) {
+            self.bytes -= k.len();
+        }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.map.len() + self.old.len()
     }
+}
+
+/// What a probe's coarse view leaves possible, remembered by its coarse key.
+#[derive(Clone, Debug)]
+struct CoarseEntry {
+    /// One of `rules` is possible whatever the arguments hold: the verdict is true.
+    certain: bool,
+    /// The rules the view leaves possible.
+    rules: Arc<[u32]>,
+    /// Unique among the entries made for one cache (never reused): verdicts by arguments
+    /// ([`VerdictCache::by_args`]) are keyed by it and the arguments.
+    id: u64,
 }
 
 /// Verdicts of [`crate::rules::RuleSet::may_match_cached`], for one rule set at a time.
@@ -89,17 +136,21 @@ impl<V> Generations<V> {
 /// Two levels: by the probe's coarse key ([`Probe::coarse_key`], without the arguments),
 /// the rules its coarse view leaves possible, usually none (an exit, most commands), so a
 /// command run with a fresh argument each time (`sleep 37`) is decided by one lookup; and,
-/// when some remain, by the full key ([`Probe::key`]) the verdict, decided on a miss over
-/// those rules only.
+/// when some remain, the verdict, decided on a miss over those rules only, by the coarse
+/// entry and the probe's arguments ([`Probe::args_key`], a few dozen bytes), or by its
+/// full key ([`Probe::key`]) when it has no arguments key.
 #[derive(Debug, Default)]
 pub struct VerdictCache {
     /// [`crate::rules::RuleSet::id`] of the set the verdicts are about.
     rules: u64,
     /// Verdicts by full key.
     verdicts: Generations<bool>,
-    /// Rules still possible, by coarse key.
-    /// (some rule is possible whatever the arguments, the rules), by coarse key.
-    coarse: Generations<(bool, Box<[u32]>)>,
+    /// Verdicts by coarse entry ([`CoarseEntry::id`]) and arguments key.
+    by_args: Generations<bool>,
+    /// What the coarse view leaves possible, by coarse key.
+    coarse: Generations<CoarseEntry>,
+    /// The next [`CoarseEntry::id`].
+    next_id: u64,
     /// The key being built, reused from probe to probe.
     key: Vec<u8>,
     hits: u64,
@@ -110,6 +161,7 @@ impl VerdictCache {
     fn for_set(&mut self, rules: u64) {
         if self.rules != rules {
             self.verdicts.clear();
+            self.by_args.clear();
             self.coarse.clear();
             self.rules = rules;
         }
@@ -126,7 +178,8 @@ impl VerdictCache {
         self.for_set(rules);
         let mut key = std::mem::take(&mut self.key);
         let keyed = probe.key(VERDICT_KEY_MAX, &mut key);
-        let verdict = match keyed.then(|| self.verdicts.get(&key).copied()) {
+        let hash = if keyed { hash_key(&key) } else { 0 };
+        let verdict = match keyed.then(|| self.verdicts.get(hash, &key)) {
             Some(Some(b)) => {
                 self.hits += 1;
                 b
@@ -134,7 +187,7 @@ impl VerdictCache {
             _ => {
                 let b = decide();
                 if keyed {
-                    self.verdicts.insert(&key, b);
+                    self.verdicts.insert(hash, &key, b);
                 }
                 b
             }
@@ -163,44 +216,63 @@ impl VerdictCache {
             self.key = key;
             return self.decide(rules, probe, decide);
         }
-        let start: Option<Box<[u32]>> = match self.coarse.get(&key) {
-            Some((certain, s)) if *certain || s.is_empty() => {
-                let v = *certain;
+        let hash = hash_key(&key);
+        let entry = match self.coarse.get(hash, &key) {
+            Some(e) if e.certain || e.rules.is_empty() => {
                 self.hits += 1;
                 self.key = key;
-                return v;
+                return e.certain;
             }
-            Some((_, s)) => Some(s.clone()),
+            Some(e) => e,
             None => {
                 let mut found = None;
                 let mut possible = Some(possible);
                 probe.with_coarse(&mut |view| {
-                    found = possible.take().map(|p| {
-                        let (certain, rules) = p(view);
-                        (certain, rules.into_boxed_slice())
-                    });
+                    found = possible.take().map(|p| p(view));
                 });
-                let Some(found) = found else {
+                let Some((certain, left)) = found else {
                     self.key = key;
                     return self.decide(rules, probe, decide);
                 };
-                self.coarse.insert(&key, found.clone());
-                if found.0 {
+                let e = CoarseEntry {
+                    certain,
+                    rules: left.into(),
+                    id: self.next_id,
+                };
+                self.next_id += 1;
+                self.coarse.insert(hash, &key, e.clone());
+                if e.certain || e.rules.is_empty() {
                     self.key = key;
-                    return true;
+                    return e.certain;
                 }
-                (!found.1.is_empty()).then_some(found.1)
+                e
+            }
+        };
+        // Some rules are left: the verdict is the arguments', by this coarse entry.
+        key.clear();
+        key.extend_from_slice(&entry.id.to_le_bytes());
+        if !probe.args_key(VERDICT_KEY_MAX, &mut key) {
+            self.key = key;
+            return self.decide(rules, probe, || among(&entry.rules));
+        }
+        let hash = hash_key(&key);
+        let verdict = match self.by_args.get(hash, &key) {
+            Some(b) => {
+                self.hits += 1;
+                b
+            }
+            None => {
+                let b = among(&entry.rules);
+                self.by_args.insert(hash, &key, b);
+                b
             }
         };
         self.key = key;
-        match start {
-            None => false,
-            Some(start) => self.decide(rules, probe, || among(&start)),
-        }
+        verdict
     }
 
-    /// How many verdicts came from the cache (stats, tests): by the full key, or by the
-    /// coarse key when its view leaves no rule possible.
+    /// How many verdicts came from the cache (stats, tests): by the full key, by the
+    /// coarse key when its view leaves no rule possible, or by the arguments.
     pub fn hits(&self) -> u64 {
         self.hits
     }
@@ -209,6 +281,11 @@ impl VerdictCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Every key hashes to 0 (on this test thread) while set.
+        pub(super) static COLLIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
     use crate::ecs::field::{FieldId, FieldValue};
 
     /// A probe whose key is its number, and which knows nothing.
@@ -243,10 +320,114 @@ mod tests {
             key.extend_from_slice(&self.0.to_le_bytes());
             true
         }
+        fn args_key(&self, _: usize, key: &mut Vec<u8>) -> bool {
+            key.extend_from_slice(&self.1.to_le_bytes());
+            true
+        }
         fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
             f(self);
             true
         }
+    }
+
+    /// [`Coarse`] without an arguments key: verdicts by its full key.
+    struct NoArgsKey(Coarse);
+
+    impl Probe for NoArgsKey {
+        fn field(&self, _: FieldId) -> Option<FieldValue<'_>> {
+            None
+        }
+        fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+            self.0.key(max, key)
+        }
+        fn coarse_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+            self.0.coarse_key(max, key)
+        }
+        fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
+            f(self);
+            true
+        }
+    }
+
+    /// Keys whose hashes are equal are told apart by their bytes: each gets its own
+    /// verdict, in the current generation and in the old, and replacing one does not
+    /// make the other's up.
+    #[test]
+    fn colliding_hashes_never_share_a_verdict() {
+        let mut g = Generations::<bool>::default();
+        g.insert(1, b"a", true);
+        assert_eq!(g.get(1, b"b"), None, "same hash, other bytes");
+        assert_eq!(g.get(1, b"a"), Some(true));
+        g.insert(1, b"b", false);
+        assert_eq!(g.get(1, b"a"), None, "replaced by the other key");
+        assert_eq!(g.get(1, b"b"), Some(false));
+        assert_eq!(g.bytes, 1, "the replaced key's bytes are not counted");
+        // Turn generations: the entry of hash 1 is now in the old one.
+        for h in 2..(VERDICTS_MAX / 2 + 2) as u64 {
+            g.insert(h, &h.to_le_bytes(), true);
+        }
+        assert!(!g.map.contains_key(&1) && g.old.contains_key(&1));
+        assert_eq!(
+            g.get(1, b"a"),
+            None,
+            "same hash in the old generation, other bytes"
+        );
+        assert!(
+            g.old.contains_key(&1),
+            "a mismatch leaves the old entry alone"
+        );
+        assert_eq!(g.get(1, b"b"), Some(false), "found in the old, moved back");
+        assert!(g.map.contains_key(&1) && !g.old.contains_key(&1));
+    }
+
+    /// With every key hashing alike, each level still gives every probe its own verdict.
+    #[test]
+    fn verdicts_stay_right_when_every_hash_collides() {
+        COLLIDE.with(|c| c.set(true));
+        let mut c = VerdictCache::default();
+        for round in 0..3 {
+            for cmd in 1..4u32 {
+                for arg in 0..5u32 {
+                    let want = cmd == 2 || (cmd == 3 && arg % 2 == 0);
+                    let got = c.decide_coarse(
+                        7,
+                        &Coarse(cmd, arg),
+                        |_| match cmd {
+                            1 => (false, Vec::new()),
+                            2 => (true, vec![1]),
+                            _ => (false, vec![3]),
+                        },
+                        |_| arg % 2 == 0,
+                        || unreachable!(),
+                    );
+                    assert_eq!(got, want, "round {round} cmd {cmd} arg {arg}");
+                    let full = c.decide(7, &Keyed(cmd * 10 + arg), || arg == 1);
+                    assert_eq!(full, arg == 1, "round {round} full key {cmd} {arg}");
+                }
+            }
+        }
+        COLLIDE.with(|c| c.set(false));
+    }
+
+    /// A probe without an arguments key is decided by its full key among the rules left.
+    #[test]
+    fn without_an_arguments_key_the_full_key_decides() {
+        let mut c = VerdictCache::default();
+        let mut among = 0;
+        for arg in 0..30u32 {
+            let got = c.decide_coarse(
+                7,
+                &NoArgsKey(Coarse(2, arg % 3)),
+                |_| (false, vec![3]),
+                |_| {
+                    among += 1;
+                    arg % 3 == 1
+                },
+                || unreachable!(),
+            );
+            assert_eq!(got, arg % 3 == 1);
+        }
+        assert_eq!(among, 3, "once per full key");
     }
 
     /// The rules a coarse view leaves possible are found once per coarse key; a probe whose
