@@ -162,6 +162,21 @@ pub struct Lineage<'a> {
     pub ids: Option<CredIds>,
 }
 
+impl<'a> Lineage<'a> {
+    /// The lineage a snapshot was built from (each part is what `snap` holds), so what is
+    /// decided before a snapshot can be checked against what is decided on it.
+    pub fn of(snap: &'a super::Snapshot) -> Self {
+        Lineage {
+            image: &snap.subject.image,
+            parent: snap.parent.as_ref().map(|p| &*p.image),
+            previous: snap.previous.as_deref(),
+            container: snap.container.as_deref(),
+            kind: snap.kind,
+            ids: Some(CredIds::of(&snap.subject.creds)),
+        }
+    }
+}
+
 /// The numeric ids of a process's credentials ([`super::Creds`] without names): what a
 /// [`Lineage`] tells of them, so rules on `process.user.id`, `user.id`, … are decided
 /// before any snapshot.

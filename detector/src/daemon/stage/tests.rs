@@ -345,14 +345,7 @@ fn probes_never_skip_a_match_on_synthetic_snapshots() {
             let doc = docs.build(snap, None);
             let late = docs.probe(snap);
             let early = docs.image_probe(&snap.subject.image, snap.kind);
-            let lineage = docs.lineage_probe(crate::process::Lineage {
-                image: &snap.subject.image,
-                parent: snap.parent.as_ref().map(|p| &*p.image),
-                previous: snap.previous.as_deref(),
-                container: snap.container.as_deref(),
-                kind: snap.kind,
-                ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
-            });
+            let lineage = docs.lineage_probe(crate::process::Lineage::of(snap));
             for r in rules.rules() {
                 let m = r.matches(&doc);
                 if let Some(b) = r.compiled.root.eval3(&late) {

@@ -46,14 +46,7 @@ fn probes_agree_with_documents_for_every_corpus_rule() {
     for snap in &snaps {
         let doc = docs.build(snap, None);
         let late = docs.probe(snap);
-        let lineage = docs.lineage_probe(crate::process::Lineage {
-            image: &snap.subject.image,
-            parent: snap.parent.as_ref().map(|p| &*p.image),
-            previous: snap.previous.as_deref(),
-            container: snap.container.as_deref(),
-            kind: snap.kind,
-            ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
-        });
+        let lineage = docs.lineage_probe(crate::process::Lineage::of(snap));
         let mut any = false;
         for (i, r) in set.rules().iter().enumerate() {
             let m = r.matches(&doc);

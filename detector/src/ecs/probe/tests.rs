@@ -249,14 +249,7 @@ fn probe_fields_are_the_documents() {
         let doc = docs.build(snap, None);
         let probe = docs.probe(snap);
         let image = docs.image_probe(&snap.subject.image, snap.kind);
-        let lineage = docs.lineage_probe(crate::process::Lineage {
-            image: &snap.subject.image,
-            parent: snap.parent.as_ref().map(|p| &*p.image),
-            previous: snap.previous.as_deref(),
-            container: snap.container.as_deref(),
-            kind: snap.kind,
-            ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
-        });
+        let lineage = docs.lineage_probe(crate::process::Lineage::of(snap));
         for &id in &ids {
             let path = schema.path(id).unwrap();
             let want = doc.field(id);
@@ -420,15 +413,8 @@ fn image_probe_keys() {
         assert!(!docs.probe(snap).key(k.len() - 1, &mut Vec::new()));
         let mut lineage = Vec::new();
         assert!(
-            docs.lineage_probe(crate::process::Lineage {
-                image: &snap.subject.image,
-                parent: snap.parent.as_ref().map(|p| &*p.image),
-                previous: snap.previous.as_deref(),
-                container: snap.container.as_deref(),
-                kind: snap.kind,
-                ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
-            })
-            .key(usize::MAX, &mut lineage)
+            docs.lineage_probe(crate::process::Lineage::of(snap))
+                .key(usize::MAX, &mut lineage)
         );
         assert_ne!(k, lineage);
         let mut other = snap.clone();
@@ -473,14 +459,7 @@ fn coarse_view_hides_exactly_the_args_fields() {
     let mut hidden = std::collections::BTreeSet::new();
     for snap in &snapshots(0xc0a5e, 500) {
         let full = docs.probe(snap);
-        let lineage = docs.lineage_probe(crate::process::Lineage {
-            image: &snap.subject.image,
-            parent: snap.parent.as_ref().map(|p| &*p.image),
-            previous: snap.previous.as_deref(),
-            container: snap.container.as_deref(),
-            kind: snap.kind,
-            ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
-        });
+        let lineage = docs.lineage_probe(crate::process::Lineage::of(snap));
         let image = docs.image_probe(&snap.subject.image, snap.kind);
         for probe in [&full as &dyn Probe, &lineage, &image] {
             let has_view = probe.with_coarse(&mut |view| {
@@ -530,16 +509,6 @@ fn coarse_and_arguments_keys_determine_the_full_key() {
         }
         (coarse, args)
     };
-    fn lineage_of(snap: &Snapshot) -> crate::process::Lineage<'_> {
-        crate::process::Lineage {
-            image: &snap.subject.image,
-            parent: snap.parent.as_ref().map(|p| &*p.image),
-            previous: snap.previous.as_deref(),
-            container: snap.container.as_deref(),
-            kind: snap.kind,
-            ids: Some(crate::process::CredIds::of(&snap.subject.creds)),
-        }
-    }
     for snap in &snapshots(0xa965, 300) {
         let mut variants = vec![snap.clone()];
         let mut v = snap.clone();
@@ -565,7 +534,7 @@ fn coarse_and_arguments_keys_determine_the_full_key() {
         let mut keys = Vec::new();
         for v in &variants {
             let snap_keys = check(&docs.probe(v));
-            let lineage_keys = check(&docs.lineage_probe(lineage_of(v)));
+            let lineage_keys = check(&docs.lineage_probe(crate::process::Lineage::of(v)));
             let image_keys = check(&docs.image_probe(&v.subject.image, v.kind));
             keys.push((snap_keys, lineage_keys, image_keys));
         }
