@@ -30,7 +30,7 @@ use std::process::Stdio;
 
 use containers::{RuncContainer, hex_id};
 use corpus_rows::{
-    Row, Run, Running, SETTLE_BOUND, Scratch, as_nobody, brief, cmd, config_with, daemon_on,
+    Row, Run, Running, Scratch, as_nobody, barrier, brief, cmd, config_with, daemon_on,
     in_container_with, judge, rule_name, run, strings,
 };
 use detector::testsupport::{Corpus, Need, corpus, require};
@@ -426,16 +426,7 @@ fn corpus_rules_fire_on_defend_shaped_documents() {
         .map(|r| ((r.hit)(&mut scratch), (r.miss)(&mut scratch)))
         .collect();
 
-    // Barrier: the seed rule's alert for ssh -V in a fresh container.
-    let barrier = hex_id();
-    let mut c =
-        RuncContainer::new(&["/usr/bin/ssh", "-V"], Some(&format!("/docker/{barrier}"))).unwrap();
-    c.run().unwrap();
-    assert!(
-        !d.wait_alerts(&barrier, |a| !a.is_empty(), SETTLE_BOUND)
-            .is_empty(),
-        "barrier: no alert for ssh -V"
-    );
+    barrier(&d);
     let s = d.stop();
     assert!(s.status.success(), "{:?}", s.status);
     drop((before, after, sshd));

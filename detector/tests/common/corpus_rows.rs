@@ -324,19 +324,25 @@ pub fn start_daemon(files: &[PathBuf]) -> (tempfile::TempDir, Daemon) {
     (cfg_dir, d)
 }
 
+/// Waits (bounded) for the seed rule's alert on `ssh -V` in a fresh container: every event
+/// before it has been through `d`'s pipeline by then.
+pub fn barrier(d: &Daemon) {
+    let id = hex_id();
+    let mut c =
+        RuncContainer::new(&["/usr/bin/ssh", "-V"], Some(&format!("/docker/{id}"))).unwrap();
+    c.run().unwrap();
+    assert!(
+        !d.wait_alerts(&id, |a| !a.is_empty(), SETTLE_BOUND)
+            .is_empty(),
+        "barrier: no alert for ssh -V"
+    );
+}
+
 /// Waits for the seed rule's alert on `ssh -V` in a fresh container (every earlier event
 /// has been through the pipeline by then), stops the daemon and returns the alerts, each
 /// checked against ECS 9.4 / Elastic Defend (a sequence's bookkeeping fields aside).
 pub fn settle_and_stop(d: Daemon) -> Vec<Value> {
-    let barrier = hex_id();
-    let mut c =
-        RuncContainer::new(&["/usr/bin/ssh", "-V"], Some(&format!("/docker/{barrier}"))).unwrap();
-    c.run().unwrap();
-    assert!(
-        !d.wait_alerts(&barrier, |a| !a.is_empty(), SETTLE_BOUND)
-            .is_empty(),
-        "barrier: no alert for ssh -V"
-    );
+    barrier(&d);
     let s = d.stop();
     assert!(s.status.success(), "{:?}", s.status);
     let alerts: Vec<Value> = s
