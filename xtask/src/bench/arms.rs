@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::child::Usage;
 use super::detector::{FinalStats, parse_final_stats};
 use super::interrupt;
-use super::peers::{self, Arm, ArmEnv, Captured, Detached};
+use super::peers::{self, Arm, ArmEnv, Captured, Detached, Runs};
 use super::report::{
     CostMeasured, CostRow, DetectorEvents, Outcome, PeerSeen, StormMeasured, StormRow,
 };
@@ -171,18 +171,12 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
             .filter(|l| !l.is_empty() && !skip(l))
             .count() as u64
     };
-    let (events, events_source, stats, captured) = match arm {
-        Arm::Detector
-        | Arm::Compare
-        | Arm::NoCapture
-        | Arm::Cwd
-        | Arm::Env
-        | Arm::Caps
-        | Arm::Sequences => {
+    let (events, events_source, stats, captured) = match arm.runs() {
+        Runs::DetectorRun => {
             let stats = parse_final_stats(&d.stopped.stderr);
             (stats.map(|s| s.received()), "final_stats", stats, None)
         }
-        Arm::Trace => {
+        Runs::DetectorTrace => {
             let stats = parse_final_stats(&d.stopped.stderr);
             let captured = peers::count_trace(&out, &path);
             (
@@ -192,19 +186,19 @@ fn sample(arm: Arm, d: &Detached, target: &PrivateTrue) -> Sample {
                 Some(captured),
             )
         }
-        Arm::Bpftrace => (
+        Runs::Bpftrace => (
             Some(lines(&|l| l.starts_with(b"Attaching"))),
             "output lines",
             None,
             Some(peers::count_bpftrace(&out, &path, &target.name)),
         ),
-        Arm::Execsnoop => (
+        Runs::Execsnoop => (
             Some(lines(&|l| l.starts_with(b"PCOMM"))),
             "output lines",
             None,
             Some(peers::count_execsnoop(&out, &target.name)),
         ),
-        Arm::Nothing => (None, "", None, None),
+        Runs::Nothing => (None, "", None, None),
     };
     Sample {
         usage: d.stopped.usage,

@@ -62,20 +62,41 @@ pub enum Arm {
     Sequences,
 }
 
+/// What an arm runs; the arms of one kind differ only in their binary or config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// Nothing attached (the baseline).
+    Nothing,
+    /// `detector run`.
+    DetectorRun,
+    /// `detector trace`.
+    DetectorTrace,
+    Bpftrace,
+    Execsnoop,
+}
+
 impl Arm {
+    /// What the arm runs: the one place that sorts the arms, so a new arm is handled
+    /// wherever its kind is.
+    pub fn runs(self) -> Runs {
+        match self {
+            Arm::Nothing => Runs::Nothing,
+            Arm::Detector
+            | Arm::Compare
+            | Arm::NoCapture
+            | Arm::Cwd
+            | Arm::Env
+            | Arm::Caps
+            | Arm::Sequences => Runs::DetectorRun,
+            Arm::Trace => Runs::DetectorTrace,
+            Arm::Bpftrace => Runs::Bpftrace,
+            Arm::Execsnoop => Runs::Execsnoop,
+        }
+    }
+
     /// Whether the arm is the detector's own binary (stats line, SIGTERM to stop).
     pub fn is_detector(self) -> bool {
-        matches!(
-            self,
-            Arm::Detector
-                | Arm::Trace
-                | Arm::Compare
-                | Arm::NoCapture
-                | Arm::Cwd
-                | Arm::Env
-                | Arm::Caps
-                | Arm::Sequences
-        )
+        matches!(self.runs(), Runs::DetectorRun | Runs::DetectorTrace)
     }
 
     /// Name used on the command line, in the table and in JSON.
@@ -156,18 +177,12 @@ pub fn availability(arm: Arm, detector: &DetectorCmd) -> Result<(), String> {
             Err(format!("{p} not installed"))
         }
     };
-    match arm {
-        Arm::Nothing => Ok(()),
-        Arm::Detector
-        | Arm::Compare
-        | Arm::NoCapture
-        | Arm::Cwd
-        | Arm::Env
-        | Arm::Caps
-        | Arm::Sequences => detector.check(),
-        Arm::Trace => detector.check_trace(),
-        Arm::Bpftrace => need("/usr/bin/bpftrace"),
-        Arm::Execsnoop => need("/usr/sbin/execsnoop").and_then(|()| need("/usr/bin/stdbuf")),
+    match arm.runs() {
+        Runs::Nothing => Ok(()),
+        Runs::DetectorRun => detector.check(),
+        Runs::DetectorTrace => detector.check_trace(),
+        Runs::Bpftrace => need("/usr/bin/bpftrace"),
+        Runs::Execsnoop => need("/usr/sbin/execsnoop").and_then(|()| need("/usr/bin/stdbuf")),
     }
 }
 
@@ -175,15 +190,9 @@ pub fn availability(arm: Arm, detector: &DetectorCmd) -> Result<(), String> {
 /// `tag` makes the output file name unique per run.
 pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<Attached>> {
     let output = env.scratch.join(format!("{}-{tag}.out", arm.name()));
-    let proc = match arm {
-        Arm::Nothing => return Ok(None),
-        Arm::Detector
-        | Arm::Compare
-        | Arm::NoCapture
-        | Arm::Cwd
-        | Arm::Env
-        | Arm::Caps
-        | Arm::Sequences => {
+    let proc = match arm.runs() {
+        Runs::Nothing => return Ok(None),
+        Runs::DetectorRun => {
             let base = env
                 .detector_for(arm)
                 .context("the compare arm needs --compare-bin")?;
@@ -195,7 +204,7 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
             .context("detector")?;
             p
         }
-        Arm::Trace => {
+        Runs::DetectorTrace => {
             let file = std::fs::File::create(&output)
                 .with_context(|| format!("create {}", output.display()))?;
             let mut cmd = env.detector.trace_command();
@@ -207,14 +216,14 @@ pub fn attach(arm: Arm, env: &ArmEnv<'_>, tag: &str) -> anyhow::Result<Option<At
             .context("detector trace")?;
             p
         }
-        Arm::Bpftrace => {
+        Runs::Bpftrace => {
             let mut cmd = Command::new("/usr/bin/bpftrace");
             cmd.arg("-o").arg(&output).arg("-e").arg(BPFTRACE_PROGRAM);
             let mut p = Measured::spawn(with_null_stdout(cmd))?;
             wait_sentinel(&mut p, &output, env.sentinel).context("bpftrace")?;
             p
         }
-        Arm::Execsnoop => {
+        Runs::Execsnoop => {
             // Line-buffered so the sentinel (and every event) reaches the file promptly,
             // as bpftrace's file output does.
             let file = std::fs::File::create(&output)
