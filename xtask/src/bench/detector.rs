@@ -99,10 +99,13 @@ impl DetectorCmd {
         }
     }
 
-    /// The `detector trace` command (start-up measurement and the `trace` arm).
+    /// The `detector trace --raw` command (start-up measurement and the `trace` arm): the
+    /// sensor's records decoded, one JSON line each, like the peers' output and what
+    /// `peers::count_trace` reads (plain `trace` writes ECS documents, which it cannot).
     pub fn trace_command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
-        cmd.arg("trace").envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.args(["trace", "--raw"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 }

@@ -357,7 +357,7 @@ pub fn count_execsnoop(output: &[u8], name: &str) -> Captured {
     Captured { exec, exit: None }
 }
 
-/// Counts the storm binary's execs in `detector trace` output (JSON lines, `kind` and
+/// Counts the storm binary's execs in `detector trace --raw` output (JSON lines, `kind` and
 /// `filename` as the sensor's trace prints them).
 pub fn count_trace(output: &[u8], path: &str) -> Captured {
     let exec = output
