@@ -13,6 +13,7 @@
 
 pub mod eql;
 pub mod error;
+pub(crate) mod generations;
 mod index;
 pub mod loader;
 pub mod meta;

@@ -14,20 +14,15 @@
 //! (most of what a loaded sequence rule set cost per event). The join keys are read for
 //! each event anyway (they are the event's identities).
 //!
-//! Bounded like the verdict cache: two generations (a full current one becomes the old
-//! one; an entry found in the old one moves back), bounded in entries and key bytes, and
-//! keys longer than `KEY_MAX` are not remembered.
+//! Bounded like the verdict cache, by the same map ([`crate::rules::generations`]): two
+//! generations, bounded in entries and key bytes; keys longer than `KEY_MAX` are not
+//! remembered.
 
-use rustc_hash::FxHashMap;
-
+use crate::rules::generations::{Generations, hash_key};
 use crate::rules::sequence::TermRef;
 
-/// Entries kept at most, over both generations (each holds half).
-const ENTRIES_MAX: usize = 4096;
-/// Key bytes kept at most (the same).
-const BYTES_MAX: usize = 1 << 20;
 /// Probe keys longer than this (bytes) are decided afresh every time.
-pub(super) const KEY_MAX: usize = 2048;
+pub(super) use crate::rules::generations::KEY_MAX;
 
 /// What the term pass made of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,9 +36,7 @@ pub(super) enum Terms {
 /// Term passes by probe key.
 #[derive(Debug, Default)]
 pub(super) struct TermCache {
-    map: FxHashMap<Box<[u8]>, Terms>,
-    bytes: usize,
-    old: FxHashMap<Box<[u8]>, Terms>,
+    entries: Generations<Terms>,
     /// Lookups answered.
     pub(super) hits: u64,
 }
@@ -51,37 +44,26 @@ pub(super) struct TermCache {
 impl TermCache {
     /// What was remembered for `key`.
     pub(super) fn get(&mut self, key: &[u8]) -> Option<&Terms> {
-        if !self.map.contains_key(key) {
-            let v = self.old.remove(key)?;
-            self.insert(key, v);
-        }
-        self.hits += 1;
-        self.map.get(key)
+        let found = self.entries.get(hash_key(key), key);
+        self.hits += u64::from(found.is_some());
+        found
     }
 
     /// Remembers `terms` for `key` (not when the key is too long).
     pub(super) fn insert(&mut self, key: &[u8], terms: Terms) {
-        if key.len() > KEY_MAX {
-            return;
-        }
-        if self.map.len() >= ENTRIES_MAX / 2 || self.bytes + key.len() > BYTES_MAX / 2 {
-            self.old = std::mem::take(&mut self.map);
-            self.map.reserve(self.old.len());
-            self.bytes = 0;
-        }
-        self.bytes += key.len();
-        self.map.insert(key.into(), terms);
+        self.entries.insert(hash_key(key), key, terms);
     }
 
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.map.len() + self.old.len()
+        self.entries.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::generations::ENTRIES_MAX;
 
     #[test]
     fn remembers_and_stays_bounded_keeping_what_is_asked_for() {

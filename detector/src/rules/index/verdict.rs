@@ -8,113 +8,13 @@
 //! (hostile argument lists cost bounded memory), and starts over when asked about another
 //! rule set (after a reload).
 //!
-//! It keeps two generations: when the current one is full it becomes the old one (the
-//! older is dropped), and a verdict found in the old one moves back to the current. So a
-//! stream of probes seen once (commands with a fresh argument each time: `sleep 37`,
-//! `cat /var/log/job-8812.log`) evicts only verdicts not asked for since the last turn,
-//! never the hot ones (the forks of a shell, its usual commands), which a cache dropped
-//! whole when full would have to decide afresh every time it filled.
-//!
-//! A key's bytes are hashed once per lookup (keys carry an environment block and several
-//! images: a few hundred bytes), and the maps are keyed by that hash, each entry keeping
-//! its key's bytes beside it: an entry is only taken for a key whose bytes are equal, so
-//! two keys with the same hash never share a verdict (the later one replaces the earlier).
+//! The entries live in [`crate::rules::generations`]: two generations, bounded, looked up
+//! by one hash of the key with its bytes compared.
 
-use std::hash::Hasher;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHasher};
-
 use crate::ecs::field::Probe;
-
-/// Verdicts kept at most, over both generations (each holds half).
-const VERDICTS_MAX: usize = 4096;
-/// Key bytes kept at most (the same).
-const VERDICT_BYTES_MAX: usize = 1 << 20;
-/// Probes whose key is longer than this (bytes) are decided afresh every time.
-pub(crate) const VERDICT_KEY_MAX: usize = 2048;
-
-/// The hash a key is looked up by.
-fn hash_key(key: &[u8]) -> u64 {
-    #[cfg(test)]
-    if tests::COLLIDE.with(std::cell::Cell::get) {
-        return 0;
-    }
-    let mut h = FxHasher::default();
-    h.write(key);
-    h.finish()
-}
-
-/// Entries by the hash of their key, each with its key's bytes (the equality check).
-type ByHash<V> = FxHashMap<u64, (Box<[u8]>, V)>;
-
-/// Entries kept in two generations ([`VerdictCache`]), bounded in entries and key bytes.
-#[derive(Debug)]
-struct Generations<V> {
-    /// The current generation.
-    map: ByHash<V>,
-    /// Bytes of the keys in `map`.
-    bytes: usize,
-    /// The previous generation: looked up on a miss in `map`, dropped at the next turn.
-    old: ByHash<V>,
-}
-
-impl<V> Default for Generations<V> {
-    fn default() -> Self {
-        Generations {
-            map: FxHashMap::default(),
-            bytes: 0,
-            old: FxHashMap::default(),
-        }
-    }
-}
-
-impl<V: Clone> Generations<V> {
-    fn clear(&mut self) {
-        self.map.clear();
-        self.old.clear();
-        self.bytes = 0;
-    }
-
-    /// The entry of `key` (whose hash is `hash`), moved back to the current generation
-    /// when found in the old. An entry with the same hash but other key bytes is not it.
-    fn get(&mut self, hash: u64, key: &[u8]) -> Option<V> {
-        if let Some((k, v)) = self.map.get(&hash) {
-            return (**k == *key).then(|| v.clone());
-        }
-        match self.old.get(&hash) {
-            Some((k, _)) if **k == *key => {}
-            _ => return None,
-        }
-        let (k, v) = self.old.remove(&hash)?;
-        self.insert_owned(hash, k, v.clone());
-        Some(v)
-    }
-
-    /// Remembers `v` for `key` (whose hash is `hash`) in the current generation, turning
-    /// generations first when it is full; an entry of another key with the same hash is
-    /// replaced.
-    fn insert(&mut self, hash: u64, key: &[u8], v: V) {
-        self.insert_owned(hash, key.into(), v);
-    }
-
-    fn insert_owned(&mut self, hash: u64, key: Box<[u8]>, v: V) {
-        if self.map.len() >= VERDICTS_MAX / 2 || self.bytes + key.len() > VERDICT_BYTES_MAX / 2 {
-            self.old = std::mem::take(&mut self.map);
-            self.map.reserve(self.old.len());
-            self.bytes = 0;
-        }
-        self.bytes += key.len();
-        if let Some((k, _)) = self.map.insert(hash, (key, v)) {
-            self.bytes -= k.len();
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.map.len() + self.old.len()
-    }
-}
+use crate::rules::generations::{Generations, KEY_MAX, hash_key};
 
 /// What a probe's coarse view leaves possible, remembered by its coarse key.
 #[derive(Clone, Debug)]
@@ -177,9 +77,9 @@ impl VerdictCache {
     ) -> bool {
         self.for_set(rules);
         let mut key = std::mem::take(&mut self.key);
-        let keyed = probe.key(VERDICT_KEY_MAX, &mut key);
+        let keyed = probe.key(KEY_MAX, &mut key);
         let hash = if keyed { hash_key(&key) } else { 0 };
-        let verdict = match keyed.then(|| self.verdicts.get(hash, &key)) {
+        let verdict = match keyed.then(|| self.verdicts.get(hash, &key).copied()) {
             Some(Some(b)) => {
                 self.hits += 1;
                 b
@@ -212,12 +112,12 @@ impl VerdictCache {
     ) -> bool {
         self.for_set(rules);
         let mut key = std::mem::take(&mut self.key);
-        if !probe.coarse_key(VERDICT_KEY_MAX, &mut key) {
+        if !probe.coarse_key(KEY_MAX, &mut key) {
             self.key = key;
             return self.decide(rules, probe, decide);
         }
         let hash = hash_key(&key);
-        let entry = match self.coarse.get(hash, &key) {
+        let entry = match self.coarse.get(hash, &key).cloned() {
             Some(e) if e.certain || e.rules.is_empty() => {
                 self.hits += 1;
                 self.key = key;
@@ -251,12 +151,12 @@ impl VerdictCache {
         // Some rules are left: the verdict is the arguments', by this coarse entry.
         key.clear();
         key.extend_from_slice(&entry.id.to_le_bytes());
-        if !probe.args_key(VERDICT_KEY_MAX, &mut key) {
+        if !probe.args_key(KEY_MAX, &mut key) {
             self.key = key;
             return self.decide(rules, probe, || among(&entry.rules));
         }
         let hash = hash_key(&key);
-        let verdict = match self.by_args.get(hash, &key) {
+        let verdict = match self.by_args.get(hash, &key).copied() {
             Some(b) => {
                 self.hits += 1;
                 b
@@ -282,11 +182,8 @@ impl VerdictCache {
 mod tests {
     use super::*;
 
-    thread_local! {
-        /// Every key hashes to 0 (on this test thread) while set.
-        pub(super) static COLLIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
     use crate::ecs::field::{FieldId, FieldValue};
+    use crate::rules::generations::{COLLIDE, ENTRIES_MAX};
 
     /// A probe whose key is its number, and which knows nothing.
     struct Keyed(u32);
@@ -347,37 +244,6 @@ mod tests {
             f(self);
             true
         }
-    }
-
-    /// Keys whose hashes are equal are told apart by their bytes: each gets its own
-    /// verdict, in the current generation and in the old, and replacing one does not
-    /// make the other's up.
-    #[test]
-    fn colliding_hashes_never_share_a_verdict() {
-        let mut g = Generations::<bool>::default();
-        g.insert(1, b"a", true);
-        assert_eq!(g.get(1, b"b"), None, "same hash, other bytes");
-        assert_eq!(g.get(1, b"a"), Some(true));
-        g.insert(1, b"b", false);
-        assert_eq!(g.get(1, b"a"), None, "replaced by the other key");
-        assert_eq!(g.get(1, b"b"), Some(false));
-        assert_eq!(g.bytes, 1, "the replaced key's bytes are not counted");
-        // Turn generations: the entry of hash 1 is now in the old one.
-        for h in 2..(VERDICTS_MAX / 2 + 2) as u64 {
-            g.insert(h, &h.to_le_bytes(), true);
-        }
-        assert!(!g.map.contains_key(&1) && g.old.contains_key(&1));
-        assert_eq!(
-            g.get(1, b"a"),
-            None,
-            "same hash in the old generation, other bytes"
-        );
-        assert!(
-            g.old.contains_key(&1),
-            "a mismatch leaves the old entry alone"
-        );
-        assert_eq!(g.get(1, b"b"), Some(false), "found in the old, moved back");
-        assert!(g.map.contains_key(&1) && !g.old.contains_key(&1));
     }
 
     /// With every key hashing alike, each level still gives every probe its own verdict.
@@ -475,7 +341,7 @@ mod tests {
     fn hot_verdicts_survive_streams_of_fresh_probes() {
         let mut c = VerdictCache::default();
         let mut decided = 0u32;
-        for i in 0..20 * VERDICTS_MAX as u32 {
+        for i in 0..20 * ENTRIES_MAX as u32 {
             let hot = c.decide(1, &Keyed(0), || {
                 decided += 1;
                 true
@@ -483,11 +349,11 @@ mod tests {
             assert!(hot);
             let fresh = c.decide(1, &Keyed(i + 1), || i % 2 == 0);
             assert_eq!(fresh, i % 2 == 0);
-            assert!(c.verdicts.len() <= VERDICTS_MAX);
+            assert!(c.verdicts.len() <= ENTRIES_MAX);
         }
         assert_eq!(decided, 1);
         // A verdict of the old generation is found again, and no other is made up.
-        assert!(!c.decide(1, &Keyed(20 * VERDICTS_MAX as u32), || false));
+        assert!(!c.decide(1, &Keyed(20 * ENTRIES_MAX as u32), || false));
         assert!(c.decide(2, &Keyed(0), || {
             decided += 1;
             true
