@@ -65,11 +65,11 @@ impl EventPipeline {
         let seqs = self.detection.sequences();
         let (docs, verdicts, seq_verdicts) =
             (&self.docs, &mut self.verdicts, &mut self.seq_verdicts);
-        let mut skipped = false;
+        let (mut skipped, mut rules_may) = (false, false);
         let snap = self.table.apply_if_lineage(ev, |lineage| {
             let probe = docs.lineage_probe(*lineage);
-            let wanted = rules.may_match_cached(&probe, verdicts)
-                || seqs.may_match_cached(&probe, seq_verdicts);
+            rules_may = rules.may_match_cached(&probe, verdicts);
+            let wanted = rules_may || seqs.may_match_cached(&probe, seq_verdicts);
             skipped = !wanted;
             wanted
         });
@@ -81,8 +81,10 @@ impl EventPipeline {
         };
         // Then most remaining events still cannot match any rule (the index knows from the
         // names, executables and args of the process and its parent, the container and the
-        // action): skip building their document.
-        let rules = {
+        // action): skip building their document. The lineage probe's "no" is final (a probe
+        // answers no only when no rule can match whatever the unknown fields hold): an
+        // event only the sequences wanted is not asked about again.
+        let rules = rules_may && {
             let probe = self.docs.probe(&snap);
             self.detection
                 .rules()

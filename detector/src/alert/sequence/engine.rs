@@ -230,7 +230,7 @@ impl Correlate for Engine {
         self.take(out);
     }
     fn stats(&self) -> EngineStats {
-        let s = self.engine.stats();
+        let s = self.engine.totals();
         EngineStats {
             pending: s.pending as u64,
             evicted: s.evicted,

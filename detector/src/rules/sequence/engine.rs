@@ -549,22 +549,32 @@ impl<H: Clone> SequenceEngine<H> {
     /// Counters and current pending counts.
     pub fn stats(&self) -> SequenceStats {
         SequenceStats {
-            pending: self.pending,
             pending_per_rule: self
                 .rules
                 .iter()
                 .filter(|r| r.len > 0)
                 .map(|r| (r.tag, r.len))
                 .collect(),
-            completed: self.completed,
-            expired: self.expired,
-            evicted: self.evicted,
             evicted_per_rule: self
                 .rules
                 .iter()
                 .filter(|r| r.evicted > 0)
                 .map(|r| (r.tag, r.evicted))
                 .collect(),
+            ..self.totals()
+        }
+    }
+
+    /// [`SequenceEngine::stats`] without the per-rule lists (no allocation: read for every
+    /// evaluated event); the per-rule lists stay empty.
+    pub fn totals(&self) -> SequenceStats {
+        SequenceStats {
+            pending: self.pending,
+            pending_per_rule: Vec::new(),
+            completed: self.completed,
+            expired: self.expired,
+            evicted: self.evicted,
+            evicted_per_rule: Vec::new(),
             until_dropped: self.until_dropped,
             missing_rejected: self.missing_rejected,
         }
