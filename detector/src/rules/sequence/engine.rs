@@ -476,7 +476,11 @@ impl<H: Clone> SequenceEngine<H> {
     /// [`SequenceEngine::terms`] of the same event, or remembered for an event whose term
     /// answers are the same) with `doc`'s join keys. Equal to `hits(doc)`.
     pub fn keyed_hits<D: Document + ?Sized>(&self, terms: &[TermRef], doc: &D) -> TermHits {
-        let mut out = TermHits::default();
+        // Sized once: a join key is a few dozen bytes (an entity id, a host id).
+        let mut out = TermHits {
+            hits: Vec::with_capacity(terms.len()),
+            keys: Vec::with_capacity(terms.len() * 64),
+        };
         let doc = DocRef(doc);
         let doc = doc.dyn_doc();
         for &TermRef(r, hit) in terms {
