@@ -306,8 +306,10 @@ pub struct EventHeader {
     /// Lengths of the `cwd` and `env` sections (see the crate docs for the order).
     pub cwd_len: u16,
     pub env_len: u16,
-    /// Keeps the struct free of implicit padding.
-    pub _pad2: u32,
+    /// Process group id (global pid number of the group leader) at the event; 0 when it
+    /// could not be read. Read here because `setpgid` after fork changes it and the daemon
+    /// would otherwise have to read it back from `/proc`.
+    pub pgid: u32,
     /// `real_cred->cap_effective` and `cap_permitted` (bit n = capability n), valid with
     /// [`flags::HAS_CAPS`].
     pub cap_effective: u64,
@@ -378,6 +380,8 @@ pub struct Offsets {
     pub signal_tty: u32,
     /// `signal_struct.pids[PIDTYPE_SID]`.
     pub signal_sid_pid: u32,
+    /// `signal_struct.pids[PIDTYPE_PGID]`.
+    pub signal_pgid_pid: u32,
     pub tty_driver: u32,
     pub tty_index: u32,
     pub tty_driver_major: u32,
@@ -450,6 +454,7 @@ impl Offsets {
             signal_group_exit_code: MISSING,
             signal_tty: MISSING,
             signal_sid_pid: MISSING,
+            signal_pgid_pid: MISSING,
             tty_driver: MISSING,
             tty_index: MISSING,
             tty_driver_major: MISSING,

@@ -49,6 +49,11 @@ pub fn fill_task<A: Access>(rec: &mut Record, task: Task<A>) {
             if let Ok(sid) = signal.sid_pid().and_then(|p| p.upid0()) {
                 h.sid = sid.nr().unwrap_or(0);
             }
+            // The process group's, likewise (0 when unreadable: the daemon then reads it
+            // from /proc as before).
+            if let Ok(pgid) = signal.pgid_pid().and_then(|p| p.upid0()) {
+                h.pgid = pgid.nr().unwrap_or(0);
+            }
             if let Ok(tty) = signal.tty() {
                 let index = tty.index().unwrap_or(0);
                 if let Ok(driver) = tty.driver() {

@@ -406,6 +406,8 @@ kernel_struct! {
         ptr tty: Tty = signal_tty;
         /// `pids[PIDTYPE_SID]`: the session leader's pid.
         ptr sid_pid: Pid = signal_sid_pid;
+        /// `pids[PIDTYPE_PGID]`: the process group leader's pid.
+        ptr pgid_pid: Pid = signal_pgid_pid;
     }
 }
 

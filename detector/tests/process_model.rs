@@ -492,6 +492,12 @@ fn shell_tree_leaders_without_pty() {
     assert_eq!(sp["session_leader"]["same_as_process"], true);
     assert_eq!(pid(&sp["entry_leader"]), s_pid);
     assert_eq!(sp["entry_leader"]["entry_meta"]["type"], "sshd", "{s}");
+    // setsid made the shell the leader of a new process group too, which the marker
+    // (forked by the shell) is in: read from the kernel with each event.
+    assert_eq!(pid(&sp["group_leader"]), s_pid, "{s}");
+    assert_eq!(sp["group_leader"]["same_as_process"], true, "{s}");
+    assert_eq!(pid(&cp["group_leader"]), s_pid, "{c}");
+    assert_eq!(pid(&cp["parent"]["group_leader"]), s_pid, "{c}");
     // The marker's leaders are the shell.
     for leader in ["parent", "session_leader", "entry_leader"] {
         assert_eq!(pid(&cp[leader]), s_pid, "{leader}: {c}");

@@ -92,6 +92,7 @@ struct TraceLine {
     ns_pid: u32,
     tty: Option<Tty>,
     sid: u32,
+    pgid: u32,
     start_boot_ns: u64,
     exit_code: Option<i32>,
 }
@@ -146,6 +147,7 @@ impl From<&ProcessEvent> for TraceLine {
             ns_pid: e.ns_pid,
             tty: e.tty.map(|(major, minor)| Tty { major, minor }),
             sid: e.sid,
+            pgid: e.pgid,
             start_boot_ns: e.start_boot_ns,
             exit_code: e.exit_code,
         }

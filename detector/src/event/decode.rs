@@ -222,6 +222,7 @@ pub fn decode_into(record: &[u8], ev: &mut ProcessEvent) -> Result<(), DecodeErr
     ev.ns_pid = h.ns_pid;
     ev.tty = (h.flags & flags::HAS_TTY != 0).then_some((h.tty_major, h.tty_minor));
     ev.sid = h.sid;
+    ev.pgid = h.pgid;
     ev.start_boot_ns = h.start_boot_ns;
     ev.exit_code = (kind == EventKind::Exit).then(|| wait_status_to_exit_code(h.exit_status));
     ev.cwd_partial = cwd_partial && !ev.cwd.is_empty();

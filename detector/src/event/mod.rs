@@ -115,6 +115,9 @@ pub struct ProcessEvent {
     pub tty: Option<(u32, u32)>,
     /// Session id (global pid of the session leader).
     pub sid: u32,
+    /// Process group id (global pid of the group leader) at the event; 0 when the kernel
+    /// could not read it (the process model then reads it from `/proc`).
+    pub pgid: u32,
     /// `task->start_boottime` of the subject's thread-group leader (ns since boot).
     pub start_boot_ns: u64,
     /// Exit only: the `wait(2)` status code (exit code, or 128 + signal like a shell).

@@ -363,7 +363,10 @@ impl ProcessTable {
             })
         });
         let snap = if wanted {
-            if kind != EventKind::Exit {
+            // The kernel reports the subject's process group with each event, and a
+            // parent's with its own events and forks; only a record without one (a kernel
+            // whose `signal_struct` lacks the field) is read back from `/proc`.
+            if kind != EventKind::Exit && ev.pgid == 0 {
                 self.refresh_pgid(ev.tgid);
                 if let Some(ppid) = self.live.holder(ev.tgid).map(|r| r.ppid) {
                     self.refresh_pgid(ppid);
@@ -399,8 +402,14 @@ impl ProcessTable {
             .map(|p| (p.image.clone(), p.pgid));
         let mut rec = self.rec_from_event(ev, parent.as_ref().map(|p| p.0.clone()));
         match parent {
-            Some((_, pgid)) => rec.pgid = pgid,
+            Some((_, pgid)) if ev.pgid == 0 => rec.pgid = pgid,
+            Some(_) => {}
             None => self.stats.unknown_parent += 1,
+        }
+        // A child forked by its parent's main thread starts in the group its parent is in
+        // now: that is the parent's process group (it may have moved since its last event).
+        if ev.pgid != 0 && ev.actor_pid == ev.ppid {
+            self.edit(ev.ppid, |p| p.pgid = ev.pgid);
         }
         self.link_and_insert(rec, false, Admit::MakeRoom);
     }
@@ -513,7 +522,10 @@ impl ProcessTable {
             start_boot_ns: ev.start_boot_ns,
             entity_id: Default::default(),
             ppid: ev.ppid,
-            pgid: if ev.sid == ev.tgid { ev.tgid } else { 0 },
+            pgid: match ev.pgid {
+                0 if ev.sid == ev.tgid => ev.tgid,
+                pgid => pgid,
+            },
             sid: ev.sid,
             ns_pid: ev.ns_pid,
             pid_ns: ev.pid_ns_ino as u64,
@@ -547,6 +559,9 @@ impl ProcessTable {
                 rec.caps = ev.caps;
             }
             rec.tty = ev.tty;
+            if ev.pgid != 0 {
+                rec.pgid = ev.pgid;
+            }
             if ev.sid != rec.sid {
                 rec.sid = ev.sid;
                 rec.session = None;

@@ -18,6 +18,11 @@ pub fn compute(btf: &Btf) -> Result<Offsets, BtfError> {
         (Some(sid), Ok(pids)) if (0..16).contains(&sid) => pids + 8 * sid as u32,
         _ => MISSING,
     };
+    let pgid = btf.enum_value("pid_type", "PIDTYPE_PGID").ok();
+    let signal_pgid_pid = match (pgid, btf.offset_of("signal_struct", "pids")) {
+        (Some(pgid), Ok(pids)) if (0..16).contains(&pgid) => pids + 8 * pgid as u32,
+        _ => MISSING,
+    };
     let exit_params = btf.typedef_fn_params("btf_trace_sched_process_exit")?;
     Ok(Offsets {
         task_pid: f("task_struct", "pid")?,
@@ -62,6 +67,7 @@ pub fn compute(btf: &Btf) -> Result<Offsets, BtfError> {
         signal_group_exit_code: f("signal_struct", "group_exit_code")?,
         signal_tty: opt("signal_struct", &["tty"]),
         signal_sid_pid,
+        signal_pgid_pid,
         tty_driver: opt("tty_struct", &["driver"]),
         tty_index: opt("tty_struct", &["index"]),
         tty_driver_major: opt("tty_driver", &["major"]),
@@ -94,6 +100,10 @@ pub fn missing_optional(o: &Offsets) -> Vec<&'static str> {
         (
             "signal_struct.pids[PIDTYPE_SID] (session id)",
             o.signal_sid_pid,
+        ),
+        (
+            "signal_struct.pids[PIDTYPE_PGID] (process group id)",
+            o.signal_pgid_pid,
         ),
         ("tty_struct.driver (tty numbers)", o.tty_driver),
         ("tty_struct.index (tty minor)", o.tty_index),
@@ -142,6 +152,8 @@ mod tests {
         assert_eq!(o.upid_size, 16);
         assert_ne!(o.kernfs_parent, MISSING);
         assert_ne!(o.signal_sid_pid, MISSING);
+        assert_ne!(o.signal_pgid_pid, MISSING);
+        assert_eq!(o.signal_pgid_pid + 8, o.signal_sid_pid);
         assert!(
             missing_optional(&o).is_empty(),
             "{:?}",

@@ -233,3 +233,67 @@ impl With for ProcessEvent {
         }
     }
 }
+
+/// The kernel reports each event's process group: a child the shell puts in its own group
+/// (job control: `setpgid` between fork and exec) leads it at its exec, and a shell that
+/// moved to another group is seen there from the next child it forks, without `/proc`
+/// (the table here has none).
+#[test]
+fn process_groups_from_the_kernel() {
+    let mut f = table();
+    let t = &mut f.t;
+    let in_session = |pgid: u32, e: ProcessEvent| ProcessEvent { sid: 1, pgid, ..e };
+    t.apply(&in_session(
+        1,
+        exec(1, 0, 0, "/usr/lib/systemd/systemd", &["/sbin/init"]),
+    ));
+    t.apply(&in_session(
+        590,
+        exec(590, 1, 500, "/usr/bin/sleep", &["sleep", "1d"]),
+    ));
+    let shell = t
+        .apply(&in_session(1, exec(600, 1, 1_000, "/bin/bash", &["bash"])))
+        .unwrap();
+    assert_eq!(shell.group_leader.as_ref().unwrap().pid, 1);
+    // Forked in the shell's group, then moved to its own before exec.
+    t.apply(&in_session(1, ev(EventKind::Fork, 601, 600, 2_000, "bash")));
+    let job = t
+        .apply(&in_session(
+            601,
+            exec(601, 600, 2_000, "/usr/bin/id", &["id"]),
+        ))
+        .unwrap();
+    assert!(
+        job.same_as_process(job.group_leader.as_ref().unwrap()),
+        "{job:?}"
+    );
+    assert_eq!(job.parent_group_leader.as_ref().unwrap().pid, 1);
+    // The shell joins 590's group (no event of its own); its next child is forked there,
+    // which tells the table where the shell is now.
+    t.apply(&in_session(
+        590,
+        ev(EventKind::Fork, 602, 600, 3_000, "bash"),
+    ));
+    let next = t
+        .apply(&in_session(
+            590,
+            exec(602, 600, 3_000, "/usr/bin/id", &["id"]),
+        ))
+        .unwrap();
+    assert_eq!(next.group_leader.as_ref().unwrap().pid, 590);
+    assert_eq!(next.parent_group_leader.as_ref().unwrap().pid, 590);
+    // A fork by another process's thread (CLONE_PARENT-like: the actor is not the parent)
+    // says nothing about the parent's group.
+    t.apply(&ProcessEvent {
+        actor_pid: 1,
+        ..in_session(1, ev(EventKind::Fork, 603, 600, 4_000, "bash"))
+    });
+    let other = t
+        .apply(&in_session(
+            1,
+            exec(603, 600, 4_000, "/usr/bin/true", &["true"]),
+        ))
+        .unwrap();
+    assert_eq!(other.group_leader.as_ref().unwrap().pid, 1);
+    assert_eq!(other.parent_group_leader.as_ref().unwrap().pid, 590);
+}
