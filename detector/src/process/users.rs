@@ -7,20 +7,22 @@
 //! from a database loaded more than `RELOAD_AFTER` ago triggers one reload (a user added
 //! since). Unreadable files give no names, never an error.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
+
 const MAX_FILE: u64 = 4 << 20;
 const MAX_ENTRIES: usize = 65_536;
 const RELOAD_AFTER: Duration = Duration::from_secs(10);
 
 /// Parse `/etc/passwd` or `/etc/group` text: `name:x:id:…` → id → name.
-pub fn parse_id_file(buf: &[u8]) -> HashMap<u32, Arc<str>> {
-    let mut map = HashMap::new();
+pub fn parse_id_file(buf: &[u8]) -> FxHashMap<u32, Arc<str>> {
+    let mut map = FxHashMap::default();
     for line in buf.split(|&b| b == b'\n') {
         if map.len() >= MAX_ENTRIES {
             break;
@@ -87,9 +89,11 @@ fn read_in_root(root: &Path, rel: &str) -> Option<Vec<u8>> {
     read_from(unsafe { fs::File::from_raw_fd(fd as i32) })
 }
 
+/// One namespace's names. The maps hash with FxHash (ids from a file, looked up up to four
+/// times per process in every snapshot); a file cannot make them worse than its own size.
 struct Db {
-    users: HashMap<u32, Arc<str>>,
-    groups: HashMap<u32, Arc<str>>,
+    users: FxHashMap<u32, Arc<str>>,
+    groups: FxHashMap<u32, Arc<str>>,
     loaded: Instant,
 }
 
@@ -99,7 +103,7 @@ pub struct UserNames {
     proc_root: PathBuf,
     host_mnt_ns: u64,
     max_namespaces: usize,
-    dbs: HashMap<u64, Db>,
+    dbs: FxHashMap<u64, Db>,
     order: VecDeque<u64>,
     /// Database loads (first loads and reloads), for stats.
     pub loads: u64,
@@ -126,7 +130,7 @@ impl UserNames {
             proc_root,
             host_mnt_ns,
             max_namespaces: max_namespaces.max(1),
-            dbs: HashMap::new(),
+            dbs: FxHashMap::default(),
             order: VecDeque::new(),
             loads: 0,
         }
