@@ -245,7 +245,7 @@ impl EntryType {
 /// An entry leader and how the session entered the system.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryLeader {
-    pub info: ProcInfo,
+    pub info: Arc<ProcInfo>,
     /// `process.entry_leader.entry_meta.type`.
     pub entry_type: EntryType,
 }
@@ -269,15 +269,20 @@ pub struct EntryLeader {
 ///   (`process.start`, `process.end`, `@timestamp`).
 /// - `process.previous.{executable,args,args_count}` ← `previous` (exec only).
 /// - `container.*`, `orchestrator.*` ← `container`.
+///
+/// The processes are shared (`Arc<ProcInfo>`): the model builds a process's info once and
+/// hands the same one to every snapshot while the process does not change, so a snapshot
+/// costs reference counts, not copies; an info never changes once built (a changed process
+/// gets a new one), so a snapshot keeps what the processes were when it was taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     pub kind: EventKind,
     /// When the event happened (ns since boot).
     pub event_boot_ns: u64,
-    pub subject: ProcInfo,
-    pub parent: Option<ProcInfo>,
-    pub group_leader: Option<ProcInfo>,
-    pub session_leader: Option<ProcInfo>,
+    pub subject: Arc<ProcInfo>,
+    pub parent: Option<Arc<ProcInfo>>,
+    pub group_leader: Option<Arc<ProcInfo>>,
+    pub session_leader: Option<Arc<ProcInfo>>,
     pub entry_leader: Option<EntryLeader>,
     pub parent_group_leader: Option<ProcRef>,
     pub session_leader_parent_session_leader: Option<ProcRef>,

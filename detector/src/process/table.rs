@@ -512,6 +512,7 @@ impl ProcessTable {
             start_ticks: ticks,
             start_boot_ns: ev.start_boot_ns,
             entity_id: Default::default(),
+            info: Default::default(),
             ppid: ev.ppid,
             pgid: if ev.sid == ev.tgid { ev.tgid } else { 0 },
             sid: ev.sid,

@@ -107,6 +107,9 @@ pub struct UserNames {
     order: VecDeque<u64>,
     /// Database loads (first loads and reloads), for stats.
     pub loads: u64,
+    /// Changes to the cached databases: a name looked up at one generation is the name a
+    /// lookup at the same generation returns (see [`UserNames::generation`]).
+    generation: u64,
 }
 
 /// Which file.
@@ -133,7 +136,15 @@ impl UserNames {
             dbs: FxHashMap::default(),
             order: VecDeque::new(),
             loads: 0,
+            generation: 0,
         }
+    }
+
+    /// Advances whenever a database is loaded, reloaded or dropped: while it stays the same,
+    /// a lookup that found a name finds the same name again (a miss may still reload). The
+    /// process model's shared infos (`shared`) keep their names while it holds.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Name of `uid` for process `pid` in mount namespace `mnt_ns`.
@@ -190,6 +201,7 @@ impl UserNames {
         let users = users.map(|b| parse_id_file(&b));
         let groups = groups.map(|b| parse_id_file(&b));
         self.loads += 1;
+        self.generation += 1;
         if users.is_none() && groups.is_none() && self.dbs.contains_key(&key) {
             // The process is gone: keep what we had rather than forgetting every name.
             if let Some(db) = self.dbs.get_mut(&key) {
