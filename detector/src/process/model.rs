@@ -105,10 +105,11 @@ pub fn choose_executable(
     if exe_path.is_empty() {
         return filename.to_vec();
     }
-    let base = |p: &[u8]| -> Vec<u8> {
+    // Borrowed, not copied: this runs for every exec.
+    fn base(p: &[u8]) -> &[u8] {
         let b = p.rsplit(|&c| c == b'/').next().unwrap_or(p);
-        b[..b.len().min(15)].to_vec()
-    };
+        &b[..b.len().min(15)]
+    }
     // `#!/usr/bin/env python3` puts one interpreter argument before the script path.
     let is_script = base(exe_path) != comm && argv.iter().skip(1).take(2).any(|a| a == filename);
     if is_script && filename.starts_with(b"/") {
