@@ -12,8 +12,9 @@
 //! - the record: every field [`super::view::bare_info`] copies ([`same_bare`]);
 //! - the parent reference: the parent the table finds now (it may have left the table);
 //! - the user and group names: the name cache has not changed since
-//!   ([`super::users::UserNames::generation`]) and every name was found (a missing name is
-//!   looked up again, as before: that lookup may reload the files).
+//!   ([`super::users::UserNames::generation`]), and every name was found or a lookup of a
+//!   missing one would not reload the files now ([`super::users::UserNames::misses_hold`]);
+//!   otherwise the names are looked up again, as before.
 //!
 //! Otherwise a new info is built and cached. The cached value is immutable behind its
 //! `Arc`: a later change to the record builds a new one, so a snapshot (or a leader link)
@@ -39,22 +40,24 @@ struct Cached {
 
 impl InfoCache {
     /// The cached info, if it is what would be built now for `r` with parent `parent`
-    /// (a reference to it, as the table finds it now) and names of `names_generation`.
+    /// (a reference to it, as the table finds it now) and names of `names_generation`;
+    /// `misses_hold` says whether a missing name would stay missing (no reload) now.
     pub fn get(
         &self,
         ids: &IdContext,
         r: &Rec,
         parent: Option<&Rec>,
         names_generation: u64,
+        misses_hold: impl FnOnce() -> bool,
     ) -> Option<Arc<ProcInfo>> {
         let slot = self.0.borrow();
         let c = slot.as_ref()?;
         let i = &c.info;
-        let names_hold = c.names_generation == names_generation
-            && i.creds.user.name.is_some()
+        let all_found = i.creds.user.name.is_some()
             && i.creds.real_user.name.is_some()
             && i.creds.group.name.is_some()
             && i.creds.real_group.name.is_some();
+        let names_hold = c.names_generation == names_generation && (all_found || misses_hold());
         let fresh = names_hold && same_bare(i, r) && same_ref(ids, i.parent.as_ref(), parent);
         fresh.then(|| Arc::clone(i))
     }

@@ -157,6 +157,21 @@ impl UserNames {
         self.lookup(mnt_ns, pid, gid, Kind::Group)
     }
 
+    /// Whether, for a process in `mnt_ns`, a lookup of an id its files do not name would
+    /// now answer `None` without reading the files again: the namespace's database is
+    /// loaded and not due for a reload. With [`UserNames::generation`] unchanged, a missing
+    /// name then stays missing, as a name found stays found.
+    pub fn misses_hold(&self, mnt_ns: u64) -> bool {
+        let key = if mnt_ns == 0 {
+            self.host_mnt_ns
+        } else {
+            mnt_ns
+        };
+        self.dbs
+            .get(&key)
+            .is_some_and(|db| db.loaded.elapsed() <= RELOAD_AFTER)
+    }
+
     /// Number of cached databases.
     pub fn cached_namespaces(&self) -> usize {
         self.dbs.len()

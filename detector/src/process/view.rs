@@ -112,7 +112,9 @@ impl<'a> View<'a> {
     pub fn info(&mut self, r: &Rec) -> Arc<ProcInfo> {
         let parent = self.parent_of(r);
         let generation = self.users.generation();
-        if let Some(info) = r.info.get(self.ids, r, parent, generation) {
+        let users = &*self.users;
+        let misses_hold = || users.misses_hold(r.mnt_ns);
+        if let Some(info) = r.info.get(self.ids, r, parent, generation, misses_hold) {
             debug_assert_eq!(*info, self.build_info(r, parent), "a stale shared info");
             return info;
         }

@@ -87,3 +87,35 @@ fn snapshots_share_unchanged_processes_and_keep_their_past() {
     assert_eq!(s(&fork.subject.image.executable), "/bin/bash");
     assert!(fork.subject.parent.is_some());
 }
+
+#[test]
+fn missing_names_are_shared_while_the_files_stay_loaded() {
+    let mut f = table();
+    let t = &mut f.t;
+    // uid 4242 is in no passwd file: no names, and none until the files are reloaded.
+    let nobody = |e: ProcessEvent| ProcessEvent {
+        uid: 4242,
+        euid: 4242,
+        gid: 4242,
+        egid: 4242,
+        ..e
+    };
+    let sh = t
+        .apply(&nobody(exec(100, 1, 1_000, "/bin/sh", &["sh"])))
+        .unwrap();
+    assert_eq!(sh.subject.creds.user.name, None);
+    let loads = t.stats().user_db_loads;
+    let a = t
+        .apply(&nobody(ev(EventKind::Fork, 200, 100, 2_000, "sh")))
+        .unwrap();
+    let b = t
+        .apply(&nobody(ev(EventKind::Fork, 300, 100, 3_000, "sh")))
+        .unwrap();
+    assert!(Arc::ptr_eq(&sh.subject, a.parent.as_ref().unwrap()));
+    assert!(Arc::ptr_eq(&sh.subject, b.parent.as_ref().unwrap()));
+    assert_eq!(
+        t.stats().user_db_loads,
+        loads,
+        "no reload within the window"
+    );
+}
