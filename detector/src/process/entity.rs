@@ -39,19 +39,25 @@ impl IdContext {
         ticks.saturating_mul((1_000_000_000 / self.ticks_per_sec.max(1)).max(1))
     }
 
-    /// The entity id of process `tgid` started at `start_ticks`.
+    /// The entity id of process `tgid` started at `start_ticks`. Hashed and encoded on the
+    /// stack: one allocation (the `Arc<str>`) per process that reaches a document.
     pub fn entity_id(&self, tgid: u32, start_ticks: u64) -> Arc<str> {
+        use std::io::Write;
         let mut h = Sha256::new();
-        h.update(
-            format!(
-                "{}|{}|{}|{}",
-                self.boot_id, self.pid_ns_ino, tgid, start_ticks
-            )
-            .as_bytes(),
-        );
+        h.update(self.boot_id.as_bytes());
+        let mut tail = [0u8; 64];
+        let mut w = std::io::Cursor::new(&mut tail[..]);
+        write!(w, "|{}|{}|{}", self.pid_ns_ino, tgid, start_ticks)
+            .expect("three integers fit in 64 bytes");
+        let n = w.position() as usize;
+        h.update(&tail[..n]);
         let digest = h.finalize();
-        base64::engine::general_purpose::STANDARD_NO_PAD
-            .encode(&digest[..18])
+        let mut out = [0u8; 24];
+        let len = base64::engine::general_purpose::STANDARD_NO_PAD
+            .encode_slice(&digest[..18], &mut out)
+            .expect("18 bytes encode to 24 characters");
+        std::str::from_utf8(&out[..len])
+            .expect("base64 is ASCII")
             .into()
     }
 }
@@ -77,6 +83,10 @@ mod tests {
             ..c.clone()
         };
         assert_ne!(a, other_boot.entity_id(10, 5));
+        // The documented formula, byte for byte.
+        let want = base64::engine::general_purpose::STANDARD_NO_PAD
+            .encode(&Sha256::digest(b"b|4026531836|10|5")[..18]);
+        assert_eq!(&*a, want);
         // Kernel ns and /proc ticks agree.
         assert_eq!(c.start_ticks(123_456_789_999), 12_345);
         assert_eq!(c.start_ticks(c.ticks_to_ns(12_345)), 12_345);

@@ -8,7 +8,9 @@
 //! seen) costs one hash lookup, not a scan; the index is private so it cannot drift from
 //! the queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 
 use super::live::Who;
 use super::record::Rec;
@@ -17,8 +19,9 @@ use super::record::Rec;
 #[derive(Default)]
 pub(super) struct ExitedQueue {
     queue: VecDeque<Rec>,
-    /// How many records of `queue` each tgid has.
-    tgids: HashMap<u32, u32>,
+    /// How many records of `queue` each tgid has (FxHash: kernel-assigned pids, looked up
+    /// for every parent the live set lacks).
+    tgids: FxHashMap<u32, u32>,
 }
 
 impl ExitedQueue {
@@ -87,7 +90,7 @@ impl ExitedQueue {
     /// Panics unless the index counts exactly the queue.
     #[cfg(test)]
     pub fn assert_consistent(&self) {
-        let mut want: HashMap<u32, u32> = HashMap::new();
+        let mut want: FxHashMap<u32, u32> = FxHashMap::default();
         for r in &self.queue {
             *want.entry(r.tgid).or_default() += 1;
         }

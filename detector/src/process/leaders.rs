@@ -91,7 +91,7 @@ impl View<'_> {
         Link {
             tgid: rec.tgid,
             start_ticks: rec.start_ticks,
-            last: Arc::new(self.info(rec)),
+            last: self.info(rec),
         }
     }
 

@@ -15,7 +15,9 @@
 //! pid now, unchecked) is for the callers that mean exactly that: the subject an event has
 //! just made current, and inspection by pid.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use super::record::Rec;
 
@@ -55,15 +57,19 @@ struct Slot {
 }
 
 /// The running processes (see the module docs).
+///
+/// The maps hash with FxHash, not std's SipHash: their keys are pids and cgroup ids the
+/// kernel assigns (no one picks them to collide), and they are looked up several times per
+/// event.
 #[derive(Default)]
 pub(super) struct LiveSet {
-    map: HashMap<u32, Slot>,
+    map: FxHashMap<u32, Slot>,
     /// Last-seen order, `seen` → tgid: the first entry is the least recently seen.
     order: BTreeMap<u64, u32>,
     /// The last `seen` value handed out.
     clock: u64,
     /// Live processes per cgroup id (0, unknown, is not counted).
-    cgroups: HashMap<u64, u32>,
+    cgroups: FxHashMap<u64, u32>,
 }
 
 impl LiveSet {
@@ -228,7 +234,7 @@ impl LiveSet {
         for (&seen, tgid) in &self.order {
             assert_eq!(self.map[tgid].seen, seen, "order entry of {tgid}");
         }
-        let mut want: HashMap<u64, u32> = HashMap::new();
+        let mut want: FxHashMap<u64, u32> = FxHashMap::default();
         for s in self.map.values().filter(|s| s.rec.cgroup_id != 0) {
             *want.entry(s.rec.cgroup_id).or_default() += 1;
         }
@@ -247,6 +253,7 @@ pub(super) mod tests {
             start_ticks,
             start_boot_ns: start_ticks * 10_000_000,
             entity_id: Default::default(),
+            info: Default::default(),
             ppid: 1,
             pgid: 0,
             sid: 0,

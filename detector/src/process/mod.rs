@@ -9,7 +9,8 @@
 //! - `live`: the running processes, their last-seen order and cgroup counts, and the one
 //!   identity-checked lookup (tgid + start time); `exited`: recently exited processes,
 //!   for late events; `admit`: what leaves a full table (the eviction policy);
-//!   `record`: one process as the table keeps it.
+//!   `record`: one process as the table keeps it; `shared`: its output record, built once
+//!   and shared by snapshots while the process does not change.
 //! - [`entry`]: the entry-leader rules.
 //! - [`entity`]: entity ids stable across restarts.
 //! - [`procfs`]: `/proc` parsers; [`seed`]: seeding from them.
@@ -28,6 +29,7 @@ pub mod model;
 pub mod procfs;
 mod record;
 pub mod seed;
+mod shared;
 pub mod table;
 pub mod users;
 mod view;

@@ -105,10 +105,11 @@ pub fn choose_executable(
     if exe_path.is_empty() {
         return filename.to_vec();
     }
-    let base = |p: &[u8]| -> Vec<u8> {
+    // Borrowed, not copied: this runs for every exec.
+    fn base(p: &[u8]) -> &[u8] {
         let b = p.rsplit(|&c| c == b'/').next().unwrap_or(p);
-        b[..b.len().min(15)].to_vec()
-    };
+        &b[..b.len().min(15)]
+    }
     // `#!/usr/bin/env python3` puts one interpreter argument before the script path.
     let is_script = base(exe_path) != comm && argv.iter().skip(1).take(2).any(|a| a == filename);
     if is_script && filename.starts_with(b"/") {
@@ -245,7 +246,7 @@ impl EntryType {
 /// An entry leader and how the session entered the system.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryLeader {
-    pub info: ProcInfo,
+    pub info: Arc<ProcInfo>,
     /// `process.entry_leader.entry_meta.type`.
     pub entry_type: EntryType,
 }
@@ -269,15 +270,20 @@ pub struct EntryLeader {
 ///   (`process.start`, `process.end`, `@timestamp`).
 /// - `process.previous.{executable,args,args_count}` ← `previous` (exec only).
 /// - `container.*`, `orchestrator.*` ← `container`.
+///
+/// The processes are shared (`Arc<ProcInfo>`): the model builds a process's info once and
+/// hands the same one to every snapshot while the process does not change, so a snapshot
+/// costs reference counts, not copies; an info never changes once built (a changed process
+/// gets a new one), so a snapshot keeps what the processes were when it was taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     pub kind: EventKind,
     /// When the event happened (ns since boot).
     pub event_boot_ns: u64,
-    pub subject: ProcInfo,
-    pub parent: Option<ProcInfo>,
-    pub group_leader: Option<ProcInfo>,
-    pub session_leader: Option<ProcInfo>,
+    pub subject: Arc<ProcInfo>,
+    pub parent: Option<Arc<ProcInfo>>,
+    pub group_leader: Option<Arc<ProcInfo>>,
+    pub session_leader: Option<Arc<ProcInfo>>,
     pub entry_leader: Option<EntryLeader>,
     pub parent_group_leader: Option<ProcRef>,
     pub session_leader_parent_session_leader: Option<ProcRef>,

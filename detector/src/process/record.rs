@@ -30,6 +30,9 @@ pub(super) struct Rec {
     /// `process.entity_id`, computed on first use (a SHA-256 per process otherwise, for
     /// the many processes that never reach a document): see [`Rec::entity_id`].
     pub entity_id: std::cell::OnceCell<Arc<str>>,
+    /// The record's full [`ProcInfo`] as last built, shared by the snapshots built from it
+    /// while it holds (see `shared`); never read without checking it against the record.
+    pub info: super::shared::InfoCache,
     pub ppid: u32,
     pub pgid: u32,
     pub sid: u32,

@@ -88,6 +88,7 @@ impl ProcessTable {
             start_ticks: ticks,
             start_boot_ns: self.ids.ticks_to_ns(ticks),
             entity_id: Default::default(),
+            info: Default::default(),
             ppid: e.stat.ppid,
             pgid: e.stat.pgid,
             sid: e.stat.sid,

@@ -521,6 +521,7 @@ impl ProcessTable {
             start_ticks: ticks,
             start_boot_ns: ev.start_boot_ns,
             entity_id: Default::default(),
+            info: Default::default(),
             ppid: ev.ppid,
             pgid: match ev.pgid {
                 0 if ev.sid == ev.tgid => ev.tgid,

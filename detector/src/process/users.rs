@@ -7,20 +7,22 @@
 //! from a database loaded more than `RELOAD_AFTER` ago triggers one reload (a user added
 //! since). Unreadable files give no names, never an error.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
+
 const MAX_FILE: u64 = 4 << 20;
 const MAX_ENTRIES: usize = 65_536;
 const RELOAD_AFTER: Duration = Duration::from_secs(10);
 
 /// Parse `/etc/passwd` or `/etc/group` text: `name:x:id:…` → id → name.
-pub fn parse_id_file(buf: &[u8]) -> HashMap<u32, Arc<str>> {
-    let mut map = HashMap::new();
+pub fn parse_id_file(buf: &[u8]) -> FxHashMap<u32, Arc<str>> {
+    let mut map = FxHashMap::default();
     for line in buf.split(|&b| b == b'\n') {
         if map.len() >= MAX_ENTRIES {
             break;
@@ -87,9 +89,11 @@ fn read_in_root(root: &Path, rel: &str) -> Option<Vec<u8>> {
     read_from(unsafe { fs::File::from_raw_fd(fd as i32) })
 }
 
+/// One namespace's names. The maps hash with FxHash (ids from a file, looked up up to four
+/// times per process in every snapshot); a file cannot make them worse than its own size.
 struct Db {
-    users: HashMap<u32, Arc<str>>,
-    groups: HashMap<u32, Arc<str>>,
+    users: FxHashMap<u32, Arc<str>>,
+    groups: FxHashMap<u32, Arc<str>>,
     loaded: Instant,
 }
 
@@ -99,10 +103,13 @@ pub struct UserNames {
     proc_root: PathBuf,
     host_mnt_ns: u64,
     max_namespaces: usize,
-    dbs: HashMap<u64, Db>,
+    dbs: FxHashMap<u64, Db>,
     order: VecDeque<u64>,
     /// Database loads (first loads and reloads), for stats.
     pub loads: u64,
+    /// Changes to the cached databases: a name looked up at one generation is the name a
+    /// lookup at the same generation returns (see [`UserNames::generation`]).
+    generation: u64,
 }
 
 /// Which file.
@@ -126,10 +133,18 @@ impl UserNames {
             proc_root,
             host_mnt_ns,
             max_namespaces: max_namespaces.max(1),
-            dbs: HashMap::new(),
+            dbs: FxHashMap::default(),
             order: VecDeque::new(),
             loads: 0,
+            generation: 0,
         }
+    }
+
+    /// Advances whenever a database is loaded, reloaded or dropped: while it stays the same,
+    /// a lookup that found a name finds the same name again (a miss may still reload). The
+    /// process model's shared infos (`shared`) keep their names while it holds.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Name of `uid` for process `pid` in mount namespace `mnt_ns`.
@@ -140,6 +155,21 @@ impl UserNames {
     /// Name of `gid` for process `pid` in mount namespace `mnt_ns`.
     pub fn group(&mut self, mnt_ns: u64, pid: u32, gid: u32) -> Option<Arc<str>> {
         self.lookup(mnt_ns, pid, gid, Kind::Group)
+    }
+
+    /// Whether, for a process in `mnt_ns`, a lookup of an id its files do not name would
+    /// now answer `None` without reading the files again: the namespace's database is
+    /// loaded and not due for a reload. With [`UserNames::generation`] unchanged, a missing
+    /// name then stays missing, as a name found stays found.
+    pub fn misses_hold(&self, mnt_ns: u64) -> bool {
+        let key = if mnt_ns == 0 {
+            self.host_mnt_ns
+        } else {
+            mnt_ns
+        };
+        self.dbs
+            .get(&key)
+            .is_some_and(|db| db.loaded.elapsed() <= RELOAD_AFTER)
     }
 
     /// Number of cached databases.
@@ -186,6 +216,7 @@ impl UserNames {
         let users = users.map(|b| parse_id_file(&b));
         let groups = groups.map(|b| parse_id_file(&b));
         self.loads += 1;
+        self.generation += 1;
         if users.is_none() && groups.is_none() && self.dbs.contains_key(&key) {
             // The process is gone: keep what we had rather than forgetting every name.
             if let Some(db) = self.dbs.get_mut(&key) {

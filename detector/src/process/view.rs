@@ -106,8 +106,27 @@ impl<'a> View<'a> {
         parent_in(self.live, Some(self.exited), r.ppid, r.start_ticks)
     }
 
-    /// Full info for a record: names resolved, parent referenced.
-    pub fn info(&mut self, r: &Rec) -> ProcInfo {
+    /// Full info for a record: names resolved, parent referenced. Shared: the record's
+    /// cached info while it is exactly what would be built now (see `shared`), else a new
+    /// one, cached.
+    pub fn info(&mut self, r: &Rec) -> Arc<ProcInfo> {
+        let parent = self.parent_of(r);
+        let generation = self.users.generation();
+        let users = &*self.users;
+        let misses_hold = || users.misses_hold(r.mnt_ns);
+        if let Some(info) = r.info.get(self.ids, r, parent, generation, misses_hold) {
+            debug_assert_eq!(*info, self.build_info(r, parent), "a stale shared info");
+            return info;
+        }
+        let info = Arc::new(self.build_info(r, parent));
+        // The generation after the lookups: a lookup that reloaded a database has advanced
+        // it, and the names found are those of the new one.
+        r.info.set(Arc::clone(&info), self.users.generation());
+        info
+    }
+
+    /// A new info for `r`, whose parent is `parent`.
+    fn build_info(&mut self, r: &Rec, parent: Option<&Rec>) -> ProcInfo {
         let mut info = bare_info(self.ids, r);
         let (ns, pid) = (r.mnt_ns, r.tgid);
         info.creds.user.name = self.users.user(ns, pid, r.euid);
@@ -122,15 +141,15 @@ impl<'a> View<'a> {
         } else {
             self.users.group(ns, pid, r.gid)
         };
-        info.parent = self.parent_of(r).map(|p| to_ref(self.ids, p));
+        info.parent = parent.map(|p| to_ref(self.ids, p));
         info
     }
 
     /// The leader a link names: fresh from the table while it lives, else its last copy.
-    fn resolve_link(&mut self, link: &Link) -> ProcInfo {
+    fn resolve_link(&mut self, link: &Link) -> Arc<ProcInfo> {
         match self.live.get(link.tgid, Who::Started(link.start_ticks)) {
             Some(l) => self.info(l),
-            None => (*link.last).clone(),
+            None => Arc::clone(&link.last),
         }
     }
 

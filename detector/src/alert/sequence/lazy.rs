@@ -178,7 +178,7 @@ impl<'a> SnapshotDoc<'a> {
         let info: Option<&ProcInfo> = match whose {
             Whose::Subject => Some(&s.subject),
             Whose::Parent => match &s.parent {
-                Some(p) => Some(p),
+                Some(p) => Some(&**p),
                 // Never seen or evicted: the document still carries the kernel's ppid.
                 None => {
                     return match what {
@@ -189,9 +189,9 @@ impl<'a> SnapshotDoc<'a> {
                     };
                 }
             },
-            Whose::GroupLeader => s.group_leader.as_ref(),
-            Whose::SessionLeader => s.session_leader.as_ref(),
-            Whose::EntryLeader => s.entry_leader.as_ref().map(|e| &e.info),
+            Whose::GroupLeader => s.group_leader.as_deref(),
+            Whose::SessionLeader => s.session_leader.as_deref(),
+            Whose::EntryLeader => s.entry_leader.as_ref().map(|e| &*e.info),
         };
         let Some(p) = info else {
             return FieldValue::Missing;

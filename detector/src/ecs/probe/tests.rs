@@ -184,7 +184,7 @@ pub(crate) fn snapshots_from(seed: u64, n: usize, pools: Vec<Vec<Vec<u8>>>) -> V
         .map(|i| {
             g.1 = pools[i % pools.len()].clone();
             let pid = 1000 + i as u32;
-            let subject = proc_info(&mut g, pid);
+            let subject = Arc::new(proc_info(&mut g, pid));
             let container = match g.below(3) {
                 0 => None,
                 c => {
@@ -200,7 +200,7 @@ pub(crate) fn snapshots_from(seed: u64, n: usize, pools: Vec<Vec<Vec<u8>>>) -> V
                     })))
                 }
             };
-            let leader = |g: &mut Gen| (g.below(2) == 0).then(|| proc_info(g, pid + 2));
+            let leader = |g: &mut Gen| (g.below(2) == 0).then(|| Arc::new(proc_info(g, pid + 2)));
             Snapshot {
                 // With a pool (rules to make true): mostly execs, as most rules want.
                 kind: if g.1.is_empty() || g.below(3) == 0 {
@@ -209,7 +209,7 @@ pub(crate) fn snapshots_from(seed: u64, n: usize, pools: Vec<Vec<Vec<u8>>>) -> V
                     EventKind::Exec
                 },
                 event_boot_ns: 2_000_000,
-                parent: (g.below(3) != 0).then(|| proc_info(&mut g, pid + 1)),
+                parent: (g.below(3) != 0).then(|| Arc::new(proc_info(&mut g, pid + 1))),
                 group_leader: leader(&mut g),
                 session_leader: leader(&mut g),
                 entry_leader: leader(&mut g).map(|info| EntryLeader {
@@ -418,7 +418,7 @@ fn image_probe_keys() {
         );
         assert_ne!(k, lineage);
         let mut other = snap.clone();
-        other.subject.creds.user.name = Some("someone-else".into());
+        Arc::make_mut(&mut other.subject).creds.user.name = Some("someone-else".into());
         let mut k2 = Vec::new();
         assert!(docs.probe(&other).key(usize::MAX, &mut k2));
         assert_ne!(k, k2);
@@ -432,8 +432,9 @@ fn image_probe_keys() {
     let schema = crate::ecs::schema();
     for snap in &snaps {
         let mut copy = snap.clone();
-        copy.subject.entity_id = "other".into();
-        copy.subject.pid += 1;
+        let subject = Arc::make_mut(&mut copy.subject);
+        subject.entity_id = "other".into();
+        subject.pid += 1;
         let (a, b) = (docs.probe(snap), docs.probe(&copy));
         let (mut ka, mut kb) = (Vec::new(), Vec::new());
         assert!(a.key(usize::MAX, &mut ka) && b.key(usize::MAX, &mut kb));
@@ -512,12 +513,13 @@ fn coarse_and_arguments_keys_determine_the_full_key() {
     for snap in &snapshots(0xa965, 300) {
         let mut variants = vec![snap.clone()];
         let mut v = snap.clone();
-        v.subject.image = std::sync::Arc::new(ExecImage {
+        Arc::make_mut(&mut v.subject).image = std::sync::Arc::new(ExecImage {
             args: vec![b"x".to_vec(), b"y z".to_vec()],
             ..(*v.subject.image).clone()
         });
         variants.push(v.clone());
         if let Some(p) = &mut v.parent {
+            let p = Arc::make_mut(p);
             p.image = std::sync::Arc::new(ExecImage {
                 args: vec![b"x y".to_vec(), b"z".to_vec()],
                 ..(*p.image).clone()

@@ -5,6 +5,7 @@ mod attribution;
 mod bound;
 mod lifecycle;
 mod seeded;
+mod shared;
 
 use std::path::Path;
 

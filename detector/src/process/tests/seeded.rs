@@ -250,7 +250,7 @@ fn seed_real_pty_interactive() {
     let pty = on_pty.map(|pid| snap(&mut t, pid));
     let script_entry = snap(&mut t, script.id())
         .entry_leader
-        .map(|e| e.info.entity_id);
+        .map(|e| e.info.entity_id.clone());
     let no_tty = snap(&mut t, plain.id());
     let _ = script.kill();
     let _ = plain.kill();
