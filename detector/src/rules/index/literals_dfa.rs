@@ -80,6 +80,12 @@ impl Literals {
         })
     }
 
+    /// The DFA's heap bytes (tests).
+    pub fn memory(&self) -> usize {
+        use aho_corasick::automaton::Automaton;
+        self.dfa.memory_usage()
+    }
+
     /// Sets the slots of every literal `value` holds where its key says. Case-insensitive
     /// keys are only trusted for an ASCII value (`ascii`): folding other characters may
     /// yield ASCII ones, so the caller makes their slots hit otherwise.

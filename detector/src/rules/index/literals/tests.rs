@@ -277,3 +277,32 @@ fn corpus_literals_agree() {
     assert!(hits > 1000, "hits: {hits}");
 }
 
+/// The filters of the whole corpus take tens of KiB where the DFAs took megabytes (3.4 MB:
+/// 1.9 for `process.args`, 1.0 for `process.command_line`), which counted in the daemon's
+/// peak RSS and in what a verdict-cache miss had to bring into the caches.
+#[test]
+fn corpus_filters_are_small() {
+    use crate::rules::RuleSet;
+    use crate::testsupport::{Corpus, Need, corpus, require};
+    if !require(
+        "rules::index::literals::corpus_filters_are_small",
+        &[Need::Corpus(Corpus::ElasticLinux)],
+    ) {
+        return;
+    }
+    let (set, _) = RuleSet::load(&[corpus(Corpus::ElasticLinux)], crate::ecs::schema());
+    let (mut tables, mut dfas) = (0, 0);
+    for lits in set.index.literal_sets() {
+        for t in lits.within.iter().chain(&lits.prefix).chain(&lits.suffix) {
+            tables += t.bits.len() * 8 + t.starts.len() * 4 + t.ids.len() * 4;
+        }
+        dfas += literals_dfa::Literals::build(&lits.keys())
+            .unwrap()
+            .memory();
+    }
+    assert!(tables < 64 * 1024, "filter tables: {tables} bytes");
+    assert!(
+        tables * 50 < dfas,
+        "filter tables {tables} bytes, DFAs {dfas}"
+    );
+}
