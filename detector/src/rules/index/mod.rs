@@ -28,6 +28,8 @@ mod cands;
 mod gate;
 pub(crate) mod keys;
 mod literals;
+#[cfg(test)]
+mod literals_dfa;
 mod regex_lit;
 mod verdict;
 pub(crate) mod watch;
@@ -273,6 +275,12 @@ impl RuleIndex {
             steps.extend((0..self.gates.len()).map(Step::Gate));
         }
         steps
+    }
+
+    /// The literal keys of every field that has some (tests).
+    #[cfg(test)]
+    fn literal_sets(&self) -> impl Iterator<Item = &Literals> {
+        self.fields.iter().filter_map(|f| f.lits.as_ref())
     }
 
     /// The fields rules are keyed on, with how many rules each.
