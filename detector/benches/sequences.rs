@@ -192,7 +192,7 @@ fn per_event_group(
         for ev in setup.iter().chain(stream) {
             p.handle(ev);
         }
-        let s = p.detection.stats();
+        let s = p.detection.stats().clone();
         eprintln!(
             "  one pass: {} events, {} skipped before the document, {} evaluated ({} decided \
              on the snapshot, no document), {} alerts ({} building blocks); sequences {:?}, \
@@ -223,6 +223,17 @@ fn per_event_group(
                 i += 1;
             })
         });
+        // What the timed laps did besides the one pass (a quiet stream must stay quiet).
+        let t = p.detection.stats();
+        eprintln!(
+            "  after the timed laps: {} alerts ({} building blocks), {} evaluated; by rule {:?}; \
+             sequences {:?}",
+            t.alerts - s.alerts,
+            t.building_blocks - s.building_blocks,
+            t.evaluated - s.evaluated,
+            t.by_rule,
+            t.sequences.engine
+        );
     }
     g.finish();
 }

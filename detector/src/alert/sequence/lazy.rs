@@ -245,8 +245,10 @@ pub type LaterBuilder = Arc<Mutex<DocBuilder>>;
 pub struct LazyEvent {
     snap: Snapshot,
     /// What the document takes from the kernel record: `detector.process.exe_path_partial`
-    /// and `detector.cgroup.path`.
-    raw: ProcessEvent,
+    /// and `detector.cgroup.path` (only these: an event waits in the reorder window as
+    /// this, so it is kept small).
+    exe_path_partial: bool,
+    cgroup_path: Box<[u8]>,
     builder: LaterBuilder,
 }
 
@@ -264,19 +266,21 @@ impl LazyEvent {
     pub fn new(snap: Snapshot, ev: &ProcessEvent, builder: LaterBuilder) -> Self {
         LazyEvent {
             snap,
-            raw: ProcessEvent {
-                exe_path_partial: ev.exe_path_partial,
-                cgroup_path: ev.cgroup_path.clone(),
-                ..ProcessEvent::default()
-            },
+            exe_path_partial: ev.exe_path_partial,
+            cgroup_path: ev.cgroup_path.as_slice().into(),
             builder,
         }
     }
 
     /// Its document: what `DocBuilder::build(snap, Some(ev))` built when it happened.
     pub fn doc(&self) -> EcsDocument {
+        let raw = ProcessEvent {
+            exe_path_partial: self.exe_path_partial,
+            cgroup_path: self.cgroup_path.to_vec(),
+            ..ProcessEvent::default()
+        };
         let mut b = self.builder.lock().unwrap_or_else(|e| e.into_inner());
-        b.build(&self.snap, Some(&self.raw))
+        b.build(&self.snap, Some(&raw))
     }
 }
 
