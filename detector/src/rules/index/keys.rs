@@ -25,6 +25,20 @@ pub enum Anchor {
     Within,
 }
 
+impl Anchor {
+    /// Whether an occurrence at `start..end` of an element `len` bytes long is where this
+    /// anchor wants it.
+    #[inline]
+    pub fn holds(self, start: usize, end: usize, len: usize) -> bool {
+        match self {
+            Anchor::Within => true,
+            Anchor::Prefix => start == 0,
+            Anchor::Suffix => end == len,
+            Anchor::Whole => start == 0 && end == len,
+        }
+    }
+}
+
 /// One key: some element of `field` holds `text` where `anchor` says, comparing folded
 /// characters when `ci` (`text` is then already folded).
 #[derive(Clone, Debug, PartialEq, Eq)]

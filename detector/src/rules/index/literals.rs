@@ -312,12 +312,7 @@ impl Literals {
             let exact = seg == &*e.text;
             for (ci, anchor, slots) in &e.keys {
                 let found = if *ci { ascii } else { exact };
-                let at = match anchor {
-                    Anchor::Within => true,
-                    Anchor::Prefix => start == 0,
-                    Anchor::Suffix => end == hay.len(),
-                    Anchor::Whole => start == 0 && end == hay.len(),
-                };
+                let at = anchor.holds(start, end, hay.len());
                 if found && at {
                     c.add_all(slots);
                 }

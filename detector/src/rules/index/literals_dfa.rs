@@ -108,12 +108,7 @@ impl Literals {
                     } else {
                         !self.folds || &hay[start..end] == e.text.as_bytes()
                     };
-                    let at = match anchor {
-                        Anchor::Within => true,
-                        Anchor::Prefix => start == 0,
-                        Anchor::Suffix => end == hay.len(),
-                        Anchor::Whole => start == 0 && end == hay.len(),
-                    };
+                    let at = anchor.holds(start, end, hay.len());
                     if found && at {
                         c.add_all(slots);
                     }
