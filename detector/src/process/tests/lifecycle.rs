@@ -215,13 +215,7 @@ fn apply_if_updates_the_model_without_a_snapshot() {
 fn credential_changes_update_the_model_once() {
     let mut f = table();
     let t = &mut f.t;
-    let alice = |e: ProcessEvent| ProcessEvent {
-        uid: 1000,
-        euid: 1000,
-        gid: 1000,
-        egid: 1000,
-        ..e
-    };
+    let alice = |e: ProcessEvent| as_ids(1000, e);
     t.apply(&alice(exec(100, 1, 1_000, "/bin/bash", &["bash"])))
         .unwrap();
     t.apply(&alice(ev(EventKind::Fork, 200, 100, 2_000, "bash")))

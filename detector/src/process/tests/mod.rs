@@ -97,6 +97,17 @@ fn exec(tgid: u32, ppid: u32, start_ms: u64, exe: &str, args: &[&str]) -> Proces
     }
 }
 
+/// `e` run as user and group `id` (real and effective).
+fn as_ids(id: u32, e: ProcessEvent) -> ProcessEvent {
+    ProcessEvent {
+        uid: id,
+        euid: id,
+        gid: id,
+        egid: id,
+        ..e
+    }
+}
+
 fn s(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap()
 }

@@ -10,13 +10,7 @@ fn snapshots_share_unchanged_processes_and_keep_their_past() {
     // No grace: an exited parent leaves the table at once.
     let mut f = table_with(65_536, 0);
     let t = &mut f.t;
-    let alice = |e: ProcessEvent| ProcessEvent {
-        uid: 1000,
-        euid: 1000,
-        gid: 1000,
-        egid: 1000,
-        ..e
-    };
+    let alice = |e: ProcessEvent| as_ids(1000, e);
     let sh = t
         .apply(&alice(exec(100, 1, 1_000, "/bin/bash", &["bash"])))
         .unwrap();
@@ -93,13 +87,7 @@ fn missing_names_are_shared_while_the_files_stay_loaded() {
     let mut f = table();
     let t = &mut f.t;
     // uid 4242 is in no passwd file: no names, and none until the files are reloaded.
-    let nobody = |e: ProcessEvent| ProcessEvent {
-        uid: 4242,
-        euid: 4242,
-        gid: 4242,
-        egid: 4242,
-        ..e
-    };
+    let nobody = |e: ProcessEvent| as_ids(4242, e);
     let sh = t
         .apply(&nobody(exec(100, 1, 1_000, "/bin/sh", &["sh"])))
         .unwrap();
