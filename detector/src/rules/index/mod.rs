@@ -17,7 +17,8 @@
 //!
 //! Per event the check runs in steps ([`Step`]): cheap exact fields, the gates, then fields
 //! with literal keys, stopping as soon as no rule remains possible. Exact keys are hash
-//! lookups, literal keys one Aho-Corasick DFA pass per value of the field; hits set bits in
+//! lookups, literal keys one pass of small fingerprint filters per value of the field
+//! (`literals`); hits set bits in
 //! one bitset of *slots* (rule × group). Case-insensitive keys are folded: a value is
 //! folded on the stack (ASCII), and a value that is not ASCII (whose folding may produce
 //! ASCII characters) hits every case-insensitive key of that field.
@@ -153,8 +154,8 @@ pub struct RuleIndex {
     /// One entry per field some rule is keyed on.
     fields: Vec<FieldIndex>,
     /// The order in which an event's fields are checked: cheap, selective ones first, so
-    /// that once no rule remains possible the rest (an Aho-Corasick pass over every
-    /// argument) is skipped.
+    /// that once no rule remains possible the rest (a literal pass over every argument) is
+    /// skipped.
     steps: Vec<Step>,
 }
 
