@@ -19,9 +19,9 @@
 //! with literal keys, stopping as soon as no rule remains possible. Exact keys are hash
 //! lookups, literal keys one pass of small fingerprint filters per value of the field
 //! (`literals`); hits set bits in one bitset of *slots* (rule × group). Case-insensitive
-//! keys are folded: a value is
-//! folded on the stack (ASCII), and a value that is not ASCII (whose folding may produce
-//! ASCII characters) hits every case-insensitive key of that field.
+//! keys are folded: a value is folded on the stack (ASCII), and a value that is not ASCII
+//! (whose folding may produce ASCII characters) hits every case-insensitive key of that
+//! field.
 //!
 //! Verdicts about probes that have a key are remembered ([`verdict`]).
 
