@@ -2,6 +2,20 @@
 
 use super::*;
 
+/// A table for this host (no container enrichment), seeded from the real `/proc`.
+fn seeded_from_this_host() -> ProcessTable {
+    let host = crate::host::HostInfo::collect(Path::new("/"));
+    let mut t = ProcessTable::for_host(
+        TableConfig {
+            enrich: None,
+            ..TableConfig::default()
+        },
+        &host,
+    );
+    t.seed_from_proc(Path::new("/proc")).unwrap();
+    t
+}
+
 #[test]
 fn seeded_tree_hostile_comm_and_leaders() {
     let dir = tempfile::tempdir().unwrap();
@@ -237,15 +251,7 @@ fn seed_real_pty_interactive() {
         .spawn()
         .unwrap();
     let on_pty = find_child(script.id(), b"sleep");
-    let host = crate::host::HostInfo::collect(Path::new("/"));
-    let mut t = ProcessTable::for_host(
-        TableConfig {
-            enrich: None,
-            ..TableConfig::default()
-        },
-        &host,
-    );
-    t.seed_from_proc(Path::new("/proc")).unwrap();
+    let mut t = seeded_from_this_host();
     let snap = |t: &mut ProcessTable, pid: u32| t.current(pid, EventKind::Exec).unwrap();
     let pty = on_pty.map(|pid| snap(&mut t, pid));
     let script_entry = snap(&mut t, script.id())
@@ -303,15 +309,7 @@ fn seed_real_script_executable() {
         assert!(std::time::Instant::now() < deadline, "script did not start");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let host = crate::host::HostInfo::collect(Path::new("/"));
-    let mut t = ProcessTable::for_host(
-        TableConfig {
-            enrich: None,
-            ..TableConfig::default()
-        },
-        &host,
-    );
-    t.seed_from_proc(Path::new("/proc")).unwrap();
+    let mut t = seeded_from_this_host();
     let snap = t.current(child.id(), EventKind::Exec).unwrap();
     drop(child.stdin.take());
     let _ = child.kill();
