@@ -206,6 +206,7 @@ fn per_event_group(
             s.sequences.engine,
             s.sequences.bodies
         );
+        eprintln!("  idle: {:?}", s.sequences.idle);
         eprintln!("  alerts by rule {:?}", s.by_rule);
         let mut events = stream.clone();
         let lap = events.last().map_or(0, |e| e.boot_ns) + 1_000_000;

@@ -176,6 +176,12 @@ impl AlertStage {
         &self.sequences
     }
 
+    /// The single-event rules and the sequence side at once (the daemon's pre-snapshot
+    /// gate asks the one and tells the other).
+    pub fn rules_and_sequences(&mut self) -> (&RuleSet, &mut SequenceStage) {
+        (&self.rules, &mut self.sequences)
+    }
+
     /// What the sequence side counted (window, engine, stored events).
     pub fn sequence_stats(&self) -> SequenceStats {
         self.sequences.stats()

@@ -181,6 +181,13 @@ impl Detection {
         self.stage.sequences()
     }
 
+    /// [`AlertStage::rules_and_sequences`].
+    pub fn rules_and_sequences(
+        &mut self,
+    ) -> (&RuleSet, &mut crate::alert::sequence::SequenceStage) {
+        self.stage.rules_and_sequences()
+    }
+
     pub fn sinks(&self) -> &[Box<dyn Sink>] {
         &self.sinks
     }

@@ -365,6 +365,18 @@ fn sequence_metrics(r: &mut Registry, q: &crate::alert::sequence::SequenceStats)
     );
     counter(
         r,
+        "detector_sequence_events_idle",
+        "Events left out of EQL sequences because every term they could hit was a later term of a rule with nothing under way",
+        q.idle.skipped,
+    );
+    counter(
+        r,
+        "detector_sequence_starts_crossed",
+        "Sequence starts that arrived after a left-out (idle) event of their rule with a later @timestamp: a sequence may have been missed",
+        q.idle.crossed,
+    );
+    counter(
+        r,
         "detector_sequence_window_forced",
         "Events released early from the reorder window because it was full",
         q.reorder.forced,

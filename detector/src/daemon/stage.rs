@@ -60,16 +60,17 @@ impl EventPipeline {
         // and the event kind alone (decisive for most events, and remembered per all of
         // these): the model is updated, but no snapshot is built.
         // Sequence rules are asked too: an event one of their terms may match is needed
-        // even when no single-event rule wants it.
-        let rules = self.detection.rules();
-        let seqs = self.detection.sequences();
+        // even when no single-event rule wants it, unless every such term is a later one
+        // of a rule with nothing under way (`alert::sequence::idle`).
+        let (rules, seqs) = self.detection.rules_and_sequences();
         let (docs, verdicts, seq_verdicts) =
             (&self.docs, &mut self.verdicts, &mut self.seq_verdicts);
         let (mut skipped, mut rules_may) = (false, false);
         let snap = self.table.apply_if_lineage(ev, |lineage| {
             let probe = docs.lineage_probe(*lineage);
             rules_may = rules.may_match_cached(&probe, verdicts);
-            let wanted = rules_may || seqs.may_match_cached(&probe, seq_verdicts);
+            let wanted =
+                rules_may || seqs.wants_lineage(&probe, docs.unix_ns(ev.boot_ns), seq_verdicts);
             skipped = !wanted;
             wanted
         });

@@ -119,6 +119,15 @@ struct Rendered<'a> {
     command_lines: [OnceCell<Option<String>>; 2],
     args_counts: [OnceCell<Option<u64>>; 2],
     previous_executable: OnceCell<Option<Cow<'a, str>>>,
+    /// The subject's `process.thread.capabilities.{effective,permitted}`, by [`CapSet`].
+    caps: [OnceCell<Vec<String>>; 2],
+}
+
+/// One of the subject's capability sets (`process.thread.capabilities.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CapSet {
+    Effective = 0,
+    Permitted = 1,
 }
 
 impl Drop for ModelProbe<'_> {
@@ -209,6 +218,35 @@ impl<'a> ModelProbe<'a> {
             buf
         });
         Some(vars)
+    }
+
+    /// The subject's capability set `set` as the builder names it (`None`: unknown; empty
+    /// when the document has none).
+    pub(super) fn caps(&self, set: CapSet) -> Option<&[String]> {
+        let caps = match (self.snap, self.lineage) {
+            (Some(s), _) => s.subject.creds.caps,
+            (None, Some(l)) => l.ids?.caps,
+            (None, None) => return None,
+        };
+        let names = self.rendered().caps[set as usize].get_or_init(|| {
+            caps.map_or_else(Vec::new, |c| {
+                super::caps::cap_names(match set {
+                    CapSet::Effective => c.effective,
+                    CapSet::Permitted => c.permitted,
+                })
+            })
+        });
+        Some(names)
+    }
+
+    /// Whether the subject has a controlling terminal (`process.interactive`; `None`:
+    /// unknown).
+    pub(super) fn interactive(&self) -> Option<bool> {
+        match (self.snap, self.lineage) {
+            (Some(s), _) => Some(s.subject.interactive),
+            (None, Some(l)) => l.interactive,
+            (None, None) => None,
+        }
     }
 
     /// A credential field of `who` as the builder renders it (`*.user.id` …; for the
@@ -352,7 +390,8 @@ impl<'a> ModelProbe<'a> {
                 + l.container
                     .map_or(0, |c| 8 + super::build::container_id(c).len())
                 + 1
-                + l.ids.map_or(0, |_| 16)
+                + l.ids.map_or(0, |_| 16 + 17)
+                + 1
         });
         2 + Self::image_key_len(self.subject, true) + lineage
     }
@@ -413,6 +452,8 @@ fn snapshot_key(kind: EventKind, snap: &Snapshot, key: &mut Vec<u8>, args: bool)
     push_image(key, &snap.subject.image, true, args);
     key.push(2);
     push_creds(key, &snap.subject.creds);
+    push_caps(key, snap.subject.creds.caps);
+    key.push(snap.subject.interactive as u8);
     key.push(snap.parent.is_some() as u8);
     if let Some(p) = &snap.parent {
         push_image(key, &p.image, true, args);
@@ -443,6 +484,16 @@ fn push_ids(key: &mut Vec<u8>, ids: Option<CredIds>) {
         for id in [i.user, i.real_user, i.group, i.real_group] {
             key.extend_from_slice(&id.to_le_bytes());
         }
+        push_caps(key, i.caps);
+    }
+}
+
+/// Appends capability sets (or a 0 byte when unknown) to a probe key.
+fn push_caps(key: &mut Vec<u8>, caps: Option<crate::event::Caps>) {
+    key.push(caps.is_some() as u8);
+    if let Some(c) = caps {
+        key.extend_from_slice(&c.effective.to_le_bytes());
+        key.extend_from_slice(&c.permitted.to_le_bytes());
     }
 }
 
@@ -538,6 +589,11 @@ impl ModelProbe<'_> {
                         key.extend_from_slice(id);
                     }
                     push_ids(key, l.ids);
+                    key.push(match l.interactive {
+                        None => 0,
+                        Some(false) => 1,
+                        Some(true) => 2,
+                    });
                 }
             }
         }

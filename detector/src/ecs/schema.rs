@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 use rustc_hash::FxHashMap;
 
 use super::field::{Document, FieldDef, FieldId, FieldType, FieldValue, Schema};
-use super::probe::{Cred, Who};
+use super::probe::{CapSet, Cred, Who};
 use super::{EcsDocument, ModelProbe, ProcessCore};
 
 /// Reads one field of a document; `None` when absent.
@@ -225,6 +225,17 @@ macro_rules! core_probe {
     };
 }
 
+/// The probe of `*.interactive`: the subject's only (what a lineage tells, or the
+/// snapshot).
+macro_rules! interactive_probe {
+    (Subject) => {
+        ProbeRead::Model(|p| Some(Some(FieldValue::Bool(p.interactive()?))))
+    };
+    ($who:ident) => {
+        ProbeRead::Unknown
+    };
+}
+
 /// Pushes the [`ProcessCore`] rows under `$prefix`, reading the core through `$get`; the
 /// probe reads the model fields of `$who` (`Subject`, `Parent`, or `None`).
 macro_rules! core_rows {
@@ -247,7 +258,8 @@ macro_rules! core_rows {
             concat!($prefix, ".working_directory") => Keyword,
                 |$d| s(&core($get)?.working_directory),
                 probe: core_probe!($who, working_directory, s);
-            concat!($prefix, ".interactive") => Boolean, |$d| b(&core($get)?.interactive);
+            concat!($prefix, ".interactive") => Boolean, |$d| b(&core($get)?.interactive),
+                probe: interactive_probe!($who);
             concat!($prefix, ".tty.char_device.major") => Long,
                 |$d| l(&core($get)?.tty.as_ref()?.char_device.as_ref()?.major);
             concat!($prefix, ".tty.char_device.minor") => Long,
@@ -465,9 +477,11 @@ fn populated(t: &mut Vec<Entry>) {
         "process.thread.name" => Keyword,
             |d| s(&d.process.as_ref()?.thread.as_ref()?.name);
         "process.thread.capabilities.effective" => Keyword,
-            |d| a(&d.process.as_ref()?.thread.as_ref()?.capabilities.as_ref()?.effective);
+            |d| a(&d.process.as_ref()?.thread.as_ref()?.capabilities.as_ref()?.effective),
+            probe: ProbeRead::Model(|p| Some(a(p.caps(CapSet::Effective)?)));
         "process.thread.capabilities.permitted" => Keyword,
-            |d| a(&d.process.as_ref()?.thread.as_ref()?.capabilities.as_ref()?.permitted);
+            |d| a(&d.process.as_ref()?.thread.as_ref()?.capabilities.as_ref()?.permitted),
+            probe: ProbeRead::Model(|p| Some(a(p.caps(CapSet::Permitted)?)));
     }
 
     // process.parent.*

@@ -160,6 +160,9 @@ pub struct Lineage<'a> {
     /// The subject's ids after the event, as the snapshot's [`super::Creds`] will hold
     /// them (their names are resolved only for the snapshot); `None`: unknown.
     pub ids: Option<CredIds>,
+    /// Whether the subject has a controlling terminal (`process.interactive`); `None`:
+    /// unknown.
+    pub interactive: Option<bool>,
 }
 
 impl<'a> Lineage<'a> {
@@ -173,6 +176,7 @@ impl<'a> Lineage<'a> {
             container: snap.container.as_deref(),
             kind: snap.kind,
             ids: Some(CredIds::of(&snap.subject.creds)),
+            interactive: Some(snap.subject.interactive),
         }
     }
 }
@@ -190,6 +194,8 @@ pub struct CredIds {
     pub group: u32,
     /// `process.real_group.id`, `group.Ext.real.id`.
     pub real_group: u32,
+    /// `process.thread.capabilities.*`, when known.
+    pub caps: Option<crate::event::Caps>,
 }
 
 impl CredIds {
@@ -200,6 +206,7 @@ impl CredIds {
             real_user: creds.real_user.id,
             group: creds.group.id,
             real_group: creds.real_group.id,
+            caps: creds.caps,
         }
     }
 }
@@ -359,7 +366,9 @@ impl ProcessTable {
                     real_user: r.uid,
                     group: r.egid,
                     real_group: r.gid,
+                    caps: r.caps,
                 }),
+                interactive: Some(r.tty.is_some()),
             })
         });
         let snap = if wanted {

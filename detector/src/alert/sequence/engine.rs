@@ -98,6 +98,18 @@ pub trait Correlate: Send {
         let _ = (terms, doc);
         None
     }
+    /// Every term the event `probe` describes may hit, into `out`; false when the
+    /// correlator cannot tell (then no event is left out as idle).
+    fn possible_terms(&self, probe: &dyn Probe, out: &mut Vec<TermRef>) -> bool {
+        let _ = (probe, out);
+        false
+    }
+    /// Whether a hit of `t` changes nothing given the correlator's state
+    /// ([`crate::alert::sequence::idle`]); false by default.
+    fn idle_hit(&self, t: TermRef) -> bool {
+        let _ = t;
+        false
+    }
     /// Feeds one prepared event, in `@timestamp` order.
     fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>);
     /// Drops what `now_ns` has expired (and reports sequences ending in a missing event
@@ -217,6 +229,12 @@ impl Correlate for Engine {
     fn keyed_from(&self, terms: &[TermRef], doc: &dyn Document) -> Option<Prepared> {
         let hits = self.engine.keyed_hits(terms, doc);
         (!hits.is_empty()).then_some(Prepared::Hits(hits))
+    }
+    fn possible_terms(&self, probe: &dyn Probe, out: &mut Vec<TermRef>) -> bool {
+        self.engine.possible_terms(probe, out)
+    }
+    fn idle_hit(&self, t: TermRef) -> bool {
+        self.engine.idle_hit(t)
     }
     fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
         match ev {

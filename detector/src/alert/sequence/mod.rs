@@ -23,6 +23,7 @@
 
 pub mod bodies;
 pub mod engine;
+pub mod idle;
 pub mod lazy;
 pub mod reorder;
 pub mod rules;
@@ -40,6 +41,7 @@ use serde_json::Value;
 
 use self::bodies::{Body, BodyStats, BodyStore};
 use self::engine::{Correlate, EngineStats, Handle, Limits, Matched, Prepared};
+use self::idle::{IdleSkip, IdleStats};
 use self::lazy::{LazyEvent, SnapshotDoc, SnapshotFields};
 use self::reorder::{Admit, Reorder, ReorderStats};
 use self::termcache::{TermCache, Terms};
@@ -152,6 +154,8 @@ pub struct SequenceStats {
     /// Events decided on their process snapshot, without a document
     /// ([`SequenceStage::decide`]).
     pub decided: u64,
+    /// Events left out because they could change no sequence ([`idle`]).
+    pub idle: IdleStats,
 }
 
 impl SequenceStats {
@@ -201,6 +205,8 @@ pub struct SequenceStage {
     /// Reused: the probe key, the terms found.
     probe_key: Vec<u8>,
     terms: Vec<crate::rules::sequence::TermRef>,
+    /// What is under way per rule, and the events left out as idle ([`idle`]).
+    idle: IdleSkip,
 }
 
 /// What the sequence rules make of an event, decided on its snapshot
@@ -227,6 +233,7 @@ impl SequenceStage {
         SequenceStage {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rules: engine.rule_count() as u64,
+            idle: IdleSkip::new(engine.rule_count()),
             engine,
             window: Reorder::new(settings.reorder_window_ns, settings.reorder_max_events),
             bodies: Bodies::default(),
@@ -358,18 +365,43 @@ impl SequenceStage {
     /// Takes one event [`SequenceStage::decide`] found hits for, at `ts_ns` (its
     /// `@timestamp`), kept as its snapshot if the engine keeps it: as
     /// [`SequenceStage::offer`] of its document.
+    /// Hits that can change nothing now are dropped first ([`idle`]); an event left with
+    /// none does not wait.
     pub fn offer_lazy(
         &mut self,
-        prepared: Prepared,
+        mut prepared: Prepared,
         ts_ns: i64,
         event: LazyEvent,
         out: &mut Vec<Completed>,
     ) {
+        if self.idle.prune(self.engine.as_ref(), &mut prepared, ts_ns) {
+            return;
+        }
         let waiting = Waiting {
             prepared,
             event: Held::Lazy(Box::new(event)),
         };
         self.push(ts_ns, waiting, out);
+    }
+
+    /// Before its snapshot (`run`): whether the event `probe` describes, at `ts_ns`, is
+    /// needed by a sequence: some term may hit it ([`SequenceStage::may_match_probe`]) and
+    /// not every such term is idle ([`idle`]; an idle one is counted and left out). What a
+    /// probe may hit is remembered by its key in the stage; `cache` serves a correlator
+    /// that cannot list the terms (tests).
+    pub fn wants_lineage(
+        &mut self,
+        probe: &dyn Probe,
+        ts_ns: i64,
+        cache: &mut VerdictCache,
+    ) -> bool {
+        if self.engine.is_empty() {
+            return false;
+        }
+        match self.idle.wanted(self.engine.as_ref(), probe, ts_ns) {
+            Some(w) => w,
+            None => self.may_match_cached(probe, cache),
+        }
     }
 
     /// Puts one prepared event in the window; what the window releases goes through the
@@ -381,17 +413,24 @@ impl SequenceStage {
             bodies,
             matched,
             unreadable,
+            idle,
             ..
         } = self;
+        let crossed = idle.entered(&waiting.prepared, ts);
         let mut feed = |ts: i64, w: Waiting| {
+            idle.left(&w.prepared);
             feed_one(engine.as_mut(), bodies, matched, ts, w);
             complete(matched, unreadable, out);
         };
-        if let Admit::Late(_) = window.push(ts, waiting, &mut feed) {
-            tracing::debug!(
-                timestamp_ns = ts,
-                "an event arrived later than the sequence reorder window: not fed to sequences"
-            );
+        match window.push(ts, waiting, &mut feed) {
+            Admit::Late(w) => {
+                idle.left(&w.prepared);
+                tracing::debug!(
+                    timestamp_ns = ts,
+                    "an event arrived later than the sequence reorder window: not fed to sequences"
+                );
+            }
+            Admit::Queued => idle.crossed(crossed),
         }
     }
 
@@ -408,9 +447,11 @@ impl SequenceStage {
             bodies,
             matched,
             unreadable,
+            idle,
             ..
         } = self;
         window.flush_idle(now_ns, &mut |ts, w| {
+            idle.left(&w.prepared);
             feed_one(engine.as_mut(), bodies, matched, ts, w);
             complete(matched, unreadable, out);
         });
@@ -433,9 +474,11 @@ impl SequenceStage {
             bodies,
             matched,
             unreadable,
+            idle,
             ..
         } = self;
         window.drain(&mut |ts, w| {
+            idle.left(&w.prepared);
             feed_one(engine.as_mut(), bodies, matched, ts, w);
             complete(matched, unreadable, out);
         });
@@ -455,6 +498,7 @@ impl SequenceStage {
             engine: self.engine.stats(),
             unreadable: self.unreadable,
             decided: self.decided,
+            idle: self.idle.stats(),
         }
     }
 }

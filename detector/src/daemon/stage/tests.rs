@@ -291,6 +291,8 @@ const DRIFT_RULES: &[&str] = &[
     r#"process where process.parent.command_line : "bash*" and process.args_count > 1"#,
     r#"process where process.previous.executable : "*/s*" and process.command_line == null"#,
     r#"process where process.parent.args_count == null and process.command_line : "*\u{fffd}*""#,
+    r#"process where process.thread.capabilities.effective : "CAP_SET?ID" and user.id != "0""#,
+    r#"process where process.interactive == true and process.thread.capabilities.permitted == null"#,
 ];
 
 /// The drift rules, compiled: all in one set, then each alone (so every rule's index keys

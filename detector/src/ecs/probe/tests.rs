@@ -88,8 +88,17 @@ fn creds(g: &mut Gen) -> Creds {
         };
         crate::process::Id { id, name }
     };
+    let caps = match g.below(4) {
+        0 => None,
+        1 => Some(0),
+        2 => Some((1 << 6) | (1 << 7)),
+        _ => Some((1 << 41) - 1),
+    };
     Creds {
-        caps: None,
+        caps: caps.map(|c| crate::event::Caps {
+            effective: c,
+            permitted: c | (1 << 19),
+        }),
         user: id(g),
         real_user: id(g),
         group: id(g),
@@ -379,6 +388,7 @@ fn image_probe_keys() {
             container,
             kind: EventKind::Exec,
             ids: None,
+            interactive: None,
         }))
     };
     let keys = [

@@ -11,6 +11,8 @@ use crate::ecs::field::{Document, Schema};
 use crate::rules::eql::QueryError;
 use crate::rules::{Rule, RuleIdx, RuleSet};
 
+mod idle;
+
 /// Caps on pending state. Defaults keep 100,000 pending sequences well under 64 MiB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SequenceLimits {

@@ -210,14 +210,14 @@ fn stream(lives: usize) -> Vec<ProcessEvent> {
 }
 
 /// The sequence lines `events` raise through the daemon's pipeline with `rules`
-/// (single-event) and `seqs`, the random ids taken out; and how many events were decided
-/// on their snapshot.
+/// (single-event) and `seqs`, the random ids taken out; and the sequence side's counters
+/// (events decided on their snapshot, left out as idle).
 fn sequence_lines(
     docs: DocBuilder,
     rules: RuleSet,
     seqs: Vec<SequenceRule>,
     events: &[ProcessEvent],
-) -> (Vec<Value>, u64) {
+) -> (Vec<Value>, crate::alert::sequence::SequenceStats) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Capture(lines.clone(), Arc::default());
     let mut detection = Detection::new(rules, AlertPolicy::off(), vec![Box::new(sink)]);
@@ -228,7 +228,7 @@ fn sequence_lines(
         p.handle(ev);
     }
     p.detection.finish();
-    let decided = p.detection.stats().sequences.decided;
+    let counted = p.detection.stats().sequences;
     let mut out: Vec<Value> = std::mem::take(&mut *lines.lock().unwrap())
         .into_iter()
         .filter(|l| l.pointer("/detector/sequence").is_some())
@@ -244,7 +244,7 @@ fn sequence_lines(
             .unwrap()
             .remove("group_id");
     }
-    (out, decided)
+    (out, counted)
 }
 
 /// The pipeline raises the same sequence alerts, every building block the same document,
@@ -266,24 +266,22 @@ fn the_pipeline_raises_the_same_sequences_without_documents() {
     assert!(errors.is_empty(), "{errors:?}");
     // One host, one boot time: the two runs' dates are the same.
     let docs = builder();
-    let (built, none_decided) = sequence_lines(docs.same_host(), every, seqs(), &events);
-    let (lazy, decided) = sequence_lines(
+    let (built, built_counts) = sequence_lines(docs.same_host(), every, seqs(), &events);
+    let (lazy, lazy_counts) = sequence_lines(
         docs.same_host(),
         RuleSet::new(Vec::new(), crate::ecs::schema()),
         seqs(),
         &events,
     );
-    assert_eq!(none_decided, 0);
+    assert_eq!(built_counts.decided, 0);
+    let decided = lazy_counts.decided;
     eprintln!(
         "{decided} of {} events decided on their snapshot",
         events.len()
     );
     assert!(decided > 500, "{decided} events decided on their snapshot");
-    assert!(!built.is_empty());
-    assert_eq!(built.len(), lazy.len());
-    for (b, l) in built.iter().zip(&lazy) {
-        assert_eq!(b, l);
-    }
+    assert_same(&built, &lazy);
+    assert_eq!(built_counts.idle.skipped, 0);
     // `as_of`: the fork's block is `bash`, the exec's `id`, of the same process.
     let as_of: Vec<&Value> = lazy
         .iter()
@@ -310,6 +308,58 @@ fn the_pipeline_raises_the_same_sequences_without_documents() {
             group[1].pointer("/process/entity_id")
         );
     }
+}
+
+/// Two runs' sequence lines are the same, and there are some.
+fn assert_same(built: &[Value], lazy: &[Value]) {
+    assert!(!built.is_empty());
+    assert_eq!(built.len(), lazy.len());
+    for (b, l) in built.iter().zip(lazy) {
+        assert_eq!(b, l);
+    }
+}
+
+/// With the corpus's rules alone (our own rules start on every event, so none of theirs
+/// is ever idle), most events are left out as idle ([`super::super::idle`]) before their
+/// snapshot, and the pipeline still raises the same sequence alerts as when every
+/// document is built (where nothing is left out).
+#[test]
+fn events_left_out_as_idle_change_no_alert() {
+    if !require(
+        "alert::sequence::lazy: idle events",
+        &[Need::Corpus(Corpus::ElasticLinux)],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let every = rule_file(
+        dir.path(),
+        "every_event",
+        "process where event.kind == \"event\"",
+    );
+    let (every, _, errors) = seq_rules::load(&[every], crate::ecs::schema());
+    assert!(errors.is_empty(), "{errors:?}");
+    let seqs = || {
+        let (_, seqs, _) = seq_rules::load(&[corpus(Corpus::ElasticLinux)], crate::ecs::schema());
+        let refused: Vec<PathBuf> =
+            seq_rules::refuse_unproducible(&seqs, seq_rules::SENSOR_CATEGORIES)
+                .into_iter()
+                .map(|e| e.file)
+                .collect();
+        seqs.into_iter()
+            .filter(|r| !refused.contains(&r.path))
+            .collect::<Vec<_>>()
+    };
+    let events = stream(600);
+    let docs = builder();
+    let (built, built_counts) = sequence_lines(docs.same_host(), every, seqs(), &events);
+    let empty = RuleSet::new(Vec::new(), crate::ecs::schema());
+    let (lazy, lazy_counts) = sequence_lines(docs.same_host(), empty, seqs(), &events);
+    eprintln!("idle: {:?} of {} events", lazy_counts.idle, events.len());
+    assert_eq!(built_counts.idle.skipped, 0);
+    assert!(lazy_counts.idle.skipped > 100, "{:?}", lazy_counts.idle);
+    assert_eq!(lazy_counts.idle.crossed, 0);
+    assert_same(&built, &lazy);
 }
 
 /// Decisions remembered by probe key ([`super::super::termcache`]) are the documents':

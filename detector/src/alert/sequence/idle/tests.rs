@@ -1,0 +1,126 @@
+//! Idle hits left out through the daemon's pipeline: the later term of a rule with nothing
+//! under way costs no snapshot, a start makes the rule live again at once, and a start
+//! that crosses a left-out event in the ring buffer is counted.
+
+use crate::alert::AlertPolicy;
+use crate::alert::sequence::{SequenceSettings, rules as seq_rules};
+use crate::daemon::{Detection, EventPipeline};
+use crate::ecs::probe_testkit::builder;
+use crate::event::{EventKind, ProcessEvent};
+use crate::process::ProcessTable;
+use crate::rules::RuleSet;
+
+/// `starter` then any child of `bash` on the same host within a minute.
+const QUERY: &str = "sequence by host.id with maxspan=1m\n  \
+    [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
+    [process where event.action == \"exec\" and process.parent.name == \"bash\"]";
+
+fn ev(kind: EventKind, tgid: u32, ppid: u32, t: u64, argv0: &str) -> ProcessEvent {
+    let exe = format!("/usr/bin/{argv0}");
+    ProcessEvent {
+        kind: Some(kind),
+        boot_ns: t,
+        pid: tgid,
+        tgid,
+        ppid,
+        actor_pid: ppid,
+        cgroup_id: 1,
+        cgroup_path: b"/system.slice/session-1.scope".to_vec(),
+        ns_pid: tgid,
+        start_boot_ns: t,
+        comm: argv0.as_bytes().to_vec(),
+        filename: exe.clone().into_bytes(),
+        exe_path: exe.into_bytes(),
+        argv: vec![argv0.as_bytes().to_vec()],
+        uid: 1000,
+        euid: 1000,
+        gid: 1000,
+        egid: 1000,
+        ..Default::default()
+    }
+}
+
+/// Fork and exec of `name` as `tgid` under the shell (500), exec at `t`.
+fn life(tgid: u32, t: u64, name: &str) -> [ProcessEvent; 2] {
+    let mut fork = ev(EventKind::Fork, tgid, 500, t - 1, "bash");
+    fork.argv.clear();
+    [fork, ev(EventKind::Exec, tgid, 500, t, name)]
+}
+
+fn pipeline() -> EventPipeline {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idle_pair.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[metadata]\ncreation_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"test\"]\n\
+             description = \"d\"\nlanguage = \"eql\"\nlicense = \"Elastic License v2\"\n\
+             name = \"idle_pair\"\nrisk_score = 47\nrule_id = \"idle_pair\"\n\
+             severity = \"medium\"\ntype = \"eql\"\nquery = '''\n{QUERY}\n'''\n"
+        ),
+    )
+    .unwrap();
+    let (_, seqs, errors) = seq_rules::load(&[path], crate::ecs::schema());
+    assert!(errors.is_empty() && seqs.len() == 1, "{errors:?}");
+    let rules = RuleSet::new(Vec::new(), crate::ecs::schema());
+    let mut detection = Detection::new(rules, AlertPolicy::off(), Vec::new());
+    detection.configure_sequences(seqs, SequenceSettings::default());
+    let table = ProcessTable::events_only("6f1e5c1e-0000-4000-8000-0000000000bb");
+    let mut p = EventPipeline::new(table, builder(), detection);
+    p.handle(&ev(EventKind::Fork, 500, 1, 1_000, "bash"));
+    p.handle(&ev(EventKind::Exec, 500, 1, 2_000, "bash"));
+    p
+}
+
+#[test]
+fn idle_later_terms_are_left_out_until_a_start() {
+    let mut p = pipeline();
+    let ms = 1_000_000u64;
+    // Nothing under way: every child of the shell is left out before its snapshot.
+    for i in 0..50u32 {
+        for e in life(1_000 + i, 10 * ms + u64::from(i) * ms, "ls") {
+            p.handle(&e);
+        }
+    }
+    let idle = p.detection.stage().sequence_stats().idle;
+    assert_eq!(idle.skipped, 50, "{idle:?}");
+    // A start, then a child: the sequence completes (the child is not left out).
+    for e in life(2_000, 100 * ms, "starter")
+        .into_iter()
+        .chain(life(2_001, 101 * ms, "ls"))
+    {
+        p.handle(&e);
+    }
+    p.detection.finish();
+    let s = p.detection.stats();
+    assert_eq!(s.alerts, 1, "{s:?}");
+    assert_eq!(s.sequences.idle.skipped, 50, "{:?}", s.sequences);
+    assert_eq!(s.sequences.idle.crossed, 0);
+    // Completed: nothing under way again, children are left out again.
+    for e in life(3_000, 300 * ms, "ls") {
+        p.handle(&e);
+    }
+    assert_eq!(p.detection.stage().sequence_stats().idle.skipped, 51);
+}
+
+/// A start that reaches the daemon after a left-out event with a later `@timestamp` (two
+/// CPUs' events crossing in the ring buffer): Elasticsearch would complete the sequence
+/// with the left-out event; the daemon counts the crossing instead of keeping every event.
+#[test]
+fn a_start_crossing_a_left_out_event_is_counted() {
+    let mut p = pipeline();
+    let ms = 1_000_000u64;
+    let [start_fork, start_exec] = life(2_000, 100 * ms, "starter");
+    p.handle(&start_fork);
+    for e in life(2_001, 101 * ms, "ls") {
+        p.handle(&e);
+    }
+    // The start's exec (100 ms) arrives after the child's (101 ms), within the window.
+    p.handle(&start_exec);
+    p.detection.finish();
+    let s = p.detection.stats();
+    assert_eq!(s.sequences.idle.skipped, 1, "{:?}", s.sequences);
+    assert_eq!(s.sequences.idle.crossed, 1, "{:?}", s.sequences);
+    assert_eq!(s.sequences.reorder.late, 0);
+    assert_eq!(s.alerts, 0);
+}
