@@ -17,6 +17,8 @@
 //!
 //! `replay` never leaves an event out: a recorded file may be out of order by far more.
 
+use std::hash::BuildHasher;
+
 use rustc_hash::FxHashMap;
 
 use super::engine::{Correlate, Prepared};
@@ -46,8 +48,8 @@ pub struct IdleSkip {
     starting: Vec<u32>,
     /// The latest `@timestamp` of an event left out for the rule.
     left_out: Vec<i64>,
-    /// Terms a lineage probe may hit, by its key.
-    possible: FxHashMap<Box<[u8]>, Box<[TermRef]>>,
+    /// Terms a lineage probe may hit, by its key's hash (with the key).
+    possible: FxHashMap<u64, (Box<[u8]>, Box<[TermRef]>)>,
     key: Vec<u8>,
     terms: Vec<TermRef>,
     stats: IdleStats,
@@ -77,30 +79,33 @@ impl IdleSkip {
         ts_ns: i64,
     ) -> Option<bool> {
         let keyed = probe.key(KEY_MAX, &mut self.key);
-        if !(keyed && self.possible.contains_key(self.key.as_slice())) {
-            if !engine.possible_terms(probe, &mut self.terms) {
-                return None;
+        // One hash per event: remembered by the key's hash, the key kept to check it.
+        let hash = keyed.then(|| self.possible.hasher().hash_one(self.key.as_slice()));
+        match hash.and_then(|h| self.possible.get(&h)) {
+            Some((k, t)) if **k == *self.key => {
+                self.terms.clear();
+                self.terms.extend_from_slice(t);
             }
-            if keyed {
-                if self.possible.len() >= REMEMBERED {
-                    self.possible.clear();
+            _ => {
+                if !engine.possible_terms(probe, &mut self.terms) {
+                    return None;
                 }
-                self.possible
-                    .insert(self.key.as_slice().into(), self.terms.as_slice().into());
+                if let Some(h) = hash {
+                    if self.possible.len() >= REMEMBERED {
+                        self.possible.clear();
+                    }
+                    let remembered = (self.key.as_slice().into(), self.terms.as_slice().into());
+                    self.possible.insert(h, remembered);
+                }
             }
         }
         let IdleSkip {
             starting,
             left_out,
-            possible,
-            key,
             terms,
             stats,
+            ..
         } = self;
-        let terms: &[TermRef] = match keyed {
-            true => possible.get(key.as_slice()).map_or(&[][..], |t| t),
-            false => terms,
-        };
         if terms.is_empty() {
             return Some(false);
         }
