@@ -41,6 +41,9 @@ pub struct IdleStats {
     pub crossed: u64,
 }
 
+/// A probe key and the terms a probe with it may hit.
+type Remembered = (Box<[u8]>, Box<[TermRef]>);
+
 /// Per rule: what is held back, what was left out; and what probes may hit.
 #[derive(Default)]
 pub struct IdleSkip {
@@ -49,7 +52,7 @@ pub struct IdleSkip {
     /// The latest `@timestamp` of an event left out for the rule.
     left_out: Vec<i64>,
     /// Terms a lineage probe may hit, by its key's hash (with the key).
-    possible: FxHashMap<u64, (Box<[u8]>, Box<[TermRef]>)>,
+    possible: FxHashMap<u64, Remembered>,
     key: Vec<u8>,
     terms: Vec<TermRef>,
     stats: IdleStats,
