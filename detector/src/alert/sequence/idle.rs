@@ -23,10 +23,10 @@ use rustc_hash::FxHashMap;
 
 use super::engine::{Correlate, Prepared};
 use crate::rules::Probe;
+// Probe keys longer than this are not remembered: the bound every verdict cache keeps.
+use crate::rules::generations::KEY_MAX;
 use crate::rules::sequence::TermRef;
 
-/// Probe keys longer than this are not remembered (one-off command lines).
-const KEY_MAX: usize = 1024;
 /// Remembered probe keys; past it the memory starts over.
 const REMEMBERED: usize = 8192;
 
