@@ -29,6 +29,9 @@ use crate::rules::sequence::TermRef;
 
 /// Remembered probe keys; past it the memory starts over.
 const REMEMBERED: usize = 8192;
+/// Key bytes remembered; past it the memory starts over (hostile command lines cost at
+/// most this much).
+const REMEMBERED_BYTES: usize = 1 << 20;
 
 /// What [`IdleSkip`] counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -53,6 +56,8 @@ pub struct IdleSkip {
     left_out: Vec<i64>,
     /// Terms a lineage probe may hit, by its key's hash (with the key).
     possible: FxHashMap<u64, Remembered>,
+    /// Bytes of the keys in `possible`.
+    key_bytes: usize,
     key: Vec<u8>,
     terms: Vec<TermRef>,
     stats: IdleStats,
@@ -94,9 +99,13 @@ impl IdleSkip {
                     return None;
                 }
                 if let Some(h) = hash {
-                    if self.possible.len() >= REMEMBERED {
+                    if self.possible.len() >= REMEMBERED
+                        || self.key_bytes + self.key.len() > REMEMBERED_BYTES
+                    {
                         self.possible.clear();
+                        self.key_bytes = 0;
                     }
+                    self.key_bytes += self.key.len();
                     let remembered = (self.key.as_slice().into(), self.terms.as_slice().into());
                     self.possible.insert(h, remembered);
                 }

@@ -124,3 +124,93 @@ fn a_start_crossing_a_left_out_event_is_counted() {
     assert_eq!(s.sequences.reorder.late, 0);
     assert_eq!(s.alerts, 0);
 }
+
+/// A correlator that says no term can hit anything, counting how often it is asked.
+#[derive(Default)]
+struct NoTerms(std::cell::Cell<u32>);
+
+impl crate::alert::sequence::engine::Correlate for NoTerms {
+    fn is_empty(&self) -> bool {
+        false
+    }
+    fn rule_count(&self) -> usize {
+        1
+    }
+    fn wants(&self, _doc: &crate::ecs::EcsDocument) -> bool {
+        false
+    }
+    fn prepare(
+        &mut self,
+        _doc: &crate::ecs::EcsDocument,
+    ) -> Option<crate::alert::sequence::engine::Prepared> {
+        None
+    }
+    fn possible_terms(
+        &self,
+        _probe: &dyn crate::rules::Probe,
+        out: &mut Vec<crate::rules::sequence::TermRef>,
+    ) -> bool {
+        self.0.set(self.0.get() + 1);
+        out.clear();
+        true
+    }
+    fn on_event(
+        &mut self,
+        _ev: &crate::alert::sequence::engine::Prepared,
+        _ts: i64,
+        _event: crate::alert::sequence::engine::Handle,
+        _out: &mut Vec<crate::alert::sequence::engine::Matched>,
+    ) {
+    }
+    fn expire(&mut self, _now: i64, _out: &mut Vec<crate::alert::sequence::engine::Matched>) {}
+    fn stats(&self) -> crate::alert::sequence::engine::EngineStats {
+        Default::default()
+    }
+}
+
+/// A probe that knows nothing but its key.
+struct Keyed(Vec<u8>);
+
+impl crate::rules::Probe for Keyed {
+    fn field(&self, _f: crate::ecs::field::FieldId) -> Option<crate::ecs::field::FieldValue<'_>> {
+        None
+    }
+    fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        key.clear();
+        key.extend_from_slice(&self.0);
+        key.len() <= max
+    }
+}
+
+/// What a probe may hit is listed once per key; the memory of it is bounded in key bytes
+/// (hostile command lines make long, unique keys).
+#[test]
+fn possible_terms_are_remembered_within_bounds() {
+    let engine = NoTerms::default();
+    let mut idle = super::IdleSkip::new(1);
+    for _ in 0..3 {
+        assert_eq!(
+            idle.wanted(&engine, &Keyed(b"same".to_vec()), 1),
+            Some(false)
+        );
+    }
+    assert_eq!(engine.0.get(), 1);
+    for i in 0..5_000u32 {
+        let mut key = vec![b'k'; 1_500];
+        key.extend_from_slice(&i.to_le_bytes());
+        assert_eq!(idle.wanted(&engine, &Keyed(key), 1), Some(false));
+        assert!(
+            idle.key_bytes <= super::REMEMBERED_BYTES,
+            "{}",
+            idle.key_bytes
+        );
+        let held: usize = idle.possible.values().map(|(k, _)| k.len()).sum();
+        assert_eq!(held, idle.key_bytes);
+    }
+    assert_eq!(engine.0.get(), 5_001);
+    // A key past the bound is never remembered: asked every time.
+    let long = Keyed(vec![b'x'; super::KEY_MAX + 1]);
+    idle.wanted(&engine, &long, 1);
+    idle.wanted(&engine, &long, 1);
+    assert_eq!(engine.0.get(), 5_003);
+}

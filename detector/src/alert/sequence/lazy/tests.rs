@@ -82,6 +82,12 @@ fn load(paths: &[PathBuf]) -> Vec<SequenceRule> {
             "{own} did not load"
         );
     }
+    runnable(seqs)
+}
+
+/// The rules of `seqs` that `run` accepts (it refuses terms on events the sensor does not
+/// produce).
+fn runnable(seqs: Vec<SequenceRule>) -> Vec<SequenceRule> {
     let refused: Vec<PathBuf> = seq_rules::refuse_unproducible(&seqs, seq_rules::SENSOR_CATEGORIES)
         .into_iter()
         .map(|e| e.file)
@@ -89,6 +95,14 @@ fn load(paths: &[PathBuf]) -> Vec<SequenceRule> {
     seqs.into_iter()
         .filter(|r| !refused.contains(&r.path))
         .collect()
+}
+
+/// A single-event rule every event matches: with it, the pipeline builds every document.
+fn every_event(dir: &std::path::Path) -> RuleSet {
+    let every = rule_file(dir, "every_event", "process where event.kind == \"event\"");
+    let (every, _, errors) = seq_rules::load(&[every], crate::ecs::schema());
+    assert!(errors.is_empty(), "{errors:?}");
+    every
 }
 
 /// The rules of both tests: ours, and the Linux corpus's when it is there.
@@ -257,13 +271,7 @@ fn the_pipeline_raises_the_same_sequences_without_documents() {
     let dir = tempfile::tempdir().unwrap();
     let seqs = || all_rules(dir.path());
     let events = stream(600);
-    let every = rule_file(
-        dir.path(),
-        "every_event",
-        "process where event.kind == \"event\"",
-    );
-    let (every, _, errors) = seq_rules::load(&[every], crate::ecs::schema());
-    assert!(errors.is_empty(), "{errors:?}");
+    let every = every_event(dir.path());
     // One host, one boot time: the two runs' dates are the same.
     let docs = builder();
     let (built, built_counts) = sequence_lines(docs.same_host(), every, seqs(), &events);
@@ -332,23 +340,10 @@ fn events_left_out_as_idle_change_no_alert() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let every = rule_file(
-        dir.path(),
-        "every_event",
-        "process where event.kind == \"event\"",
-    );
-    let (every, _, errors) = seq_rules::load(&[every], crate::ecs::schema());
-    assert!(errors.is_empty(), "{errors:?}");
+    let every = every_event(dir.path());
     let seqs = || {
         let (_, seqs, _) = seq_rules::load(&[corpus(Corpus::ElasticLinux)], crate::ecs::schema());
-        let refused: Vec<PathBuf> =
-            seq_rules::refuse_unproducible(&seqs, seq_rules::SENSOR_CATEGORIES)
-                .into_iter()
-                .map(|e| e.file)
-                .collect();
-        seqs.into_iter()
-            .filter(|r| !refused.contains(&r.path))
-            .collect::<Vec<_>>()
+        runnable(seqs)
     };
     let events = stream(600);
     let docs = builder();
