@@ -121,14 +121,11 @@ impl IdleSkip {
         if terms.is_empty() {
             return Some(false);
         }
-        let idle = |t: TermRef| starting.get(t.rule() as usize) == Some(&0) && engine.idle_hit(t);
-        if !terms.iter().all(|&t| idle(t)) {
+        if !terms.iter().all(|&t| idle(starting, engine, t)) {
             return Some(true);
         }
         for t in terms {
-            if let Some(l) = left_out.get_mut(t.rule() as usize) {
-                *l = (*l).max(ts_ns);
-            }
+            leave_out(left_out, t.rule(), ts_ns);
         }
         stats.skipped += 1;
         Some(false)
@@ -142,12 +139,8 @@ impl IdleSkip {
         };
         let (starting, left_out) = (&self.starting, &mut self.left_out);
         let empty = hits.prune(
-            |t| starting.get(t.rule() as usize) == Some(&0) && engine.idle_hit(t),
-            |r| {
-                if let Some(t) = left_out.get_mut(r as usize) {
-                    *t = (*t).max(ts_ns);
-                }
-            },
+            |t| idle(starting, engine, t),
+            |r| leave_out(left_out, r, ts_ns),
         );
         self.stats.skipped += empty as u64;
         empty
@@ -194,6 +187,20 @@ impl IdleSkip {
                 }
             }
         }
+    }
+}
+
+/// Whether a hit of `t` changes nothing now: idle in the engine, and no waiting event
+/// (`starting`, per rule) starts its rule.
+fn idle(starting: &[u32], engine: &dyn Correlate, t: TermRef) -> bool {
+    starting.get(t.rule() as usize) == Some(&0) && engine.idle_hit(t)
+}
+
+/// Records that an event at `ts_ns` was left out for `rule` (what a crossing start is
+/// checked against).
+fn leave_out(left_out: &mut [i64], rule: u32, ts_ns: i64) {
+    if let Some(t) = left_out.get_mut(rule as usize) {
+        *t = (*t).max(ts_ns);
     }
 }
 
