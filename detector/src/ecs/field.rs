@@ -91,6 +91,16 @@ pub trait Probe {
         false
     }
 
+    /// [`Probe::args_key`] with every ASCII digit of the arguments written as `0`: the key
+    /// of every probe whose arguments differ from this one's only in their digits (each in
+    /// the same place), so a verdict of rules that cannot tell digits apart
+    /// ([`crate::rules::eql::digits`]) is remembered once for `sleep 1` … `sleep 99`.
+    /// `false` (the default) as for [`Probe::args_key`].
+    fn args_shape_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        let _ = (max, key);
+        false
+    }
+
     /// Calls `f` with the coarse view of this probe and returns true: the same answers,
     /// except that the fields rendered from the processes' arguments (`*.args`,
     /// `*.args_count`, `*.command_line`) are unknown. A rule certainly false for the view

@@ -418,6 +418,21 @@ fn part(key: &mut Vec<u8>, b: &[u8]) {
     key.extend_from_slice(b);
 }
 
+/// Writes every ASCII digit of the arguments `parts` appended to `written` as `0`,
+/// leaving the count and lengths as they are.
+fn shape_digits(written: &mut [u8], args: &[Vec<u8>]) {
+    let mut at = 8;
+    for a in args {
+        at += 8;
+        for b in &mut written[at..at + a.len()] {
+            if b.is_ascii_digit() {
+                *b = b'0';
+            }
+        }
+        at += a.len();
+    }
+}
+
 /// Appends a list of byte strings to a probe key: their number, then each length-prefixed.
 fn parts(key: &mut Vec<u8>, v: &[Vec<u8>]) {
     key.extend_from_slice(&(v.len() as u64).to_le_bytes());
@@ -520,35 +535,11 @@ impl Probe for ModelProbe<'_> {
     }
 
     fn args_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
-        let start = key.len();
-        // The arguments of every image the full key holds, in its order; which images
-        // there are is in the coarse key, so each list's count delimits it.
-        match self.snap {
-            Some(snap) => {
-                parts(key, &snap.subject.image.args);
-                for i in [
-                    snap.parent.as_ref().map(|p| &*p.image),
-                    snap.previous.as_deref(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    parts(key, &i.args);
-                }
-            }
-            None => {
-                parts(key, &self.subject.args);
-                for i in self
-                    .lineage
-                    .iter()
-                    .flat_map(|l| [l.parent, l.previous])
-                    .flatten()
-                {
-                    parts(key, &i.args);
-                }
-            }
-        }
-        key.len() - start <= max
+        self.write_args_key(max, key, false)
+    }
+
+    fn args_shape_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+        self.write_args_key(max, key, true)
     }
 
     fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
@@ -563,6 +554,37 @@ impl Probe for ModelProbe<'_> {
 }
 
 impl ModelProbe<'_> {
+    /// Appends the arguments of every image the full key holds, in its order (which images
+    /// there are is in the coarse key, so each list's count delimits it); `shape`: with
+    /// every ASCII digit written as `0` ([`Probe::args_shape_key`]).
+    fn write_args_key(&self, max: usize, key: &mut Vec<u8>, shape: bool) -> bool {
+        let start = key.len();
+        let mut images = [None; 3];
+        match self.snap {
+            Some(snap) => {
+                images = [
+                    Some(&*snap.subject.image),
+                    snap.parent.as_ref().map(|p| &*p.image),
+                    snap.previous.as_deref(),
+                ];
+            }
+            None => {
+                images[0] = Some(self.subject);
+                if let Some(l) = &self.lineage {
+                    [images[1], images[2]] = [l.parent, l.previous];
+                }
+            }
+        }
+        for image in images.into_iter().flatten() {
+            let from = key.len();
+            parts(key, &image.args);
+            if shape {
+                shape_digits(&mut key[from..], &image.args);
+            }
+        }
+        key.len() - start <= max
+    }
+
     /// Writes the key of this probe (`args`) or of its coarse view (arguments left out);
     /// false, and `key` empty, when it is longer than `max`.
     fn write_key(&self, max: usize, key: &mut Vec<u8>, args: bool) -> bool {

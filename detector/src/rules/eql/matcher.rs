@@ -93,6 +93,9 @@ pub struct StrMatcher {
     /// [`fold`]: super::wildcard::fold
     wild_ascii: Option<regex::bytes::Regex>,
     regex: Option<Regex>,
+    /// When some value, pattern or the regex tells ASCII digits apart: how to answer for
+    /// every value of one shape ([`super::digits`]).
+    pub(crate) shape: Option<Box<super::digits::DigitShape>>,
 }
 
 /// Fewer patterns than this are matched one by one (cheaper than a regex search).
@@ -133,6 +136,7 @@ impl StrMatcher {
     pub fn new(ci: bool, exact: Vec<Box<str>>, wild: Vec<String>, regex: Option<Regex>) -> Self {
         let set = (exact.len() > SET_THRESHOLD).then(|| exact.iter().cloned().collect());
         let wild_ascii = combine_ascii(&wild, ci);
+        let shape = super::digits::DigitShape::of(ci, &exact, &wild, regex.as_ref());
         let wild = wild.iter().map(|p| Wildcard::new(p, ci)).collect();
         StrMatcher {
             ci,
@@ -141,6 +145,7 @@ impl StrMatcher {
             wild,
             wild_ascii,
             regex,
+            shape,
         }
     }
 

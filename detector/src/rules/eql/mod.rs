@@ -17,6 +17,7 @@
 
 pub mod ast;
 pub(crate) mod compile;
+pub(crate) mod digits;
 pub mod func;
 #[cfg(test)]
 mod func_tests;

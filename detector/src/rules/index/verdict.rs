@@ -12,6 +12,7 @@
 //! by one hash of the key with its bytes compared.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::ecs::field::Probe;
 use crate::rules::generations::{Generations, KEY_MAX, hash_key};
@@ -23,9 +24,34 @@ struct CoarseEntry {
     certain: bool,
     /// The rules the view leaves possible.
     rules: Arc<[u32]>,
-    /// Unique among the entries made for one cache (never reused): verdicts by arguments
-    /// ([`VerdictCache::by_args`]) are keyed by it and the arguments.
+    /// Unique among the entries made for one cache (never reused): what the arguments
+    /// decide ([`VerdictCache::shapes`], [`VerdictCache::by_args`]) is keyed by it.
     id: u64,
+    /// How often the arguments' shape was found, and not found, among those remembered.
+    shapes: Arc<[AtomicU32; 2]>,
+}
+
+/// Shapes not found that are worked out before the hit rate counts
+/// ([`CoarseEntry::shape_worth_it`]).
+const SHAPE_MISSES_FREE: u32 = 16;
+
+impl CoarseEntry {
+    /// Whether to work out what a new shape leaves possible (every rule left, evaluated
+    /// without the index: tens of microseconds) rather than decide the arguments directly
+    /// (an index pass: a few). Worth it while shapes recur, as numbers in commands do;
+    /// not for a command whose arguments vary in more than digits (random file names), so
+    /// at most one shape in four may be new after the first [`SHAPE_MISSES_FREE`] (each
+    /// counted before it is asked about). Shapes
+    /// found keep counting, so the level comes back when shapes recur again.
+    fn shape_worth_it(&self) -> bool {
+        let [found, new] = &*self.shapes;
+        let (found, new) = (found.load(Relaxed), new.load(Relaxed));
+        new <= SHAPE_MISSES_FREE || new <= found / 3
+    }
+
+    fn count_shape(&self, found: bool) {
+        self.shapes[!found as usize].fetch_add(1, Relaxed);
+    }
 }
 
 /// Verdicts of [`crate::rules::RuleSet::may_match_cached`], for one rule set at a time.
@@ -36,16 +62,21 @@ struct CoarseEntry {
 /// Two levels: by the probe's coarse key ([`Probe::coarse_key`], without the arguments),
 /// the rules its coarse view leaves possible, usually none (an exit, most commands), so a
 /// command run with a fresh argument each time (`sleep 37`) is decided by one lookup; and,
-/// when some remain, the verdict, decided on a miss over those rules only, by the coarse
-/// entry and the probe's arguments ([`Probe::args_key`], a few dozen bytes), or by its
-/// full key ([`Probe::key`]) when it has no arguments key.
+/// when some remain, those the arguments' *shape* leaves possible, by the coarse entry
+/// and the shape ([`Probe::args_shape_key`], every digit `0`: `sleep 37` and `sleep 38`
+/// are one shape), usually none again; and when some remain, the verdict over them, by
+/// the coarse entry and the arguments ([`Probe::args_key`], a few dozen bytes), or by
+/// the full key ([`Probe::key`]) when the arguments are too long for a key.
 #[derive(Debug, Default)]
 pub struct VerdictCache {
     /// [`crate::rules::RuleSet::id`] of the set the verdicts are about.
     rules: u64,
     /// Verdicts by full key.
     verdicts: Generations<bool>,
-    /// Verdicts by coarse entry ([`CoarseEntry::id`]) and arguments key.
+    /// What the arguments' shape leaves possible, by coarse entry ([`CoarseEntry::id`])
+    /// and shape key.
+    shapes: Generations<Arc<[u32]>>,
+    /// Verdicts by coarse entry and arguments key.
     by_args: Generations<bool>,
     /// What the coarse view leaves possible, by coarse key.
     coarse: Generations<CoarseEntry>,
@@ -61,6 +92,7 @@ impl VerdictCache {
     fn for_set(&mut self, rules: u64) {
         if self.rules != rules {
             self.verdicts.clear();
+            self.shapes.clear();
             self.by_args.clear();
             self.coarse.clear();
             self.rules = rules;
@@ -99,14 +131,15 @@ impl VerdictCache {
     /// [`VerdictCache::decide`] through the coarse level: `possible(view)` gives the rules
     /// not certainly false for the probe's coarse view, and whether one of them is not
     /// false whatever the arguments hold (then the verdict is true; remembered by the
-    /// coarse key),
-    /// `among(rules)` whether one of them could match the probe, `decide()` the verdict
-    /// when the probe has no coarse view.
+    /// coarse key), `shape(rules)` those of them not certainly false for any probe with the
+    /// probe's coarse view and the shape of its arguments, `among(rules)` whether one of
+    /// them could match the probe, `decide()` the verdict when the probe has no coarse view.
     pub(crate) fn decide_coarse(
         &mut self,
         rules: u64,
         probe: &dyn Probe,
         possible: impl FnOnce(&dyn Probe) -> (bool, Vec<u32>),
+        shape: impl FnOnce(&[u32]) -> Vec<u32>,
         among: impl FnOnce(&[u32]) -> bool,
         decide: impl FnOnce() -> bool,
     ) -> bool {
@@ -138,6 +171,7 @@ impl VerdictCache {
                     certain,
                     rules: left.into(),
                     id: self.next_id,
+                    shapes: Arc::default(),
                 };
                 self.next_id += 1;
                 self.coarse.insert(hash, &key, e.clone());
@@ -148,21 +182,46 @@ impl VerdictCache {
                 e
             }
         };
-        // Some rules are left: the verdict is the arguments', by this coarse entry.
+        // Some rules are left: what the arguments' shape leaves of them, by this entry.
         key.clear();
         key.extend_from_slice(&entry.id.to_le_bytes());
+        let mut remembered = true;
+        let left = if probe.args_shape_key(KEY_MAX, &mut key) {
+            let hash = hash_key(&key);
+            let found = self.shapes.get(hash, &key).cloned();
+            entry.count_shape(found.is_some());
+            match found {
+                Some(left) => left,
+                None if entry.shape_worth_it() => {
+                    remembered = false;
+                    let left: Arc<[u32]> = shape(&entry.rules).into();
+                    self.shapes.insert(hash, &key, left.clone());
+                    left
+                }
+                None => entry.rules.clone(),
+            }
+        } else {
+            entry.rules.clone()
+        };
+        if left.is_empty() {
+            self.hits += remembered as u64;
+            self.key = key;
+            return false;
+        }
+        // The verdict over those is the arguments', by this entry.
+        key.truncate(8);
         if !probe.args_key(KEY_MAX, &mut key) {
             self.key = key;
-            return self.decide(rules, probe, || among(&entry.rules));
+            return self.decide(rules, probe, || among(&left));
         }
         let hash = hash_key(&key);
         let verdict = match self.by_args.get(hash, &key).copied() {
             Some(b) => {
-                self.hits += 1;
+                self.hits += remembered as u64;
                 b
             }
             None => {
-                let b = among(&entry.rules);
+                let b = among(&left);
                 self.by_args.insert(hash, &key, b);
                 b
             }
@@ -246,6 +305,98 @@ mod tests {
         }
     }
 
+    /// [`Coarse`] whose arguments' shape is the argument divided by 10 (`sleep 31` and
+    /// `sleep 37` are one shape).
+    struct Shaped(Coarse);
+
+    impl Probe for Shaped {
+        fn field(&self, _: FieldId) -> Option<FieldValue<'_>> {
+            None
+        }
+        fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+            self.0.key(max, key)
+        }
+        fn coarse_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+            self.0.coarse_key(max, key)
+        }
+        fn args_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+            self.0.args_key(max, key)
+        }
+        fn args_shape_key(&self, _: usize, key: &mut Vec<u8>) -> bool {
+            key.extend_from_slice(&(self.0.1 / 10).to_le_bytes());
+            true
+        }
+        fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
+            f(self);
+            true
+        }
+    }
+
+    /// What a shape leaves possible is worked out once per shape; a shape that leaves
+    /// nothing is false without an index pass; one that leaves rules is decided over those
+    /// only, once per arguments key.
+    #[test]
+    fn shapes_decide_fresh_numbers_by_one_lookup() {
+        let mut c = VerdictCache::default();
+        let (mut shapes, mut among) = (0u32, 0u32);
+        for round in 0..3 {
+            for arg in 0..40u32 {
+                // Shapes 0 and 2 leave nothing; shape 1 leaves rule 5, true for odd args.
+                let want = arg / 10 == 1 && arg % 2 == 1;
+                let got = c.decide_coarse(
+                    7,
+                    &Shaped(Coarse(2, arg)),
+                    |_| (false, vec![3, 5]),
+                    |left| {
+                        shapes += 1;
+                        assert_eq!(left, &[3, 5]);
+                        if arg / 10 == 1 { vec![5] } else { vec![] }
+                    },
+                    |start| {
+                        among += 1;
+                        assert_eq!(start, &[5]);
+                        arg % 2 == 1
+                    },
+                    || unreachable!(),
+                );
+                assert_eq!(got, want, "round {round} arg {arg}");
+            }
+        }
+        assert_eq!(shapes, 4, "once per shape");
+        assert_eq!(among, 10, "once per arguments key of shape 1");
+    }
+
+    /// Arguments whose shape is new every time (random names) stop costing a shape's
+    /// evaluation once few shapes recur: they are decided over every rule left, and stay
+    /// right.
+    #[test]
+    fn shapes_that_never_recur_are_not_worked_out() {
+        let mut c = VerdictCache::default();
+        let (mut shapes, mut among) = (0u32, 0u32);
+        for arg in 0..1000u32 {
+            let got = c.decide_coarse(
+                7,
+                &Shaped(Coarse(2, arg * 10)),
+                |_| (false, vec![3, 5]),
+                |_| {
+                    shapes += 1;
+                    vec![5]
+                },
+                |_| {
+                    among += 1;
+                    arg % 3 == 0
+                },
+                || unreachable!(),
+            );
+            assert_eq!(got, arg % 3 == 0, "arg {arg}");
+        }
+        assert_eq!(
+            shapes, SHAPE_MISSES_FREE,
+            "worked out until the free misses are spent"
+        );
+        assert_eq!(among, 1000, "every arguments key decided once");
+    }
+
     /// With every key hashing alike, each level still gives every probe its own verdict.
     #[test]
     fn verdicts_stay_right_when_every_hash_collides() {
@@ -263,6 +414,7 @@ mod tests {
                             2 => (true, vec![1]),
                             _ => (false, vec![3]),
                         },
+                        |r| r.to_vec(),
                         |_| arg % 2 == 0,
                         || unreachable!(),
                     );
@@ -285,6 +437,7 @@ mod tests {
                 7,
                 &NoArgsKey(Coarse(2, arg % 3)),
                 |_| (false, vec![3]),
+                |r| r.to_vec(),
                 |_| {
                     among += 1;
                     arg % 3 == 1
@@ -316,6 +469,7 @@ mod tests {
                             (false, vec![3, 5])
                         }
                     },
+                    |r| r.to_vec(),
                     |start| {
                         among += 1;
                         assert_eq!(start, &[3, 5]);
