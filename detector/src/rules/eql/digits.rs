@@ -165,40 +165,15 @@ impl Node {
     /// of the probe's values (see the module): the same for every probe that differs from
     /// `probe` only in the digits of those fields, and, when known, their [`Node::eval3`].
     pub fn eval3_shape(&self, probe: &dyn Probe, fields: &[FieldId]) -> Option<bool> {
-        match self {
-            Node::Const(b) => Some(*b),
-            Node::And(v) => {
-                let mut known = true;
-                for n in v.iter() {
-                    match n.eval3_shape(probe, fields) {
-                        Some(false) => return Some(false),
-                        Some(true) => {}
-                        None => known = false,
-                    }
-                }
-                known.then_some(true)
-            }
-            Node::Or(v) => {
-                let mut known = true;
-                for n in v.iter() {
-                    match n.eval3_shape(probe, fields) {
-                        Some(true) => return Some(true),
-                        Some(false) => {}
-                        None => known = false,
-                    }
-                }
-                known.then_some(false)
-            }
-            Node::Not(n) => n.eval3_shape(probe, fields).map(|b| !b),
+        self.kleene(&|leaf| match leaf {
             Node::Test(id, t) if fields.contains(id) => match t {
                 Test::Str(m) => m.eval_shape(probe.field(*id)?),
                 Test::StrCmp(..) => None,
                 t => probe.field(*id).map(|v| t.eval(v)),
             },
-            Node::Test(id, t) => probe.field(*id).map(|v| t.eval(v)),
             Node::Script(s) if s.fields().iter().any(|f| fields.contains(f)) => None,
-            Node::Script(s) => s.eval3(probe),
-        }
+            leaf => leaf.eval3(probe),
+        })
     }
 
     /// Whether no test of one of `fields` tells digits apart: then [`Node::eval3_shape`]

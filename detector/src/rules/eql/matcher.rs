@@ -311,12 +311,23 @@ impl Node {
     /// the result is `b` whatever the unknown fields hold, `None` when it depends on them.
     /// Agrees with [`Node::eval`] on any document that holds the probe's known values.
     pub fn eval3(&self, probe: &dyn crate::rules::Probe) -> Option<bool> {
+        self.kleene(&|leaf| match leaf {
+            Node::Test(id, t) => probe.field(*id).map(|v| t.eval(v)),
+            Node::Script(s) => s.eval3(probe),
+            _ => unreachable!("kleene passes leaves only"),
+        })
+    }
+
+    /// The tree in Kleene three-valued logic over the answers `leaf` gives for its tests
+    /// and scripts: what [`Node::eval3`] and its variants share.
+    #[inline]
+    pub(crate) fn kleene<F: Fn(&Node) -> Option<bool>>(&self, leaf: &F) -> Option<bool> {
         match self {
             Node::Const(b) => Some(*b),
             Node::And(v) => {
                 let mut known = true;
                 for n in v.iter() {
-                    match n.eval3(probe) {
+                    match n.kleene(leaf) {
                         Some(false) => return Some(false),
                         Some(true) => {}
                         None => known = false,
@@ -327,7 +338,7 @@ impl Node {
             Node::Or(v) => {
                 let mut known = true;
                 for n in v.iter() {
-                    match n.eval3(probe) {
+                    match n.kleene(leaf) {
                         Some(true) => return Some(true),
                         Some(false) => {}
                         None => known = false,
@@ -335,9 +346,8 @@ impl Node {
                 }
                 known.then_some(false)
             }
-            Node::Not(n) => n.eval3(probe).map(|b| !b),
-            Node::Test(id, t) => probe.field(*id).map(|v| t.eval(v)),
-            Node::Script(s) => s.eval3(probe),
+            Node::Not(n) => n.kleene(leaf).map(|b| !b),
+            Node::Test(..) | Node::Script(_) => leaf(self),
         }
     }
 

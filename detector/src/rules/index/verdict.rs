@@ -258,7 +258,8 @@ mod tests {
         }
     }
 
-    /// A probe whose coarse key is its first number and full key both numbers.
+    /// A probe whose coarse key is its first number, full key both numbers, and arguments'
+    /// shape the second divided by 10.
     struct Coarse(u32, u32);
 
     impl Probe for Coarse {
@@ -278,6 +279,11 @@ mod tests {
         }
         fn args_key(&self, _: usize, key: &mut Vec<u8>) -> bool {
             key.extend_from_slice(&self.1.to_le_bytes());
+            true
+        }
+        /// The argument divided by 10 (`sleep 31` and `sleep 37` are one shape).
+        fn args_shape_key(&self, _: usize, key: &mut Vec<u8>) -> bool {
+            key.extend_from_slice(&(self.1 / 10).to_le_bytes());
             true
         }
         fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
@@ -305,33 +311,6 @@ mod tests {
         }
     }
 
-    /// [`Coarse`] whose arguments' shape is the argument divided by 10 (`sleep 31` and
-    /// `sleep 37` are one shape).
-    struct Shaped(Coarse);
-
-    impl Probe for Shaped {
-        fn field(&self, _: FieldId) -> Option<FieldValue<'_>> {
-            None
-        }
-        fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
-            self.0.key(max, key)
-        }
-        fn coarse_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
-            self.0.coarse_key(max, key)
-        }
-        fn args_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
-            self.0.args_key(max, key)
-        }
-        fn args_shape_key(&self, _: usize, key: &mut Vec<u8>) -> bool {
-            key.extend_from_slice(&(self.0.1 / 10).to_le_bytes());
-            true
-        }
-        fn with_coarse(&self, f: &mut dyn FnMut(&dyn Probe)) -> bool {
-            f(self);
-            true
-        }
-    }
-
     /// What a shape leaves possible is worked out once per shape; a shape that leaves
     /// nothing is false without an index pass; one that leaves rules is decided over those
     /// only, once per arguments key.
@@ -345,7 +324,7 @@ mod tests {
                 let want = arg / 10 == 1 && arg % 2 == 1;
                 let got = c.decide_coarse(
                     7,
-                    &Shaped(Coarse(2, arg)),
+                    &Coarse(2, arg),
                     |_| (false, vec![3, 5]),
                     |left| {
                         shapes += 1;
@@ -376,7 +355,7 @@ mod tests {
         for arg in 0..1000u32 {
             let got = c.decide_coarse(
                 7,
-                &Shaped(Coarse(2, arg * 10)),
+                &Coarse(2, arg * 10),
                 |_| (false, vec![3, 5]),
                 |_| {
                     shapes += 1;

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::ecs::field::{FieldId, Schema};
-use crate::rules::testkit::{TestDoc, TestSchema};
+use crate::rules::testkit::{Rng, TestDoc, TestSchema};
 use crate::rules::{Rule, compile_query};
 use crate::testsupport::{Corpus, Need, require};
 
@@ -72,21 +72,6 @@ fn blind_queries_are_those_comparing_no_digit() {
         })
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
-}
-
-/// Xorshift: the same random sequences on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// An argument list of tokens from `words`, digits and separators.

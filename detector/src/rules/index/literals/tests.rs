@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::rules::index::literals_dfa;
+use crate::rules::testkit::Rng;
 
 type Key<'a> = (&'a str, bool, Anchor, u32);
 
@@ -132,21 +133,6 @@ fn hostile_values() {
     .map(|s| s.to_string())
     .collect();
     assert!(agree(keys, &values) > 40);
-}
-
-/// A small xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Characters of generated literals and values: letters in both cases, bytes that differ
