@@ -42,6 +42,9 @@ pub struct DocBuilder {
     /// `*.args` buffers of probes, reused from probe to probe (their strings keep their
     /// capacity): a warm probe allocates nothing.
     probe_buffers: RefCell<Vec<Vec<String>>>,
+    /// Coarse key buffers of probes ([`crate::ecs::field::Probe::coarse_key_hashed`]),
+    /// reused from probe to probe.
+    probe_keys: RefCell<Vec<Vec<u8>>>,
 }
 
 struct CachedContainer {
@@ -99,6 +102,7 @@ impl DocBuilder {
             containers: FxHashMap::default(),
             templates,
             probe_buffers: RefCell::default(),
+            probe_keys: RefCell::default(),
         }
     }
 
@@ -130,6 +134,7 @@ impl DocBuilder {
             None,
             snap.kind,
             &self.probe_buffers,
+            &self.probe_keys,
         )
     }
 
@@ -144,6 +149,7 @@ impl DocBuilder {
             None,
             kind,
             &self.probe_buffers,
+            &self.probe_keys,
         )
     }
 
@@ -160,6 +166,7 @@ impl DocBuilder {
             Some(lineage),
             lineage.kind,
             &self.probe_buffers,
+            &self.probe_keys,
         )
     }
 
@@ -180,6 +187,7 @@ impl DocBuilder {
             containers: FxHashMap::default(),
             templates: self.templates.clone(),
             probe_buffers: RefCell::default(),
+            probe_keys: RefCell::default(),
         }
     }
 

@@ -81,6 +81,17 @@ pub trait Probe {
         false
     }
 
+    /// [`Probe::coarse_key`] (at most `max` bytes) and its hash
+    /// ([`crate::rules::generations::hash_key`]), made once per probe: the rules' verdict
+    /// cache and the sequences' term memory both look the coarse view up, and the key
+    /// (a few hundred bytes: images, environment) is then written and hashed once. `None`
+    /// (the default) when the probe does not keep it: the caller writes
+    /// [`Probe::coarse_key`] itself.
+    fn coarse_key_hashed(&self, max: usize) -> Option<(u64, &[u8])> {
+        let _ = max;
+        None
+    }
+
     /// Appends to `key` bytes that, with this probe's [`Probe::coarse_key`], determine every
     /// answer of this probe (its arguments): verdicts about probes of one coarse view can
     /// then be remembered by these few bytes instead of the whole [`Probe::key`]. `false`

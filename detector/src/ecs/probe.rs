@@ -87,7 +87,15 @@ pub struct ModelProbe<'a> {
     rendered: OnceCell<Rendered<'a>>,
     /// The builder's spare args buffers: taken on first use, given back on drop.
     buffers: &'a RefCell<Vec<Vec<String>>>,
+    /// [`Probe::coarse_key_hashed`], made on the first ask.
+    coarse: OnceCell<KeptKey>,
+    /// The builder's spare key buffers: taken for `coarse`, given back on drop.
+    key_buffers: &'a RefCell<Vec<Vec<u8>>>,
 }
+
+/// A kept coarse key: the bound it was made for, and the hash and the key (`None`: longer
+/// than that).
+type KeptKey = (usize, Option<(u64, Vec<u8>)>);
 
 /// One credential field of a process (`*.user.id`, `*.real_group.name`, …): the index
 /// into [`Rendered::creds`].
@@ -132,6 +140,9 @@ pub(super) enum CapSet {
 
 impl Drop for ModelProbe<'_> {
     fn drop(&mut self) {
+        if let Some((_, Some((_, key)))) = self.coarse.take() {
+            self.key_buffers.borrow_mut().push(key);
+        }
         let Some(r) = self.rendered.get_mut() else {
             return;
         };
@@ -152,6 +163,7 @@ impl<'a> ModelProbe<'a> {
         lineage: Option<Lineage<'a>>,
         kind: EventKind,
         buffers: &'a RefCell<Vec<Vec<String>>>,
+        key_buffers: &'a RefCell<Vec<Vec<u8>>>,
     ) -> Self {
         ModelProbe {
             template,
@@ -162,6 +174,8 @@ impl<'a> ModelProbe<'a> {
             args_unknown: false,
             rendered: OnceCell::new(),
             buffers,
+            coarse: OnceCell::new(),
+            key_buffers,
         }
     }
 
@@ -534,6 +548,24 @@ impl Probe for ModelProbe<'_> {
         self.write_key(max, key, false)
     }
 
+    fn coarse_key_hashed(&self, max: usize) -> Option<(u64, &[u8])> {
+        let (made_for, memo) = self.coarse.get_or_init(|| {
+            let mut key = self.key_buffers.borrow_mut().pop().unwrap_or_default();
+            let memo = match self.write_key(max, &mut key, false) {
+                true => Some((crate::rules::generations::hash_key(&key), key)),
+                false => {
+                    self.key_buffers.borrow_mut().push(key);
+                    None
+                }
+            };
+            (max, memo)
+        });
+        match memo {
+            Some((hash, key)) if *made_for == max => Some((*hash, key)),
+            _ => None,
+        }
+    }
+
     fn args_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
         self.write_args_key(max, key, false)
     }
@@ -546,6 +578,7 @@ impl Probe for ModelProbe<'_> {
         let view = ModelProbe {
             args_unknown: true,
             rendered: OnceCell::new(),
+            coarse: OnceCell::new(),
             ..*self
         };
         f(&view);

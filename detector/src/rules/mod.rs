@@ -14,7 +14,7 @@
 pub mod eql;
 pub mod error;
 pub(crate) mod generations;
-mod index;
+pub(crate) mod index;
 pub mod loader;
 pub mod meta;
 pub mod sequence;

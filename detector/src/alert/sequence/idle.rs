@@ -17,21 +17,12 @@
 //!
 //! `replay` never leaves an event out: a recorded file may be out of order by far more.
 
-use std::hash::BuildHasher;
-
-use rustc_hash::FxHashMap;
+mod terms;
 
 use super::engine::{Correlate, Prepared};
 use crate::rules::Probe;
-// Probe keys longer than this are not remembered: the bound every verdict cache keeps.
-use crate::rules::generations::KEY_MAX;
 use crate::rules::sequence::TermRef;
-
-/// Remembered probe keys; past it the memory starts over.
-const REMEMBERED: usize = 8192;
-/// Key bytes remembered; past it the memory starts over (hostile command lines cost at
-/// most this much).
-const REMEMBERED_BYTES: usize = 1 << 20;
+use terms::TermMemory;
 
 /// What [`IdleSkip`] counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -44,9 +35,6 @@ pub struct IdleStats {
     pub crossed: u64,
 }
 
-/// A probe key and the terms a probe with it may hit.
-type Remembered = (Box<[u8]>, Box<[TermRef]>);
-
 /// Per rule: what is held back, what was left out; and what probes may hit.
 #[derive(Default)]
 pub struct IdleSkip {
@@ -54,11 +42,8 @@ pub struct IdleSkip {
     starting: Vec<u32>,
     /// The latest `@timestamp` of an event left out for the rule.
     left_out: Vec<i64>,
-    /// Terms a lineage probe may hit, by its key's hash (with the key).
-    possible: FxHashMap<u64, Remembered>,
-    /// Bytes of the keys in `possible`.
-    key_bytes: usize,
-    key: Vec<u8>,
+    /// What lineage probes may hit.
+    memory: TermMemory,
     terms: Vec<TermRef>,
     stats: IdleStats,
 }
@@ -68,6 +53,7 @@ impl IdleSkip {
         IdleSkip {
             starting: vec![0; rules],
             left_out: vec![i64::MIN; rules],
+            memory: TermMemory::new(),
             ..IdleSkip::default()
         }
     }
@@ -78,7 +64,7 @@ impl IdleSkip {
 
     /// Before the snapshot: whether the event `probe` describes (at `ts_ns`) is needed by
     /// a sequence: some term may hit it, and not every such term is idle (then it is left
-    /// out, counted). What a probe may hit is remembered by its key; `None` when the
+    /// out, counted). What a probe may hit is remembered ([`terms`]); `None` when the
     /// engine cannot tell (the caller asks its own gate).
     pub fn wanted(
         &mut self,
@@ -86,30 +72,8 @@ impl IdleSkip {
         probe: &dyn Probe,
         ts_ns: i64,
     ) -> Option<bool> {
-        let keyed = probe.key(KEY_MAX, &mut self.key);
-        // One hash per event: remembered by the key's hash, the key kept to check it.
-        let hash = keyed.then(|| self.possible.hasher().hash_one(self.key.as_slice()));
-        match hash.and_then(|h| self.possible.get(&h)) {
-            Some((k, t)) if **k == *self.key => {
-                self.terms.clear();
-                self.terms.extend_from_slice(t);
-            }
-            _ => {
-                if !engine.possible_terms(probe, &mut self.terms) {
-                    return None;
-                }
-                if let Some(h) = hash {
-                    if self.possible.len() >= REMEMBERED
-                        || self.key_bytes + self.key.len() > REMEMBERED_BYTES
-                    {
-                        self.possible.clear();
-                        self.key_bytes = 0;
-                    }
-                    self.key_bytes += self.key.len();
-                    let remembered = (self.key.as_slice().into(), self.terms.as_slice().into());
-                    self.possible.insert(h, remembered);
-                }
-            }
+        if !self.memory.terms(engine, probe, &mut self.terms) {
+            return None;
         }
         let IdleSkip {
             starting,

@@ -636,3 +636,32 @@ fn shape_key_is_the_arguments_key_with_digits_as_zero() {
     }
     assert!(digits > 100, "the arguments held digits: {digits}");
 }
+
+/// The kept coarse key is the coarse key and its hash, for every probe kind, made once;
+/// asked with another bound, it is not given (the caller writes its own).
+#[test]
+fn kept_coarse_key_is_the_coarse_key() {
+    let docs = builder();
+    for snap in &snapshots(0xc0a5, 200) {
+        let lineage = docs.lineage_probe(crate::process::Lineage::of(snap));
+        let probes: [&dyn Probe; 3] = [
+            &docs.probe(snap),
+            &lineage,
+            &docs.image_probe(&snap.subject.image, snap.kind),
+        ];
+        const MAX: usize = 1 << 20;
+        for p in probes {
+            let mut key = Vec::new();
+            assert!(p.coarse_key(MAX, &mut key));
+            let want = (crate::rules::generations::hash_key(&key), key.as_slice());
+            assert_eq!(p.coarse_key_hashed(MAX), Some(want));
+            assert_eq!(p.coarse_key_hashed(MAX), Some(want), "asked again");
+            assert_eq!(p.coarse_key_hashed(MAX - 1), None, "another bound");
+        }
+        // Past the bound: none.
+        let p = docs.probe(snap);
+        let mut key = Vec::new();
+        assert!(p.coarse_key(MAX, &mut key));
+        assert_eq!(p.coarse_key_hashed(key.len() - 1), None);
+    }
+}

@@ -145,12 +145,16 @@ impl VerdictCache {
     ) -> bool {
         self.for_set(rules);
         let mut key = std::mem::take(&mut self.key);
-        if !probe.coarse_key(KEY_MAX, &mut key) {
-            self.key = key;
-            return self.decide(rules, probe, decide);
-        }
-        let hash = hash_key(&key);
-        let entry = match self.coarse.get(hash, &key).cloned() {
+        let kept = probe.coarse_key_hashed(KEY_MAX);
+        let (hash, coarse) = match kept {
+            Some(k) => k,
+            None if probe.coarse_key(KEY_MAX, &mut key) => (hash_key(&key), key.as_slice()),
+            None => {
+                self.key = key;
+                return self.decide(rules, probe, decide);
+            }
+        };
+        let entry = match self.coarse.get(hash, coarse).cloned() {
             Some(e) if e.certain || e.rules.is_empty() => {
                 self.hits += 1;
                 self.key = key;
@@ -174,7 +178,7 @@ impl VerdictCache {
                     shapes: Arc::default(),
                 };
                 self.next_id += 1;
-                self.coarse.insert(hash, &key, e.clone());
+                self.coarse.insert(hash, coarse, e.clone());
                 if e.certain || e.rules.is_empty() {
                     self.key = key;
                     return e.certain;

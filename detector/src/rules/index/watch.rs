@@ -11,10 +11,25 @@ use std::cell::Cell;
 use crate::ecs::field::{FieldId, FieldValue, Probe};
 
 /// A probe that notes whether one of `masked` was asked.
-struct Watch<'p> {
+pub(crate) struct Watch<'p> {
     inner: &'p dyn Probe,
     masked: &'p [FieldId],
     asked: Cell<bool>,
+}
+
+impl<'p> Watch<'p> {
+    pub(crate) fn new(inner: &'p dyn Probe, masked: &'p [FieldId]) -> Self {
+        Watch {
+            inner,
+            masked,
+            asked: Cell::new(false),
+        }
+    }
+
+    /// Whether one of the masked fields was asked.
+    pub(crate) fn asked(&self) -> bool {
+        self.asked.get()
+    }
 }
 
 impl Probe for Watch<'_> {
@@ -36,12 +51,8 @@ pub fn possible(
     masked: &[FieldId],
 ) -> (bool, Vec<u32>) {
     let certain = undecided.iter().any(|&i| {
-        let w = Watch {
-            inner: view,
-            masked,
-            asked: Cell::new(false),
-        };
-        rules[i as usize].compiled.root.eval3(&w) != Some(false) && !w.asked.get()
+        let w = Watch::new(view, masked);
+        rules[i as usize].compiled.root.eval3(&w) != Some(false) && !w.asked()
     });
     (certain, undecided)
 }

@@ -48,6 +48,11 @@ fn life(tgid: u32, t: u64, name: &str) -> [ProcessEvent; 2] {
 }
 
 fn pipeline() -> EventPipeline {
+    pipeline_of(QUERY)
+}
+
+/// The pipeline with one sequence rule, `query`, and the shell (500) running.
+fn pipeline_of(query: &str) -> EventPipeline {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idle_pair.toml");
     std::fs::write(
@@ -56,7 +61,7 @@ fn pipeline() -> EventPipeline {
             "[metadata]\ncreation_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"test\"]\n\
              description = \"d\"\nlanguage = \"eql\"\nlicense = \"Elastic License v2\"\n\
              name = \"idle_pair\"\nrisk_score = 47\nrule_id = \"idle_pair\"\n\
-             severity = \"medium\"\ntype = \"eql\"\nquery = '''\n{QUERY}\n'''\n"
+             severity = \"medium\"\ntype = \"eql\"\nquery = '''\n{query}\n'''\n"
         ),
     )
     .unwrap();
@@ -101,6 +106,39 @@ fn idle_later_terms_are_left_out_until_a_start() {
         p.handle(&e);
     }
     assert_eq!(p.detection.stage().sequence_stats().idle.skipped, 51);
+}
+
+/// While a sequence is under way, an event whose *arguments* rule out the later term
+/// (fresh ones each time) is still decided before its snapshot: what a probe may hit is
+/// remembered by its coarse view, then, as that view asks an argument field, by its
+/// arguments; an event they let through completes the sequence.
+#[test]
+fn arguments_decide_while_a_sequence_is_under_way() {
+    let mut p = pipeline_of(
+        "sequence by host.id with maxspan=1m\n  \
+         [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
+         [process where event.action == \"exec\" and process.args == \"--go\"]",
+    );
+    let ms = 1_000_000u64;
+    for e in life(2_000, 100 * ms, "starter") {
+        p.handle(&e);
+    }
+    let skipped = p.stats.skipped;
+    for i in 0..40u32 {
+        let [fork, mut exec] = life(3_000 + i, 110 * ms + u64::from(i) * ms, "tool");
+        exec.argv.push(format!("--stay-{i}").into_bytes());
+        p.handle(&fork);
+        p.handle(&exec);
+    }
+    // Every fork and exec decided without a snapshot; the rule stayed live.
+    assert_eq!(p.stats.skipped - skipped, 80, "{:?}", p.stats);
+    assert_eq!(p.detection.stage().sequence_stats().idle.skipped, 0);
+    let [fork, mut exec] = life(4_000, 200 * ms, "tool");
+    exec.argv.push(b"--go".to_vec());
+    p.handle(&fork);
+    p.handle(&exec);
+    p.detection.finish();
+    assert_eq!(p.detection.stats().alerts, 1, "{:?}", p.detection.stats());
 }
 
 /// A start that reaches the daemon after a left-out event with a later `@timestamp` (two
@@ -168,21 +206,26 @@ impl crate::alert::sequence::engine::Correlate for NoTerms {
     }
 }
 
-/// A probe that knows nothing but its key.
+/// A probe that knows nothing but its key, its own coarse view (the term memory goes by
+/// the coarse key).
 struct Keyed(Vec<u8>);
 
 impl crate::rules::Probe for Keyed {
     fn field(&self, _f: crate::ecs::field::FieldId) -> Option<crate::ecs::field::FieldValue<'_>> {
         None
     }
-    fn key(&self, max: usize, key: &mut Vec<u8>) -> bool {
+    fn coarse_key(&self, max: usize, key: &mut Vec<u8>) -> bool {
         key.clear();
         key.extend_from_slice(&self.0);
         key.len() <= max
     }
+    fn with_coarse(&self, f: &mut dyn FnMut(&dyn crate::rules::Probe)) -> bool {
+        f(self);
+        true
+    }
 }
 
-/// What a probe may hit is listed once per key; the memory of it is bounded in key bytes
+/// What a probe may hit is listed once per coarse key; the memory of it is bounded in key bytes
 /// (hostile command lines make long, unique keys).
 #[test]
 fn possible_terms_are_remembered_within_bounds() {
@@ -199,17 +242,17 @@ fn possible_terms_are_remembered_within_bounds() {
         let mut key = vec![b'k'; 1_500];
         key.extend_from_slice(&i.to_le_bytes());
         assert_eq!(idle.wanted(&engine, &Keyed(key), 1), Some(false));
+        let m = &idle.memory;
         assert!(
-            idle.key_bytes <= super::REMEMBERED_BYTES,
+            m.key_bytes <= super::terms::REMEMBERED_BYTES,
             "{}",
-            idle.key_bytes
+            m.key_bytes
         );
-        let held: usize = idle.possible.values().map(|(k, _)| k.len()).sum();
-        assert_eq!(held, idle.key_bytes);
+        assert_eq!(m.held_bytes(), m.key_bytes);
     }
     assert_eq!(engine.0.get(), 5_001);
     // A key past the bound is never remembered: asked every time.
-    let long = Keyed(vec![b'x'; super::KEY_MAX + 1]);
+    let long = Keyed(vec![b'x'; crate::rules::generations::KEY_MAX + 1]);
     idle.wanted(&engine, &long, 1);
     idle.wanted(&engine, &long, 1);
     assert_eq!(engine.0.get(), 5_003);
