@@ -110,6 +110,12 @@ pub trait Correlate: Send {
         let _ = t;
         false
     }
+    /// [`Correlate::idle_hit`] for one join key (the encoded `key` of the hit): nothing
+    /// pending with it; false by default.
+    fn idle_hit_keyed(&self, t: TermRef, key: &[u8]) -> bool {
+        let _ = (t, key);
+        false
+    }
     /// Feeds one prepared event, in `@timestamp` order.
     fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>);
     /// Drops what `now_ns` has expired (and reports sequences ending in a missing event
@@ -235,6 +241,9 @@ impl Correlate for Engine {
     }
     fn idle_hit(&self, t: TermRef) -> bool {
         self.engine.idle_hit(t)
+    }
+    fn idle_hit_keyed(&self, t: TermRef, key: &[u8]) -> bool {
+        self.engine.idle_hit_keyed(t, key)
     }
     fn on_event(&mut self, ev: &Prepared, ts_ns: i64, event: Handle, out: &mut Vec<Matched>) {
         match ev {

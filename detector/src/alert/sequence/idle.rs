@@ -17,11 +17,13 @@
 //!
 //! `replay` never leaves an event out: a recorded file may be out of order by far more.
 
+mod keys;
 mod terms;
 
 use super::engine::{Correlate, Prepared};
 use crate::rules::Probe;
 use crate::rules::sequence::TermRef;
+use keys::ByKey;
 use terms::TermMemory;
 
 /// What [`IdleSkip`] counted.
@@ -44,6 +46,8 @@ pub struct IdleSkip {
     left_out: Vec<i64>,
     /// What lineage probes may hit.
     memory: TermMemory,
+    /// Per join key: waiting starts and left-out events.
+    by_key: ByKey,
     terms: Vec<TermRef>,
     stats: IdleStats,
 }
@@ -101,11 +105,20 @@ impl IdleSkip {
         let Prepared::Hits(hits) = prepared else {
             return false;
         };
-        let (starting, left_out) = (&self.starting, &mut self.left_out);
-        let empty = hits.prune(
-            |t| idle(starting, engine, t),
-            |r| leave_out(left_out, r, ts_ns),
-        );
+        let (starting, left_out, by_key) = (&self.starting, &mut self.left_out, &mut self.by_key);
+        let empty = hits.prune(|t, key| {
+            // Idle for the whole rule, or for its key only: recorded where a crossing
+            // start will look.
+            if idle(starting, engine, t) {
+                leave_out(left_out, t.rule(), ts_ns);
+                true
+            } else if !by_key.waiting(t.rule(), key) && engine.idle_hit_keyed(t, key) {
+                by_key.leave_out(t.rule(), key, ts_ns, left_out);
+                true
+            } else {
+                false
+            }
+        });
         self.stats.skipped += empty as u64;
         empty
     }
@@ -118,12 +131,13 @@ impl IdleSkip {
     pub fn entered(&mut self, prepared: &Prepared, ts_ns: i64) -> u64 {
         let mut crossed = 0;
         if let Prepared::Hits(hits) = prepared {
-            for r in hits.starts() {
+            for (r, key) in hits.starts_keyed() {
+                let by_key = self.by_key.entered(r, key, ts_ns);
                 let r = r as usize;
                 if let Some(n) = self.starting.get_mut(r) {
                     *n += 1;
                 }
-                if self.left_out.get(r).is_some_and(|&t| ts_ns < t) {
+                if by_key || self.left_out.get(r).is_some_and(|&t| ts_ns < t) {
                     crossed += 1;
                 }
             }
@@ -145,7 +159,8 @@ impl IdleSkip {
     /// An event left the window (fed to the engine): what it started is the engine's now.
     pub fn left(&mut self, prepared: &Prepared) {
         if let Prepared::Hits(hits) = prepared {
-            for r in hits.starts() {
+            for (r, key) in hits.starts_keyed() {
+                self.by_key.left(r, key);
                 if let Some(n) = self.starting.get_mut(r as usize) {
                     *n = n.saturating_sub(1);
                 }

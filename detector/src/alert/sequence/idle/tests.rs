@@ -141,6 +141,92 @@ fn arguments_decide_while_a_sequence_is_under_way() {
     assert_eq!(p.detection.stats().alerts, 1, "{:?}", p.detection.stats());
 }
 
+/// Fork and exec of `name` as `tgid` under `shell`, exec at `t`.
+fn life_under(shell: u32, tgid: u32, t: u64, name: &str) -> [ProcessEvent; 2] {
+    let mut fork = ev(EventKind::Fork, tgid, shell, t - 1, "bash");
+    fork.argv.clear();
+    [fork, ev(EventKind::Exec, tgid, shell, t, name)]
+}
+
+/// While a sequence is under way for one join key, later-term hits with other keys are
+/// left out after their snapshot (nothing of theirs to advance), the key under way still
+/// completes, and a crossing is counted for the key it crossed only.
+#[test]
+fn hits_of_keys_with_nothing_under_way_are_left_out() {
+    let mut p = pipeline_of(
+        "sequence by process.parent.entity_id with maxspan=1m\n  \
+         [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
+         [process where event.action == \"exec\" and process.name == \"tool\"]",
+    );
+    let ms = 1_000_000u64;
+    for shell in [501, 502] {
+        p.handle(&ev(EventKind::Fork, shell, 1, 3_000, "bash"));
+        p.handle(&ev(EventKind::Exec, shell, 1, 4_000, "bash"));
+    }
+    // Under way for the children of shell 500.
+    for e in life_under(500, 2_000, 100 * ms, "starter") {
+        p.handle(&e);
+    }
+    // Tools under shell 501: their key has nothing under way.
+    for i in 0..30u32 {
+        for e in life_under(501, 3_000 + i, 110 * ms + u64::from(i) * ms, "tool") {
+            p.handle(&e);
+        }
+    }
+    let idle = p.detection.stage().sequence_stats().idle;
+    assert_eq!(
+        idle,
+        super::IdleStats {
+            skipped: 30,
+            crossed: 0
+        }
+    );
+    // Starts older than the last left-out tool (139 ms), arriving after it: under 501 it
+    // crossed a left-out event of its key (counted); under 502 it crossed none.
+    let [fork, exec] = life_under(501, 4_000, 138 * ms, "starter");
+    p.handle(&fork);
+    p.handle(&exec);
+    let [fork, exec] = life_under(502, 4_001, 138 * ms, "starter");
+    p.handle(&fork);
+    p.handle(&exec);
+    assert_eq!(p.detection.stage().sequence_stats().idle.crossed, 1);
+    // The key under way completes; so does 501's, now started.
+    for e in life_under(500, 5_000, 150 * ms, "tool")
+        .into_iter()
+        .chain(life_under(501, 5_001, 151 * ms, "tool"))
+    {
+        p.handle(&e);
+    }
+    p.detection.finish();
+    let s = p.detection.stats();
+    assert_eq!(s.alerts, 2, "{s:?}");
+    assert_eq!(s.sequences.idle.skipped, 30, "{:?}", s.sequences);
+}
+
+/// Per-key records stay bounded: past the bound they fold into the rule's record, which
+/// a crossing start of any key then meets; waiting starts are counted per key.
+#[test]
+fn per_key_records_are_bounded() {
+    let mut by_key = super::keys::ByKey::default();
+    let mut by_rule = vec![i64::MIN; 2];
+    for i in 0..10_000i64 {
+        by_key.leave_out(1, &i.to_le_bytes(), 1_000 + i, &mut by_rule);
+        assert!(by_key.held().1 <= 4096);
+    }
+    assert_eq!(by_rule[0], i64::MIN, "other rules untouched");
+    assert!(by_rule[1] >= 1_000 + 4095, "folded: {}", by_rule[1]);
+    // A start of another key of rule 1, older than a folded record: the rule's record
+    // (checked by the caller) sees it; the per-key one knows only what it still holds.
+    assert!(!by_key.entered(1, b"new key", 0));
+    assert!(by_key.waiting(1, b"new key"));
+    assert!(!by_key.waiting(0, b"new key"));
+    assert!(by_key.entered(1, &9_999i64.to_le_bytes(), 1_000));
+    by_key.left(1, b"new key");
+    by_key.left(1, &9_999i64.to_le_bytes());
+    assert!(!by_key.waiting(1, b"new key"));
+    assert_eq!(by_key.held().0, 0);
+}
+
 /// A start that reaches the daemon after a left-out event with a later `@timestamp` (two
 /// CPUs' events crossing in the ring buffer): Elasticsearch would complete the sequence
 /// with the left-out event; the daemon counts the crossing instead of keeping every event.

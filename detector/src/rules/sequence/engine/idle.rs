@@ -29,20 +29,20 @@ impl TermHits {
             .map(|h| h.0)
     }
 
-    /// Drops every hit `idle` says changes nothing, telling `dropped` its rule; true when
-    /// no hit is left (the event changes no sequence).
-    pub fn prune(
-        &mut self,
-        mut idle: impl FnMut(TermRef) -> bool,
-        mut dropped: impl FnMut(u32),
-    ) -> bool {
-        self.hits.retain(|&(r, hit, _, _)| {
-            let drop = idle(TermRef(r, hit));
-            if drop {
-                dropped(r);
-            }
-            !drop
-        });
+    /// The rules whose first term the event hits, each with the join key of its hit.
+    pub fn starts_keyed(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+        self.hits
+            .iter()
+            .filter(|h| matches!(h.1, Hit::Pos(0)))
+            .map(|h| (h.0, &self.keys[h.2 as usize..h.3 as usize]))
+    }
+
+    /// Drops every hit `idle` says changes nothing (given its join key; `idle` records
+    /// what it drops); true when no hit is left (the event changes no sequence).
+    pub fn prune(&mut self, mut idle: impl FnMut(TermRef, &[u8]) -> bool) -> bool {
+        let keys = &self.keys;
+        self.hits
+            .retain(|&(r, hit, a, b)| !idle(TermRef(r, hit), &keys[a as usize..b as usize]));
         self.hits.is_empty()
     }
 }
@@ -68,14 +68,28 @@ impl<H: Clone> SequenceEngine<H> {
     /// no missing-event term (whose events are remembered for sequences to come). A first
     /// term starts a sequence and an `until` term drops one: never idle.
     pub fn idle_hit(&self, t: TermRef) -> bool {
+        self.later_plain_term(t).is_some_and(|rule| rule.len == 0)
+    }
+
+    /// [`SequenceEngine::idle_hit`] for one join key: no sequence of the rule is pending
+    /// with `key` (at any stage), so a later term's hit with that key has nothing to
+    /// advance, whatever other keys have under way.
+    pub fn idle_hit_keyed(&self, t: TermRef, key: &[u8]) -> bool {
+        self.later_plain_term(t)
+            .is_some_and(|rule| !rule.keys.contains_key(key))
+    }
+
+    /// The rule of `t` when `t` is a later positive term of a rule without missing-event
+    /// terms and with no completed candidate awaiting one.
+    fn later_plain_term(&self, t: TermRef) -> Option<&super::RuleState<H>> {
         let TermRef(r, Hit::Pos(pos)) = t else {
-            return false;
+            return None;
         };
         let rule = &self.rules[r as usize];
-        pos > 0
-            && rule.len == 0
+        (pos > 0
             && rule.awaiting.is_empty()
             && rule.trailing.is_empty()
-            && rule.missing_before.iter().all(|m| m.is_empty())
+            && rule.missing_before.iter().all(|m| m.is_empty()))
+        .then_some(rule)
     }
 }
