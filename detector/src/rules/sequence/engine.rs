@@ -491,16 +491,20 @@ impl<H: Clone> SequenceEngine<H> {
         out
     }
 
+    /// The join key fields of a hit of rule `r` (`None`: the rule has no such term).
+    fn term_keys(&self, r: u32, hit: Hit) -> Option<&[super::KeyField]> {
+        let rule = &self.rules[r as usize];
+        Some(match hit {
+            Hit::Pos(pos) => &rule.q.stages[rule.positive[pos as usize] as usize].keys,
+            Hit::Until => &rule.q.until.as_ref()?.keys,
+            Hit::Missing(si) => &rule.q.stages[si as usize].keys,
+        })
+    }
+
     /// Records `hit` of rule `r` with its join key, unless a non-optional key is null.
     fn push_hit(&self, r: u32, hit: Hit, doc: &dyn Document, out: &mut TermHits) {
-        let rule = &self.rules[r as usize];
-        let keys = match hit {
-            Hit::Pos(pos) => &rule.q.stages[rule.positive[pos as usize] as usize].keys,
-            Hit::Until => match &rule.q.until {
-                Some(u) => &u.keys,
-                None => return,
-            },
-            Hit::Missing(si) => &rule.q.stages[si as usize].keys,
+        let Some(keys) = self.term_keys(r, hit) else {
+            return;
         };
         let start = out.keys.len();
         if key::encode_append(keys, doc, &mut out.keys) {

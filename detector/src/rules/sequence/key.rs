@@ -89,6 +89,23 @@ pub(crate) fn encode_append(keys: &[KeyField], doc: &dyn Document, buf: &mut Vec
     true
 }
 
+/// Whether `probe` already tells that a non-optional key of `keys` is null (missing, or
+/// an empty array), so [`encode_append`] would refuse every document it describes.
+pub(crate) fn known_null(keys: &[KeyField], probe: &dyn crate::rules::Probe) -> bool {
+    keys.iter().any(|k| {
+        !k.optional
+            && match k.field {
+                None => true,
+                Some(id) => match probe.field(id) {
+                    Some(FieldValue::Missing) => true,
+                    Some(FieldValue::Strs(v)) => v.is_empty(),
+                    Some(FieldValue::StaticStrs(v)) => v.is_empty(),
+                    _ => false,
+                },
+            }
+    })
+}
+
 /// An array value: empty is null, one element is that element, more a list.
 fn list<'a>(
     buf: &mut Vec<u8>,

@@ -203,6 +203,23 @@ fn hits_of_keys_with_nothing_under_way_are_left_out() {
     assert_eq!(s.sequences.idle.skipped, 30, "{:?}", s.sequences);
 }
 
+/// A rule joined on `container.id` takes no host process: the lineage probe knows the
+/// key is null, so a host `starter` needs no snapshot (before, it passed as a start).
+#[test]
+fn terms_whose_join_key_is_known_null_are_not_possible() {
+    let mut p = pipeline_of(
+        "sequence by container.id with maxspan=1m\n  \
+         [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
+         [process where event.action == \"exec\" and process.name == \"tool\"]",
+    );
+    for e in life(2_000, 100_000_000, "starter") {
+        p.handle(&e);
+    }
+    let s = p.detection.stage().sequence_stats();
+    assert_eq!(s.decided, 0, "no snapshot was asked about: {s:?}");
+    assert_eq!((s.idle.skipped, s.engine.pending), (0, 0), "{s:?}");
+}
+
 /// Per-key records stay bounded: past the bound they fold into the rule's record, which
 /// a crossing start of any key then meets; waiting starts are counted per key.
 #[test]

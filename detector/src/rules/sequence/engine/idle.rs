@@ -60,6 +60,12 @@ impl<H: Clone> SequenceEngine<H> {
             let (r, hit) = ix.owner[m.get()];
             TermRef(r, hit)
         }));
+        // A term whose join key the probe already knows is null takes no event
+        // (`push_hit`): a rule joined on `container.id` never hits a host process.
+        out.retain(|&TermRef(r, hit)| {
+            self.term_keys(r, hit)
+                .is_some_and(|keys| !super::super::key::known_null(keys, probe))
+        });
         true
     }
 
