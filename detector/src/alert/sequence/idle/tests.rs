@@ -10,11 +10,6 @@ use crate::event::{EventKind, ProcessEvent};
 use crate::process::ProcessTable;
 use crate::rules::RuleSet;
 
-/// `starter` then any child of `bash` on the same host within a minute.
-const QUERY: &str = "sequence by host.id with maxspan=1m\n  \
-    [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
-    [process where event.action == \"exec\" and process.parent.name == \"bash\"]";
-
 fn ev(kind: EventKind, tgid: u32, ppid: u32, t: u64, argv0: &str) -> ProcessEvent {
     let exe = format!("/usr/bin/{argv0}");
     ProcessEvent {
@@ -47,12 +42,19 @@ fn life(tgid: u32, t: u64, name: &str) -> [ProcessEvent; 2] {
     [fork, ev(EventKind::Exec, tgid, 500, t, name)]
 }
 
+/// `starter` then any child of `bash` on the same host within a minute.
 fn pipeline() -> EventPipeline {
-    pipeline_of(QUERY)
+    pair("host.id", "process.parent.name == \"bash\"")
 }
 
-/// The pipeline with one sequence rule, `query`, and the shell (500) running.
-fn pipeline_of(query: &str) -> EventPipeline {
+/// The pipeline with one sequence rule, `by` a key with maxspan=1m: the exec of `starter`,
+/// then an exec where `later` holds; and the shell (500) running.
+fn pair(by: &str, later: &str) -> EventPipeline {
+    let query = format!(
+        "sequence by {by} with maxspan=1m\n  \
+         [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
+         [process where event.action == \"exec\" and {later}]"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idle_pair.toml");
     std::fs::write(
@@ -114,11 +116,7 @@ fn idle_later_terms_are_left_out_until_a_start() {
 /// arguments; an event they let through completes the sequence.
 #[test]
 fn arguments_decide_while_a_sequence_is_under_way() {
-    let mut p = pipeline_of(
-        "sequence by host.id with maxspan=1m\n  \
-         [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
-         [process where event.action == \"exec\" and process.args == \"--go\"]",
-    );
+    let mut p = pair("host.id", "process.args == \"--go\"");
     let ms = 1_000_000u64;
     for e in life(2_000, 100 * ms, "starter") {
         p.handle(&e);
@@ -153,11 +151,7 @@ fn life_under(shell: u32, tgid: u32, t: u64, name: &str) -> [ProcessEvent; 2] {
 /// completes, and a crossing is counted for the key it crossed only.
 #[test]
 fn hits_of_keys_with_nothing_under_way_are_left_out() {
-    let mut p = pipeline_of(
-        "sequence by process.parent.entity_id with maxspan=1m\n  \
-         [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
-         [process where event.action == \"exec\" and process.name == \"tool\"]",
-    );
+    let mut p = pair("process.parent.entity_id", "process.name == \"tool\"");
     let ms = 1_000_000u64;
     for shell in [501, 502] {
         p.handle(&ev(EventKind::Fork, shell, 1, 3_000, "bash"));
@@ -207,11 +201,7 @@ fn hits_of_keys_with_nothing_under_way_are_left_out() {
 /// key is null, so a host `starter` needs no snapshot (before, it passed as a start).
 #[test]
 fn terms_whose_join_key_is_known_null_are_not_possible() {
-    let mut p = pipeline_of(
-        "sequence by container.id with maxspan=1m\n  \
-         [process where event.action == \"exec\" and process.name == \"starter\"]\n  \
-         [process where event.action == \"exec\" and process.name == \"tool\"]",
-    );
+    let mut p = pair("container.id", "process.name == \"tool\"");
     for e in life(2_000, 100_000_000, "starter") {
         p.handle(&e);
     }
