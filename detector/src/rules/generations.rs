@@ -117,6 +117,13 @@ impl<V> Generations<V> {
     pub(crate) fn len(&self) -> usize {
         self.map.len() + self.old.len()
     }
+
+    /// Entries and key bytes over both generations.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let bytes = |m: &ByHash<V>| m.values().map(|(k, _)| k.len()).sum::<usize>();
+        (self.len(), bytes(&self.map) + bytes(&self.old))
+    }
 }
 
 #[cfg(test)]

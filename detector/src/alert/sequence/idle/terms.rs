@@ -5,19 +5,12 @@
 //! leaves possible. A fork, an exit or an `ls` is then one lookup of a key already hashed;
 //! a shell exec with fresh arguments one more of a few dozen bytes.
 
-use rustc_hash::FxHashMap;
-
 use crate::alert::sequence::engine::Correlate;
 use crate::ecs::field::FieldId;
 use crate::rules::Probe;
-use crate::rules::generations::{KEY_MAX, hash_key};
+use crate::rules::generations::{Generations, KEY_MAX, hash_key};
 use crate::rules::index::watch::Watch;
 use crate::rules::sequence::TermRef;
-
-/// Keys remembered at most, over both levels; past it the memory starts over.
-pub(super) const REMEMBERED: usize = 8192;
-/// Key bytes remembered at most (hostile command lines cost at most this much).
-pub(super) const REMEMBERED_BYTES: usize = 1 << 20;
 
 /// What a coarse view leaves possible.
 struct Coarse {
@@ -28,18 +21,13 @@ struct Coarse {
     id: u64,
 }
 
-/// A key and the terms a probe with it may hit.
-type Remembered = (Box<[u8]>, Box<[TermRef]>);
-
-/// The two levels, bounded together.
+/// The two levels, each bounded as the rules' verdict cache is ([`Generations`]).
 #[derive(Default)]
 pub(super) struct TermMemory {
-    /// By coarse key's hash, with the key.
-    coarse: FxHashMap<u64, (Box<[u8]>, Coarse)>,
-    /// By the hash of a coarse entry's id and the arguments key, with that key.
-    by_args: FxHashMap<u64, Remembered>,
-    /// Bytes of the keys of both levels.
-    pub(super) key_bytes: usize,
+    /// By coarse key.
+    coarse: Generations<Coarse>,
+    /// By a coarse entry's id and the arguments key.
+    by_args: Generations<Box<[TermRef]>>,
     next_id: u64,
     /// The coarse key, for a probe that does not keep one.
     coarse_key: Vec<u8>,
@@ -77,14 +65,13 @@ impl TermMemory {
             }
             None => return engine.possible_terms(probe, out),
         };
-        let found = self.coarse.get(&hash).filter(|(k, _)| **k == *key);
-        let id = match found {
-            Some((_, e)) if !e.by_args => {
+        let id = match self.coarse.get(hash, key) {
+            Some(e) if !e.by_args => {
                 out.clear();
                 out.extend_from_slice(&e.terms);
                 return true;
             }
-            Some((_, e)) => e.id,
+            Some(e) => e.id,
             None => {
                 let (mut known, mut asked) = (false, false);
                 let args_fields = &self.args_fields;
@@ -106,9 +93,7 @@ impl TermMemory {
                     by_args: asked,
                     id,
                 };
-                let key: Box<[u8]> = key.into();
-                self.make_room(key.len());
-                self.coarse.insert(hash, (key, entry));
+                self.coarse.insert(hash, key, entry);
                 if !asked {
                     return true;
                 }
@@ -122,11 +107,7 @@ impl TermMemory {
             return engine.possible_terms(probe, out);
         }
         let hash = hash_key(&self.args_key);
-        if let Some((_, t)) = self
-            .by_args
-            .get(&hash)
-            .filter(|(k, _)| **k == *self.args_key)
-        {
+        if let Some(t) = self.by_args.get(hash, &self.args_key) {
             out.clear();
             out.extend_from_slice(t);
             return true;
@@ -134,28 +115,15 @@ impl TermMemory {
         if !engine.possible_terms(probe, out) {
             return false;
         }
-        self.make_room(self.args_key.len());
-        let remembered = (self.args_key.as_slice().into(), out.as_slice().into());
-        self.by_args.insert(hash, remembered);
+        self.by_args
+            .insert(hash, &self.args_key, out.as_slice().into());
         true
     }
 
-    /// Counts `n` more key bytes, starting over first when they would pass a bound.
-    fn make_room(&mut self, n: usize) {
-        if self.coarse.len() + self.by_args.len() >= REMEMBERED
-            || self.key_bytes + n > REMEMBERED_BYTES
-        {
-            self.coarse.clear();
-            self.by_args.clear();
-            self.key_bytes = 0;
-        }
-        self.key_bytes += n;
-    }
-
-    /// The key bytes held (tests: the count is right).
+    /// Entries and key bytes held over both levels (tests: the bounds hold).
     #[cfg(test)]
-    pub(super) fn held_bytes(&self) -> usize {
-        let coarse: usize = self.coarse.values().map(|(k, _)| k.len()).sum();
-        coarse + self.by_args.values().map(|(k, _)| k.len()).sum::<usize>()
+    pub(super) fn held(&self) -> (usize, usize) {
+        let (a, b) = (self.coarse.held(), self.by_args.held());
+        (a.0 + b.0, a.1 + b.1)
     }
 }

@@ -335,13 +335,9 @@ fn possible_terms_are_remembered_within_bounds() {
         let mut key = vec![b'k'; 1_500];
         key.extend_from_slice(&i.to_le_bytes());
         assert_eq!(idle.wanted(&engine, &Keyed(key), 1), Some(false));
-        let m = &idle.memory;
-        assert!(
-            m.key_bytes <= super::terms::REMEMBERED_BYTES,
-            "{}",
-            m.key_bytes
-        );
-        assert_eq!(m.held_bytes(), m.key_bytes);
+        // Two levels, each bounded as the verdict cache: 4,096 keys, 1 MiB of them.
+        let (entries, bytes) = idle.memory.held();
+        assert!(entries <= 2 * 4096 && bytes <= 2 << 20, "{entries} {bytes}");
     }
     assert_eq!(engine.0.get(), 5_001);
     // A key past the bound is never remembered: asked every time.

@@ -21,14 +21,6 @@ impl TermRef {
 }
 
 impl TermHits {
-    /// The rules whose first term the event hits.
-    pub fn starts(&self) -> impl Iterator<Item = u32> + '_ {
-        self.hits
-            .iter()
-            .filter(|h| matches!(h.1, Hit::Pos(0)))
-            .map(|h| h.0)
-    }
-
     /// The rules whose first term the event hits, each with the join key of its hit.
     pub fn starts_keyed(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
         self.hits
